@@ -1,0 +1,102 @@
+"""The mapping knowledge base schema: one entry per torch API, validated by pydantic.
+
+An entry is data. The rules engine applies a target's renames, value templates and default
+insertions; the verifier copies weights through `param_map`/`weight_transforms`; probes turn
+an entry into an executable check whose verdict is recorded per device.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Namespace = Literal["mint", "legacy", "tensor", "builtin"]
+Status = Literal["matched", "differs", "raised", "untested"]
+
+
+class Verdict(BaseModel):
+    """What executing a target's probe on one device showed."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Status
+    detail: str = Field("", description="error text or the largest difference seen")
+    ms_version: str = ""
+    torch_version: str = ""
+    date: str = ""
+    source: Literal["probe", "seed"] = Field(
+        "probe", description="probe = run here by `msagent kb verify`; seed = copied from kb-seed, unconfirmed"
+    )
+
+
+class Target(BaseModel):
+    """One way to express the torch API in MindSpore, and how to rewrite a call into it."""
+
+    model_config = ConfigDict(extra="forbid")
+    namespace: Namespace
+    api: str = Field(description="qualified MindSpore name, or the method name for namespace 'tensor'")
+    args: dict[str, str | None] = Field(
+        default_factory=dict, description="torch argument -> target argument; null drops the argument"
+    )
+    values: dict[str, str] = Field(
+        default_factory=dict, description="torch argument -> expression template over {v}, e.g. '1 - {v}'"
+    )
+    defaults: dict[str, str] = Field(
+        default_factory=dict, description="target keyword -> source expression added when the call lacks it"
+    )
+    unsupported: dict[str, str] = Field(
+        default_factory=dict,
+        description="torch argument -> reason; a call passing it (other than its torch default) is marked",
+    )
+    pack_varargs: str | None = Field(
+        None, description="pack torch's *size varargs into one tuple argument with this target name"
+    )
+    positional: list[str] | None = Field(
+        None, description="target parameters that may be passed positionally, in order"
+    )
+    param_map: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="torch parameter/buffer local name -> MindSpore parameter name; null = not carried",
+    )
+    weight_transforms: dict[str, str] = Field(
+        default_factory=dict, description="torch parameter name -> layout transform id (see verify/weights.py)"
+    )
+    assign_result: bool = Field(
+        False, description="in-place torch method: rewrite `x.op_(...)` as `x = x.op(...)`"
+    )
+    verdicts: dict[str, Verdict] = Field(default_factory=dict, description="device -> verdict")
+    notes: str = ""
+
+
+class ProbeCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    style: str = Field(description="positional, keyword, reordered, defaults, weights, ...")
+    code: str = Field(description="torch expression; for class entries it builds the layer")
+
+
+class Probe(BaseModel):
+    """An executable check: torch code that the rules translate and the worker runs on both sides."""
+
+    model_config = ConfigDict(extra="forbid")
+    setup: str = Field("", description="torch statements defining the inputs, e.g. x = torch.randn(2, 3)")
+    cases: list[ProbeCase]
+    call: str | None = Field(None, description="for class entries: how the layer `m` is applied, e.g. m(x)")
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api: str = Field(description="qualified torch name, e.g. torch.nn.Conv2d or torch.Tensor.view")
+    aliases: list[str] = Field(default_factory=list)
+    kind: Literal["class", "function", "method", "attribute"]
+    signature: str | None = Field(None, description="torch signature without the name, e.g. '(input, dim=None)'")
+    targets: list[Target] = Field(default_factory=list)
+    probe: Probe | None = None
+    notes: str = ""
+    sources: list[str] = Field(default_factory=list, description="where the facts come from")
+
+    @property
+    def has_rule(self) -> bool:
+        return bool(self.targets)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.api, *self.aliases]

@@ -1,0 +1,113 @@
+"""Load the knowledge base, look entries up by name, and pick a target per device."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from agent.kb.schema import Entry, Target, Verdict
+
+# Preference when no target has a recorded verdict for the device: on CPU half of mint has no
+# kernel, so the legacy namespaces come first; elsewhere mint follows torch most closely.
+_PREFERENCE = {
+    "cpu": ("legacy", "tensor", "builtin", "mint"),
+    "gpu": ("mint", "legacy", "tensor", "builtin"),
+    "ascend": ("mint", "legacy", "tensor", "builtin"),
+}
+
+
+def kb_root() -> Path:
+    """mapping_kb/ inside an installed wheel, else the checkout's."""
+    packaged = Path(__file__).resolve().parents[1] / "_data" / "mapping_kb"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "mapping_kb"
+
+
+class KB:
+    def __init__(self, entries: list[Entry], root: Path | None = None):
+        self.root = root
+        self.entries = entries
+        self._by_name: dict[str, Entry] = {}
+        for e in entries:
+            for n in e.names:
+                self._by_name.setdefault(n, e)
+
+    def get(self, name: str) -> Entry | None:
+        return self._by_name.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def methods(self) -> dict[str, Entry]:
+        """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""
+        out = {}
+        for e in self.entries:
+            if e.kind == "method":
+                out.setdefault(e.api.rsplit(".", 1)[1], e)
+        return out
+
+    def target_for(self, entry: Entry, device: str) -> Target | None:
+        """The target a translation for `device` should use: a verified one first, never a raised one."""
+        if not entry.targets:
+            return None
+        order = _PREFERENCE.get(device, _PREFERENCE["cpu"])
+        ranked = sorted(entry.targets, key=lambda t: order.index(t.namespace) if t.namespace in order else 9)
+        for t in ranked:
+            v = t.verdicts.get(device)
+            if v and v.source == "probe" and v.status == "matched":
+                return t
+        for t in ranked:
+            v = t.verdicts.get(device)
+            if v is None or v.status not in ("raised", "differs"):
+                return t
+        return None
+
+    def alternatives(self, entry: Entry, device: str, exclude: Target | None = None) -> list[Target]:
+        """Other targets to try during repair, best first."""
+        order = _PREFERENCE.get(device, _PREFERENCE["cpu"])
+        rest = [t for t in entry.targets if t is not exclude]
+        return sorted(rest, key=lambda t: order.index(t.namespace) if t.namespace in order else 9)
+
+
+def _load_verdicts(root: Path) -> dict[str, dict[str, dict[str, Verdict]]]:
+    """device -> api -> target api -> verdict, as recorded by `msagent kb verify`."""
+    out: dict[str, dict[str, dict[str, Verdict]]] = {}
+    vdir = root / "verdicts"
+    if not vdir.is_dir():
+        return out
+    for f in sorted(vdir.glob("*.json")):
+        data = json.loads(f.read_text())
+        out[f.stem] = {
+            api: {tapi: Verdict(**v) for tapi, v in targets.items()} for api, targets in data.get("verdicts", {}).items()
+        }
+    return out
+
+
+def load_entries(root: Path) -> list[Entry]:
+    entries: list[Entry] = []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for f in sorted(root.glob("*.yaml")):
+        docs = yaml.load(f.read_text(), Loader=loader) or []
+        for i, raw in enumerate(docs):
+            try:
+                entries.append(Entry(**raw))
+            except Exception as exc:  # a broken entry names its file and position
+                raise ValueError(f"{f}: entry {i} ({raw.get('api', '?')}): {exc}") from exc
+    return entries
+
+
+@lru_cache(maxsize=4)
+def load_kb(root: str | None = None) -> KB:
+    path = Path(root) if root else kb_root()
+    entries = load_entries(path)
+    verdicts = _load_verdicts(path)
+    for e in entries:
+        for t in e.targets:
+            for device, per_api in verdicts.items():
+                v = per_api.get(e.api, {}).get(t.api)
+                if v is not None:
+                    t.verdicts[device] = v
+    return KB(entries, path)

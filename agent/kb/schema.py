@@ -43,6 +43,11 @@ class Target(BaseModel):
     defaults: dict[str, str] = Field(
         default_factory=dict, description="target keyword -> source expression added when the call lacks it"
     )
+    defaults_from: dict[str, str] = Field(
+        default_factory=dict,
+        description="target keyword -> torch parameter: when the call gives the target keyword no value "
+        "(absent or None), pass the bound value of that torch parameter, e.g. MaxPool2d stride <- kernel_size",
+    )
     unsupported: dict[str, str] = Field(
         default_factory=dict,
         description="torch argument -> reason; a call passing it (other than its torch default) is marked",

@@ -45,8 +45,9 @@ class Target(BaseModel):
     )
     defaults_from: dict[str, str] = Field(
         default_factory=dict,
-        description="target keyword -> torch parameter: when the call gives the target keyword no value "
-        "(absent or None), pass the bound value of that torch parameter, e.g. MaxPool2d stride <- kernel_size",
+        description="target keyword -> source template over {torch_param} placeholders, each filled with the "
+        "call's bound value of that torch parameter (else its signature default); added when the call gives "
+        "the target keyword no value (absent or None), e.g. MaxPool2d stride: '{kernel_size}'",
     )
     unsupported: dict[str, str] = Field(
         default_factory=dict,

@@ -1,0 +1,283 @@
+"""The warm worker as seen from the CLI: start it, call ops with a wall-clock limit, survive
+its crashes. The CLI never imports torch or MindSpore; only the worker does.
+
+    with Worker(WorkerConfig(preload=["torch", "mindspore"])) as w:
+        reply = w.call("agent.verify.harness:verify_unit", {...}, timeout=60)
+
+A reply is {"id", "ok": True, "result"} or {"id", "ok": False, "kind":
+"exception"|"timeout"|"crash", "error", ...}; call() never raises for the worker's failures.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from agent.sandbox.config import WorkerConfig
+from agent.sandbox.isolation import Launch, build_launch, cgroup_pids, remove_cgroup
+from agent.sandbox.worker import allowed
+
+__all__ = ["Worker", "WorkerConfig", "WorkerPool", "WorkerStartError"]
+
+_EOF = object()
+_TIMEOUT = object()
+
+
+class WorkerStartError(RuntimeError):
+    """The worker process did not come up (or did not finish its preload) in time."""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class Worker:
+    """One warm worker subprocess; calls are serialised, so one Worker per thread of work."""
+
+    def __init__(self, config: WorkerConfig | None = None, **overrides) -> None:
+        self.config = (config or WorkerConfig()).model_copy(update=overrides)
+        self._base = Path(tempfile.mkdtemp(prefix="msagent-worker-", dir=self.config.temp_dir))
+        self.workdir = str(self._base / "work")
+        os.makedirs(self.workdir)
+        self._log_path = self._base / "stderr.log"
+        self._proc: subprocess.Popen | None = None
+        self._launch: Launch | None = None
+        self._buffer = b""
+        self._next_id = 1
+        self._lock = threading.RLock()
+        self.isolation: dict = {}
+        self.ready_info: dict = {}
+        self.restarts = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the worker (no-op when running) and wait for its ready line."""
+        with self._lock:
+            if self.alive:
+                return
+            if self._proc is not None:
+                self._reap()
+                self.restarts += 1
+            self._launch = launch = build_launch(self.config, self.workdir)
+            with open(self._log_path, "wb") as log:  # fresh log: its tail describes this process
+                self._proc = subprocess.Popen(
+                    launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    env=launch.env, cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
+                )
+            self._buffer = b""
+            ready = self._read_reply(time.monotonic() + self.config.start_timeout_s, 0)
+            if not isinstance(ready, dict) or not ready.get("ok"):
+                why = "timed out" if ready is _TIMEOUT else self._exit_description()
+                self._reap()
+                raise WorkerStartError(f"worker failed to start ({why}):\n{self.stderr_tail()}")
+            self.ready_info = ready["result"]
+            public = {k: v for k, v in launch.applied.items() if not k.startswith("_")}
+            self.isolation = {
+                **public,
+                "fs": bool(self.ready_info.get("fs")),
+                "read_only": self.ready_info.get("read_only", []),
+                "hidden": self.ready_info.get("hidden", []),
+                "capabilities_dropped": bool(self.ready_info.get("capabilities_dropped")),
+            }
+            if self.ready_info.get("fs_error"):
+                self.isolation["notes"] = [*public["notes"], "fs isolation failed: " + self.ready_info["fs_error"]]
+
+    def close(self) -> None:
+        """Stop the worker and delete its temp dir."""
+        with self._lock:
+            if self.alive:
+                try:
+                    self._proc.stdin.close()  # the worker ends its loop on EOF
+                    self._proc.wait(timeout=2)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._reap()
+            self._proc = None
+            shutil.rmtree(self._base, ignore_errors=True)
+
+    def __enter__(self) -> "Worker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- calls -----------------------------------------------------------------------------
+    def call(self, op: str, args: dict | None = None, timeout: float | None = None) -> dict:
+        """Run `op` ("package.module:function") with **args in the worker and return its reply."""
+        timeout = self.config.timeout_s if timeout is None else timeout
+        with self._lock:
+            rid = self._next_id
+            self._next_id += 1
+            if not allowed(op.partition(":")[0], self.config.allowed_prefixes):
+                return {"id": rid, "ok": False, "kind": "exception",
+                        "error": f"PermissionError: op {op!r} is outside the allowed prefixes "
+                                 f"{self.config.allowed_prefixes}", "traceback": ""}
+            try:
+                self.start()
+            except WorkerStartError as exc:
+                return {"id": rid, "ok": False, "kind": "crash", "error": str(exc), "stderr": self.stderr_tail()}
+            line = json.dumps({"id": rid, "op": op, "args": args or {}}) + "\n"
+            try:
+                self._proc.stdin.write(line.encode())
+                self._proc.stdin.flush()
+                reply = self._read_reply(time.monotonic() + timeout, rid)
+            except (BrokenPipeError, OSError):
+                reply = _EOF
+            if reply is _TIMEOUT:
+                self._reap()
+                try:
+                    self.start()
+                except WorkerStartError:
+                    pass  # the next call tries again and reports it
+                return {"id": rid, "ok": False, "kind": "timeout", "error": f"timed out after {timeout:g}s"}
+            if reply is _EOF:
+                why, tail = self._exit_description(), self.stderr_tail()
+                self._reap()
+                return {"id": rid, "ok": False, "kind": "crash", "error": f"worker died: {why}", "stderr": tail}
+            return reply
+
+    def _read_reply(self, deadline: float, rid: int):
+        """The reply line with id `rid`, or _TIMEOUT / _EOF; stray lines are dropped."""
+        fd = self._proc.stdout.fileno()
+        while True:
+            while b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(reply, dict) and reply.get("id") == rid:
+                    return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return _TIMEOUT
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return _EOF
+                self._buffer += chunk
+
+    # -- death and cleanup -----------------------------------------------------------------
+    def _exit_description(self) -> str:
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "stopped answering (closed its output)"
+        if code < 0:
+            return f"signal {_signal_name(-code)}"
+        if self._launch and self._launch.pid_namespace and code > 128:
+            return f"signal {_signal_name(code - 128)}"  # the namespace's init passes it on as 128+n
+        return f"exit code {code}"
+
+    def _reap(self) -> None:
+        """Kill the whole tree (process group, then anything left in the cgroup) and clean up."""
+        proc, cgroup = self._proc, self._launch.cgroup if self._launch else None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in cgroup_pids(cgroup):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        for _ in range(50):  # members leave the cgroup asynchronously after SIGKILL
+            if not cgroup_pids(cgroup):
+                break
+            time.sleep(0.02)
+        remove_cgroup(cgroup)
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        """The last lines the current (or last) worker wrote to stderr, user prints included."""
+        try:
+            with open(self._log_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 8192))
+                text = fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class WorkerPool:
+    """N warm workers handed out one caller at a time (for `msagent eval --jobs N`)."""
+
+    def __init__(self, n: int, config: WorkerConfig | None = None) -> None:
+        if n < 1:
+            raise ValueError("a pool needs at least one worker")
+        self.workers = [Worker(config) for _ in range(n)]
+        self._free: queue.Queue[Worker] = queue.Queue()
+        for w in self.workers:
+            self._free.put(w)
+
+    def start(self) -> None:
+        """Start every worker at once (their preloads overlap); raises if one fails."""
+        errors: list[BaseException] = []
+
+        def start_one(w: Worker) -> None:
+            try:
+                w.start()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start_one, args=(w,)) for w in self.workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    @contextmanager
+    def worker(self, timeout: float | None = None) -> Iterator[Worker]:
+        """Borrow a free worker for the block; blocks until one is free."""
+        w = self._free.get(timeout=timeout)
+        try:
+            yield w
+        finally:
+            self._free.put(w)
+
+    def call(self, op: str, args: dict | None = None, timeout: float | None = None) -> dict:
+        with self.worker() as w:
+            return w.call(op, args, timeout=timeout)
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+
+    def __enter__(self) -> "WorkerPool":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

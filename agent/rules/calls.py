@@ -1,0 +1,164 @@
+"""Rewrite one bound torch call into its MindSpore target, as the KB entry's data says."""
+from __future__ import annotations
+
+import ast
+import re
+
+import libcst as cst
+
+from agent.kb.schema import Entry, Target
+from agent.rules.signature import Binding
+
+_EMPTY = cst.Module([])
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Unconvertible(Exception):
+    """The call cannot be expressed with this target; the reason goes into a marker."""
+
+
+def code(node: cst.CSTNode) -> str:
+    return _EMPTY.code_for_node(node)
+
+
+def _same_value(a: str, b: str | None) -> bool:
+    if b is None:
+        return False
+    if a.strip() == b.strip():
+        return True
+    try:
+        return ast.literal_eval(a) == ast.literal_eval(b)
+    except (ValueError, SyntaxError):
+        return False
+
+
+def _atomic(src: str) -> bool:
+    return re.fullmatch(r"[\w.]+|'[^']*'|\"[^\"]*\"|-?\d+(\.\d*)?(e-?\d+)?", src.strip()) is not None
+
+
+def _fill(template: str, binding: Binding, own: str | None = None) -> str | None:
+    """Replace {v} with the argument's source and {name} with another bound argument's source."""
+    missing = False
+
+    def sub(m: re.Match) -> str:
+        nonlocal missing
+        key = m.group(1)
+        if key == "v":
+            src = own
+        elif key in binding.args:
+            src = code(binding.args[key].node.value)
+        else:
+            src = binding.default_of(key)
+        if src is None or src == "None":
+            missing = True
+            return "None"
+        return src if _atomic(src) else f"({src})"
+
+    out = _PLACEHOLDER.sub(sub, template)
+    return None if missing else _fold(out)
+
+
+def _fold(expr: str) -> str:
+    """`1 - 0.1` -> `0.9`: templates over numeric literals read better folded."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return expr
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop)
+    if all(isinstance(n, allowed) for n in ast.walk(tree)) and not all(
+            isinstance(n, (ast.Expression, ast.Constant)) for n in ast.walk(tree)):
+        try:
+            value = eval(compile(tree, "<kb>", "eval"), {"__builtins__": {}})  # numbers and operators only
+        except Exception:
+            return expr
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return repr(round(value, 12)) if isinstance(value, float) else repr(value)
+    return expr
+
+
+def _kw(name: str, value: cst.BaseExpression) -> cst.Arg:
+    return cst.Arg(value=value, keyword=cst.Name(name), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+
+def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
+    """The target call's argument list."""
+    for name, reason in target.unsupported.items():
+        bound = binding.args.get(name)
+        if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
+            raise Unconvertible(f"argument {name}={code(bound.node.value)} not supported: {reason}")
+
+    # (order, torch name, target name, arg, was positional)
+    items: list[tuple[int, str | None, str | None, cst.Arg, bool]] = []
+    if binding.varargs:
+        if target.pack_varargs and len(binding.varargs) > 1:
+            tup = cst.Tuple([cst.Element(b.node.value) for b in binding.varargs])
+            items.append((binding.varargs[0].index, None, None, cst.Arg(tup), True))
+        else:
+            items.extend((b.index, None, None, b.node, True) for b in binding.varargs)
+    first_dropped = 10**6  # a dropped positional argument shifts every later one: those become keywords
+    for name, bound in binding.args.items():
+        new_name = target.args.get(name, name)
+        if new_name is None:
+            if bound.positional:
+                first_dropped = min(first_dropped, bound.index)
+            continue
+        node = bound.node
+        if name in target.values:
+            filled = _fill(target.values[name], binding, code(node.value))
+            if filled is None:
+                raise Unconvertible(f"cannot rewrite argument {name}")
+            node = node.with_changes(value=cst.parse_expression(filled))
+        if name == binding.vararg_name and target.pack_varargs:
+            new_name = target.pack_varargs
+        items.append((bound.index, name, new_name, node, bound.positional))
+    items.sort(key=lambda t: t[0])
+
+    out: list[cst.Arg] = []
+    present: set[str] = set()
+    positional_ok = True
+    pos_index = 0
+    for index, torch_name, name, node, was_positional in items:
+        if name is None:  # varargs stay positional
+            out.append(node.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+            pos_index += 1
+            continue
+        present.add(name)
+        keep_positional = False
+        if was_positional and positional_ok:
+            if target.positional is not None:
+                keep_positional = pos_index < len(target.positional) and target.positional[pos_index] == name
+            else:
+                keep_positional = torch_name == name and index < first_dropped
+        if keep_positional:
+            out.append(node.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT, comma=cst.MaybeSentinel.DEFAULT))
+            pos_index += 1
+        else:
+            positional_ok = False
+            out.append(_kw(name, node.value))
+    for name, template in target.defaults.items():
+        if name in present:
+            continue
+        filled = _fill(template, binding)
+        if filled is not None:
+            out.append(_kw(name, cst.parse_expression(filled)))
+            present.add(name)
+    for name, template in target.defaults_from.items():
+        filled = _fill(template, binding)
+        if filled is None:
+            continue
+        given = [i for i, a in enumerate(out) if a.keyword is not None and a.keyword.value == name]
+        if given and code(out[given[0]].value).strip() == "None":
+            out[given[0]] = _kw(name, cst.parse_expression(filled))
+        elif not given and name not in present:
+            out.append(_kw(name, cst.parse_expression(filled)))
+    return out
+
+
+def has_arg_rules(target: Target) -> bool:
+    return bool(target.args or target.values or target.defaults or target.defaults_from or target.unsupported
+                or target.pack_varargs)
+
+
+def describe(entry: Entry, target: Target) -> str:
+    return f"{entry.api} -> {target.api}"

@@ -1,0 +1,379 @@
+"""The rules stage: one LibCST pass that applies KB entries to every torch reference in a file.
+
+Matching is by qualified name (LibCST's QualifiedNameProvider), so every import style resolves.
+Tensor methods are rewritten only on receivers known to be tensors (rules/tensors.py).
+What cannot be converted is left as it was and carries a `# msagent:` marker line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+from agent.kb.schema import Entry
+from agent.kb.store import KB
+from agent.rules import structural
+from agent.rules.calls import Unconvertible, build_args, code, has_arg_rules
+from agent.rules.imports import ImportPlan
+from agent.rules.imports_pass import finish_imports, torch_bindings
+from agent.rules.signature import BindError, Binding, bind
+from agent.rules.tensors import ClassFacts, Inference, Scope, class_is_module, function_params
+
+MARKER = "# msagent:"
+
+
+@dataclass
+class Marker:
+    line: int
+    reason: str
+
+
+@dataclass
+class RulesResult:
+    code: str
+    api_calls: int = 0
+    api_converted: int = 0
+    markers: list[Marker] = field(default_factory=list)
+    uses_torch: bool = False
+
+    @property
+    def api_marked(self) -> int:
+        return self.api_calls - self.api_converted
+
+
+def canonical(name: str) -> str:
+    """torch.nn.modules.conv.Conv2d -> torch.nn.Conv2d (how the KB keys layers)."""
+    if name.startswith("torch.nn.modules."):
+        return "torch.nn." + name.rsplit(".", 1)[1]
+    return name
+
+
+class _Rewriter(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+
+    def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest):
+        super().__init__()
+        self.kb, self.device, self.plan, self.nearest = kb, device, plan, nearest
+        self.inf = Inference(self._qn, module_classes, set())
+        self.module_classes = module_classes
+        self.scopes: list[Scope] = [Scope(cls=None)]
+        self.classes: list[ClassFacts] = []
+        self.frames: list[list[str]] = [[]]  # marker comments waiting for their statement
+        self.markers: list[Marker] = []
+        self.api_calls = self.api_converted = 0
+        self.roots: set[int] = set()  # torch-name expressions (outermost)
+        self.call_funcs: set[int] = set()
+        self.statement_calls: set[int] = set()  # calls that are a whole expression statement
+        self.inplace: dict[int, cst.BaseExpression] = {}  # Expr value id -> assignment target
+        self.unconverted_roots: set[str] = set()  # local names of torch bindings still referenced
+
+    # -- helpers -------------------------------------------------------------------------
+    def _qn(self, node: cst.CSTNode) -> set[str]:
+        try:
+            return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+        except KeyError:
+            return set()
+
+    def _torch_name(self, node: cst.CSTNode) -> str | None:
+        for n in sorted(self._qn(node)):
+            if n == "torch" or n.startswith("torch."):
+                return canonical(n)
+        return None
+
+    def _line(self, node: cst.CSTNode) -> int:
+        try:
+            return self.get_metadata(PositionProvider, node).start.line
+        except KeyError:
+            return 0
+
+    def mark(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
+        hint = self.nearest(api or reason) if self.nearest else None
+        text = f"{reason} (nearest KB candidate: {hint})" if hint and hint != api else reason
+        self.markers.append(Marker(self._line(node), text))
+        self.frames[-1].append(f"{MARKER} {text}")
+
+    def _root_name(self, node: cst.BaseExpression) -> str | None:
+        while isinstance(node, cst.Attribute):
+            node = node.value
+        return node.value if isinstance(node, cst.Name) else None
+
+    @property
+    def scope(self) -> Scope:
+        return self.scopes[-1]
+
+    # -- statements carry markers ----------------------------------------------------------
+    def _push(self, _node: cst.CSTNode) -> bool:
+        self.frames.append([])
+        return True
+
+    def _pop(self, updated: cst.CSTNode) -> cst.CSTNode:
+        comments = self.frames.pop()
+        if not comments or not hasattr(updated, "leading_lines"):
+            self.frames[-1].extend(comments)
+            return updated
+        lines = [cst.EmptyLine(indent=True, comment=cst.Comment(c)) for c in dict.fromkeys(comments)]
+        return updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
+
+    visit_SimpleStatementLine = _push
+    visit_If = visit_For = visit_While = visit_With = visit_Try = _push
+
+    def leave_SimpleStatementLine(self, original, updated):
+        return self._pop(updated)
+
+    def leave_If(self, original, updated):
+        return self._pop(updated)
+
+    def leave_For(self, original, updated):
+        return self._pop(updated)
+
+    def leave_While(self, original, updated):
+        return self._pop(updated)
+
+    def leave_With(self, original, updated):
+        return self._pop(updated)
+
+    def leave_Try(self, original, updated):
+        return self._pop(updated)
+
+    # -- scopes ------------------------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
+        self.classes.append(facts)
+        self.frames.append([])
+        return True
+
+    def leave_ClassDef(self, original, updated):
+        self.classes.pop()
+        return self._pop(updated)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
+        in_module = cls is not None and cls.is_module
+        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn)))
+        self.frames.append([])
+        return True
+
+    def _directly_in_class(self, node: cst.FunctionDef) -> bool:
+        return len(self.classes) > 0 and len(self.scopes) == len(self.classes)
+
+    def leave_FunctionDef(self, original, updated):
+        scope = self.scopes.pop()
+        if scope.cls is not None and scope.cls.is_module and updated.name.value == "forward":
+            updated = updated.with_changes(name=cst.Name("construct"))
+        return self._pop(updated)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self.inf.bind_targets(t.target, node.value, self.scope)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.inf.bind_targets(node.target, node.value, self.scope)
+
+    # -- imports are handled by the imports pass ------------------------------------------
+    def visit_Import(self, node) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node) -> bool:
+        return False
+
+    # -- torch references ---------------------------------------------------------------------
+    def _visit_ref(self, node: cst.BaseExpression) -> bool:
+        if _dotted(node) and self._torch_name(node) is not None:
+            self.roots.add(id(node))
+            return False
+        return True
+
+    visit_Attribute = _visit_ref
+    visit_Name = _visit_ref
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        self.call_funcs.add(id(node.func))
+        return True
+
+    def visit_Expr(self, node: cst.Expr) -> bool:
+        self.statement_calls.add(id(node.value))
+        return True
+
+    def leave_Attribute(self, original, updated):
+        return self._reference(original, updated)
+
+    def leave_Name(self, original, updated):
+        return self._reference(original, updated)
+
+    def _reference(self, original, updated):
+        if id(original) not in self.roots or id(original) in self.call_funcs:
+            return updated
+        name = self._torch_name(original)
+        self.api_calls += 1
+        entry = self.kb.get(name)
+        target = self.kb.target_for(entry, self.device) if entry else None
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
+            return updated
+        if entry.kind == "class" and has_arg_rules(target):
+            self.mark(original, f"{name} used as a value: calls through it keep torch arguments; check them", name)
+        self.api_converted += 1
+        return cst.parse_expression(self.plan.render(target.api))
+
+    def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
+        root = self._root_name(node.func if isinstance(node, cst.Call) else node)
+        if root:
+            self.unconverted_roots.add(root)
+        self.mark(node, reason, api)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if id(original.func) in self.roots:
+            return self._torch_call(original, updated)
+        func = original.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if self.inf.is_tensor(func.value, self.scope):
+                return self._tensor_method(original, updated, method)
+            if self.inf.is_module(func.value, self.scope) or (
+                    isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
+                    and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS):
+                return self._module_method(original, updated, method)
+            if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
+                return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))
+        return updated
+
+    def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = self._torch_name(original.func)
+        self.api_calls += 1
+        special = structural.torch_call(name, updated, self)
+        if special is not None:
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(name)
+        target = self.kb.target_for(entry, self.device) if entry else None
+        if target is None:
+            why = "no MindSpore mapping" if entry is None or not entry.targets else "no mapping verified on this device"
+            self._unconverted(original, f"{why} for {name} ({self.device})", name)
+            return updated
+        return self._apply(original, updated, entry, target, receiver=None)
+
+    def _apply(self, original, updated, entry: Entry, target, receiver):
+        try:
+            binding = bind(updated, entry.signature) if entry.signature else Binding()
+            if not entry.signature and updated.args:
+                # no signature: only a pure rename is safe
+                if has_arg_rules(target):
+                    raise Unconvertible(f"{entry.api} has no torch signature in the KB to check the call against")
+                args = list(updated.args)
+            else:
+                args = build_args(binding, target)
+        except (BindError, Unconvertible) as exc:
+            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+            return updated
+        if target.namespace == "tensor":
+            if receiver is None:  # a torch function written as a method of its first argument
+                if not args:
+                    self._unconverted(original, f"{entry.api}: no tensor argument to call {target.api} on")
+                    return updated
+                receiver, args = args[0].value, args[1:]
+            func = cst.Attribute(value=receiver, attr=cst.Name(target.api))
+        else:
+            func = cst.parse_expression(self.plan.render(target.api))
+            if receiver is not None:  # a Tensor method becoming a function of the tensor
+                args = [cst.Arg(receiver), *args]
+        self.api_converted += 1
+        return updated.with_changes(func=func, args=_fix_commas(args))
+
+    def _tensor_method(self, original, updated, method: str):
+        special = structural.tensor_method(method, updated, self)
+        if special is not None:
+            self.api_calls += 1
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(f"torch.Tensor.{method}")
+        if entry is None:
+            return updated  # not a torch API we know: user-defined or dynamic, leave it
+        self.api_calls += 1
+        target = self.kb.target_for(entry, self.device)
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
+            return updated
+        if target.assign_result:
+            if id(original) not in self.statement_calls:
+                self._unconverted(original, f"in-place Tensor.{method} used inside an expression: rewrite as an assignment")
+                return updated
+            self.inplace[id(original)] = updated.func.value
+        return self._apply(original, updated, entry, target, receiver=updated.func.value)
+
+    def _module_method(self, original, updated, method: str):
+        special = structural.module_method(method, updated, self)
+        if special is not None:
+            self.api_calls += 1
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(f"torch.nn.Module.{method}")
+        if entry is None:
+            return updated
+        self.api_calls += 1
+        target = self.kb.target_for(entry, self.device)
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
+            return updated
+        return self._apply(original, updated, entry, target, receiver=updated.func.value)
+
+    def leave_Expr(self, original: cst.Expr, updated: cst.Expr):
+        target = self.inplace.pop(id(original.value), None)
+        if target is not None:
+            return cst.Assign(targets=[cst.AssignTarget(target)], value=updated.value)
+        return updated
+
+
+def _dotted(node: cst.BaseExpression) -> bool:
+    """A plain dotted name (torch.nn.Conv2d), not an attribute of a call result."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
+
+
+def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
+    if not args:
+        return args
+    return [*args[:-1], args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+
+
+def _names_in(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    module.visit(_V())
+    return names
+
+
+def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
+                     nearest=None) -> RulesResult:
+    """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
+    module = cst.parse_module(source)
+    bindings = torch_bindings(module)
+    if not bindings:
+        return RulesResult(code=source)
+    taken = _names_in(module) - set(bindings)
+    for _attempt in range(2):
+        plan = ImportPlan(taken)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=False)
+        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest)
+        # the class bases of module subclasses in this file count too
+        rewriter.module_classes |= structural.module_classes_in(wrapper, rewriter.module_classes)
+        rewriter.inf.module_classes = rewriter.module_classes
+        new = wrapper.visit(rewriter)
+        kept = {b for b in bindings if b in rewriter.unconverted_roots}
+        clash = kept & set(plan.needed)
+        if clash and _attempt == 0:
+            taken |= clash
+            continue
+        break
+    new, import_markers = finish_imports(new, plan, kept)
+    result = RulesResult(code=new.code, api_calls=rewriter.api_calls, api_converted=rewriter.api_converted,
+                         markers=sorted(rewriter.markers + [Marker(l, r) for l, r in import_markers],
+                                        key=lambda m: m.line),
+                         uses_torch=bool(kept))
+    return result

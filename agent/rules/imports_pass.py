@@ -1,0 +1,112 @@
+"""Replace torch imports with the MindSpore imports the rewritten file needs.
+
+A torch import whose names are still referenced by unconverted code is kept, with a marker: the
+file then honestly fails the no-torch check instead of failing later with a NameError.
+"""
+from __future__ import annotations
+
+import libcst as cst
+from libcst.helpers import get_full_name_for_node
+
+MARKER = "# msagent:"
+
+
+def _is_torch(module_name: str | None) -> bool:
+    return module_name is not None and (module_name == "torch" or module_name.startswith("torch."))
+
+
+def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
+    """Local names a torch import statement binds (empty when it is not a torch import)."""
+    if isinstance(stmt, cst.Import):
+        names = []
+        for alias in stmt.names:
+            full = get_full_name_for_node(alias.name)
+            if _is_torch(full):
+                names.append(alias.asname.name.value if alias.asname else full.split(".")[0])
+        return names
+    if isinstance(stmt, cst.ImportFrom) and stmt.relative == [] or (
+            isinstance(stmt, cst.ImportFrom) and not stmt.relative):
+        full = get_full_name_for_node(stmt.module) if stmt.module else None
+        if _is_torch(full) and not isinstance(stmt.names, cst.ImportStar):
+            return [a.asname.name.value if a.asname else get_full_name_for_node(a.name) for a in stmt.names]
+        if _is_torch(full):
+            return ["*"]
+    return []
+
+
+def torch_bindings(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+
+    class _V(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> None:
+            names.update(_bound_names(node))
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            names.update(_bound_names(node))
+
+    module.visit(_V())
+    return names
+
+
+class _ImportRewriter(cst.CSTTransformer):
+    def __init__(self, plan_statements: list[cst.SimpleStatementLine], kept: set[str]):
+        self.plan = plan_statements
+        self.kept = kept
+        self.inserted = False
+        self.depth = 0
+        self.markers: list[tuple[int, str]] = []
+
+    def visit_IndentedBlock(self, node) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(self, original, updated):
+        self.depth -= 1
+        if not updated.body:
+            return updated.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated
+
+    def leave_SimpleStatementLine(self, original, updated):
+        torch_stmts = [s for s in updated.body if _bound_names(s)]
+        if not torch_stmts:
+            return updated
+        kept = [s for s in torch_stmts if set(_bound_names(s)) & self.kept or "*" in _bound_names(s)]
+        rest = [s for s in updated.body if s not in torch_stmts or s in kept]
+        out: list[cst.SimpleStatementLine] = []
+        if not self.inserted and self.depth == 0:
+            self.inserted = True
+            plan = list(self.plan)
+            if plan:
+                plan[0] = plan[0].with_changes(leading_lines=updated.leading_lines)
+            out.extend(plan)
+            updated = updated.with_changes(leading_lines=[])
+        if rest:
+            line = updated.with_changes(body=rest)
+            if kept:
+                names = sorted({n for s in kept for n in _bound_names(s)})
+                comment = f"{MARKER} torch import kept: {', '.join(names)} still used by unconverted code"
+                line = line.with_changes(leading_lines=[*line.leading_lines,
+                                                        cst.EmptyLine(indent=True, comment=cst.Comment(comment))])
+            out.append(line)
+        if not out:
+            return cst.RemoveFromParent()
+        return cst.FlattenSentinel(out)
+
+
+def finish_imports(module: cst.Module, plan, kept: set[str]) -> tuple[cst.Module, list[tuple[int, str]]]:
+    rw = _ImportRewriter(plan.statements(), kept)
+    new = module.visit(rw)
+    if not rw.inserted and plan.needed:
+        new = _insert_at_top(new, plan.statements())
+    markers = [(1, f"torch import kept for unconverted code: {', '.join(sorted(kept))}")] if kept else []
+    return new, markers
+
+
+def _insert_at_top(module: cst.Module, stmts: list[cst.SimpleStatementLine]) -> cst.Module:
+    body = list(module.body)
+    i = 0
+    # after a docstring and __future__ imports
+    while i < len(body) and isinstance(body[i], cst.SimpleStatementLine) and (
+            (isinstance(body[i].body[0], cst.Expr) and isinstance(body[i].body[0].value, cst.SimpleString))
+            or (isinstance(body[i].body[0], cst.ImportFrom) and get_full_name_for_node(body[i].body[0].module or cst.Name("x")) == "__future__")):
+        i += 1
+    return module.with_changes(body=[*body[:i], *stmts, *body[i:]])

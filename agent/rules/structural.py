@@ -1,0 +1,133 @@
+"""The few rewrites that are structure rather than KB data.
+
+`x.size()` becomes an attribute, `.to(device)` / `.cuda()` disappear while `.to(dtype)` becomes
+`.astype`, and a module's class facts (which attributes are layers, parameters or buffers)
+are gathered for tensor inference. Everything else is an entry in mapping_kb/.
+"""
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, QualifiedNameProvider
+
+from agent.rules.calls import code as rw_code
+from agent.rules.tensors import ClassFacts, Inference, class_is_module
+
+# Methods called on `self` inside a module class that the KB's torch.nn.Module entries cover.
+SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state_dict", "load_state_dict",
+                       "modules", "named_modules", "children", "named_children", "to", "cuda", "cpu",
+                       "zero_grad", "apply", "register_buffer"}
+_DEVICE_METHODS = {"cuda", "cpu"}
+
+
+def module_classes_in(wrapper: MetadataWrapper, known: set[str]) -> set[str]:
+    """Simple names of classes in this file that derive from nn.Module (directly or via known ones)."""
+    qn_map = wrapper.resolve(QualifiedNameProvider)
+
+    def qn(node):
+        value = qn_map.get(node, set())
+        return {q.name for q in (value() if callable(value) else value)}
+
+    found: set[str] = set()
+    changed = True
+    classes = [n for n in _walk_classes(wrapper.module)]
+    while changed:
+        changed = False
+        for c in classes:
+            if c.name.value not in found and class_is_module(c, qn, known | found):
+                found.add(c.name.value)
+                changed = True
+    return found
+
+
+def _walk_classes(module: cst.Module) -> list[cst.ClassDef]:
+    out = []
+
+    class _V(cst.CSTVisitor):
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            out.append(node)
+
+    module.visit(_V())
+    return out
+
+
+def collect_class_facts(node: cst.ClassDef, inf: Inference, qn, module_classes: set[str]) -> ClassFacts:
+    from agent.rules.tensors import Scope
+
+    facts = ClassFacts(is_module=class_is_module(node, qn, module_classes))
+    scope = Scope(cls=facts)
+
+    class _V(cst.CSTVisitor):
+        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
+            return inner is node
+
+        def visit_Assign(self, a: cst.Assign) -> None:
+            for t in a.targets:
+                inf.bind_targets(t.target, a.value, scope)
+
+        def visit_AnnAssign(self, a: cst.AnnAssign) -> None:
+            if a.value is not None:
+                inf.bind_targets(a.target, a.value, scope)
+
+        def visit_Call(self, call: cst.Call) -> None:
+            f = call.func
+            if (isinstance(f, cst.Attribute) and f.attr.value in ("register_buffer", "register_parameter")
+                    and isinstance(f.value, cst.Name) and f.value.value == "self" and call.args
+                    and isinstance(call.args[0].value, cst.SimpleString)):
+                facts.tensors.add(call.args[0].value.evaluated_value)
+            if (isinstance(f, cst.Attribute) and f.attr.value == "add_module" and len(call.args) >= 1
+                    and isinstance(call.args[0].value, cst.SimpleString)):
+                facts.layers.add(call.args[0].value.evaluated_value)
+
+    node.visit(_V())
+    return facts
+
+
+_DTYPE = re.compile(r"(ms|mindspore)\.(u?int\d+|float\d+|bfloat16|bool_?|complex\d+|double|half|long|int|float)$")
+
+
+def _is_dtype(node: cst.BaseExpression, rw) -> bool:
+    """On the already-rewritten argument: a MindSpore dtype, or some tensor's `.dtype`."""
+    if isinstance(node, cst.Attribute) and node.attr.value == "dtype":
+        return True
+    return _DTYPE.match(rw_code(node)) is not None
+
+
+def tensor_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
+    receiver = call.func.value
+    if method == "size":
+        if not call.args:
+            return cst.Attribute(value=receiver, attr=cst.Name("shape"))
+        if len(call.args) == 1 and (call.args[0].keyword is None or call.args[0].keyword.value == "dim"):
+            return cst.Subscript(value=cst.Attribute(value=receiver, attr=cst.Name("shape")),
+                                 slice=[cst.SubscriptElement(cst.Index(call.args[0].value))])
+        return None
+    if method == "to":
+        return _to(call, receiver, rw)
+    if method in _DEVICE_METHODS:
+        return receiver
+    return None
+
+
+def module_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
+    receiver = call.func.value
+    if method in _DEVICE_METHODS:
+        return receiver
+    if method == "to":
+        return _to(call, receiver, rw)
+    return None
+
+
+def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
+    """`.to(device)` moves nothing in MindSpore; `.to(dtype)` is a cast."""
+    for arg in call.args:
+        kw = arg.keyword.value if arg.keyword else None
+        if kw == "dtype" or (kw is None and _is_dtype(arg.value, rw)):
+            return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("astype")), args=[cst.Arg(arg.value)])
+    return receiver
+
+
+def torch_call(name: str, call: cst.Call, rw) -> cst.BaseExpression | None:
+    """torch functions whose translation is structural: none at present beyond the KB."""
+    return None

@@ -1,0 +1,212 @@
+"""Static inference of which expressions are torch tensors or modules.
+
+A Tensor method is rewritten only on a receiver known to be a tensor: names assigned from torch
+calls, tensor arithmetic or layer calls, parameters of `forward`, parameters annotated as
+tensors, and `self.X` attributes that are parameters or buffers. Everything else is left alone,
+which is what keeps `arr.view(np.float32)` on a numpy array untouched.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider
+
+# Tensor methods whose result is not a tensor.
+NON_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "numpy", "ndimension", "nelement",
+                      "is_contiguous", "element_size", "equal", "is_floating_point", "data_ptr", "get_device"}
+NON_TENSOR_ATTRS = {"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "grad_fn", "layout"}
+_SCALAR_ANNOTATIONS = {"int", "float", "bool", "str", "bytes", "dict", "list", "tuple", "None"}
+
+QN = Callable[[cst.CSTNode], set[str]]
+
+
+@dataclass
+class ClassFacts:
+    is_module: bool = False
+    layers: set[str] = field(default_factory=set)  # self.X holding a torch layer / module
+    tensors: set[str] = field(default_factory=set)  # self.X holding a parameter / buffer / tensor
+
+
+@dataclass
+class Scope:
+    cls: ClassFacts | None
+    tensors: set[str] = field(default_factory=set)
+    modules: set[str] = field(default_factory=set)  # local names bound to module instances
+
+
+def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:
+    return [n for n in qn(node) if n == "torch" or n.startswith("torch.")]
+
+
+def _annotation_is_scalar(ann: cst.Annotation | None) -> bool:
+    if ann is None:
+        return False
+    code = cst.Module([]).code_for_node(ann.annotation)
+    head = code.replace("Optional[", "").replace("]", "").split("|")[0].strip()
+    return head in _SCALAR_ANNOTATIONS
+
+
+def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
+    if ann is None:
+        return False
+    found = False
+
+    class _V(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found |= "torch.Tensor" in qn(node)
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found |= "torch.Tensor" in qn(node)
+
+    ann.visit(_V())
+    return found
+
+
+class Inference:
+    """Answers is_tensor / is_module for expressions, given the facts of the enclosing scope."""
+
+    def __init__(self, qn: QN, module_classes: set[str], kb_methods: set[str]):
+        self.qn = qn
+        self.module_classes = module_classes  # repo classes (simple names) deriving from nn.Module
+        self.kb_methods = kb_methods
+
+    def constructs_module(self, call: cst.Call) -> bool:
+        names = _torch_names(self.qn, call.func)
+        if any(n.startswith("torch.nn.") and n.rsplit(".", 1)[1][:1].isupper() and ".functional." not in n
+               for n in names):
+            return True
+        func = call.func
+        simple = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
+        return simple in self.module_classes
+
+    def is_module(self, node: cst.BaseExpression, scope: Scope) -> bool:
+        if isinstance(node, cst.Name):
+            return node.value in scope.modules
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self":
+            return scope.cls is not None and node.attr.value in scope.cls.layers
+        if isinstance(node, cst.Call):
+            if self.constructs_module(node):
+                return True
+            # model.to(device), model.cuda(), model.eval() return the module
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("to", "cuda", "cpu", "eval", "train", "float", "double", "half"):
+                return self.is_module(node.func.value, scope)
+        return False
+
+    def is_tensor(self, node: cst.BaseExpression, scope: Scope) -> bool:
+        if isinstance(node, cst.Name):
+            return node.value in scope.tensors
+        if isinstance(node, cst.Attribute):
+            if node.attr.value in NON_TENSOR_ATTRS:
+                return False
+            if isinstance(node.value, cst.Name) and node.value.value == "self":
+                return scope.cls is not None and node.attr.value in scope.cls.tensors
+            if node.attr.value in ("T", "mT", "data", "real", "imag", "grad"):
+                return self.is_tensor(node.value, scope)
+            return False
+        if isinstance(node, cst.Subscript):
+            return self.is_tensor(node.value, scope)
+        if isinstance(node, cst.BinaryOperation):
+            return self.is_tensor(node.left, scope) or self.is_tensor(node.right, scope)
+        if isinstance(node, cst.UnaryOperation):
+            return self.is_tensor(node.expression, scope)
+        if isinstance(node, cst.IfExp):
+            return self.is_tensor(node.body, scope) or self.is_tensor(node.orelse, scope)
+        if isinstance(node, cst.Call):
+            return self._call_returns_tensor(node, scope)
+        return False
+
+    def _call_returns_tensor(self, call: cst.Call, scope: Scope) -> bool:
+        names = _torch_names(self.qn, call.func)
+        if names:
+            n = names[0]
+            if n.startswith("torch.nn.") and n.rsplit(".", 1)[1][:1].isupper():
+                return False  # constructing a layer
+            return not n.startswith(("torch.cuda", "torch.device", "torch.is_", "torch.backends", "torch.get_",
+                                     "torch.set_", "torch.manual_seed", "torch.no_grad", "torch.save",
+                                     "torch.load", "torch.Size"))
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            if self.is_tensor(func.value, scope):
+                return func.attr.value not in NON_TENSOR_METHODS
+            if self.is_module(func.value, scope) and func.attr.value in ("forward", "construct"):
+                return True
+        return self.is_module(func, scope)  # self.layer(x), model(x)
+
+    def bind_targets(self, target: cst.BaseExpression, value: cst.BaseExpression, scope: Scope) -> None:
+        """Record what an assignment `target = value` tells about names."""
+        if isinstance(target, (cst.Tuple, cst.List)):
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+                for t, v in zip(target.elements, value.elements):
+                    self.bind_targets(t.value, v.value, scope)
+                return
+            # unpacking a layer's or a torch function's result: every part is a tensor
+            if isinstance(value, cst.Call) and self._call_returns_tensor(value, scope):
+                for t in target.elements:
+                    self._mark_all(t.value, scope)
+            return
+        if isinstance(target, cst.Name):
+            if self.is_module(value, scope):
+                scope.modules.add(target.value)
+            elif self.is_tensor(value, scope):
+                scope.tensors.add(target.value)
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
+            if scope.cls is None:
+                return
+            if isinstance(value, cst.Call) and self.constructs_module(value):
+                scope.cls.layers.add(target.attr.value)
+            elif isinstance(value, cst.Call) and any(
+                n in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") for n in self.qn(value.func)
+            ):
+                scope.cls.tensors.add(target.attr.value)
+            elif self.is_tensor(value, scope):
+                scope.cls.tensors.add(target.attr.value)
+
+    def _mark_all(self, target: cst.BaseExpression, scope: Scope) -> None:
+        if isinstance(target, cst.Name):
+            scope.tensors.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for e in target.elements:
+                self._mark_all(e.value, scope)
+
+
+def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[str]:
+    """Parameters known to be tensors: forward's arguments, and anything annotated as a tensor."""
+    out = set()
+    is_forward = in_module_class and fn.name.value in ("forward", "construct")
+    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    for p in params:
+        name = p.name.value
+        if name in ("self", "cls"):
+            continue
+        if _annotation_is_tensor(p.annotation, qn):
+            out.add(name)
+        elif is_forward and not _annotation_is_scalar(p.annotation):
+            default = p.default
+            literal_default = isinstance(default, (cst.Integer, cst.Float, cst.SimpleString)) or (
+                isinstance(default, cst.Name) and default.value in ("True", "False"))
+            if not literal_default:
+                out.add(name)
+    if fn.params.star_arg and isinstance(fn.params.star_arg, cst.Param) and is_forward:
+        out.add(fn.params.star_arg.name.value)
+    return out
+
+
+def class_is_module(cls: cst.ClassDef, qn: QN, module_classes: set[str]) -> bool:
+    for base in cls.bases:
+        names = qn(base.value)
+        if any(n in ("torch.nn.Module", "torch.nn.modules.module.Module") or
+               (n.startswith("torch.nn.") and n.rsplit(".", 1)[1] in ("Sequential", "ModuleList", "ModuleDict"))
+               for n in names):
+            return True
+        v = base.value
+        simple = v.value if isinstance(v, cst.Name) else v.attr.value if isinstance(v, cst.Attribute) else None
+        if simple in module_classes:
+            return True
+    return False
+
+
+__all__ = ["Inference", "Scope", "ClassFacts", "function_params", "class_is_module", "QualifiedNameProvider"]

@@ -133,13 +133,17 @@ def imported_from(repo: Path):
 
 
 def is_literal(node: ast.AST) -> bool:
-    """Literal arguments, allowing nested calls such as GPT(GPTConfig(n_layer=2))."""
+    """Literal arguments, allowing names and nested calls such as GPT(GPTConfig(n_layer=2))."""
     if isinstance(node, ast.Call):
         return all(is_literal(a) for a in node.args) and all(
             k.arg is not None and is_literal(k.value) for k in node.keywords
         )
     if isinstance(node, ast.Starred):
         return False
+    if isinstance(node, ast.Name):
+        # A module-level name such as a block class (ResNet(BasicBlock, [2, 2])); whether it
+        # resolves is decided when the spec is evaluated in the unit's module namespace.
+        return True
     try:
         ast.literal_eval(node)
         return True
@@ -182,6 +186,9 @@ def infer_inputs(model) -> list[dict] | None:
 def make_tensor(spec: dict):
     dtype = getattr(torch, spec["dtype"])
     if dtype.is_floating_point:
+        if "low" in spec or "high" in spec:  # a bounded float input, e.g. probabilities
+            low, high = spec.get("low", 0.0), spec.get("high", 1.0)
+            return low + (high - low) * torch.rand(spec["shape"], dtype=dtype)
         return torch.randn(spec["shape"], dtype=dtype)
     if dtype == torch.bool:
         return torch.rand(spec["shape"]) > 0.5

@@ -1,0 +1,187 @@
+"""The worker protocol, arrays, pool and environment, through real worker processes."""
+from __future__ import annotations
+
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from agent.sandbox.arrays import load_array, save_array
+from agent.sandbox.pool import Worker, WorkerConfig, WorkerPool
+from agent.sandbox.worker import allowed, handle
+
+OPS = textwrap.dedent('''
+    import os, sys
+    import numpy as np
+    from agent.sandbox.arrays import load_array, save_array
+
+    def numpy_scalars():
+        return {"f": np.float32(1.5), "i": np.int64(7), "b": np.bool_(True), "t": (1, 2), "zero_d": np.array(3.0)}
+
+    def not_serialisable():
+        return object()
+
+    def raises(message):
+        raise ValueError(message)
+
+    def chatty(n):
+        for i in range(n):
+            print("noise", i, '{"id": 999, "ok": true}')
+        os.write(1, b"raw fd 1 write\\n")
+        sys.stdout.flush()
+        return n
+
+    def read_stdin():
+        return sys.stdin.read()
+
+    def exits():
+        sys.exit(5)
+
+    def double(path):
+        return save_array("doubled", load_array(path) * 2)
+
+    def env():
+        return dict(os.environ)
+''')
+
+
+@pytest.fixture()
+def ops_config(tmp_path) -> WorkerConfig:
+    (tmp_path / "msagent_sbx_ops.py").write_text(OPS)
+    return WorkerConfig(allowed_prefixes=["agent.", "msagent_sbx_ops", "msagent_sbx_ops_late"], extra_env={"PYTHONPATH": str(tmp_path)},
+                        timeout_s=30)
+
+
+@pytest.fixture()
+def worker(ops_config):
+    with Worker(ops_config) as w:
+        yield w
+
+
+def test_round_trip_and_builtin_ops(worker):
+    reply = worker.call("agent.sandbox.ops:echo", {"value": {"a": [1, 2.5, None, "x"]}})
+    assert reply["ok"] is True and reply["result"] == {"a": [1, 2.5, None, "x"]}
+    assert reply["id"] > 0
+    info = worker.call("agent.sandbox.ops:info")["result"]
+    assert info["cwd"] == worker.workdir
+    assert info["torch_loaded"] is False and info["mindspore_loaded"] is False
+
+
+def test_numpy_scalars_become_json(worker):
+    result = worker.call("msagent_sbx_ops:numpy_scalars")["result"]
+    assert result == {"f": 1.5, "i": 7, "b": True, "t": [1, 2], "zero_d": 3.0}
+
+
+def test_exceptions_are_replies(worker):
+    reply = worker.call("msagent_sbx_ops:raises", {"message": "bad shape"})
+    assert reply["ok"] is False and reply["kind"] == "exception"
+    assert reply["error"] == "ValueError: bad shape"
+    assert "raise ValueError(message)" in reply["traceback"]
+    reply = worker.call("msagent_sbx_ops:not_serialisable")
+    assert reply["kind"] == "exception" and reply["error"].startswith("TypeError: result of type builtins.object")
+    reply = worker.call("msagent_sbx_ops:exits")
+    assert reply["kind"] == "exception" and reply["error"] == "SystemExit: 5"
+    reply = worker.call("msagent_sbx_ops:missing_function")
+    assert reply["kind"] == "exception" and reply["error"].startswith("AttributeError")
+    assert worker.call("agent.sandbox.ops:noop")["ok"] is True
+
+
+def test_user_output_does_not_corrupt_protocol(worker):
+    assert worker.call("msagent_sbx_ops:chatty", {"n": 2000}) ["result"] == 2000
+    assert worker.call("msagent_sbx_ops:read_stdin")["result"] == ""
+    assert worker.call("agent.sandbox.ops:echo", {"value": 1})["result"] == 1
+    assert "raw fd 1 write" in worker.stderr_tail()
+
+
+def test_ops_outside_allowed_prefixes_are_refused(worker):
+    for op in ("os:system", "subprocess:run", "agentx.mod:f", "builtins:eval"):
+        reply = worker.call(op, {"command": "true"})
+        assert reply["ok"] is False and reply["error"].startswith("PermissionError"), op
+    # The worker checks again on its own, whatever the parent sends.
+    reply = handle({"id": 3, "op": "os:getcwd", "args": {}}, ["agent."])
+    assert reply["ok"] is False and reply["error"].startswith("PermissionError")
+    assert allowed("agent.verify.harness", ["agent."]) and allowed("agent", ["agent."])
+    assert not allowed("agentsmith", ["agent."])
+
+
+def test_arrays_cross_as_npy(worker):
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    path = save_array("input", arr, directory=worker.workdir)
+    out = worker.call("msagent_sbx_ops:double", {"path": path})["result"]
+    assert out.startswith(worker.workdir) and out.endswith(".npy")
+    np.testing.assert_array_equal(load_array(out), arr * 2)
+    objects = np.array([{"a": 1}], dtype=object)
+    with pytest.raises(ValueError):
+        save_array("objects", objects, directory=worker.workdir)
+
+
+def test_module_written_after_start_is_found(worker, tmp_path):
+    (tmp_path / "msagent_sbx_ops_late.py").write_text("def f():\n    return 'late'\n")
+    assert worker.call("msagent_sbx_ops_late:f")["result"] == "late"
+
+
+def test_environment_is_an_allow_list(monkeypatch, ops_config):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    monkeypatch.setenv("MSAGENT_LEVEL", "forward")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    ops_config.extra_env["MY_SETTING"] = "on"
+    with Worker(ops_config) as w:
+        env = w.call("msagent_sbx_ops:env")["result"]
+    assert not {"OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"} & set(env)
+    assert env["MSAGENT_LEVEL"] == "forward" and env["OMP_NUM_THREADS"] == "1" and env["MY_SETTING"] == "on"
+    assert env["HOME"] == env["TMPDIR"] == w.workdir
+    allowed_names = {"PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "GLOG_v", "MY_SETTING",
+                     "HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE"}
+    assert all(k in allowed_names or k.startswith("MSAGENT_") for k in env), sorted(env)
+
+
+def test_isolation_is_reported(worker):
+    iso = worker.isolation
+    assert set(iso) >= {"network", "fs", "pid", "rlimits", "notes", "env"}
+    assert any(r.startswith("data=") for r in iso["rlimits"])
+    if not iso["network"]:
+        assert any("network" in n for n in iso["notes"])
+
+
+def test_pool_hands_out_distinct_workers(ops_config):
+    seen: list[str] = []
+    with WorkerPool(2, ops_config) as pool:
+        def job():
+            with pool.worker() as w:
+                seen.append(w.call("agent.sandbox.ops:info")["result"]["cwd"])
+        threads = [threading.Thread(target=job) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert pool.call("agent.sandbox.ops:echo", {"value": 2})["result"] == 2
+    assert len(seen) == 6 and len(set(seen)) == 2
+
+
+def test_preloaded_frameworks_run_and_large_allocations_fail(tmp_path):
+    (tmp_path / "msagent_sbx_fw.py").write_text(textwrap.dedent('''
+        import numpy as np, torch, mindspore
+
+        def both():
+            x = np.arange(6, dtype=np.float32).reshape(2, 3)
+            t = torch.relu(torch.from_numpy(x - 2)).sum().item()
+            m = mindspore.ops.relu(mindspore.Tensor(x - 2)).sum().asnumpy().item()
+            return {"torch": t, "mindspore": m}
+
+        def huge_torch():
+            try:
+                torch.empty(50 * 2**30 // 4)
+            except RuntimeError as exc:
+                return "refused: " + str(exc)[:60]
+            return "allocated"
+    '''))
+    config = WorkerConfig(preload=["torch", "mindspore"], allowed_prefixes=["msagent_sbx_fw", "agent."],
+                          extra_env={"PYTHONPATH": str(tmp_path)})
+    with Worker(config) as w:
+        assert w.ready_info["preloaded"] == ["torch", "mindspore"], w.ready_info
+        assert w.call("agent.sandbox.ops:info")["result"]["mindspore_loaded"] is True
+        assert w.call("msagent_sbx_fw:both", timeout=60)["result"] == {"torch": 6.0, "mindspore": 6.0}
+        assert w.call("msagent_sbx_fw:huge_torch")["result"].startswith("refused")

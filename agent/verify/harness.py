@@ -1,0 +1,352 @@
+"""Verify one unit: run the torch original and its MindSpore translation side by side.
+
+Called in the warm worker as `verify_unit(**args)`; returns the JSON-serialisable result
+described in docs/architecture.md. The torch side is the oracle: the first spec it accepts is
+used for every trial (3 seeds x 2 input sizes), with the torch weights copied into the cell and
+the same numpy-generated inputs on both sides.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.verify import infer
+from agent.verify.compare import Mismatch, compare_outputs
+from agent.verify.loader import MISSING, ForbiddenImport, RepoImporter, UnitNotFound, load_unit
+from agent.verify.localize import localize
+from agent.verify.weights import WeightMapError, perturb_constants, transfer_weights
+
+_KERNEL_MISSING = re.compile(
+    r"kernel.{0,80}(unregistered|not registered|not found|not support)|not supported on this device"
+    r"|Unsupported op|can ?not find.{0,40}kernel",
+    re.I | re.S,
+)
+
+_IMPORTERS: dict[tuple[str, str], tuple[RepoImporter, dict]] = {}
+
+
+class UnitFailure(Exception):
+    def __init__(self, failure: str, reason: str, status: str = "failed"):
+        super().__init__(reason)
+        self.failure, self.reason, self.status = failure, reason, status
+
+
+def _files_state(imp: RepoImporter) -> dict:
+    out = {}
+    for mod in imp.modules.values():
+        f = getattr(mod, "__file__", None)
+        if f and Path(f).exists():
+            st = Path(f).stat()
+            out[f] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def importer_for(root: str, side: str) -> RepoImporter:
+    """A cached importer per (root, side); dropped when a file it loaded changed (repair rewrote it)."""
+    key = (str(Path(root).resolve()), side)
+    cached = _IMPORTERS.get(key)
+    if cached is not None and _files_state(cached[0]) == cached[1]:
+        return cached[0]
+    imp = RepoImporter(key[0], side)
+    _IMPORTERS[key] = (imp, {})
+    return imp
+
+
+def _remember_state(imp: RepoImporter) -> None:
+    _IMPORTERS[(str(imp.root), imp.side)] = (imp, _files_state(imp))
+
+
+def _set_context(device: str) -> None:
+    import mindspore as ms
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    target = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(device.lower(), device)
+    try:
+        ms.set_device(target)
+    except Exception:  # the device is fixed once a kernel ran; a warm worker keeps its first choice
+        pass
+
+
+class _RepoNames(dict):
+    """Locals for evaluating an `init` expression: top-level repo packages resolve on demand."""
+
+    def __init__(self, imp: RepoImporter):
+        super().__init__()
+        self.imp = imp
+
+    def __missing__(self, key):
+        if self.imp.owns(key):
+            return self.imp.load(key)
+        raise KeyError(key)
+
+
+def _dotted_prefixes(expr: str) -> list[str]:
+    """'pkg.config' for `pkg.config.GPTConfig(...)`: submodules a qualified spec needs imported."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(expr, mode="eval")):
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and parts:
+            chain = [node.id, *reversed(parts)]
+            out += [".".join(chain[: i + 1]) for i in range(1, len(chain) - 1)]
+    return out
+
+
+def _evaluate(imp: RepoImporter, module: str, expr: str):
+    with imp.active():
+        ns = imp.load(module).__dict__
+        for dotted in _dotted_prefixes(expr):
+            if dotted.split(".")[0] not in ns and imp.owns(dotted):
+                try:
+                    imp.load(dotted)
+                except ImportError:
+                    pass
+        return eval(expr, ns, _RepoNames(imp))  # noqa: S307 - the expression is a spec over the user's own code
+
+
+def _make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
+    rng = np.random.default_rng([seed, size_idx])
+    out = []
+    for inp in size:
+        if "value" in inp:
+            out.append(inp["value"])
+        elif inp["dtype"].startswith(("int", "uint")):
+            out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
+        elif inp["dtype"] == "bool":
+            out.append(rng.random(inp["shape"]) > 0.5)
+        else:
+            out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
+    return out
+
+
+def _torch_args(arrays):
+    import torch
+
+    return [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
+
+
+def _ms_args(arrays):
+    import mindspore as ms
+
+    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
+
+
+def _run_torch(obj, args):
+    import torch
+
+    with torch.no_grad():
+        return obj(*args)
+
+
+def _classify(exc: BaseException, missing: list[dict], stage: str) -> UnitFailure:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NameError):
+        for m in missing:
+            if getattr(exc, "name", None) in m["names"]:
+                return UnitFailure("import", f"needs module {m['module']!r} that failed to import (line {m['line']})")
+    if _KERNEL_MISSING.search(str(exc)):
+        return UnitFailure("missing-kernel", text[:800])
+    return UnitFailure(stage, text[:800])
+
+
+def _missing(imp: RepoImporter, module: str) -> list[dict]:
+    mod = imp.modules.get(module)
+    return list(getattr(mod, MISSING, []) or []) if mod is not None else []
+
+
+def _choose_spec(pt_imp, unit, pt_obj, specs):
+    """(public spec, init, sizes, torch object built with seed 0) for the first spec torch accepts."""
+    import torch
+
+    is_module = unit.get("kind", "module") == "module"
+    tried: list[str] = []
+    candidates = [dict(s) for s in specs or []]
+    if is_module:
+        candidates += [{"source": "defaults", "init": i, "inputs": None} for i in infer.default_inits(unit["name"], pt_obj)]
+    else:
+        candidates += [{"source": "defaults", "init": None, "inputs": None}]
+    for spec in candidates:
+        init = spec.get("init") if is_module else None
+        inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module else [None])
+        for init_text in inits:
+            try:
+                torch.manual_seed(0)
+                obj = _evaluate(pt_imp, unit["module"], init_text) if init_text else pt_obj
+                if is_module and hasattr(obj, "eval"):
+                    obj.eval()
+            except Exception as exc:
+                tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            if spec.get("inputs"):
+                firsts = [spec["inputs"][0]]
+            elif is_module:
+                firsts = infer.module_input_candidates(obj)
+            else:
+                firsts = infer.function_input_candidates(obj)
+            for first in firsts:
+                try:
+                    with pt_imp.active():
+                        _run_torch(obj, _torch_args(_make_arrays(first, 0, 0)))
+                except Exception as exc:
+                    tried.append(f"{init_text or unit['name']} on {_shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
+                    continue
+                if spec.get("inputs") and len(spec["inputs"]) > 1:
+                    sizes = [first, spec["inputs"][1]]
+                else:
+                    sizes = [first]
+                    for second in infer.second_sizes(first):
+                        try:
+                            with pt_imp.active():
+                                _run_torch(obj, _torch_args(_make_arrays(second, 0, 1)))
+                        except Exception:
+                            continue
+                        sizes.append(second)
+                        break
+                public = {"source": spec.get("source", "defaults"), "init": init_text, "inputs": infer.public_spec(sizes)}
+                return public, init_text, sizes, obj, tried
+    return None, None, None, None, tried
+
+
+def _shapes(size: list[dict]) -> str:
+    return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
+
+
+def _finite(x):
+    return x if x is None or math.isfinite(x) else None
+
+
+def verify_unit(pt_root, ms_root, unit, specs=None, device="cpu", seeds=(0, 1, 2), kb_root=None) -> dict:
+    start = time.perf_counter()
+    result = {
+        "status": "failed", "failure": None, "reason": "", "trials": 0, "max_abs": None, "max_rel": None,
+        "cosine": None, "weight_map": None, "spec": None, "divergence": None, "seconds": 0.0, "notes": [],
+        "timing": {"torch_forward": 0.0, "ms_forward": 0.0},
+    }
+    try:
+        _verify(pt_root, ms_root, unit, specs, device, list(seeds), kb_root, result)
+        result["status"] = "verified"
+    except UnitFailure as f:
+        result.update(status=f.status, failure=f.failure, reason=f.reason)
+    result["seconds"] = round(time.perf_counter() - start, 4)
+    for k in ("max_abs", "max_rel", "cosine"):
+        result[k] = _finite(result[k])
+    return result
+
+
+def _load_kb(kb_root):
+    from agent.kb.store import KB, load_kb
+
+    try:
+        return load_kb(str(kb_root) if kb_root else None)
+    except Exception:  # no KB on disk: user modules still map by identity
+        return KB([])
+
+
+def _verify(pt_root, ms_root, unit, specs, device, seeds, kb_root, result) -> None:
+    import torch
+
+    _set_context(device)
+    kb = _load_kb(kb_root)
+    module, name = unit["module"], unit["name"]
+    is_module = unit.get("kind", "module") == "module"
+
+    pt_imp = importer_for(pt_root, "torch")
+    try:
+        pt_obj = load_unit(pt_imp, module, name)
+    except UnitNotFound as exc:
+        missing = _missing(pt_imp, module)
+        raise UnitFailure("import", f"torch side: {exc}", "not-exercised" if missing else "failed") from None
+    except Exception as exc:
+        raise UnitFailure("import", f"torch side: {type(exc).__name__}: {exc}", "not-exercised") from None
+    finally:
+        _remember_state(pt_imp)
+
+    spec, init_text, sizes, pt_model, tried = _choose_spec(pt_imp, unit, pt_obj, specs)
+    if spec is None:
+        missing = _missing(pt_imp, module)
+        lead = "; ".join(f"missing module {m['module']!r} (line {m['line']})" for m in missing)
+        raise UnitFailure("import" if missing else None, (lead + "; " if lead else "")
+                          + "no spec ran on the torch side; tried: " + " | ".join(tried[:8]), "not-exercised")
+    result["spec"] = spec
+    if len(sizes) < 2:
+        result["notes"].append("the torch side accepted only one input size")
+
+    ms_imp = importer_for(ms_root, "ms")
+    try:
+        ms_obj = load_unit(ms_imp, module, name)
+    except ForbiddenImport:
+        pass
+    except Exception as exc:
+        if not ms_imp.violations:
+            raise _classify(exc, _missing(ms_imp, module), "import") from None
+    finally:
+        _remember_state(ms_imp)
+    if ms_imp.violations:
+        v = ms_imp.violations[0]
+        raise UnitFailure("import", f"MindSpore side imports {v['module']} at {v['file']}:{v['line']}")
+    ms_missing = _missing(ms_imp, module)
+
+    ms_model = ms_obj
+    if is_module:
+        try:
+            ms_model = _evaluate(ms_imp, module, init_text)
+            ms_model.set_train(False)
+        except Exception as exc:
+            raise _classify(exc, ms_missing, "construct") from None
+
+    worst = {"max_abs": 0.0, "max_rel": 0.0, "cosine": 1.0}
+    for seed in seeds:
+        if is_module and seed != seeds[0]:
+            torch.manual_seed(seed)  # rebuilding the torch module is cheap; the cell is reused
+            pt_model = _evaluate(pt_imp, module, init_text)
+            pt_model.eval()
+        if is_module:
+            perturb_constants(pt_model, seed)
+            try:
+                result["weight_map"] = transfer_weights(pt_model, ms_model, kb, device)
+            except WeightMapError as exc:
+                raise UnitFailure("weights", str(exc)) from None
+        for size_idx, size in enumerate(sizes):
+            arrays = _make_arrays(size, seed, size_idx)
+            t0 = time.perf_counter()
+            with pt_imp.active():
+                pt_out = _run_torch(pt_model, _torch_args(arrays))
+            t1 = time.perf_counter()
+            try:
+                with ms_imp.active():
+                    ms_out = ms_model(*_ms_args(arrays))
+            except Exception as exc:
+                raise _classify(exc, ms_missing, "exception") from None
+            result["timing"]["torch_forward"] += t1 - t0
+            result["timing"]["ms_forward"] += time.perf_counter() - t1
+            result["trials"] += 1
+            try:
+                cmp = compare_outputs(pt_out, ms_out)
+            except Mismatch as exc:
+                stats = exc.comparison
+                if stats is not None and stats.outputs:
+                    result.update(max_abs=stats.max_abs, max_rel=stats.max_rel, cosine=stats.cosine)
+                if is_module:
+                    with ms_imp.active():
+                        try:
+                            result["divergence"] = localize(pt_model, ms_model, _torch_args(arrays), _ms_args(arrays))
+                        except Exception as lexc:  # localization is advice; the failure stands regardless
+                            result["notes"].append(f"localization failed: {type(lexc).__name__}: {lexc}")
+                raise UnitFailure(exc.failure, f"seed {seed}, inputs {_shapes(size)}: {exc}") from None
+            for n in cmp.notes:
+                if n not in result["notes"]:
+                    result["notes"].append(n)
+            worst["max_abs"] = max(worst["max_abs"], cmp.max_abs)
+            worst["max_rel"] = max(worst["max_rel"], cmp.max_rel)
+            if cmp.cosine is not None:
+                worst["cosine"] = min(worst["cosine"], cmp.cosine)
+            result.update(worst)
+    result["reason"] = f"{result['trials']} trials matched"

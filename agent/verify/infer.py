@@ -1,0 +1,224 @@
+"""Guess how to build a unit and what to feed it, when neither the user nor the repo says.
+
+Runs in the worker. Constructor arguments come from the signature's defaults plus name-based
+guesses for required ones; inputs come from the first layers of the constructed torch module.
+Everything here only proposes candidates: the harness keeps the first one the torch side accepts.
+Input dicts may carry private keys `_batch` (batch axis) and `_vary` (axes that may change size
+for the second trial size); `public_spec` strips them.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+
+B1, B2 = 2, 3
+SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
+
+# (pattern over the lower-cased parameter name, guessed value); first match wins.
+_NAME_GUESSES: list[tuple[str, object]] = [
+    (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
+    (r"eps|epsilon", 1e-5),
+    (r"heads?$|n_head|num_heads|nhead", 2),
+    (r"layers?$|depth|n_layer|num_blocks|blocks$", 2),
+    (r"classes|num_labels|n_class|nclass", 10),
+    (r"vocab|num_embeddings|n_token|ntoken|n_vocab", 50),
+    (r"kernel", 3),
+    (r"stride|dilation", 1),
+    (r"padding|pad$", 0),
+    (r"num_groups|groups", 2),
+    (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
+    (r"ratio|mult|expansion", 2),
+    (r"scale|temperature|alpha|beta|gamma", 1.0),
+    (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
+]
+
+
+def guess_value(name: str, annotation=inspect.Parameter.empty):
+    low = name.lower()
+    for pattern, value in _NAME_GUESSES:
+        if re.search(pattern, low):
+            return value
+    if annotation in (int, "int"):
+        return 8
+    if annotation in (float, "float"):
+        return 1.0
+    if annotation in (bool, "bool"):
+        return False
+    return inspect.Parameter.empty
+
+
+def _required(sig: inspect.Signature) -> list[inspect.Parameter]:
+    return [
+        p for p in sig.parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name != "self"
+    ]
+
+
+def default_inits(name: str, cls) -> list[str]:
+    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return [f"{name}()"]
+    required = _required(sig)
+    if not required:
+        return [f"{name}()"]
+    guesses = {p.name: guess_value(p.name, p.annotation) for p in required}
+    if any(v is inspect.Parameter.empty for v in guesses.values()):
+        return []  # a config object or similar: nothing sensible to guess
+    inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
+    if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
+        inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
+    return inits
+
+
+# ---- inputs -------------------------------------------------------------------------------------
+
+def _f(shape, batch=0, vary=()):
+    return {"shape": list(shape), "dtype": "float32", "_batch": batch, "_vary": list(vary)}
+
+
+def _i(shape, high, batch=0, vary=()):
+    return {"shape": list(shape), "dtype": "int64", "low": 0, "high": int(high), "_batch": batch, "_vary": list(vary)}
+
+
+def _layer_inputs(m) -> list[dict]:
+    """Candidate single inputs accepted by layer `m`, best first; [] for layers that say nothing."""
+    import torch.nn as tnn
+
+    if isinstance(m, (tnn.Conv1d, tnn.ConvTranspose1d)):
+        return [_f((B1, m.in_channels, 16), vary=[2])]
+    if isinstance(m, (tnn.Conv2d, tnn.ConvTranspose2d)):
+        return [_f((B1, m.in_channels, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.Conv3d, tnn.ConvTranspose3d)):
+        return [_f((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
+    if isinstance(m, tnn.Embedding):
+        return [_i((B1, 8), m.num_embeddings, vary=[1])]
+    if isinstance(m, tnn.Linear):
+        return [_f((B1, m.in_features)), _f((B1, 8, m.in_features), vary=[1])]
+    if isinstance(m, tnn.RNNBase):
+        if m.batch_first:
+            return [_f((B1, 8, m.input_size), vary=[1])]
+        return [_f((8, B1, m.input_size), batch=1, vary=[0])]
+    if isinstance(m, tnn.LayerNorm):
+        shape = tuple(m.normalized_shape)
+        return [_f((B1, 8, *shape), vary=[1]), _f((B1, *shape))]
+    if isinstance(m, tnn.BatchNorm1d):
+        return [_f((B1, m.num_features)), _f((B1, m.num_features, 16), vary=[2])]
+    if isinstance(m, tnn.BatchNorm2d):
+        return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
+    if isinstance(m, tnn.GroupNorm):
+        return [_f((B1, m.num_channels, 16, 16), vary=[2, 3])]
+    return []
+
+
+_INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
+_GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
+
+
+def _entry_layers(module) -> list:
+    """The first informative layer of the module, then of each top-level branch, in order."""
+    firsts = []
+    for child in [module, *module.children()]:
+        for sub in child.modules():
+            if _layer_inputs(sub):
+                if sub not in firsts:
+                    firsts.append(sub)
+                break
+    return firsts
+
+
+def _vocab(module) -> int:
+    import torch.nn as tnn
+
+    emb = next((m for m in module.modules() if isinstance(m, tnn.Embedding)), None)
+    return emb.num_embeddings if emb is not None else 10
+
+
+def forward_params(fn) -> list[inspect.Parameter]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    req = [p for p in _required(sig) if p.kind != p.KEYWORD_ONLY]
+    if not req and any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()):
+        return [inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)]
+    return req
+
+
+def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
+    """Candidate first-size argument lists for `module.forward`, from its layers and argument names."""
+    import itertools
+
+    params = forward_params(module.forward)
+    layers = _entry_layers(module)
+    per_arg: list[list[dict]] = []
+    for i, p in enumerate(params):
+        if _INT_ARG.search(p.name.lower()):
+            per_arg.append([_i((B1, 8), _vocab(module), vary=[1])])
+            continue
+        layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
+        per_arg.append(_layer_inputs(layer) if layer is not None else [g[0] for g in _GENERIC])
+    if not params:
+        return [[]]
+    combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]
+    import torch.nn as tnn
+
+    first = layers[0] if layers else None
+    if len(params) > 1 and isinstance(first, tnn.Linear) and first.in_features % len(params) == 0:
+        # forward(x, y) feeding cat([x, y]) into its first Linear: each argument carries a share
+        share = first.in_features // len(params)
+        combos += [[_f((B1, share)) for _ in params], [_f((B1, 8, share), vary=[1]) for _ in params]]
+    return combos
+
+
+def function_input_candidates(fn) -> list[list[dict]]:
+    """Candidate argument lists for a torch-using function: tensors by name, python values by name."""
+    params = forward_params(fn)
+    out = []
+    for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3])):
+        args = []
+        for p in params:
+            low = p.name.lower()
+            if re.search(r"^(dim|axis)$", low):
+                args.append({"value": -1})
+            elif re.search(r"label|target", low):
+                args.append(_i((B1,), shape[-1]))
+            elif _INT_ARG.search(low):
+                args.append(_i(shape[:2], 10, vary=vary[:1]))
+            elif p.annotation in (int, float, bool, "int", "float", "bool") or guess_value(low) in (0.0, 1e-5, 1.0):
+                v = guess_value(low, p.annotation)
+                if v is inspect.Parameter.empty:
+                    break
+                args.append({"value": v})
+            else:
+                args.append(_f(shape, vary=vary))
+        else:
+            out.append(args)
+    return out
+
+
+def second_sizes(first: list[dict]) -> list[list[dict]]:
+    """The second trial size: batch 3 with smaller spatial/sequence axes, else batch 3 alone."""
+    def resize(inp, vary: bool):
+        if "shape" not in inp:
+            return dict(inp)
+        shape = list(inp["shape"])
+        b = inp.get("_batch", 0)
+        if shape:
+            shape[b] = B2
+        if vary:
+            for ax in inp.get("_vary", []):
+                shape[ax] = SHRINK.get(shape[ax], max(1, shape[ax] - 2))
+        return {**inp, "shape": shape}
+
+    with_vary = [resize(x, True) for x in first]
+    batch_only = [resize(x, False) for x in first]
+    return [with_vary, batch_only] if with_vary != batch_only else [batch_only]
+
+
+def public_spec(inputs: list[list[dict]] | None) -> list[list[dict]] | None:
+    if inputs is None:
+        return None
+    return [[{k: v for k, v in x.items() if not k.startswith("_")} for x in size] for size in inputs]

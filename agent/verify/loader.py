@@ -1,0 +1,295 @@
+"""Import a repository's modules without running their script code, one side at a time.
+
+The torch SRC tree and the MindSpore OUT tree hold the same module names, so each side gets its own
+`RepoImporter`; `active()` swaps that side's modules into `sys.modules` so both can live in one
+worker process. Every module's top level is rewritten before it runs: imports, definitions and
+assignments are kept, each guarded so one failure (a missing torchvision, `parser.parse_args()`)
+is recorded instead of aborting the file; script code (`if __name__ == "__main__":`, bare calls,
+top-level loops and `with` blocks) is dropped.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.abc
+import importlib.util
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+MISSING = "__msagent_missing__"  # list of {"module", "names", "line"} for imports that failed
+ERRORS = "__msagent_errors__"  # list of {"line", "error"} for other guarded statements that raised
+
+FORBIDDEN_ON_MS = ("torch",)
+
+
+class ForbiddenImport(ImportError):
+    """A translated (MindSpore side) module imports torch; it is never executed."""
+
+
+def _bound_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    return [a.asname or a.name.split(".")[0] for a in node.names]
+
+
+def _guard(stmt: ast.stmt, record: ast.expr) -> ast.Try:
+    """try: <stmt> except Exception as __e: <record>  -- keeps module scope, unlike a function."""
+    handler = ast.ExceptHandler(
+        type=ast.Name("Exception", ast.Load()), name="__msagent_exc", body=[ast.Expr(record)]
+    )
+    return ast.Try(body=[stmt], handlers=[handler], orelse=[], finalbody=[])
+
+
+def _record_call(target: str, payload: ast.expr) -> ast.expr:
+    return ast.Call(
+        func=ast.Attribute(ast.Name(target, ast.Load()), "append", ast.Load()), args=[payload], keywords=[]
+    )
+
+
+def _import_guard(node: ast.Import | ast.ImportFrom) -> ast.Try:
+    modname = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+    if isinstance(node, ast.ImportFrom) and node.level:
+        modname = "." * node.level + (node.module or "")
+    exc = ast.Name("__msagent_exc", ast.Load())
+    missing_name = ast.BoolOp(ast.Or(), [ast.Call(ast.Name("getattr", ast.Load()), [exc, ast.Constant("name"), ast.Constant(None)], []), ast.Constant(modname)])
+    payload = ast.Dict(
+        keys=[ast.Constant("module"), ast.Constant("names"), ast.Constant("line"), ast.Constant("error")],
+        values=[
+            missing_name,
+            ast.List([ast.Constant(n) for n in _bound_names(node)], ast.Load()),
+            ast.Constant(node.lineno),
+            ast.Call(ast.Name("repr", ast.Load()), [exc], []),
+        ],
+    )
+    return _guard(node, _record_call(MISSING, payload))
+
+
+def _error_guard(node: ast.stmt) -> ast.Try:
+    exc = ast.Name("__msagent_exc", ast.Load())
+    payload = ast.Dict(
+        keys=[ast.Constant("line"), ast.Constant("error")],
+        values=[ast.Constant(node.lineno), ast.Call(ast.Name("repr", ast.Load()), [exc], [])],
+    )
+    return _guard(node, _record_call(ERRORS, payload))
+
+
+def _is_main_guard(node: ast.If) -> bool:
+    t = node.test
+    return (
+        isinstance(t, ast.Compare)
+        and isinstance(t.left, ast.Name)
+        and t.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in t.comparators)
+    )
+
+
+def _strip_block(body: list[ast.stmt], top: bool) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for i, node in enumerate(body):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            out.append(node)  # must stay first and unguarded
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.append(_import_guard(node))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(_error_guard(node))  # a base class from a missing package fails here
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            out.append(_error_guard(node))
+        elif isinstance(node, ast.If):
+            if _is_main_guard(node):
+                continue
+            node.body = _strip_block(node.body, top) or [ast.Pass()]
+            node.orelse = _strip_block(node.orelse, top)
+            out.append(_error_guard(node))
+        elif isinstance(node, ast.Try):
+            node.body = _strip_block(node.body, top) or [ast.Pass()]
+            for h in node.handlers:
+                h.body = _strip_block(h.body, top) or [ast.Pass()]
+            node.orelse = _strip_block(node.orelse, top)
+            node.finalbody = _strip_block(node.finalbody, top)
+            out.append(_error_guard(node))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            out.append(node)  # docstrings
+        elif isinstance(node, (ast.Global, ast.Nonlocal, ast.Pass)):
+            out.append(node)
+        # everything else is script code: calls, loops, with-blocks, asserts, raises, del, match
+    return out
+
+
+def strip_script_code(source: str, filename: str) -> ast.Module:
+    tree = ast.parse(source, filename)
+    tree.body = _strip_block(tree.body, top=True)
+    ast.fix_missing_locations(tree)
+    return tree
+
+
+def torch_imports(source: str, filename: str = "<src>") -> list[dict]:
+    """Every import of torch anywhere in the file (function-local ones too), with its line."""
+    hits = []
+    for node in ast.walk(ast.parse(source, filename)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            f = node.func
+            fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if fname in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        for n in names:
+            if n.split(".")[0] in FORBIDDEN_ON_MS:
+                hits.append({"file": filename, "line": node.lineno, "module": n})
+    return hits
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, importer: "RepoImporter", path: Path):
+        self.importer = importer
+        self.path = path
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        imp = self.importer
+        source = self.path.read_text(encoding="utf-8")
+        rel = self.path.relative_to(imp.root).as_posix() if self.path.is_relative_to(imp.root) else str(self.path)
+        if imp.side == "ms":
+            hits = torch_imports(source, rel)
+            if hits:
+                imp.violations.extend(hits)
+                raise ForbiddenImport(f"{rel}:{hits[0]['line']} imports {hits[0]['module']}")
+        code = compile(strip_script_code(source, str(self.path)), str(self.path), "exec")
+        module.__dict__[MISSING] = []
+        module.__dict__[ERRORS] = []
+        imp.modules[module.__name__] = module
+        saved_argv = sys.argv
+        sys.argv = [str(self.path)]  # argparse at module level then sees no flags and uses defaults
+        try:
+            exec(code, module.__dict__)
+        finally:
+            sys.argv = saved_argv
+
+
+class RepoImporter(importlib.abc.MetaPathFinder):
+    """Finds and loads the modules of one repository tree (one side: 'torch' or 'ms')."""
+
+    def __init__(self, root: str | Path, side: str):
+        self.root = Path(root).resolve()
+        self.side = side
+        self.modules: dict[str, object] = {}
+        self.violations: list[dict] = []
+        self._bases = [self.root] + ([self.root / "src"] if (self.root / "src").is_dir() else [])
+        self._fallback: list[Path] = []  # directories of loaded modules, for sibling `import utils` scripts
+        self._active = False
+
+    # -- finding --------------------------------------------------------------------------------
+    def _locate(self, fullname: str) -> tuple[Path, bool] | None:
+        parts = fullname.split(".")
+        for base in self._bases + (self._fallback if len(parts) == 1 else []):
+            d = base.joinpath(*parts)
+            if (d / "__init__.py").is_file():
+                return d / "__init__.py", True
+            f = base.joinpath(*parts[:-1], parts[-1] + ".py")
+            if f.is_file():
+                return f, False
+            if d.is_dir() and any(d.glob("*.py")):
+                return d, True  # namespace package
+        return None
+
+    def owns(self, fullname: str) -> bool:
+        return fullname in self.modules or self._locate(fullname.split(".")[0]) is not None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not self._active:
+            return None
+        found = self._locate(fullname)
+        if found is None:
+            return None
+        file, is_pkg = found
+        if file.is_dir():
+            spec = importlib.util.spec_from_loader(fullname, None, is_package=True)
+            spec.submodule_search_locations = [str(file)]
+            return spec
+        if not is_pkg and file.parent not in self._bases and file.parent not in self._fallback:
+            self._fallback.append(file.parent)
+        return importlib.util.spec_from_file_location(
+            fullname, file, loader=_Loader(self, file),
+            submodule_search_locations=[str(file.parent)] if is_pkg else None,
+        )
+
+    # -- swapping -------------------------------------------------------------------------------
+    @contextmanager
+    def active(self):
+        """Put this side's modules in sys.modules (and the finder first on the meta path) for the block."""
+        if self._active:
+            yield self
+            return
+        displaced = {n: m for n, m in sys.modules.items() if self._is_repo_name(n)}
+        for n in displaced:
+            del sys.modules[n]
+        sys.modules.update(self.modules)
+        sys.meta_path.insert(0, self)
+        self._active = True
+        try:
+            yield self
+        finally:
+            self._active = False
+            sys.meta_path.remove(self)
+            for n in [n for n in sys.modules if self._is_repo_name(n)]:
+                mod = sys.modules.pop(n)
+                if getattr(mod, "__spec__", None) is not None and n not in self.modules:
+                    self.modules[n] = mod  # namespace packages loaded without our loader
+            sys.modules.update(displaced)
+
+    def _is_repo_name(self, name: str) -> bool:
+        top = name.split(".")[0]
+        return top in self._tops()
+
+    def _tops(self) -> set[str]:
+        if not hasattr(self, "_top_cache"):
+            tops = set()
+            for base in self._bases:
+                for p in base.iterdir():
+                    if p.suffix == ".py":
+                        tops.add(p.stem)
+                    elif p.is_dir() and p.name.isidentifier() and any(p.glob("*.py")):
+                        tops.add(p.name)
+            self._top_cache = tops
+        return self._top_cache | {n.split(".")[0] for n in self.modules}
+
+    def load(self, module: str):
+        with self.active():
+            if module in self.modules:
+                return self.modules[module]
+            return importlib.import_module(module)
+
+
+class UnitNotFound(LookupError):
+    pass
+
+
+def load_unit(importer: RepoImporter, module: str, name: str):
+    """The class or function `name` (dotted for nested classes) from `module` of this side."""
+    target = importer.load(module)
+    for part in name.split("."):
+        if not hasattr(target, part):
+            raise UnitNotFound(f"{module} has no {name}" + _why_missing(importer.modules.get(module)))
+        target = getattr(target, part)
+    return target
+
+
+def _why_missing(mod) -> str:
+    if mod is None:
+        return ""
+    missing = mod.__dict__.get(MISSING, [])
+    errors = mod.__dict__.get(ERRORS, [])
+    bits = [f"missing module {m['module']!r} (line {m['line']})" for m in missing]
+    bits += [f"line {e['line']}: {e['error']}" for e in errors]
+    return (": " + "; ".join(bits)) if bits else ""
+
+
+def missing_imports(mod) -> list[dict]:
+    return list(getattr(mod, MISSING, []) or [])
+
+
+def modules_loaded(importer: RepoImporter) -> dict[str, object]:
+    return dict(importer.modules)

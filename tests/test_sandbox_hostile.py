@@ -77,6 +77,12 @@ HOSTILE = textwrap.dedent('''
             return f"refused: {exc}"
         return "written"
 
+    def read(path):
+        try:
+            return open(path).read()
+        except OSError as exc:
+            return f"refused: {exc}"
+
     def many_threads(n):
         stop, started = threading.Event(), 0
         try:
@@ -217,17 +223,30 @@ def test_process_count_is_capped(config):
 def test_nothing_is_written_outside_the_temp_dir(config, tmp_path):
     protected = tmp_path / "protected"
     protected.mkdir()
-    home = Path(os.path.expanduser("~"))
-    home_target = home / "msagent-sandbox-probe.txt"
-    config = config.model_copy(update={"read_only_paths": [str(protected)]})
+    secret_home = tmp_path / "home"
+    secret_home.mkdir()
+    (secret_home / "credentials").write_text("token")
+    config = config.model_copy(update={"read_only_paths": [str(protected)], "hidden_paths": [str(secret_home)]})
     with Worker(config) as w:
-        assert w.isolation["fs"] is True and str(home) in w.isolation["hidden"]
-        call = lambda path: w.call("msagent_hostile_ops:write", {"path": str(path)})["result"]  # noqa: E731
-        assert call(protected / "x.txt").startswith("refused")
-        call(home_target)  # lands on the tmpfs hiding $HOME, or is refused
-        assert call(Path(w.workdir) / "scratch.txt") == "written"
+        assert w.isolation["fs"] is True and w.isolation["hidden"] == [str(secret_home)]
+        call = lambda op, path: w.call(f"msagent_hostile_ops:{op}", {"path": str(path)})["result"]  # noqa: E731
+        assert call("write", protected / "x.txt").startswith("refused")
+        assert call("read", secret_home / "credentials").startswith("refused")
+        call("write", secret_home / "planted.txt")  # lands on the tmpfs hiding it, or is refused
+        assert call("write", Path(w.workdir) / "scratch.txt") == "written"
     assert not (protected / "x.txt").exists()
-    assert not home_target.exists()
+    assert sorted(p.name for p in secret_home.iterdir()) == ["credentials"]
+
+
+@needs_mountns
+def test_callers_home_is_hidden_by_default(worker):
+    home = os.path.realpath(os.path.expanduser("~"))
+    if home == "/" or not os.path.isdir(home):
+        pytest.skip("no home folder to hide")
+    assert home in [os.path.realpath(p) for p in worker.isolation["hidden"]]
+    target = Path(home, "msagent-sandbox-probe.txt")
+    worker.call("msagent_hostile_ops:write", {"path": str(target)})
+    assert not target.exists()
 
 
 @needs_mountns

@@ -30,11 +30,26 @@ def _bound_names(node: ast.Import | ast.ImportFrom) -> list[str]:
     return [a.asname or a.name.split(".")[0] for a in node.names]
 
 
+# Bare calls kept at top level: they configure objects later statements read (argparse defaults,
+# registries, config dicts). Anything else (main(), trainer.fit(), downloads) is script code.
+_CONFIG_METHODS = {
+    "add_argument", "add_argument_group", "add_mutually_exclusive_group", "set_defaults",
+    "register", "register_module", "update", "setdefault", "append", "extend",
+}
+
+
+def _is_config_call(node: ast.stmt) -> bool:
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    func = node.value.func
+    return isinstance(func, ast.Attribute) and func.attr in _CONFIG_METHODS
+
+
 def _guard(stmt: ast.stmt, record: ast.expr) -> ast.Try:
-    """try: <stmt> except Exception as __e: <record>  -- keeps module scope, unlike a function."""
-    handler = ast.ExceptHandler(
-        type=ast.Name("Exception", ast.Load()), name="__msagent_exc", body=[ast.Expr(record)]
-    )
+    """try: <stmt> except: <record>  -- keeps module scope, unlike a function. SystemExit is caught
+    too: argparse exits on flags it does not know."""
+    caught = ast.Tuple([ast.Name("Exception", ast.Load()), ast.Name("SystemExit", ast.Load())], ast.Load())
+    handler = ast.ExceptHandler(type=caught, name="__msagent_exc", body=[ast.Expr(record)])
     return ast.Try(body=[stmt], handlers=[handler], orelse=[], finalbody=[])
 
 
@@ -90,7 +105,7 @@ def _strip_block(body: list[ast.stmt], top: bool) -> list[ast.stmt]:
             out.append(_import_guard(node))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.append(_error_guard(node))  # a base class from a missing package fails here
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or _is_config_call(node):
             out.append(_error_guard(node))
         elif isinstance(node, ast.If):
             if _is_main_guard(node):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 
 import libcst as cst
 
@@ -64,16 +65,32 @@ def _fold(expr: str) -> str:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
         return expr
-    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop)
-    if all(isinstance(n, allowed) for n in ast.walk(tree)) and not all(
-            isinstance(n, (ast.Expression, ast.Constant)) for n in ast.walk(tree)):
-        try:
-            value = eval(compile(tree, "<kb>", "eval"), {"__builtins__": {}})  # numbers and operators only
-        except Exception:
+    nodes = list(ast.walk(tree))
+    if all(isinstance(n, (ast.Expression, ast.Constant)) for n in nodes):
+        return expr
+    for n in nodes:
+        if isinstance(n, ast.Name) and n.id not in _FOLD_BUILTINS:
             return expr
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return repr(round(value, 12)) if isinstance(value, float) else repr(value)
+        if not isinstance(n, _FOLD_NODES):
+            return expr
+    try:  # literals, operators and a few pure builtins only: safe to evaluate here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = eval(compile(tree, "<kb>", "eval"), {"__builtins__": _FOLD_BUILTINS})
+    except Exception:
+        return expr
+    if isinstance(value, float):
+        value = round(value, 12)
+    if isinstance(value, (int, float, str, bool, tuple)) and ast.literal_eval(repr(value)) == value:
+        return repr(value)
     return expr
+
+
+_FOLD_BUILTINS = {"isinstance": isinstance, "int": int, "float": float, "str": str, "tuple": tuple,
+                  "bool": bool, "len": len, "list": list}
+_FOLD_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.IfExp,
+               ast.Call, ast.Name, ast.Load, ast.Tuple, ast.Compare, ast.cmpop, ast.BoolOp, ast.boolop,
+               ast.Subscript)
 
 
 def _kw(name: str, value: cst.BaseExpression) -> cst.Arg:

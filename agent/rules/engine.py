@@ -52,8 +52,10 @@ def canonical(name: str) -> str:
 class _Rewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
-    def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest):
+    def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
+                 overrides: dict | None = None):
         super().__init__()
+        self.overrides = overrides or {}
         self.kb, self.device, self.plan, self.nearest = kb, device, plan, nearest
         self.inf = Inference(self._qn, module_classes, set())
         self.module_classes = module_classes
@@ -80,6 +82,9 @@ class _Rewriter(cst.CSTTransformer):
             if n == "torch" or n.startswith("torch."):
                 return canonical(n)
         return None
+
+    def _target(self, entry: Entry):
+        return self.overrides.get(entry.api) or self.kb.target_for(entry, self.device)
 
     def _line(self, node: cst.CSTNode) -> int:
         try:
@@ -208,7 +213,7 @@ class _Rewriter(cst.CSTTransformer):
         name = self._torch_name(original)
         self.api_calls += 1
         entry = self.kb.get(name)
-        target = self.kb.target_for(entry, self.device) if entry else None
+        target = self._target(entry) if entry else None
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
             return updated
@@ -247,7 +252,7 @@ class _Rewriter(cst.CSTTransformer):
             self.api_converted += 1
             return special
         entry = self.kb.get(name)
-        target = self.kb.target_for(entry, self.device) if entry else None
+        target = self._target(entry) if entry else None
         if target is None:
             why = "no MindSpore mapping" if entry is None or not entry.targets else "no mapping verified on this device"
             self._unconverted(original, f"{why} for {name} ({self.device})", name)
@@ -291,7 +296,7 @@ class _Rewriter(cst.CSTTransformer):
         if entry is None:
             return updated  # not a torch API we know: user-defined or dynamic, leave it
         self.api_calls += 1
-        target = self.kb.target_for(entry, self.device)
+        target = self._target(entry)
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
             return updated
@@ -312,7 +317,7 @@ class _Rewriter(cst.CSTTransformer):
         if entry is None:
             return updated
         self.api_calls += 1
-        target = self.kb.target_for(entry, self.device)
+        target = self._target(entry)
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
             return updated
@@ -350,7 +355,7 @@ def _names_in(module: cst.Module) -> set[str]:
 
 
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
-                     nearest=None) -> RulesResult:
+                     nearest=None, overrides: dict | None = None) -> RulesResult:
     """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
     module = cst.parse_module(source)
     bindings = torch_bindings(module)
@@ -360,7 +365,7 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     for _attempt in range(2):
         plan = ImportPlan(taken)
         wrapper = MetadataWrapper(module, unsafe_skip_copy=False)
-        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest)
+        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides)
         # the class bases of module subclasses in this file count too
         rewriter.module_classes |= structural.module_classes_in(wrapper, rewriter.module_classes)
         rewriter.inf.module_classes = rewriter.module_classes

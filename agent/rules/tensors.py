@@ -113,6 +113,9 @@ class Inference:
             return self.is_tensor(node.left, scope) or self.is_tensor(node.right, scope)
         if isinstance(node, cst.UnaryOperation):
             return self.is_tensor(node.expression, scope)
+        if isinstance(node, cst.Comparison):
+            return self.is_tensor(node.left, scope) or any(self.is_tensor(c.comparator, scope)
+                                                           for c in node.comparisons)
         if isinstance(node, cst.IfExp):
             return self.is_tensor(node.body, scope) or self.is_tensor(node.orelse, scope)
         if isinstance(node, cst.Call):

@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Everything is installed into .venv/
+# with the pins of constraints.txt (torch's CPU wheel, MindSpore 2.10, numpy<2).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.msagent-installed
+DEMO_OUT ?= demo-out
+
+.PHONY: install demo test bench eval kb-verify wheel clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[frameworks,dev,bot]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/msagent migrate examples/textvision -o $(DEMO_OUT) --fresh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+eval: $(STAMP)
+	$(BIN)/msagent eval evals/cases
+
+kb-verify: $(STAMP)
+	$(BIN)/msagent kb verify
+
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) dist build

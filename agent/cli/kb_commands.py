@@ -1,0 +1,39 @@
+"""`msagent kb stats|show|verify`."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="The API-mapping knowledge base.")
+
+
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Entries, rules, probes and verdicts per device."""
+    from agent.kb.stats import stats as kb_stats
+    from agent.kb.store import load_kb
+
+    data = kb_stats(load_kb())
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        for k, v in data.items():
+            typer.echo(f"{k}: {v}")
+
+
+@app.command()
+def show(api: str) -> None:
+    """One entry: its torch signature, MindSpore targets and verdicts."""
+    from agent.kb import retrieve
+    from agent.kb.stats import show as kb_show
+    from agent.kb.store import load_kb
+
+    kb = load_kb()
+    entry = retrieve.exact(kb, api)
+    if entry is None:
+        hits = retrieve.search(kb, api, k=5)
+        typer.echo(f"msagent: no KB entry for {api}" + (f"; nearest: {', '.join(e.api for e in hits)}" if hits else ""),
+                   err=True)
+        raise typer.Exit(2)
+    typer.echo(kb_show(kb, entry.api))

@@ -1,0 +1,90 @@
+"""The `msagent` command line. Exit codes: 0 all verified, 1 some units failed or unproven,
+2 usage or input errors. `--json` prints one JSON document on stdout and nothing else."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from agent.cli import kb_commands
+from agent.cli.progress import Progress
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Migrate PyTorch code to MindSpore and prove it.")
+app.add_typer(kb_commands.app, name="kb")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"msagent: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate(
+    src: Path = typer.Argument(..., help="the PyTorch repository (never written to)"),
+    out: Path = typer.Option(..., "-o", "--out", help="where the MindSpore repository goes"),
+    device: str = typer.Option(None, help="cpu | gpu | ascend: decides which MindSpore APIs may be used"),
+    level: str = typer.Option(None, help="forward | train | grad | step | graph"),
+    llm_base_url: str = typer.Option(None, "--llm-base-url", help="OpenAI-compatible endpoint for repairs"),
+    llm_model: str = typer.Option(None, "--llm-model", help="model name at that endpoint"),
+    rounds: int = typer.Option(None, help="repair rounds per unit"),
+    fresh: bool = typer.Option(False, "--fresh", help="ignore the run journal in OUT and start over"),
+    diff: bool = typer.Option(False, "--diff", help="print a unified diff of the Python files"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
+) -> None:
+    """Translate SRC into OUT, verify every unit by execution, write msagent-report.json/.md."""
+    from agent.config import load_settings
+    from agent.pipeline import UsageError, migrate as run_migration
+    from agent.report.markdown import render
+
+    if device is not None and device not in ("cpu", "gpu", "ascend"):
+        _fail(f"--device must be cpu, gpu or ascend, not {device!r}")
+    if level is not None and level not in ("forward", "train", "grad", "step", "graph"):
+        _fail(f"--level must be forward, train, grad, step or graph, not {level!r}")
+    try:
+        settings = load_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
+                                       "verify": False if no_verify else None,
+                                       "llm_base_url": llm_base_url, "llm_model": llm_model})
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        with Progress(enabled=not as_json) as progress:
+            report = run_migration(src, out, settings, progress=progress)
+    except UsageError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("msagent: interrupted; the partial report is in OUT/msagent-report.json", err=True)
+        raise typer.Exit(130)
+    if as_json:
+        sys.stdout.write(json.dumps(report.model_dump()) + "\n")
+    else:
+        if diff:
+            from agent.cli.diff import print_diff
+
+            print_diff(Path(report.source), Path(report.output))
+        typer.echo(render(report))
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("eval")
+def eval_cmd(
+    cases: Path = typer.Argument(..., help="a folder of eval cases (evals/cases)"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON on stdout"),
+    compare: Path = typer.Option(None, "--compare", help="an earlier --json result to compare with"),
+    jobs: int = typer.Option(1, "--jobs", help="cases run on N local warm workers"),
+    ray: str = typer.Option(None, "--ray", help="address of a Ray cluster to spread cases over"),
+    only: list[str] = typer.Option(None, "--case", help="run only these cases (repeatable)"),
+    out: Path = typer.Option(None, "--out", help="keep the migrated cases here"),
+) -> None:
+    """Run the eval suite and score it."""
+    from agent.evals.run import main as run_eval
+
+    if not cases.is_dir():
+        _fail(f"{cases}: not a directory of eval cases")
+    raise typer.Exit(run_eval(cases, as_json=as_json, compare=compare, jobs=jobs, ray=ray, only=only, out=out))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,121 @@
+"""Per unit: verify → classify → repair → verify, within the round budget.
+
+The loop a reader should hold in their head: a unit's translation is verified in the warm
+worker; on failure, repairs are proposed (KB alternatives first, then the LLM when one is
+configured), each applied to the file in OUT and verified again; the first that reaches parity
+stays, the others are reverted. Every attempt goes into the unit's record.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent.config import MigrateSettings
+from agent.kb.store import KB
+from agent.report.schema import UnitRecord
+from agent.sandbox.config import WorkerConfig
+from agent.sandbox.pool import Worker
+from agent.scan.units import Unit
+from agent.write.atomic import write_text
+
+VERIFY_OP = "agent.verify.harness:verify_unit"
+
+
+def worker_config(src: Path, out: Path, settings: MigrateSettings) -> WorkerConfig:
+    home = Path(os.path.expanduser("~")).resolve()
+    # The user's home is hidden from the worker unless the repo lives there.
+    hidden = [] if src.is_relative_to(home) or out.is_relative_to(home) else None
+    return WorkerConfig(preload=["torch", "mindspore"], timeout_s=settings.unit_timeout_s, hidden_paths=hidden)
+
+
+class UnitRunner:
+    def __init__(self, src: Path, out: Path, kb: KB, settings: MigrateSettings, translated, worker=None):
+        self.src, self.out, self.kb, self.settings = src, out, kb, settings
+        self.translated = translated
+        self._own_worker = worker is None
+        self.worker = worker or Worker(worker_config(src, out, settings))
+        self.worker.start()
+        self.module_classes = {u.name for u in translated.units if u.kind == "module"}
+        self.specs = self._find_specs()
+        self.repairers = self._repairers()
+
+    @property
+    def isolation(self) -> dict:
+        return dict(self.worker.isolation)
+
+    def close(self) -> None:
+        if self._own_worker:
+            self.worker.close()
+
+    def _find_specs(self) -> dict[str, list[dict]]:
+        from agent.verify.specs import find_repo_specs
+
+        return find_repo_specs(self.src, [u.as_request() for u in self.translated.units])
+
+    def _repairers(self) -> list:
+        from agent.repair.strategies import repairers_for
+
+        return repairers_for(self)
+
+    def verify(self, unit: Unit) -> dict:
+        args = {"pt_root": str(self.src), "ms_root": str(self.out), "unit": unit.as_request(),
+                "specs": self.specs.get(unit.key, []), "device": self.settings.device,
+                "seeds": list(self.settings.seeds), "kb_root": self.settings.kb_root}
+        reply = self.worker.call(VERIFY_OP, args, timeout=self.settings.unit_timeout_s)
+        if reply.get("ok"):
+            return reply["result"]
+        kind = reply.get("kind", "exception")
+        return {"status": "failed", "failure": kind if kind in ("timeout", "crash") else "exception",
+                "reason": f"{kind}: {reply.get('error', '')}".strip()}
+
+    def run(self, unit: Unit) -> UnitRecord:
+        record = UnitRecord(file=unit.file, name=unit.name, kind=unit.kind, status="not-exercised",
+                            level=self.settings.level)
+        if unit.skip_reason:
+            record.reason = unit.skip_reason
+            return record
+        result = self.verify(unit)
+        rounds, tokens = 0, 0
+        for repairer in self.repairers:
+            if result["status"] == "verified" or rounds >= self.settings.rounds:
+                break
+            for attempt in repairer.propose(unit, result):
+                if rounds >= self.settings.rounds:
+                    break
+                rounds += 1
+                tokens += attempt.tokens
+                before = self._apply(attempt.files)
+                new = self.verify(unit)
+                record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
+                                       "status": new["status"], "reason": new.get("reason", "")})
+                if new["status"] == "verified":
+                    result = new
+                    repairer.accepted(unit, attempt)
+                    break
+                self._apply(before)  # revert: the next attempt starts from the unrepaired draft
+        return self._record(record, result, rounds, tokens)
+
+    def _apply(self, files: dict[str, str]) -> dict[str, str]:
+        """Write new contents for OUT files; return the previous contents for a revert."""
+        before = {}
+        for rel, text in files.items():
+            before[rel] = self.translated.outputs.get(rel, "")
+            write_text(self.out / rel, text)
+            self.translated.outputs[rel] = text
+        return before
+
+    def _record(self, record: UnitRecord, result: dict, rounds: int, tokens: int) -> UnitRecord:
+        status = result.get("status", "failed")
+        if status == "verified":
+            record.status = "verified-by-rules" if rounds == 0 else "verified-after-repair"
+        else:
+            record.status = status if status in ("failed", "not-exercised") else "failed"
+        for key in ("reason", "failure", "trials", "max_abs", "max_rel", "cosine", "spec", "divergence", "seconds"):
+            if result.get(key) is not None:
+                setattr(record, key, result[key])
+        record.weight_map = result.get("weight_map") or {}
+        if record.status == "verified-after-repair":
+            record.reason = f"after {rounds} repair round(s): " + "; ".join(
+                r["change"] for r in record.repairs if r["status"] == "verified")
+        record.rounds, record.llm_tokens = rounds, tokens
+        return record

@@ -1,0 +1,83 @@
+"""Repairers: each proposes new drafts of OUT files for a failed unit, best first.
+
+KBAlternatives retranslates with another KB target for the APIs the failure points at (the
+diverging submodule's class, or the entries the error text retrieves), e.g. mint → ops/nn when a
+kernel is missing on the device. LLMRepair (repair/llm_repair.py) asks the configured model.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from agent.kb.schema import Entry, Target
+from agent.rules.engine import canonical, translate_source
+
+
+@dataclass
+class Attempt:
+    files: dict[str, str]  # rel path in OUT -> new contents
+    description: str
+    tokens: int = 0
+    learned: list[dict] = field(default_factory=list)
+
+
+class KBAlternatives:
+    name = "kb-alternative"
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def _suspects(self, result: dict) -> list[Entry]:
+        kb = self.runner.kb
+        found: list[Entry] = []
+        div = result.get("divergence") or {}
+        for key in ("torch_api", "torch_class"):
+            name = div.get(key)
+            if name:
+                e = kb.get(canonical(name)) or kb.get(f"torch.nn.{name.rsplit('.', 1)[-1]}")
+                if e and e not in found:
+                    found.append(e)
+        text = result.get("reason") or ""
+        if text:
+            try:
+                from agent.kb import retrieve
+
+                for e in retrieve.search(kb, text, k=3):
+                    if e not in found:
+                        found.append(e)
+            except Exception:  # retrieval is a hint; without it the divergence still guides us
+                pass
+        return [e for e in found if len(e.targets) > 1]
+
+    def propose(self, unit, result: dict) -> Iterator[Attempt]:
+        if result.get("failure") in ("timeout", "crash", "weights") and not result.get("divergence"):
+            return
+        kb, device = self.runner.kb, self.runner.settings.device
+        for entry in self._suspects(result):
+            current = kb.target_for(entry, device)
+            for alt in kb.alternatives(entry, device, exclude=current):
+                files = self._retranslate({entry.api: alt})
+                if files:
+                    yield Attempt(files, f"{entry.api}: use {alt.api} instead of {current.api if current else 'none'}")
+
+    def _retranslate(self, overrides: dict[str, Target]) -> dict[str, str]:
+        r = self.runner
+        changed = {}
+        for rel, text in r.translated.sources.items():
+            new = translate_source(text, r.kb, r.settings.device, module_classes=r.module_classes,
+                                   overrides=overrides).code
+            if new != r.translated.outputs.get(rel):
+                changed[rel] = new
+        return changed
+
+    def accepted(self, unit, attempt: Attempt) -> None:
+        pass
+
+
+def repairers_for(runner) -> list:
+    out: list = [KBAlternatives(runner)]
+    if runner.settings.llm is not None:
+        from agent.repair.llm_repair import LLMRepair
+
+        out.append(LLMRepair(runner))
+    return out

@@ -1,0 +1,85 @@
+"""msagent-report.json: the versioned record of one migration (see design.md, Contracts)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = "1.0"
+STATUSES = ("verified-by-rules", "verified-after-repair", "failed", "not-exercised")
+
+
+class MarkerRecord(BaseModel):
+    line: int
+    reason: str
+
+
+class FileRecord(BaseModel):
+    path: str
+    status: str = Field(description="translated | unchanged | copied | skipped | error")
+    api_calls: int = 0
+    api_converted: int = 0
+    markers: list[MarkerRecord] = Field(default_factory=list)
+    error: str = ""
+
+
+class UnitRecord(BaseModel):
+    file: str
+    name: str
+    kind: str
+    status: str
+    reason: str = ""
+    failure: str | None = None
+    level: str = "forward"
+    trials: int = 0
+    max_abs: float | None = None
+    max_rel: float | None = None
+    cosine: float | None = None
+    rounds: int = 0
+    llm_tokens: int = 0
+    seconds: float = 0.0
+    weight_map: dict = Field(default_factory=dict)
+    spec: dict | None = None
+    divergence: dict | None = None
+    repairs: list[dict] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    files: int = 0
+    api_calls: int = 0
+    api_converted: int = 0
+    api_marked: int = 0
+    units: int = 0
+    units_verified: int = 0
+    conversion_rate: float = 0.0
+    verified_rate: float = 0.0
+    seconds: float = 0.0
+
+
+class Report(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    tool_version: str = ""
+    source: str = ""
+    output: str = ""
+    device: str = "cpu"
+    level: str = "forward"
+    sandbox: dict = Field(default_factory=dict)
+    summary: Summary = Field(default_factory=Summary)
+    units: list[UnitRecord] = Field(default_factory=list)
+    files: list[FileRecord] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    def finish(self, seconds: float) -> "Report":
+        s = self.summary
+        s.files = len(self.files)
+        s.api_calls = sum(f.api_calls for f in self.files)
+        s.api_converted = sum(f.api_converted for f in self.files)
+        s.api_marked = s.api_calls - s.api_converted
+        s.units = len(self.units)
+        s.units_verified = sum(u.status.startswith("verified") for u in self.units)
+        s.conversion_rate = round(s.api_converted / s.api_calls, 4) if s.api_calls else 1.0
+        s.verified_rate = round(s.units_verified / s.units, 4) if s.units else 0.0
+        s.seconds = round(seconds, 3)
+        return self
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(u.status.startswith("verified") for u in self.units) and not self.errors else 1

@@ -1,0 +1,107 @@
+"""Find the units to verify: nn.Module subclasses and top-level functions that use torch."""
+from __future__ import annotations
+
+import ast
+from dataclasses import asdict, dataclass
+
+_MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
+                 "torch.nn.ModuleList", "torch.nn.ModuleDict"}
+# Calls that mark a function as training or data code rather than a computation on tensors.
+_TRAINING_HINTS = {"backward", "zero_grad", "DataLoader", "parse_args", "save", "load_state_dict", "optim"}
+
+
+@dataclass
+class Unit:
+    file: str
+    module: str
+    name: str
+    kind: str  # module | function
+    line: int
+    skip_reason: str = ""  # set when the unit is known not to be exercisable at this level
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}" if self.module else self.name
+
+    def as_request(self) -> dict:
+        d = asdict(self)
+        d.pop("skip_reason")
+        return d
+
+
+def torch_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> qualified torch name, from the file's imports (any nesting level)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name == "torch" or a.name.startswith("torch."):
+                    out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
+                node.module == "torch" or node.module.startswith("torch.")):
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def qualify(expr: ast.expr, aliases: dict[str, str]) -> str | None:
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name) or expr.id not in aliases:
+        return None
+    return ".".join([aliases[expr.id], *reversed(parts)])
+
+
+def module_classes(trees: dict[str, ast.Module]) -> set[str]:
+    """Simple names of every class in the repo deriving from nn.Module, transitively."""
+    classes: list[tuple[ast.ClassDef, dict[str, str]]] = []
+    for tree in trees.values():
+        aliases = torch_aliases(tree)
+        classes += [(n, aliases) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for cls, aliases in classes:
+            if cls.name in found:
+                continue
+            for base in cls.bases:
+                q = qualify(base, aliases)
+                simple = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+                if q in _MODULE_BASES or simple in found:
+                    found.add(cls.name)
+                    changed = True
+                    break
+    return found
+
+
+def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str]) -> list[Unit]:
+    aliases = torch_aliases(tree)
+    units: list[Unit] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in repo_modules:
+            units.append(Unit(rel, module, node.name, "module", node.lineno))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and aliases and _uses_torch(node, aliases):
+            args = node.args
+            if not (args.posonlyargs or args.args or args.vararg):
+                continue  # nothing to feed it: a script entry point or a constant factory
+            unit = Unit(rel, module, node.name, "function", node.lineno)
+            hint = _training_hint(node)
+            if hint:
+                unit.skip_reason = f"training or data code (calls {hint}): exercised at --level step, not forward"
+            units.append(unit)
+    return units
+
+
+def _uses_torch(fn: ast.AST, aliases: dict[str, str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in aliases for n in ast.walk(fn))
+
+
+def _training_hint(fn: ast.AST) -> str | None:
+    for n in ast.walk(fn):
+        name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
+        if name in _TRAINING_HINTS:
+            return name
+    return None

@@ -235,6 +235,8 @@ def verify_unit(pt_root, ms_root, unit, specs=None, device="cpu", seeds=(0, 1, 2
         result["status"] = "verified"
     except UnitFailure as f:
         result.update(status=f.status, failure=f.failure, reason=f.reason)
+    except Exception as exc:  # a verifier fault must still come back as a result, not kill the request
+        result.update(failure="exception", reason=f"verifier error: {type(exc).__name__}: {str(exc)[:500]}")
     result["seconds"] = round(time.perf_counter() - start, 4)
     for k in ("max_abs", "max_rel", "cosine"):
         result[k] = _finite(result[k])

@@ -151,6 +151,8 @@ def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
     """Candidate first-size argument lists for `module.forward`, from its layers and argument names."""
     import itertools
 
+    if not callable(getattr(module, "forward", None)):
+        return []  # not a module (a Dataset, a config): nothing to feed
     params = forward_params(module.forward)
     layers = _entry_layers(module)
     per_arg: list[list[dict]] = []

@@ -1,0 +1,221 @@
+"""Before/after tests of the rules engine (LibCST codemod style) against a small fixture KB.
+
+Each case is the torch source a user writes and the MindSpore source the rules must produce;
+look-alikes on non-torch objects must come out unchanged.
+"""
+from pathlib import Path
+from textwrap import dedent
+
+import libcst as cst
+import pytest
+
+from agent.kb.store import load_kb
+from agent.rules.engine import translate_source
+
+KB_DIR = Path(__file__).parent / "fixtures" / "kb"
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb(str(KB_DIR))
+
+
+def check(kb, before: str, after: str, device: str = "cpu"):
+    result = translate_source(dedent(before), kb, device)
+    assert result.code == dedent(after)
+    cst.parse_module(result.code)  # the output always parses
+    return result
+
+
+def test_module_imports_and_forward(kb):
+    check(kb, """\
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):  # a tiny net
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x: torch.Tensor):
+                return self.fc(x)
+        """, """\
+        import mindspore as ms
+        from mindspore import nn
+
+
+        class Net(nn.Cell):  # a tiny net
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Dense(4, 2)
+
+            def construct(self, x: ms.Tensor):
+                return self.fc(x)
+        """)
+
+
+@pytest.mark.parametrize("call, expected", [
+    # all positional
+    ("nn.Conv2d(3, 8, 3, 1, 1, 1, 1, False)",
+     "nn.Conv2d(3, 8, 3, 1, padding=1, dilation=1, group=1, has_bias=False, pad_mode='pad')"),
+    # all keyword
+    ("nn.Conv2d(in_channels=3, out_channels=8, kernel_size=3, padding=1, bias=False)",
+     "nn.Conv2d(in_channels=3, out_channels=8, kernel_size=3, padding=1, has_bias=False, pad_mode='pad')"),
+    # keywords out of order
+    ("nn.Conv2d(3, 8, bias=False, kernel_size=3, groups=2)",
+     "nn.Conv2d(3, 8, has_bias=False, kernel_size=3, group=2, pad_mode='pad')"),
+    # defaults omitted: MindSpore's different defaults are made explicit
+    ("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 8, 3, pad_mode='pad', has_bias=True)"),
+    # torch's default padding mode is dropped, another one is not supported
+    ("nn.Conv2d(3, 8, 3, padding_mode='zeros')", "nn.Conv2d(3, 8, 3, pad_mode='pad', has_bias=True)"),
+])
+def test_conv2d_four_call_shapes(kb, call, expected):
+    src = f"import torch.nn as nn\nm = {call}\n"
+    out = translate_source(src, kb).code
+    assert out == f"from mindspore import nn\nm = {expected}\n"
+
+
+def test_unsupported_argument_is_marked_not_guessed(kb):
+    r = translate_source("import torch.nn as nn\nm = nn.Conv2d(3, 8, 3, padding_mode='reflect')\n", kb)
+    assert "nn.Conv2d(3, 8, 3, padding_mode='reflect')" in r.code
+    assert "# msagent: torch.nn.Conv2d: argument padding_mode='reflect' not supported" in r.code
+    assert "import torch.nn as nn" in r.code  # kept: the file must not pretend to be torch-free
+    assert r.api_calls == 1 and r.api_converted == 0 and r.uses_torch
+
+
+def test_call_that_does_not_fit_the_signature_is_marked(kb):
+    r = translate_source("import torch\ny = torch.cat([a, b], 1, 2, 3)\n", kb)
+    assert "torch.cat([a, b], 1, 2, 3)" in r.code
+    assert any("too many positional arguments" in m.reason for m in r.markers)
+
+
+def test_value_transforms_and_defaults(kb):
+    check(kb, """\
+        from torch import nn
+        a = nn.BatchNorm2d(16, momentum=0.2)
+        b = nn.BatchNorm2d(16)
+        p = nn.MaxPool2d(2)
+        q = nn.MaxPool2d(3, stride=None)
+        """, """\
+        from mindspore import nn
+        a = nn.BatchNorm2d(16, momentum=0.8)
+        b = nn.BatchNorm2d(16, momentum=0.9)
+        p = nn.MaxPool2d(2, stride=2)
+        q = nn.MaxPool2d(3, stride=3)
+        """)
+
+
+@pytest.mark.parametrize("imports, ref", [
+    ("import torch.nn.functional as F", "F.relu"),
+    ("from torch.nn import functional", "functional.relu"),
+    ("from torch.nn import functional as Fn", "Fn.relu"),
+    ("import torch", "torch.nn.functional.relu"),
+    ("from torch.nn.functional import relu", "relu"),
+    ("from torch.nn.functional import relu as act", "act"),
+])
+def test_every_import_style_resolves(kb, imports, ref):
+    out = translate_source(f"{imports}\ny = {ref}(x, inplace=True)\n", kb).code
+    assert out == "from mindspore import ops\ny = ops.relu(x)\n"
+
+
+def test_tensor_methods_on_known_tensors(kb):
+    check(kb, """\
+        import torch
+
+
+        def f(x: torch.Tensor, device):
+            y = torch.cat([x, x], dim=1)
+            y.add_(1.0)
+            n = y.size(0)
+            s = y.size()
+            z = y.repeat(2, 1).to(device)
+            w = torch.zeros(2, 3, dtype=torch.float32).cuda()
+            return z.view(n, -1).to(torch.float32), s, w
+        """, """\
+        import mindspore as ms
+        from mindspore import ops
+
+
+        def f(x: ms.Tensor, device):
+            y = ops.cat([x, x], axis=1)
+            y = y.add(1.0)
+            n = y.shape[0]
+            s = y.shape
+            z = y.tile((2, 1))
+            w = ops.zeros((2, 3), dtype=ms.float32)
+            return z.view(n, -1).astype(ms.float32), s, w
+        """)
+
+
+LOOKALIKES = """\
+import numpy as np
+import torch
+
+
+class Frame:
+    def size(self):
+        return 3
+
+    def cuda(self):
+        return self
+
+
+def g(arr: np.ndarray, frame: Frame, items: list, table: dict, qty):
+    v = arr.view(np.float32)
+    t = arr.transpose(1, 0)
+    n = frame.size()
+    frame.cuda()
+    items.repeat(2, 1)
+    table.add_(1)
+    m = qty.to("meter")
+    return v, t, n, m, torch.float32
+"""
+
+
+def test_lookalikes_on_other_objects_are_left_alone(kb):
+    out = translate_source(LOOKALIKES, kb).code
+    body_in = LOOKALIKES.split("def g", 1)[1].splitlines()[:-1]
+    body_out = out.split("def g", 1)[1].splitlines()[:-1]
+    assert body_in == body_out
+    assert out.rstrip().endswith("return v, t, n, m, ms.float32")
+
+
+def test_file_without_torch_is_byte_identical(kb):
+    src = "import numpy as np\n\n\ndef f(a):  # note\n    return a.view(np.int8).size\n"
+    assert translate_source(src, kb).code == src
+
+
+def test_inplace_inside_an_expression_is_marked(kb):
+    r = translate_source("import torch\n\n\ndef f(x: torch.Tensor):\n    return x.add_(1)\n", kb)
+    assert "return x.add_(1)" in r.code
+    assert any("in-place" in m.reason for m in r.markers)
+
+
+def test_module_methods_and_sequential(kb):
+    check(kb, """\
+        import torch.nn as nn
+
+        model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2))
+        model.eval()
+        model = model.to("cuda")
+        """, """\
+        from mindspore import nn
+
+        model = nn.SequentialCell(nn.Dense(4, 8), nn.Dense(8, 2))
+        model.set_train(mode=False)
+        model = model
+        """)
+
+
+def test_device_decides_the_target(kb):
+    cpu = translate_source("import torch.nn as nn\nm = nn.Linear(4, 2)\n", kb, "cpu").code
+    ascend = translate_source("import torch.nn as nn\nm = nn.Linear(4, 2)\n", kb, "ascend").code
+    assert "nn.Dense(4, 2)" in cpu
+    assert "mint.nn.Linear(4, 2)" in ascend and "from mindspore import mint" in ascend
+
+
+def test_unmapped_api_is_marked_with_reason(kb):
+    r = translate_source("import torch\n\n\ndef f(x: torch.Tensor):\n    return torch.fft.rfft(x)\n", kb)
+    assert "# msagent: no MindSpore mapping for torch.fft.rfft (cpu)" in r.code
+    assert r.api_marked == 1

@@ -96,12 +96,15 @@ def _doc_signature(obj, name: str) -> str | None:
     m = re.search(rf"^\s*{re.escape(name)}(\(.*?\))\s*(->|$)", doc, re.M)
     if not m:
         return None
-    text = m.group(1)
     try:
-        ast.parse(f"def f{text}: pass")
+        fn = ast.parse(f"def f{m.group(1)}: pass").body[0]
     except SyntaxError:
         return None
-    return text
+    a = fn.args
+    for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+        if arg is not None:
+            arg.annotation = None
+    return "(" + ast.unparse(a) + ")"
 
 
 def torch_signature(api: str, kind: str) -> str | None:
@@ -113,6 +116,13 @@ def torch_signature(api: str, kind: str) -> str | None:
         if kind == "class":
             return _render(inspect.signature(obj.__init__), drop_self=True)
         sig = _doc_signature(obj, name) if kind == "method" else None
+        if sig == "()" and "See :func:`torch." in (obj.__doc__ or ""):
+            sig = None  # "X() -> Tensor, see torch.X": the real parameters are torch.X's after input
+        if sig is None and kind == "method" and resolve("torch." + name) is not None:
+            fn = torch_signature("torch." + name, "function")
+            if fn and fn.startswith("(input"):
+                rest = fn[len("(input"):].lstrip(", ").lstrip(")")
+                return "(" + rest if rest else "()"
         if sig:
             return sig
         return _render(inspect.signature(obj), drop_self=False)
@@ -146,7 +156,8 @@ def namespace_of(ms_api: str) -> str:
 def kind_of(api: str) -> str:
     last = api.rsplit(".", 1)[1]
     if api.startswith("torch.Tensor."):
-        return "method"
+        obj = resolve(api)
+        return "attribute" if obj is not None and not callable(obj) else "method"
     return "class" if last[:1].isupper() else "function"
 
 
@@ -239,7 +250,23 @@ def consistent_target(api: str, sig: str | None, ms_api: str, relation: str) -> 
 
 
 def generated_probe(api: str, kind: str, sig: str | None) -> dict | None:
-    """Elementwise probes for the plain unary/binary shapes; anything else waits for curation."""
+    """An elementwise probe for the plain unary/binary shapes, kept only if torch itself runs it."""
+    probe = _elementwise_probe(api, kind, sig)
+    if probe is None:
+        return None
+    import torch
+
+    try:
+        ns = {"torch": torch}
+        exec(probe["setup"], ns)
+        for case in probe["cases"]:
+            eval(case["code"], ns)
+    except Exception:
+        return None  # the generic float inputs do not suit this API (integer-only, square matrices, ...)
+    return probe
+
+
+def _elementwise_probe(api: str, kind: str, sig: str | None) -> dict | None:
     name = api.rsplit(".", 1)[1]
     if kind == "function" and api.count(".") == 1 and sig == UNARY_SIG:
         return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [
@@ -248,9 +275,9 @@ def generated_probe(api: str, kind: str, sig: str | None) -> dict | None:
         return {"setup": "x = torch.rand(2, 3) + 0.1\ny = torch.rand(2, 3) + 0.1", "cases": [
             {"style": "positional", "code": f"torch.{name}(x, y)"},
             {"style": "keyword", "code": f"torch.{name}(input=x, other=y)"}]}
-    if kind == "method" and sig == "()" and not name.endswith("_"):
+    if kind == "method" and sig in ("()", "(*, out=None)") and not name.endswith("_"):
         return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [{"style": "defaults", "code": f"x.{name}()"}]}
-    if kind == "method" and sig == "(other)" and not name.endswith("_"):
+    if kind == "method" and sig in ("(other)", "(other, *, out=None)") and not name.endswith("_"):
         return {"setup": "x = torch.rand(2, 3) + 0.1\ny = torch.rand(2, 3) + 0.1",
                 "cases": [{"style": "positional", "code": f"x.{name}(y)"}]}
     return None
@@ -258,7 +285,7 @@ def generated_probe(api: str, kind: str, sig: str | None) -> dict | None:
 
 def generate(api: str, rows: list[dict]) -> dict:
     kind = kind_of(api)
-    sig = torch_signature(api, kind) if api.startswith("torch.") else None
+    sig = torch_signature(api, kind) if api.startswith("torch.") and kind != "attribute" else None
     entry: dict = {"api": api, "kind": kind, "signature": sig, "targets": [], "notes": "",
                    "sources": sorted({r["source"] for r in rows})}
     notes, seen = [], set()

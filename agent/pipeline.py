@@ -91,9 +91,11 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
             continue
         try:
             trees[f.rel] = ast.parse(text, filename=f.rel)
-        except SyntaxError as exc:
+        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes on older Pythons
+            where = f"{f.rel}:{exc.lineno}" if getattr(exc, "lineno", None) else f.rel
+            why = getattr(exc, "msg", None) or str(exc)
             result.files.append(FileRecord(path=f.rel, status="error",
-                                           error=f"{f.rel}:{exc.lineno}: syntax error: {exc.msg}; copied unchanged"))
+                                           error=f"{where}: syntax error: {why}; copied unchanged"))
             copy_file(f.path, out / f.rel)
             continue
         result.sources[f.rel] = text
@@ -105,12 +107,38 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
         if f.kind == "python" and f.rel in result.sources:
             result.files.append(_translate_file(f, result, out, kb, settings, repo_modules, nearest))
             result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules)
-        elif f.kind in ("other", "notebook"):
+        elif f.kind == "notebook":
+            result.files.append(_translate_notebook(f, out, kb, settings, repo_modules, nearest))
+        elif f.kind == "other":
             copy_file(f.path, out / f.rel)
             result.files.append(FileRecord(path=f.rel, status="copied", error=f.reason))
         elif f.kind == "skipped":
             result.files.append(FileRecord(path=f.rel, status="skipped", error=f.reason))
     return result
+
+
+def _translate_notebook(f: SourceFile, out: Path, kb: KB, settings: MigrateSettings, repo_modules: set[str],
+                        nearest) -> FileRecord:
+    from agent.scan.notebooks import NotebookError, translate_notebook
+
+    try:
+        text = f.path.read_bytes().decode("utf-8")
+        r = translate_notebook(text, kb, settings.device, module_classes=repo_modules, nearest=nearest)
+    except (UnicodeDecodeError, NotebookError) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        copy_file(f.path, out / f.rel)
+        return FileRecord(path=f.rel, status="error", error=f"{f.rel}: {why}; copied unchanged")
+    except Exception as exc:  # a rules bug must not lose the notebook
+        copy_file(f.path, out / f.rel)
+        return FileRecord(path=f.rel, status="error", error=f"{f.rel}: rules failed: {type(exc).__name__}: {exc}")
+    if r.changed:
+        write_text(out / f.rel, r.text)
+    else:
+        copy_file(f.path, out / f.rel)
+    note = f"{r.kept_cells} of {r.code_cells} code cells kept unchanged" if r.kept_cells else ""
+    return FileRecord(path=f.rel, status="translated" if r.changed else "unchanged", error=note,
+                      api_calls=r.api_calls, api_converted=r.api_converted,
+                      markers=[MarkerRecord(line=m.line, reason=f"cell {m.cell}: {m.reason}") for m in r.markers])
 
 
 def _translate_file(f: SourceFile, acc: Translated, out: Path, kb: KB, settings: MigrateSettings,
@@ -141,7 +169,11 @@ def fingerprint(t: Translated, settings: MigrateSettings) -> str:
 
 
 def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, worker=None) -> Report:
-    """Migrate SRC into OUT and verify every unit. Writes the reports; returns the Report."""
+    """Migrate SRC into OUT and verify every unit. Writes the reports; returns the Report.
+
+    A KeyboardInterrupt still writes the (partial) reports, then propagates: units not reached are
+    listed as not exercised, and the journal lets the next run resume after the last finished unit.
+    """
     from agent.repair.loop import UnitRunner  # imported here: keeps `agent.pipeline` light to import
 
     start = time.perf_counter()
@@ -149,31 +181,57 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
     kb = load_kb(settings.kb_root)
     report = Report(tool_version=__version__, source=str(src), output=str(out), device=settings.device,
                     level=settings.level)
-    translated = translate_repo(src, out, kb, settings, on_file=progress.file if progress else None)
-    report.files = translated.files
-    journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
+    translated = Translated()
     try:
+        translated = translate_repo(src, out, kb, settings, on_file=progress.file if progress else None)
+        report.files = translated.files
+    report.deferred = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised", reason=u.skip_reason)
+                       for u in translated.units if u.skip_reason]
+    translated.units = [u for u in translated.units if not u.skip_reason]
+        report.errors += [f.error for f in translated.files if f.status == "error"]
+        journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
         if settings.verify and translated.units:
-            runner = UnitRunner(src, out, kb, settings, translated, worker=worker)
-            try:
-                report.sandbox = runner.isolation
-                for unit in translated.units:
-                    if progress:
-                        progress.unit(unit.key)
-                    record = journal.get(unit.key)
-                    if record is None:
-                        record = runner.run(unit).model_dump()
-                        journal.record(unit.key, record)
-                    report.units.append(UnitRecord(**record))
-            finally:
-                runner.close()
+            _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, worker)
         elif translated.units:
             report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                        reason="verification turned off") for u in translated.units]
+    except KeyboardInterrupt:
+        done = {(u.file, u.name) for u in report.units}
+        report.units += [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
+                                    reason="interrupted before this unit finished; rerun to resume")
+                         for u in translated.units if (u.file, u.name) not in done]
+        report.errors.append("interrupted: the report is partial; the same command resumes the run")
+        raise
     finally:
         report.finish(time.perf_counter() - start)
         write_reports(report, out)
     return report
+
+
+def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
+                  progress, worker) -> None:
+    runner = runner_cls(src, out, kb, settings, translated, worker=worker)
+    try:
+        report.sandbox = runner.isolation
+        for unit in translated.units:
+            if progress:
+                progress.unit(unit.key)
+            entry = journal.get(unit.key)
+            if entry is None:
+                before = dict(translated.outputs)
+                record = runner.run(unit).model_dump()
+                # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
+                # run, which translates OUT afresh, puts them back instead of losing them
+                kept = {rel: text for rel, text in translated.outputs.items() if before.get(rel) != text}
+                journal.record(unit.key, record, files=kept)
+            else:
+                record = entry
+                for rel, text in journal.files(unit.key).items():
+                    write_text(out / rel, text)
+                    translated.outputs[rel] = text
+            report.units.append(UnitRecord(**record))
+    finally:
+        runner.close()
 
 
 def write_reports(report: Report, out: Path) -> None:

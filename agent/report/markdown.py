@@ -28,6 +28,9 @@ def render(report: Report) -> str:
     for u in report.units:
         reason = (u.reason or "").replace("|", "\\|").replace("\n", " ")[:160]
         lines.append(f"| `{u.file}::{u.name}` | {u.kind} | {u.status} | {_num(u.max_abs)} | {u.rounds} | {reason} |")
+    if report.deferred:
+        lines += ["", "## Not units at this level", ""]
+        lines += [f"- `{u.file}::{u.name}`: {u.reason}" for u in report.deferred]
     marked = [f for f in report.files if f.markers or f.error]
     if marked:
         lines += ["", "## Files needing attention", ""]

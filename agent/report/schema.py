@@ -65,6 +65,9 @@ class Report(BaseModel):
     summary: Summary = Field(default_factory=Summary)
     units: list[UnitRecord] = Field(default_factory=list)
     files: list[FileRecord] = Field(default_factory=list)
+    deferred: list[UnitRecord] = Field(
+        default_factory=list, description="torch-using code that is not a unit at this level (training loops, "
+        "data code), with the level that exercises it; not counted in the summary")
     errors: list[str] = Field(default_factory=list)
 
     def finish(self, seconds: float) -> "Report":

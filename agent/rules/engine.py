@@ -263,10 +263,7 @@ class _Rewriter(cst.CSTTransformer):
         try:
             binding = bind(updated, entry.signature) if entry.signature else Binding()
             if not entry.signature and updated.args:
-                # no signature: only a pure rename is safe
-                if has_arg_rules(target):
-                    raise Unconvertible(f"{entry.api} has no torch signature in the KB to check the call against")
-                args = list(updated.args)
+                raise Unconvertible("the KB has no torch signature to check this call against")
             else:
                 args = build_args(binding, target)
         except (BindError, Unconvertible) as exc:

@@ -185,9 +185,9 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
     try:
         translated = translate_repo(src, out, kb, settings, on_file=progress.file if progress else None)
         report.files = translated.files
-    report.deferred = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised", reason=u.skip_reason)
-                       for u in translated.units if u.skip_reason]
-    translated.units = [u for u in translated.units if not u.skip_reason]
+        report.deferred = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
+                                      reason=u.skip_reason) for u in translated.units if u.skip_reason]
+        translated.units = [u for u in translated.units if not u.skip_reason]
         report.errors += [f.error for f in translated.files if f.status == "error"]
         journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
         if settings.verify and translated.units:

@@ -1,9 +1,19 @@
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from model import GPT, GPTConfig
+
+
+def encode_text(text):
+    """Character-level tokens as a torch tensor (the numpy steps mirror how the dataset is stored on disk)."""
+    chars = sorted(set(text))
+    stoi = {ch: i for i, ch in enumerate(chars)}
+    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    data = ids.astype(np.int64).reshape(-1)
+    return torch.from_numpy(data), len(chars)
 
 
 def get_batch(data, block_size, batch_size, device):
@@ -30,7 +40,7 @@ def main():
     if args.compile:
         model = torch.compile(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    data = torch.randint(0, 64, (1000,))
+    data, _ = encode_text("the quick brown fox jumps over the lazy dog " * 30)
     t0 = time.time()
     for it in range(args.max_iters):
         x, y = get_batch(data, 16, args.batch_size, args.device)

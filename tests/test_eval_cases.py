@@ -230,13 +230,13 @@ def test_case_runs_under_torch(case):
     spec = load_case(case)
     repo = case / "repo"
     user_specs = load_user_spec(case)
-    missing = missing_units(spec)
-    blocked = {split_unit(u)[0] for u in missing}
+    # module -> the uninstalled package it imports (a case's expect.missing)
+    blocked = {split_unit(u)[0]: dep for u, dep in missing_units(spec).items()}
     torch.manual_seed(0)
     with imported_from(repo):
         for name in repo_modules(repo):
-            if name in blocked and importlib.util.find_spec(missing[next(u for u in missing if u.startswith(name + "."))]) is None:
-                with pytest.raises(ModuleNotFoundError):
+            if name in blocked and importlib.util.find_spec(blocked[name]) is None:
+                with pytest.raises(ModuleNotFoundError, match=blocked[name]):
                     importlib.import_module(name)
                 continue
             importlib.import_module(name)

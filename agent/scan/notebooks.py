@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from agent.rules.engine import MARKER, translate_source
+from agent.rules.imports_pass import torch_bindings
 
 NBFORMAT = 4
 
@@ -49,26 +53,55 @@ def _cell_text(cell: dict) -> str:
     raise NotebookError("a cell's source is neither a string nor a list of strings")
 
 
-def _ipython_line(text: str) -> int | None:
-    """The first line that is IPython syntax rather than Python (magic, shell escape, help), or None."""
-    for n, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if s.startswith(("%", "!")) or (s.endswith("?") and not s.startswith("#")) or "= !" in s or "= %" in s:
-            return n
-    return None
+def _is_ipython(line: str) -> bool:
+    """A line IPython rewrites before Python sees it: magic, shell escape, `x = !cmd`, `obj?`."""
+    s = line.strip()
+    return s.startswith(("%", "!")) or bool(re.match(r"^[\w., ()]+=\s*[!%]", s)) or (
+        s.endswith("?") and not s.startswith("#"))
 
 
-def _why_kept(text: str) -> tuple[int, str] | None:
-    """(line, reason) when the rules cannot take this cell as Python; None when they can."""
+def _mask(text: str, tag: str) -> tuple[str, dict[str, str], list[int]]:
+    """The cell with each IPython line replaced by a placeholder statement (same indent), the
+    placeholders' original lines, and the masked line numbers. Used only on cells that do not
+    parse as they are, so string contents of valid Python are never touched."""
+    out: list[str] = []
+    originals: dict[str, str] = {}
+    masked: list[int] = []
+    key = ""
+    continuing = False
+    for n, line in enumerate(_lines(text), 1):
+        if continuing:  # a magic continued with a backslash: the placeholder stands for it too
+            originals[key] += line
+        elif _is_ipython(line):
+            key = f"'{tag}-{n}'"
+            originals[key] = line
+            masked.append(n)
+            out.append(f"{line[: len(line) - len(line.lstrip())]}{key}\n")
+        else:
+            out.append(line)
+            continue
+        continuing = line.rstrip("\r\n").endswith("\\")
+    return "".join(out), originals, masked
+
+
+def _unmask(text: str, originals: dict[str, str]) -> str:
+    if not originals:
+        return text
+    out = []
+    for line in _lines(text):
+        original = originals.get(line.strip())
+        if original is None:
+            out.append(line)
+        else:
+            out.append(original.rstrip("\n") + ("\n" if line.endswith("\n") else ""))
+    return "".join(out)
+
+
+def _parses(text: str) -> SyntaxError | ValueError | None:
     try:
         ast.parse(text)
-    except SyntaxError as exc:
-        magic = _ipython_line(text)
-        if magic is not None:
-            return magic, f"IPython magic or shell line at cell line {magic}: cell kept unchanged"
-        return exc.lineno or 1, f"syntax error at cell line {exc.lineno}: {exc.msg}; cell kept unchanged"
-    except ValueError as exc:  # null bytes
-        return 1, f"not Python source ({exc}); cell kept unchanged"
+    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes
+        return exc
     return None
 
 
@@ -78,8 +111,8 @@ def _lines(text: str) -> list[str]:
 
 def _mark_kept(cell: dict, text: str, reason: str) -> None:
     cell.setdefault("metadata", {})["msagent"] = {"kept": reason}
-    # A comment line on top is harmless for line magics and Python, but would break a cell magic
-    # (`%%bash`, `%%html`), which must stay the first line: those carry the metadata only.
+    # A comment line on top is harmless for Python, but would break a cell magic (`%%bash`,
+    # `%%html`), which must stay the first line: those carry the metadata only.
     if not text.lstrip().startswith("%%"):
         cell["source"] = _lines(f"{MARKER} {reason}\n{text}")
 
@@ -100,59 +133,104 @@ def load(text: str) -> dict:
     return nb
 
 
+@dataclass
+class _Chunk:
+    cell: int
+    text: str  # what the rules see: IPython lines masked
+    originals: dict[str, str]  # placeholder -> IPython line
+    trailing_newline: bool
+
+
 def translate_notebook(text: str, kb, device: str = "cpu", *, module_classes: set[str] | None = None,
                        nearest=None) -> NotebookResult:
     """Translate the code cells of one notebook. Raises NotebookError for a file that is not a
     Python notebook; a rules failure propagates like it does for a .py file."""
     nb = load(text)
     result = NotebookResult(text=text, changed=False)
-    boundary = f"'msagent-cell-{secrets.token_hex(8)}'"  # a statement the rules never touch
-    chunks: list[tuple[int, str]] = []  # (cell index, source) of cells the rules take
+    tag = f"msagent-{secrets.token_hex(6)}"
+    chunks: list[_Chunk] = []
+    kept_text: list[str] = []  # cells kept whole: their torch names must keep their imports
     for i, cell in enumerate(nb["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         result.code_cells += 1
         src = _cell_text(cell)
-        kept = _why_kept(src)
-        if kept is not None:
-            result.kept_cells += 1
-            result.markers.append(CellMarker(i, kept[0], kept[1]))
-            _mark_kept(cell, src, kept[1])
-            result.changed = True
-        elif src.strip():
-            chunks.append((i, src))
+        if not src.strip():
+            continue
+        masked, originals, lines = src, {}, []
+        error = _parses(src)
+        if error is not None and not src.lstrip().startswith("%%"):
+            masked, originals, lines = _mask(src, f"{tag}-c{i}")
+            error = _parses(masked) if originals else error
+        if error is None:
+            for n in lines:
+                result.markers.append(CellMarker(i, n, "IPython magic or shell line kept unchanged"))
+            if lines:
+                cell.setdefault("metadata", {})["msagent"] = {"ipython_lines_kept": lines}
+                result.changed = True
+            chunks.append(_Chunk(i, masked, originals, src.endswith("\n")))
+            continue
+        if src.lstrip().startswith("%%"):
+            reason = "cell magic: cell kept unchanged"
+        elif isinstance(error, SyntaxError):
+            reason = f"syntax error at cell line {error.lineno}: {error.msg}; cell kept unchanged"
+        else:
+            reason = f"not Python source ({error}); cell kept unchanged"
+        line = getattr(error, "lineno", None) or 1
+        result.kept_cells += 1
+        result.markers.append(CellMarker(i, line, reason))
+        _mark_kept(cell, src, reason)
+        kept_text.append(src)
+        result.changed = True
     if chunks:
-        _translate_cells(nb, chunks, boundary, kb, device, module_classes, nearest, result)
+        _translate_cells(nb, chunks, "\n".join(kept_text), f"'{tag}-boundary'", kb, device, module_classes,
+                         nearest, result)
     if result.changed:
         result.text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     result.markers.sort(key=lambda m: (m.cell, m.line))
     return result
 
 
-def _translate_cells(nb: dict, chunks, boundary: str, kb, device, module_classes, nearest,
-                     result: NotebookResult) -> None:
-    joined: list[str] = []
+def _keep_alive(joined: str, kept_text: str) -> str:
+    """A statement naming the torch imports that whole-kept cells still use, so the rules keep
+    those imports (with their marker) instead of leaving the kept cells with a NameError."""
+    bound = torch_bindings(cst.parse_module(joined))
+    used = sorted(n for n in bound if n != "*" and re.search(rf"\b{re.escape(n)}\b", kept_text))
+    return f"({', '.join(used)},)\n" if used else ""
+
+
+def _translate_cells(nb: dict, chunks: list[_Chunk], kept_text: str, boundary: str, kb, device, module_classes,
+                     nearest, result: NotebookResult) -> None:
+    parts: list[str] = []
     starts: list[int] = []  # first line of each chunk in the joined module
     line = 1
-    for n, (_, src) in enumerate(chunks):
+    for n, chunk in enumerate(chunks):
         if n:
-            joined.append(boundary + "\n")
+            parts.append(boundary + "\n")
             line += 1
-        body = src if src.endswith("\n") else src + "\n"
+        body = chunk.text if chunk.text.endswith("\n") else chunk.text + "\n"
         starts.append(line)
-        joined.append(body)
+        parts.append(body)
         line += body.count("\n")
-    r = translate_source("".join(joined), kb, device, module_classes=module_classes, nearest=nearest)
+    alive = _keep_alive("".join(parts), kept_text) if kept_text else ""
+    if alive:
+        parts += [boundary + "\n", alive]
+    r = translate_source("".join(parts), kb, device, module_classes=module_classes, nearest=nearest)
     result.api_calls, result.api_converted = r.api_calls, r.api_converted
     for m in r.markers:
-        k = max(n for n, s in enumerate(starts) if s <= max(m.line, 1))
-        result.markers.append(CellMarker(chunks[k][0], max(m.line, 1) - starts[k] + 1, m.reason))
-    pieces = _split(r.code, boundary, len(chunks))
-    for (i, old), new in zip(chunks, pieces):
-        if not old.endswith("\n") and new.endswith("\n"):
+        at = max(m.line, 1)
+        if at >= line:  # the keep-alive statement: not the user's code
+            continue
+        k = max(n for n, s in enumerate(starts) if s <= at)
+        result.markers.append(CellMarker(chunks[k].cell, at - starts[k] + 1, m.reason))
+    pieces = _split(r.code, boundary, len(chunks) + (1 if alive else 0))[: len(chunks)]
+    for chunk, new in zip(chunks, pieces):
+        new = _unmask(new, chunk.originals)
+        old = _unmask(chunk.text, chunk.originals)
+        if not chunk.trailing_newline and new.endswith("\n"):
             new = new[:-1]
         if new != old:
-            cell = nb["cells"][i]
+            cell = nb["cells"][chunk.cell]
             cell["source"] = _lines(new)
             # outputs were produced by the torch code; keeping them would show results this code never gave
             cell["outputs"], cell["execution_count"] = [], None

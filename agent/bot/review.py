@@ -1,0 +1,116 @@
+"""One PR event, start to end: read the PR, get its code at the head commit, migrate and verify,
+then post one check run and create or edit the bot's one comment. Shared by `bot serve` (App
+mode: code fetched through the API) and `bot action` (a checkout in GITHUB_WORKSPACE)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.bot.comment import comment_markdown, judge, message_markdown, summary_markdown
+from agent.bot.fetch import TreeTooLarge, fetch_python_tree
+from agent.bot.github import RepoAPI
+from agent.config import MigrateSettings, load_settings
+from agent.llm.settings import LLMSettings
+
+log = logging.getLogger("msagent.bot")
+
+MAX_ROUNDS = 5
+PR_ACTIONS = ("opened", "synchronize", "reopened")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    repo: str  # OWNER/NAME
+    number: int
+    head_sha: str
+    installation_id: int | None = None
+
+
+@dataclass
+class Review:
+    conclusion: str
+    title: str
+    check_run_id: int | None = None
+    comment_id: int | None = None
+    comment_created: bool = False
+    report: object | None = None  # agent.report.schema.Report when a migration ran
+
+
+def pull_request_from_event(event: str, payload: dict) -> PullRequest | None:
+    """The PR a webhook/Actions event asks the bot to check, or None for events it ignores."""
+    if event != "pull_request" or payload.get("action") not in PR_ACTIONS:
+        return None
+    pr = payload.get("pull_request") or {}
+    repo = (payload.get("repository") or {}).get("full_name")
+    head = (pr.get("head") or {}).get("sha")
+    if not repo or not head or not isinstance(pr.get("number"), int):
+        return None
+    return PullRequest(repo, pr["number"], head, (payload.get("installation") or {}).get("id"))
+
+
+def bot_settings(src: Path, llm: LLMSettings | None) -> MigrateSettings:
+    """The repo may choose what to check (device, level, rounds), never where the bot sends data:
+    the LLM endpoint, its key variable and the KB come from the bot's operator only, so a PR
+    cannot point the bot's credentials at a server of its choosing."""
+    try:
+        repo = load_settings(src, {})
+    except ValueError as exc:
+        log.warning("ignoring the repository's msagent settings: %s", exc)
+        repo = MigrateSettings()
+    return MigrateSettings(device=repo.device, level=repo.level, rounds=min(repo.rounds, MAX_ROUNDS),
+                           verify=True, fresh=True, llm=llm)
+
+
+def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = None,
+                        llm: LLMSettings | None = None, worker=None) -> Review:
+    """Check `pr` and report on GitHub. `workspace` is a checkout of the head commit (Action);
+    None fetches the code through the API (App). `worker` is a started verification worker to
+    reuse, or None to start one for this run."""
+    changed = [f.path for f in api.changed_files(pr.number) if f.path.endswith(".py") and f.status != "removed"]
+    if not changed:
+        title = "no Python files changed"
+        review = Review("neutral", title)
+        review.check_run_id = api.create_check_run(pr.head_sha, "neutral", title, "Nothing for msagent to check.")
+        if api.find_report_comment(pr.number) is not None:  # refresh an earlier report; never add noise
+            review.comment_id, _ = api.upsert_report_comment(
+                pr.number, message_markdown(pr.head_sha, title, "The latest push changes no Python files."))
+        return review
+    with tempfile.TemporaryDirectory(prefix="msagent-bot-") as tmp:
+        try:
+            report = _migrate(api, pr, workspace, Path(tmp), llm, worker)
+        except TreeTooLarge as exc:
+            return _post_problem(api, pr, "neutral", "repository too large for the App", str(exc))
+        except Exception as exc:  # a bot fault must still leave a visible result on the PR
+            log.exception("migration of %s#%d failed", pr.repo, pr.number)
+            detail = f"```\n{''.join(traceback.format_exception_only(exc)).strip()}\n```"
+            return _post_problem(api, pr, "neutral", "msagent could not run", detail)
+    verdict = judge(report, changed)
+    summary = summary_markdown(report, changed, verdict, pr.head_sha)
+    review = Review(verdict.conclusion, verdict.title, report=report)
+    review.check_run_id = api.create_check_run(pr.head_sha, verdict.conclusion, verdict.title, summary)
+    body = comment_markdown(report, changed, verdict, pr.head_sha, f"{pr.repo}@{pr.head_sha[:7]}")
+    review.comment_id, review.comment_created = api.upsert_report_comment(pr.number, body)
+    return review
+
+
+def _migrate(api: RepoAPI, pr: PullRequest, workspace: Path | None, tmp: Path, llm, worker):
+    from agent.pipeline import migrate
+
+    if workspace is None:
+        src = tmp / "src"
+        src.mkdir()
+        fetch_python_tree(api, pr.head_sha, src)
+    else:
+        src = workspace
+    return migrate(src, tmp / "out", bot_settings(src, llm), worker=worker)
+
+
+def _post_problem(api: RepoAPI, pr: PullRequest, conclusion: str, title: str, detail: str) -> Review:
+    review = Review(conclusion, title)
+    review.check_run_id = api.create_check_run(pr.head_sha, conclusion, title, detail)
+    review.comment_id, review.comment_created = api.upsert_report_comment(
+        pr.number, message_markdown(pr.head_sha, title, detail))
+    return review

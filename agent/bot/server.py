@@ -1,0 +1,179 @@
+"""`msagent bot serve`: the GitHub App's webhook endpoint.
+
+A request is answered at once (GitHub waits 10 s at most); the work goes to one background
+thread that checks PRs one at a time with one warm verification worker. Nothing is queued
+before the signature is checked, and a delivery id seen before is answered without work.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from agent.bot.github import RepoAPI, app_client
+from agent.bot.review import PullRequest, Review, pull_request_from_event, review_pull_request
+from agent.bot.webhook import DeliveryLog, signature_ok
+from agent.llm.settings import LLMSettings
+
+log = logging.getLogger("msagent.bot")
+
+MAX_BODY = 25 * 2**20  # GitHub caps webhook payloads at 25 MB
+
+
+@dataclass
+class AppConfig:
+    app_id: str
+    private_key: str
+    webhook_secret: bytes
+    api_url: str = "https://api.github.com"
+    state_dir: Path = Path.home() / ".local" / "state" / "msagent-bot"
+    llm: LLMSettings | None = None
+
+
+class BotServer:
+    def __init__(self, config: AppConfig, host: str = "127.0.0.1", port: int = 8080, worker=None) -> None:
+        if not config.webhook_secret:
+            raise ValueError("a webhook secret is required: unsigned deliveries are refused")
+        self.config = config
+        self.deliveries = DeliveryLog(config.state_dir / "deliveries.sqlite")
+        self.reviews: list[tuple[PullRequest, Review | None]] = []  # what each job ended with, for logs and tests
+        self._worker, self._own_worker = worker, worker is None
+        self._jobs: queue.Queue = queue.Queue()
+        self._latest: dict[tuple[str, int], str] = {}  # newest head sha per PR: older queued pushes are skipped
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._threads = [threading.Thread(target=self.httpd.serve_forever, name="bot-http", daemon=True),
+                         threading.Thread(target=self._work, name="bot-jobs", daemon=True)]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.httpd.server_address[:2]
+
+    def start(self) -> "BotServer":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._threads[1].start()
+        self.httpd.serve_forever()
+
+    def wait_idle(self) -> None:
+        """Block until every accepted delivery has been worked off."""
+        self._jobs.join()
+
+    def stop(self) -> None:
+        """Stop serving, finish the job in hand, close the worker if the server started it. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._jobs.put(None)
+        if self._threads[1].is_alive():
+            self._threads[1].join(timeout=30)
+        if self._own_worker and self._worker is not None:
+            self._worker.close()
+        self.deliveries.close()
+
+    # -- one delivery ------------------------------------------------------------------------
+    def accept(self, headers: dict, body: bytes) -> tuple[int, dict]:
+        """Answer one webhook request: (HTTP status, JSON reply). Work is only queued here."""
+        if not signature_ok(self.config.webhook_secret, body, headers.get("x-hub-signature-256")):
+            return 401, {"error": "missing or invalid X-Hub-Signature-256"}
+        event, delivery = headers.get("x-github-event", ""), headers.get("x-github-delivery", "")
+        if not delivery:
+            return 400, {"error": "missing X-GitHub-Delivery"}
+        if event == "ping":
+            return 200, {"ok": "pong"}
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 400, {"error": "body is not JSON"}
+        pr = pull_request_from_event(event, payload) if isinstance(payload, dict) else None
+        if pr is None:
+            return 202, {"ignored": f"{event} {payload.get('action', '') if isinstance(payload, dict) else ''}".strip()}
+        if pr.installation_id is None:
+            return 400, {"error": "pull_request event without an installation id"}
+        if not self.deliveries.claim(delivery, event):
+            return 200, {"duplicate": delivery}
+        with self._lock:
+            self._latest[(pr.repo, pr.number)] = pr.head_sha
+        self._jobs.put((delivery, pr))
+        return 202, {"queued": f"{pr.repo}#{pr.number}@{pr.head_sha[:7]}"}
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                self._run(*job)
+            finally:
+                self._jobs.task_done()
+
+    def _run(self, delivery: str, pr: PullRequest) -> None:
+        with self._lock:
+            newest = self._latest.get((pr.repo, pr.number))
+        if newest != pr.head_sha:
+            log.info("%s#%d: %s superseded by %s, skipped", pr.repo, pr.number, pr.head_sha[:7], (newest or "")[:7])
+            self.reviews.append((pr, None))
+            return
+        try:
+            api = RepoAPI(app_client(self.config.api_url, self.config.app_id, self.config.private_key,
+                                     pr.installation_id), pr.repo)
+            review = review_pull_request(api, pr, llm=self.config.llm, worker=self._shared_worker())
+        except Exception:  # GitHub unreachable, auth refused...: let a redelivery try again
+            log.exception("delivery %s (%s#%d) failed", delivery, pr.repo, pr.number)
+            self.deliveries.release(delivery)
+            self.reviews.append((pr, None))
+            return
+        log.info("%s#%d@%s: %s (%s)", pr.repo, pr.number, pr.head_sha[:7], review.conclusion, review.title)
+        self.reviews.append((pr, review))
+
+    def _shared_worker(self):
+        if self._worker is None:
+            from agent.sandbox.config import WorkerConfig
+            from agent.sandbox.pool import Worker
+
+            # The default allow-list passes no GitHub credential into the worker's environment.
+            self._worker = Worker(WorkerConfig(preload=["torch", "mindspore"]))
+        return self._worker
+
+
+def _handler_for(bot: BotServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _reply(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._reply(200 if self.path == "/healthz" else 404, {"ok": self.path == "/healthz"})
+
+        def do_POST(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                self.close_connection = True
+                return self._reply(413, {"error": "missing or oversized body"})
+            body = self.rfile.read(length)
+            status, payload = bot.accept({k.lower(): v for k, v in self.headers.items()}, body)
+            self._reply(status, payload)
+
+        def log_message(self, fmt: str, *args) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+    return Handler

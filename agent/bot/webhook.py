@@ -1,0 +1,53 @@
+"""What arrives from GitHub before any work starts: the signature check and the record of
+deliveries already handled, so a redelivered event does not run twice."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub sends for `body`."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
+    """True only for a present, well-formed header matching the body (compared in constant time)."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
+
+
+class DeliveryLog:
+    """Delivery ids (X-GitHub-Delivery) already accepted, in a small SQLite file that outlives
+    the server. A redelivery of an event carries the same id; GitHub redelivers on timeouts and
+    on request from the App's settings page."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, at REAL)")
+        self._lock = threading.Lock()
+
+    def claim(self, delivery_id: str, event: str) -> bool:
+        """Record `delivery_id`; False when it was recorded before (the caller skips the work)."""
+        with self._lock:
+            cur = self._db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", (delivery_id, event, time.time()))
+            return cur.rowcount == 1
+
+    def release(self, delivery_id: str) -> None:
+        """Forget a delivery whose work failed, so a redelivery may try again."""
+        with self._lock:
+            self._db.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+
+    def seen(self, delivery_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery_id,)).fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -106,6 +106,7 @@ def test_seed_verdicts_are_marked_seed():
     for api, per_target in data["verdicts"].items():
         for tapi, v in per_target.items():
             assert v["source"] in ("seed", "probe")
+            assert v["status"] in ("matched", "differs", "raised", "untested")
     kb = load_kb()
     conv = kb.get("torch.nn.Conv2d")
     assert {t.api: t.verdicts["cpu"].status for t in conv.targets} == {

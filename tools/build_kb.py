@@ -413,7 +413,16 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "verdicts").mkdir(exist_ok=True)
     dump(entries, a.out)
-    (a.out / "verdicts" / "cpu.json").write_text(json.dumps(seed_verdicts(entries, probes), indent=1, sort_keys=True) + "\n")
+    vfile = a.out / "verdicts" / "cpu.json"
+    data = seed_verdicts(entries, probes)
+    if vfile.exists():  # verdicts that `msagent kb verify` ran here outrank the seed's
+        old = json.loads(vfile.read_text())
+        for api, per_target in old.get("verdicts", {}).items():
+            for tapi, v in per_target.items():
+                if v.get("source") == "probe":
+                    data["verdicts"].setdefault(api, {})[tapi] = v
+        data = {**{k: v for k, v in old.items() if k != "verdicts"}, **data}
+    vfile.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     n_rules = sum(1 for e in entries if e.targets)
     n_probe = sum(1 for e in entries if e.targets and e.probe)
     print(f"{len(entries)} entries, {n_rules} with rules, {n_probe} with rules and probes, {len(curated)} curated")

@@ -67,10 +67,19 @@ def app_key():
     return private, public
 
 
+ACTIONS_TOKEN = "ghs_actions_" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="module")
 def worker():
-    with Worker(WorkerConfig(preload=["torch", "mindspore"], timeout_s=120)) as w:
-        yield w
+    """One warm worker for the module, started while GitHub credentials are in this process's
+    environment (as in an Actions step), so the tests show what the worker's allow-list keeps out."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GITHUB_TOKEN", ACTIONS_TOKEN)
+        mp.setenv("GITHUB_EXTRA_SECRET", "x")
+        with Worker(WorkerConfig(preload=["torch", "mindspore"], timeout_s=120)) as w:
+            mp.undo()
+            yield w
 
 
 @pytest.fixture
@@ -187,3 +196,63 @@ def test_other_events_are_acknowledged_without_work(bot, github):
     assert deliver(bot, b"{}", event="ping")[0] == 200
     assert deliver(bot, json.dumps({"action": "created"}).encode(), event="issue_comment")[0] == 202
     assert github.requests == []
+
+
+# A repo unit that cannot be built where a GitHub credential is visible: it verifies only if
+# the worker's environment holds neither the variable nor the token's value.
+PROBE_CHECK = """import os
+
+
+def visible_credentials():
+    return sorted(k for k, v in os.environ.items() if k.startswith("GITHUB") or "ghs_actions_" in v)
+"""
+ENV_PROBE = PROBE_CHECK + """import torch
+from torch import nn
+
+
+class EnvProbe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        leaked = visible_credentials()
+        if leaked:
+            raise RuntimeError(f"credentials visible during verification: {leaked}")
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_action_mode_checks_the_workspace_and_keeps_the_token_from_the_worker(tmp_path, monkeypatch, worker):
+    from agent.bot.action import run_action
+
+    token = ACTIONS_TOKEN
+    ws = tmp_path / "workspace"
+    (ws / "probe").mkdir(parents=True)
+    (ws / "probe" / "__init__.py").write_text("")
+    (ws / "probe" / "env_probe.py").write_text(ENV_PROBE)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "number": 3, "pull_request": {"number": 3,
+                                 "head": {"sha": SHA_B}}, "repository": {"full_name": REPO}}))
+    # The token is in this process's environment, as in an Actions step (the shared worker was
+    # started under the same environment): a worker that inherited it would see it.
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    monkeypatch.setenv("GITHUB_EXTRA_SECRET", "x")
+    with GitHubServer(tokens=(token,)) as gh:
+        gh.add_commit(REPO, SHA_B, {"probe/__init__.py": "", "probe/env_probe.py": ENV_PROBE})
+        gh.set_pull(REPO, 3, SHA_B, changed=["probe/env_probe.py"])
+        env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": REPO,
+               "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": token, "GITHUB_WORKSPACE": str(ws)}
+        review = run_action(env, worker=worker)
+        repo = gh.repos[REPO]
+    assert review.conclusion == "success", repo.comments[0]["body"] if repo.comments else review.title
+    assert [r["conclusion"] for r in repo.check_runs] == ["success"]
+    assert "`probe/env_probe.py::EnvProbe` | module | verified-by-rules" in repo.comments[0]["body"]
+    assert {r.headers["authorization"] for r in gh.requests} == {f"token {token}"}
+    assert not gh.calls("GET", "/git/")  # the checkout is used, nothing is fetched
+    assert sorted(ws.rglob("*")) == sorted([ws / "probe", ws / "probe" / "__init__.py",
+                                             ws / "probe" / "env_probe.py"])  # the workspace is not written to
+    # The probe does detect a visible credential: here, in the bot's own process, it would refuse.
+    namespace: dict = {}
+    exec(PROBE_CHECK, namespace)
+    assert namespace["visible_credentials"]() == ["GITHUB_EXTRA_SECRET", "GITHUB_TOKEN"]

@@ -1,0 +1,194 @@
+"""The LLM repair loop end to end: real pipeline, real worker running torch and MindSpore, real openai
+client against the scripted local server.
+
+The repo holds one module that contracts with torch.einsum, which has no CPU kernel in MindSpore
+2.10 under any namespace. The KB used here is the shipped one minus its CPU verdicts for einsum (as
+if it had only been probed on GPU), so the rules emit `ops.einsum`, verification fails on the
+missing kernel, the KB alternative (`mint.einsum`) fails too, and only a rewrite with matmul fixes it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent.config import MigrateSettings
+from agent.llm.settings import LLMSettings
+from agent.pipeline import migrate
+from agent.repair import learn
+from agent.repair.llm_repair import CACHE_FILE
+from agent.repair.loop import worker_config
+from agent.sandbox.pool import Worker
+from tests.support.openai_server import Reply, ScriptedOpenAI, Status
+
+# Checked without importing: both frameworks load in the worker, never in the test process.
+pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("mindspore")),
+                                reason="needs torch and mindspore installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MIX = textwrap.dedent('''\
+    import torch
+    import torch.nn as nn
+
+
+    class Mix(nn.Module):
+        """Pairwise scores between the tokens of x and their projection."""
+
+        def __init__(self, dim=8):
+            super().__init__()
+            self.proj = nn.Linear(dim, dim)
+
+        def forward(self, x):
+            y = self.proj(x)
+            return torch.einsum("bid,bjd->bij", x, y)
+''')
+
+SPEC = textwrap.dedent('''\
+    [verify."mix.Mix"]
+    inputs = [[{shape = [2, 5, 8], dtype = "float32"}], [{shape = [1, 3, 8], dtype = "float32"}]]
+''')
+
+
+def draft(contraction: str) -> str:
+    """A reply holding a whole MindSpore module whose forward ends in `contraction`."""
+    return textwrap.dedent(f'''\
+        Here is the corrected module.
+
+        ```python
+        from mindspore import nn, ops
+
+
+        class Mix(nn.Cell):
+            def __init__(self, dim=8):
+                super().__init__()
+                self.proj = nn.Dense(dim, dim)
+
+            def construct(self, x):
+                y = self.proj(x)
+                return {contraction}
+        ```
+        ''')
+
+
+# y @ x^T instead of x @ y^T: same shape, transposed scores, so verification reports a value mismatch.
+WRONG = draft("ops.matmul(y, ops.transpose(x, (0, 2, 1)))")
+RIGHT = draft("ops.matmul(x, ops.transpose(y, (0, 2, 1)))")
+
+
+@pytest.fixture(scope="module")
+def gpu_probed_kb(tmp_path_factory) -> Path:
+    kb = tmp_path_factory.mktemp("kb") / "mapping_kb"
+    shutil.copytree(ROOT / "mapping_kb", kb)
+    cpu = kb / "verdicts" / "cpu.json"
+    data = json.loads(cpu.read_text())
+    data["verdicts"].pop("torch.einsum", None)
+    cpu.write_text(json.dumps(data))
+    return kb
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    base = tmp_path_factory.mktemp("w")
+    w = Worker(worker_config(base, base, MigrateSettings()))
+    w.start()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mix.py").write_text(MIX)
+    (src / "msagent.toml").write_text(SPEC)
+    return src
+
+
+def settings(server: ScriptedOpenAI, kb: Path, **over) -> MigrateSettings:
+    llm = LLMSettings(base_url=server.base_url, model="scripted", backoff_s=0.0, retry_after_cap_s=0.0,
+                      **over.pop("llm", {}))
+    return MigrateSettings(kb_root=str(kb), llm=llm, rounds=over.pop("rounds", 5), **over)
+
+
+def unit_record(report, name="Mix"):
+    return next(u for u in report.units if u.name == name)
+
+
+def llm_repairs(record) -> list[dict]:
+    return [r for r in record.repairs if r["by"] == "llm"]
+
+
+def test_llm_repairs_einsum_over_two_rounds_and_a_rerun_costs_nothing(repo, tmp_path, gpu_probed_kb, worker):
+    out = tmp_path / "out"
+    with ScriptedOpenAI([Reply(WRONG, 300, 120), Reply(RIGHT, 400, 110)]) as server:
+        report = migrate(repo, out, settings(server, gpu_probed_kb), worker=worker)
+        mix = unit_record(report)
+        assert mix.status == "verified-after-repair", mix.model_dump()
+        assert mix.max_abs is not None and mix.max_abs <= 1e-4
+        # The rules' ops.einsum and the KB's mint alternative both fail on CPU before the LLM is asked.
+        assert [r["by"] for r in mix.repairs][-2:] == ["llm", "llm"]
+        first, second = llm_repairs(mix)
+        assert first["status"] == "failed" and second["status"] == "verified"
+        assert mix.rounds == len(mix.repairs)
+        assert mix.llm_tokens == 300 + 120 + 400 + 110
+        assert "ops.matmul(x, ops.transpose(y" in (out / "mix.py").read_text()
+
+        # Round two shows the model its own wrong draft and the mismatch that draft produced.
+        assert len(server.requests) == 2
+        prompt = server.last_prompt()
+        assert "ops.matmul(y, ops.transpose(x" in prompt
+        assert "Failure kind: value" in prompt
+        assert "torch.einsum" in prompt  # the KB entry of the API the unit calls
+        saved = json.loads((out / "msagent-report.json").read_text())
+        assert saved["units"][0]["llm_tokens"] == mix.llm_tokens
+        assert (out / CACHE_FILE).is_file()
+
+        # The same migration again: every reply comes from the cache, no HTTP request at all.
+        again = migrate(repo, out, settings(server, gpu_probed_kb, fresh=True), worker=worker)
+        assert len(server.requests) == 2
+        mix2 = unit_record(again)
+        assert mix2.status == "verified-after-repair"
+        assert mix2.rounds == mix.rounds
+        assert mix2.llm_tokens == 0  # cached replies cost nothing
+
+    # What the accepted draft taught: einsum became a composition, a pattern to read, not a KB mapping.
+    candidates = learn.load_candidates(out / learn.CANDIDATES_FILE)
+    (pattern,) = [c for c in candidates if c["entry"]["api"] == "torch.einsum"]
+    assert pattern["kind"] == "pattern" and pattern["proven"]
+    assert "mindspore.ops.matmul" in pattern["entry"]["notes"]
+    result = learn.accept(out / learn.CANDIDATES_FILE, tmp_path / "kb")
+    assert result.accepted == [] and "composition" in result.skipped[0][1]
+
+
+def test_rate_limit_server_error_and_refused_replies(repo, tmp_path, gpu_probed_kb, worker):
+    leaky = RIGHT.replace("from mindspore import nn, ops", "import torch\nfrom mindspore import nn, ops")
+    script = [Status(429, retry_after=0), Reply("Use matmul with a transpose instead of einsum.", 50, 10),
+              Status(500), Reply(leaky, 70, 30), Reply(RIGHT, 60, 20)]
+    with ScriptedOpenAI(script) as server:
+        report = migrate(repo, tmp_path / "out", settings(server, gpu_probed_kb), worker=worker)
+        mix = unit_record(report)
+        assert mix.status == "verified-after-repair", mix.model_dump()
+        no_code, uses_torch, fixed = llm_repairs(mix)
+        assert "reply refused: no code block" in no_code["change"]
+        assert "reply refused: the code uses torch" in uses_torch["change"] and "import torch" in uses_torch["change"]
+        assert fixed["status"] == "verified"
+        assert len(server.requests) == 5  # 429 and 500 were retried, each a request of its own
+        # Each refusal is fed back, so the next round is a new request (not a cache hit of the last one).
+        assert "previous answer was refused: the code uses torch" in server.last_prompt()
+        assert mix.llm_tokens == 50 + 10 + 70 + 30 + 60 + 20
+
+
+def test_unreachable_llm_counts_one_round_with_the_reason(repo, tmp_path, gpu_probed_kb, worker):
+    with ScriptedOpenAI(default=Status(503)) as server:
+        report = migrate(repo, tmp_path / "out", settings(server, gpu_probed_kb, llm={"max_retries": 1}),
+                         worker=worker)
+        mix = unit_record(report)
+        assert mix.status == "failed"
+        (only,) = llm_repairs(mix)
+        assert "no reply" in only["change"] and "503" in only["change"]
+        assert len(server.requests) == 2  # the first try and one retry, then the repairer stops asking

@@ -15,8 +15,7 @@ pytest.importorskip("jwt")
 from agent.bot.github import MARKER  # noqa: E402
 from agent.bot.server import AppConfig, BotServer  # noqa: E402
 from agent.bot.webhook import sign  # noqa: E402
-from agent.sandbox.config import WorkerConfig  # noqa: E402
-from agent.sandbox.pool import Worker  # noqa: E402
+from agent.bot.review import bot_worker  # noqa: E402
 from tests.support.github_server import GitHubServer  # noqa: E402
 
 REPO, PR, INSTALLATION, APP_ID = "octo/tiny", 7, 42, 1234
@@ -72,12 +71,13 @@ ACTIONS_TOKEN = "ghs_actions_" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def worker():
-    """One warm worker for the module, started while GitHub credentials are in this process's
-    environment (as in an Actions step), so the tests show what the worker's allow-list keeps out."""
+    """One warm worker for the module, the bot's own kind, started while credentials are in this
+    process's environment (as in an Actions step), so the tests show what its allow-list keeps out."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GITHUB_TOKEN", ACTIONS_TOKEN)
         mp.setenv("GITHUB_EXTRA_SECRET", "x")
-        with Worker(WorkerConfig(preload=["torch", "mindspore"], timeout_s=120)) as w:
+        mp.setenv("MSAGENT_LLM_API_KEY", "sk-operator-key")
+        with bot_worker() as w:
             mp.undo()
             yield w
 
@@ -198,13 +198,14 @@ def test_other_events_are_acknowledged_without_work(bot, github):
     assert github.requests == []
 
 
-# A repo unit that cannot be built where a GitHub credential is visible: it verifies only if
-# the worker's environment holds neither the variable nor the token's value.
+# A repo unit that cannot be built where a credential is visible: it verifies only if the
+# worker's environment holds neither the GitHub token nor the LLM key, by name or by value.
 PROBE_CHECK = """import os
 
 
 def visible_credentials():
-    return sorted(k for k, v in os.environ.items() if k.startswith("GITHUB") or "ghs_actions_" in v)
+    return sorted(k for k, v in os.environ.items()
+                  if k.startswith("GITHUB") or k.endswith("API_KEY") or "ghs_actions_" in v or "sk-" in v)
 """
 ENV_PROBE = PROBE_CHECK + """import torch
 from torch import nn
@@ -238,6 +239,7 @@ def test_action_mode_checks_the_workspace_and_keeps_the_token_from_the_worker(tm
     # started under the same environment): a worker that inherited it would see it.
     monkeypatch.setenv("GITHUB_TOKEN", token)
     monkeypatch.setenv("GITHUB_EXTRA_SECRET", "x")
+    monkeypatch.setenv("MSAGENT_LLM_API_KEY", "sk-operator-key")
     with GitHubServer(tokens=(token,)) as gh:
         gh.add_commit(REPO, SHA_B, {"probe/__init__.py": "", "probe/env_probe.py": ENV_PROBE})
         gh.set_pull(REPO, 3, SHA_B, changed=["probe/env_probe.py"])
@@ -255,4 +257,4 @@ def test_action_mode_checks_the_workspace_and_keeps_the_token_from_the_worker(tm
     # The probe does detect a visible credential: here, in the bot's own process, it would refuse.
     namespace: dict = {}
     exec(PROBE_CHECK, namespace)
-    assert namespace["visible_credentials"]() == ["GITHUB_EXTRA_SECRET", "GITHUB_TOKEN"]
+    assert namespace["visible_credentials"]() == ["GITHUB_EXTRA_SECRET", "GITHUB_TOKEN", "MSAGENT_LLM_API_KEY"]

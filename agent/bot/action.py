@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.bot.github import RepoAPI, token_client
-from agent.bot.review import Review, pull_request_from_event, review_pull_request
+from agent.bot.review import Review, bot_worker, pull_request_from_event, review_pull_request
 from agent.llm.settings import LLMSettings
 
 
@@ -59,4 +59,10 @@ def run_action(env: Mapping[str, str], llm: LLMSettings | None = None, worker=No
     if pr.repo != ctx.repository:
         raise ActionError(f"the event names {pr.repo} but GITHUB_REPOSITORY is {ctx.repository}")
     api = RepoAPI(token_client(ctx.api_url, ctx.token), ctx.repository)
-    return review_pull_request(api, pr, workspace=ctx.workspace, llm=llm, worker=worker)
+    own = worker is None
+    worker = worker or bot_worker()
+    try:
+        return review_pull_request(api, pr, workspace=ctx.workspace, llm=llm, worker=worker)
+    finally:
+        if own:
+            worker.close()

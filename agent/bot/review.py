@@ -64,6 +64,17 @@ def bot_settings(src: Path, llm: LLMSettings | None) -> MigrateSettings:
                            verify=True, fresh=True, llm=llm)
 
 
+def bot_worker():
+    """A verification worker for the bot (not started): the usual sandbox, its environment
+    allow-list narrowed to names that hold no secret. The default list passes MSAGENT_*, and
+    MSAGENT_LLM_API_KEY is where an operator may keep the LLM key; PR code runs in this worker."""
+    from agent.sandbox.config import DEFAULT_ENV_ALLOW, WorkerConfig
+    from agent.sandbox.pool import Worker
+
+    allow = [p for p in DEFAULT_ENV_ALLOW if not p.startswith("MSAGENT")]
+    return Worker(WorkerConfig(preload=["torch", "mindspore"], env_allow=allow))
+
+
 def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = None,
                         llm: LLMSettings | None = None, worker=None) -> Review:
     """Check `pr` and report on GitHub. `workspace` is a checkout of the head commit (Action);

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from agent.bot.github import RepoAPI, app_client
-from agent.bot.review import PullRequest, Review, pull_request_from_event, review_pull_request
+from agent.bot.review import PullRequest, Review, bot_worker, pull_request_from_event, review_pull_request
 from agent.bot.webhook import DeliveryLog, signature_ok
 from agent.llm.settings import LLMSettings
 
@@ -138,11 +138,7 @@ class BotServer:
 
     def _shared_worker(self):
         if self._worker is None:
-            from agent.sandbox.config import WorkerConfig
-            from agent.sandbox.pool import Worker
-
-            # The default allow-list passes no GitHub credential into the worker's environment.
-            self._worker = Worker(WorkerConfig(preload=["torch", "mindspore"]))
+            self._worker = bot_worker()
         return self._worker
 
 

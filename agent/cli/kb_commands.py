@@ -37,3 +37,24 @@ def show(api: str) -> None:
                    err=True)
         raise typer.Exit(2)
     typer.echo(kb_show(kb, entry.api))
+
+
+@app.command("verify")
+def verify_cmd(
+    apis: list[str] = typer.Argument(None, help="torch APIs to probe (default: every entry with a probe)"),
+    device: str = typer.Option("cpu", help="the device the verdicts are for"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run the probes against torch in one warm worker and record a verdict per target."""
+    from agent.kb.store import load_kb
+    from agent.kb.verify_runner import verify
+
+    kb = load_kb()
+    try:
+        summary = verify(kb, apis or None, device,
+                         on_batch=None if as_json else lambda d, n: typer.echo(f"probed {d}/{n}", err=True))
+    except KeyError as exc:
+        typer.echo(f"msagent: {exc.args[0]}", err=True)
+        raise typer.Exit(2)
+    load_kb.cache_clear()
+    typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()))

@@ -45,7 +45,7 @@ class KB:
         """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""
         out = {}
         for e in self.entries:
-            if e.kind == "method":
+            if e.kind == "method" and e.api.startswith("torch.Tensor."):
                 out.setdefault(e.api.rsplit(".", 1)[1], e)
         return out
 

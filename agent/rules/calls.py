@@ -98,8 +98,18 @@ def _kw(name: str, value: cst.BaseExpression) -> cst.Arg:
         whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
-def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
-    """The target call's argument list."""
+_MS_NAME = re.compile(r"\bmindspore(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _expr(text: str, render) -> cst.BaseExpression:
+    """Parse a filled template; MindSpore names in it are rendered through the file's import plan."""
+    if render is not None:
+        text = _MS_NAME.sub(lambda m: render(m.group(0)), text)
+    return cst.parse_expression(text)
+
+
+def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
+    """The target call's argument list. `render` turns a dotted MindSpore name into source text."""
     for name, reason in target.unsupported.items():
         bound = binding.args.get(name)
         if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
@@ -125,7 +135,7 @@ def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
             filled = _fill(target.values[name], binding, code(node.value))
             if filled is None:
                 raise Unconvertible(f"cannot rewrite argument {name}")
-            node = node.with_changes(value=cst.parse_expression(filled))
+            node = node.with_changes(value=_expr(filled, render))
         if name == binding.vararg_name and target.pack_varargs:
             new_name = target.pack_varargs
         items.append((bound.index, name, new_name, node, bound.positional))
@@ -146,7 +156,10 @@ def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
             if target.positional is not None:
                 keep_positional = pos_index < len(target.positional) and target.positional[pos_index] == name
             else:
-                keep_positional = torch_name == name and index < first_dropped
+                # without the target's parameter order only a pure rename may keep torch's positions;
+                # otherwise just the leading argument (the input) stays positional, the rest by keyword
+                keep_positional = torch_name == name and index < first_dropped and (
+                    not _may_reorder(target) or pos_index == 0)
         if keep_positional:
             out.append(node.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT, comma=cst.MaybeSentinel.DEFAULT))
             pos_index += 1
@@ -158,7 +171,7 @@ def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
             continue
         filled = _fill(template, binding)
         if filled is not None:
-            out.append(_kw(name, cst.parse_expression(filled)))
+            out.append(_kw(name, _expr(filled, render)))
             present.add(name)
     for name, template in target.defaults_from.items():
         filled = _fill(template, binding)
@@ -166,10 +179,16 @@ def build_args(binding: Binding, target: Target) -> list[cst.Arg]:
             continue
         given = [i for i, a in enumerate(out) if a.keyword is not None and a.keyword.value == name]
         if given and code(out[given[0]].value).strip() == "None":
-            out[given[0]] = _kw(name, cst.parse_expression(filled))
+            out[given[0]] = _kw(name, _expr(filled, render))
         elif not given and name not in present:
-            out.append(_kw(name, cst.parse_expression(filled)))
+            out.append(_kw(name, _expr(filled, render)))
     return out
+
+
+def _may_reorder(target: Target) -> bool:
+    """A target whose parameters are renamed or extended may order them differently from torch."""
+    return bool(any(v is not None and v != k for k, v in target.args.items()) or target.defaults
+                or target.defaults_from or target.pack_varargs)
 
 
 def has_arg_rules(target: Target) -> bool:

@@ -265,7 +265,7 @@ class _Rewriter(cst.CSTTransformer):
             if not entry.signature and updated.args:
                 raise Unconvertible("the KB has no torch signature to check this call against")
             else:
-                args = build_args(binding, target)
+                args = build_args(binding, target, self.plan.render)
         except (BindError, Unconvertible) as exc:
             self._unconverted(original, f"{entry.api}: {exc}", entry.api)
             return updated

@@ -1,0 +1,184 @@
+"""Run KB probes inside the worker: the torch code of a probe, and the rules' translation of it.
+
+A probe checks the rule, not a hand-written MindSpore snippet: each case's torch expression is
+translated by the rules engine with the target under test forced, both sides run on the same
+inputs (and, for layers, the same weights), and the outputs are compared with the verifier's
+tolerances. One verdict per target: matched, differs or raised.
+"""
+from __future__ import annotations
+
+import re
+import time
+import traceback
+
+PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+
+def _versions() -> dict:
+    import mindspore
+    import torch
+
+    return {"ms_version": mindspore.__version__, "torch_version": torch.__version__.split("+")[0],
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _to_ms(value):
+    import mindspore as ms
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return ms.Tensor(value.detach().cpu().numpy().copy())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_ms(v) for v in value)
+    return value
+
+
+def _translate_expr(code: str, kb, device: str, overrides: dict, setup: str = "") -> tuple[str, str]:
+    """torch expression -> (MindSpore import lines, MindSpore expression); raises on a marked call.
+
+    The setup is translated along so that the names it binds are known tensors (their methods get
+    rewritten), but only the expression's own line is used."""
+    from agent.rules.engine import translate_source
+
+    head = PRELUDE + (setup.rstrip() + "\n" if setup.strip() else "")
+    line = head.count("\n") + 1
+    r = translate_source(f"{head}__out = {code}\n", kb, device, overrides=overrides)
+    mine = [m for m in r.markers if m.line == line]
+    if mine:
+        raise RuleRefused("; ".join(m.reason for m in mine))
+    lines = r.code.splitlines()
+    body = [l for l in lines if l.startswith("__out = ")]
+    imports = [l for l in lines if l.startswith(("import ", "from "))]
+    return "\n".join(imports), body[0][len("__out = "):]
+
+
+class RuleRefused(Exception):
+    """The rules engine marked the probe call instead of converting it."""
+
+
+def _in_place(entry, target) -> bool:
+    return target.assign_result or (entry.kind == "method" and entry.api.endswith("_"))
+
+
+def _receiver(code: str) -> str:
+    import ast
+
+    call = ast.parse(code, mode="eval").body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)):
+        raise ProbeBroken(f"an in-place probe must be `name.method_(...)`, not {code!r}")
+    return call.func.value.id
+
+
+def _translate_statement(code: str, kb, device: str, overrides: dict, setup: str) -> str:
+    """The rules' translation of one statement (with its imports), given the setup's names."""
+    from agent.rules.engine import translate_source
+
+    head = PRELUDE + (setup.rstrip() + "\n" if setup.strip() else "")
+    line = head.count("\n") + 1
+    r = translate_source(f"{head}{code}\n", kb, device, overrides=overrides)
+    mine = [m for m in r.markers if m.line == line]
+    if mine:
+        raise RuleRefused("; ".join(m.reason for m in mine))
+    lines = r.code.splitlines()
+    imports = [l for l in lines if l.startswith(("import ", "from "))]
+    return "\n".join(imports + [lines[-1]])
+
+
+class ProbeBroken(Exception):
+    """The probe's torch code itself fails: the case says nothing about the mapping."""
+
+
+def _torch_side(code: str, ns: dict):
+    try:
+        return eval(code, ns)
+    except Exception as exc:
+        raise ProbeBroken(f"{type(exc).__name__}: {_short(str(exc))}") from exc
+
+
+def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | None]:
+    import torch
+
+    from agent.verify.compare import Mismatch, compare_outputs
+
+    torch.manual_seed(0)
+    pt_ns: dict = {}
+    exec(PRELUDE + (entry.probe.setup or ""), pt_ns)
+    imports, ms_expr = ("", "") if _in_place(entry, target) else _translate_expr(
+        case.code, kb, device, {entry.api: target}, entry.probe.setup or "")
+    ms_ns: dict = {k: _to_ms(v) for k, v in pt_ns.items() if not k.startswith("__") and k not in ("torch", "nn", "F")}
+    exec(imports, ms_ns)
+    if entry.kind == "class":
+        from agent.verify.weights import transfer_weights
+
+        pt_ns["m"] = _torch_side(case.code, pt_ns)
+        ms_ns["m"] = eval(ms_expr, ms_ns)
+        if hasattr(pt_ns["m"], "eval"):
+            pt_ns["m"].eval()
+            ms_ns["m"].set_train(False)
+            transfer_weights(pt_ns["m"], ms_ns["m"], kb, device)
+        call = entry.probe.call or "m(x)"
+        with torch.no_grad():
+            pt_out = eval(call, pt_ns)
+        ms_out = eval(_translate_expr(call, kb, device, {}, entry.probe.setup or "")[1], ms_ns)
+    elif _in_place(entry, target):
+        # an in-place method is a statement; the rule turns it into `x = x.op(...)`: compare x afterwards
+        receiver = _receiver(case.code)
+        with torch.no_grad():
+            _torch_side(case.code, pt_ns)
+        pt_out = pt_ns[receiver]
+        exec(_translate_statement(case.code, kb, device, {entry.api: target}, entry.probe.setup or ""), ms_ns)
+        ms_out = ms_ns[receiver]
+    else:
+        with torch.no_grad():
+            pt_out = _torch_side(case.code, pt_ns)
+        ms_out = eval(ms_expr, ms_ns)
+    try:
+        cmp = compare_outputs(pt_out, ms_out)
+    except Mismatch as m:
+        return "differs", f"{case.style}: {m}", None
+    return "matched", "", cmp.max_abs
+
+
+def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict:
+    """Verdicts for every target of one entry: {target api: verdict dict}."""
+    from agent.kb.store import load_kb
+    from agent.verify.harness import _set_context
+
+    _set_context(device)
+    kb = load_kb(kb_root)
+    entry = kb.get(api)
+    if entry is None or entry.probe is None:
+        return {}
+    stamp = _versions()
+    out = {}
+    for target in entry.targets:
+        status, detail, worst = "matched", "", 0.0
+        for case in entry.probe.cases:
+            try:
+                s, d, m = _run_case(entry, target, case, kb, device)
+            except ProbeBroken as exc:
+                s, d, m = "untested", f"{case.style}: the probe's torch code raised: {exc}", None
+            except RuleRefused as exc:
+                s, d, m = "raised", f"{case.style}: rule refused the call: {exc}", None
+            except Exception as exc:  # the MindSpore side (or the probe) raised: that is the verdict
+                last = traceback.extract_tb(exc.__traceback__)[-1]
+                s, d, m = "raised", f"{case.style}: {type(exc).__name__}: {_short(str(exc))} ({last.name})", None
+            if s == "untested":
+                continue  # a broken case proves nothing either way; the others still count
+            if s != "matched":
+                status, detail = s, d
+                if s == "raised":
+                    break
+            elif m is not None:
+                worst = max(worst, m)
+        out[target.api] = {"status": status, "detail": detail or f"max abs {worst:.1e}", "source": "probe", **stamp}
+    return out
+
+
+def run_entries(apis: list[str], device: str = "cpu", kb_root: str | None = None) -> dict:
+    return {api: run_entry(api, device, kb_root) for api in apis}
+
+
+def _short(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:300]

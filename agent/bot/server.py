@@ -45,7 +45,7 @@ class BotServer:
         self._jobs: queue.Queue = queue.Queue()
         self._latest: dict[tuple[str, int], str] = {}  # newest head sha per PR: older queued pushes are skipped
         self._lock = threading.Lock()
-        self._stopped = False
+        self._stopped = self._serving = False
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._threads = [threading.Thread(target=self.httpd.serve_forever, name="bot-http", daemon=True),
                          threading.Thread(target=self._work, name="bot-jobs", daemon=True)]
@@ -55,12 +55,16 @@ class BotServer:
         return self.httpd.server_address[:2]
 
     def start(self) -> "BotServer":
+        """Serve on background threads (tests, embedding)."""
+        self._serving = True
         for t in self._threads:
             t.start()
         return self
 
     def serve_forever(self) -> None:
+        """Serve on this thread until stop() or an interrupt."""
         self._threads[1].start()
+        self._serving = True
         self.httpd.serve_forever()
 
     def wait_idle(self) -> None:
@@ -72,7 +76,8 @@ class BotServer:
         if self._stopped:
             return
         self._stopped = True
-        self.httpd.shutdown()
+        if self._serving:  # shutdown() waits for a serve loop and would hang without one
+            self.httpd.shutdown()
         self.httpd.server_close()
         self._jobs.put(None)
         if self._threads[1].is_alive():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -21,6 +22,10 @@ def _operator_llm():
 
     base_url, model = os.environ.get("MSAGENT_LLM_BASE_URL"), os.environ.get("MSAGENT_LLM_MODEL")
     return LLMSettings(base_url=base_url, model=model) if base_url and model else None
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
@@ -59,6 +64,7 @@ def serve(
         bot = BotServer(config, host=host, port=port)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: finish cleanly, close the worker
     typer.echo(f"msagent bot: listening on http://{bot.address[0]}:{bot.address[1]}/ (POST webhooks, GET /healthz)")
     try:
         bot.serve_forever()
@@ -76,10 +82,14 @@ def action(
     from agent.bot.action import ActionError, run_action
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from githubkit.exception import GitHubException
+
     try:
         review = run_action(os.environ, llm=_operator_llm())
     except ActionError as exc:
         _fail(str(exc))
+    except GitHubException as exc:  # e.g. a read-only token on a fork's PR
+        _fail(f"GitHub API call failed: {exc}")
     if review is None:
         typer.echo("msagent bot: this event is not a pull request opened, synchronized or reopened; nothing to do")
         return

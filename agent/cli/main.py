@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 
-from agent.cli import kb_commands
+from agent.cli import bot_commands, kb_commands
 from agent.cli.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Migrate PyTorch code to MindSpore and prove it.")
 app.add_typer(kb_commands.app, name="kb")
+app.add_typer(bot_commands.app, name="bot")
 
 
 def _fail(message: str) -> None:

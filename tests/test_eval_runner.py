@@ -18,7 +18,7 @@ import pytest
 from agent.evals.run import evaluate, main
 from agent.evals.score import SUMMARY_FIELDS, find_cases, load_case, mis_converts, score_case, unit_key
 from agent.evals.table import compare_runs, print_table, render_markdown
-from agent.report.schema import STATUSES
+from agent.report.schema import STATUSES, Report, UnitRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "evals" / "cases"
@@ -135,6 +135,24 @@ def test_mis_convert_is_a_trap_line_missing_from_the_output(tmp_path):
     scored = score_case(case, report, out, 1.0)
     assert scored["expected"] == [{"unit": "ops.double", "status": "absent",
                                    "reason": "the unit was not found in the report"}]
+
+
+def test_missing_dependency_counts_only_when_reported_as_not_exercised(tmp_path):
+    case_dir = _tiny_case(tmp_path, "dep", "    return table.view('a')")
+    with (case_dir / "case.toml").open("a") as fh:
+        fh.write('\n[[expect.missing]]\nunit = "ops.backbone"\ndependency = "torchvision"\n')
+    case = load_case(case_dir)
+
+    def scored(status: str, reason: str) -> dict:
+        report = Report(units=[UnitRecord(file="ops.py", name="double", kind="function", status="verified-by-rules"),
+                               UnitRecord(file="ops.py", name="backbone", kind="module", status=status,
+                                          reason=reason)]).finish(1.0)
+        return score_case(case, report.model_dump(), case.repo, 1.0)
+
+    good = scored("not-exercised", "needs torchvision, which is not installed")
+    assert good["missing_reported"] == 1 and good["expected_verified"] == 1 and good["mis_converts"] == 0
+    assert scored("failed", "import failed: No module named 'torchvision'")["missing_reported"] == 0
+    assert scored("not-exercised", "no inputs found")["missing_reported"] == 0
 
 
 def test_a_broken_case_is_recorded_and_the_run_goes_on(tmp_path):

@@ -3,7 +3,9 @@
 Called in the warm worker as `verify_unit(**args)`; returns the JSON-serialisable result
 described in docs/architecture.md. The torch side is the oracle: the first spec it accepts is
 used for every trial (3 seeds x 2 input sizes), with the torch weights copied into the cell and
-the same numpy-generated inputs on both sides.
+the same numpy-generated inputs on both sides. `level` (verify/levels.py) adds train-mode,
+gradient, optimizer-step and graph-mode checks after the forward trials; the result's `levels`
+holds a status per level run, and the unit is verified only when every level passed.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from agent.verify import infer
 from agent.verify.compare import Mismatch, compare_outputs
+from agent.verify.levels import LEVELS, LevelContext, levels_for, run_levels
 from agent.verify.loader import MISSING, ForbiddenImport, RepoImporter, UnitNotFound, load_unit
 from agent.verify.localize import localize
 from agent.verify.weights import WeightMapError, perturb_constants, transfer_weights
@@ -223,20 +226,26 @@ def _finite(x):
     return x if x is None or math.isfinite(x) else None
 
 
-def verify_unit(pt_root, ms_root, unit, specs=None, device="cpu", seeds=(0, 1, 2), kb_root=None) -> dict:
+def verify_unit(pt_root, ms_root, unit, specs=None, device="cpu", seeds=(0, 1, 2), kb_root=None,
+                level="forward") -> dict:
     start = time.perf_counter()
     result = {
         "status": "failed", "failure": None, "reason": "", "trials": 0, "max_abs": None, "max_rel": None,
         "cosine": None, "weight_map": None, "spec": None, "divergence": None, "seconds": 0.0, "notes": [],
-        "timing": {"torch_forward": 0.0, "ms_forward": 0.0},
+        "timing": {"torch_forward": 0.0, "ms_forward": 0.0}, "level": level, "levels": {},
     }
     try:
-        _verify(pt_root, ms_root, unit, specs, device, list(seeds), kb_root, result)
+        if level not in LEVELS:
+            raise UnitFailure("exception", f"unknown verification level {level!r}; choose one of {', '.join(LEVELS)}")
+        _verify(pt_root, ms_root, unit, specs, device, list(seeds), kb_root, result, level)
         result["status"] = "verified"
     except UnitFailure as f:
         result.update(status=f.status, failure=f.failure, reason=f.reason)
     except Exception as exc:  # a verifier fault must still come back as a result, not kill the request
         result.update(failure="exception", reason=f"verifier error: {type(exc).__name__}: {str(exc)[:500]}")
+    if "forward" not in result["levels"]:
+        result["levels"]["forward"] = {"status": result["status"], "failure": result["failure"],
+                                       "reason": result["reason"]}
     result["seconds"] = round(time.perf_counter() - start, 4)
     for k in ("max_abs", "max_rel", "cosine"):
         result[k] = _finite(result[k])
@@ -252,7 +261,7 @@ def _load_kb(kb_root):
         return KB([])
 
 
-def _verify(pt_root, ms_root, unit, specs, device, seeds, kb_root, result) -> None:
+def _verify(pt_root, ms_root, unit, specs, device, seeds, kb_root, result, level="forward") -> None:
     import torch
 
     _set_context(device)
@@ -352,3 +361,43 @@ def _verify(pt_root, ms_root, unit, specs, device, seeds, kb_root, result) -> No
                 worst["cosine"] = min(worst["cosine"], cmp.cosine)
             result.update(worst)
     result["reason"] = f"{result['trials']} trials matched"
+    result["levels"]["forward"] = {"status": "verified", "reason": result["reason"], "max_abs": result["max_abs"]}
+    if level != "forward":
+        _extra_levels(pt_root, ms_root, unit, kb, device, seeds[0], sizes[0], init_text, pt_imp, ms_imp, ms_model,
+                      level, result)
+
+
+def _extra_levels(pt_root, ms_root, unit, kb, device, seed, size, init_text, pt_imp, ms_imp, ms_model, level,
+                  result) -> None:
+    """train/grad/step/graph on the first seed and input size; a failing level fails the unit."""
+    import torch
+
+    names = levels_for(level)[1:]
+    if unit.get("kind", "module") != "module":
+        for name in names:
+            result["levels"][name] = {"status": "not-run", "reason": "levels beyond forward apply to modules"}
+        result["notes"].append(f"{unit['name']} is a function: verified at forward only")
+        return
+
+    def fresh():
+        torch.manual_seed(seed)
+        pt = _evaluate(pt_imp, unit["module"], init_text)
+        perturb_constants(pt, seed)
+        try:
+            return pt, transfer_weights(pt, ms_model, kb, device)
+        except WeightMapError as exc:
+            raise UnitFailure("weights", str(exc)) from None
+
+    arrays = _make_arrays(size, seed, 0)
+    ctx = LevelContext(ms_model=ms_model, fresh=fresh, torch_args=lambda: _torch_args(arrays),
+                       ms_args=lambda: _ms_args(arrays), pt_active=pt_imp.active, ms_active=ms_imp.active,
+                       pt_root=pt_root, ms_root=ms_root, kb=kb, device=device)
+    failure = run_levels(ctx, level, result["levels"])
+    if failure is not None:
+        name = next(n for n in names if result["levels"][n]["status"] == "failed")
+        kind = "missing-kernel" if _KERNEL_MISSING.search(failure.reason) else failure.failure
+        result["levels"][name]["failure"] = kind
+        if failure.divergence:
+            result["divergence"] = failure.divergence
+        raise UnitFailure(kind, f"forward verified ({result['trials']} trials); {name} failed: {failure.reason}")
+    result["reason"] += "; " + "; ".join(f"{n}: {result['levels'][n]['reason']}" for n in names)

@@ -60,7 +60,8 @@ class UnitRunner:
     def verify(self, unit: Unit) -> dict:
         args = {"pt_root": str(self.src), "ms_root": str(self.out), "unit": unit.as_request(),
                 "specs": self.specs.get(unit.key, []), "device": self.settings.device,
-                "seeds": list(self.settings.seeds), "kb_root": self.settings.kb_root}
+                "seeds": list(self.settings.seeds), "kb_root": self.settings.kb_root,
+                "level": self.settings.level}
         reply = self.worker.call(VERIFY_OP, args, timeout=self.settings.unit_timeout_s)
         if reply.get("ok"):
             return reply["result"]

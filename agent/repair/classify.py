@@ -35,8 +35,16 @@ class FailureReport:
         return {"kind": self.kind, "message": self.message, "divergence": self.divergence}
 
 
+# A kernel missing on the device, however MindSpore words it; MindSpore raises some of these lazily
+# (when the output is first read), so the verifier can report them as a plain exception.
+_NO_KERNEL = re.compile(r"kernel.{0,80}(unregistered|not registered|not found|not support)|Kernel select failed"
+                        r"|Unsupported op|only supports? Ascend|not supported on this device", re.I | re.S)
+
+
 def _kind(result: dict) -> str:
     kind = result.get("failure")
+    if kind == "exception" and _NO_KERNEL.search(result.get("reason") or ""):
+        return "missing-kernel"
     if kind:
         return kind
     if result.get("status") == "not-exercised":

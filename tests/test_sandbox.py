@@ -125,13 +125,13 @@ def test_environment_is_an_allow_list(monkeypatch, ops_config):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
-    monkeypatch.setenv("MSAGENT_LEVEL", "forward")
+    monkeypatch.setenv("MSAGENT_LLM_API_KEY", "sk-msagent-key")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ops_config.extra_env["MY_SETTING"] = "on"
     with Worker(ops_config) as w:
         env = w.call("msagent_sbx_ops:env")["result"]
-    assert not {"OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"} & set(env)
-    assert env["MSAGENT_LEVEL"] == "forward" and env["OMP_NUM_THREADS"] == "1" and env["MY_SETTING"] == "on"
+    assert not {"OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "MSAGENT_LLM_API_KEY"} & set(env)
+    assert env["OMP_NUM_THREADS"] == "1" and env["MY_SETTING"] == "on"
     assert env["HOME"] == env["TMPDIR"] == w.workdir
     allowed_names = {"PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "GLOG_v", "MY_SETTING",
                      "HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE"}

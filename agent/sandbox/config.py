@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-DEFAULT_ENV_ALLOW = ["PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "MSAGENT_*", "GLOG_v"]
+DEFAULT_ENV_ALLOW = ["PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "GLOG_v"]
 
 
 class WorkerConfig(BaseModel):

@@ -192,3 +192,107 @@ def test_unreachable_llm_counts_one_round_with_the_reason(repo, tmp_path, gpu_pr
         (only,) = llm_repairs(mix)
         assert "no reply" in only["change"] and "503" in only["change"]
         assert len(server.requests) == 2  # the first try and one retry, then the repairer stops asking
+
+
+GATE = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class PairGate(nn.Module):
+        def __init__(self, dim, groups):
+            super().__init__()
+            assert dim % groups == 0 and groups > 1
+            self.groups = groups
+            self.proj = nn.Linear(dim // groups, dim // groups)
+
+        def forward(self, x, y):
+            b = x.shape[0]
+            xs = x.reshape(b, self.groups, -1)
+            return self.proj(xs) * y.reshape(b, self.groups, -1).sigmoid()
+''')
+
+SPEC_REPLY = textwrap.dedent('''\
+    ```json
+    {"init": "PairGate(8, 2)",
+     "inputs": [[{"shape": [2, 8], "dtype": "float32"}, {"shape": [2, 8], "dtype": "float32"}],
+                [{"shape": [3, 8], "dtype": "float32"}, {"shape": [3, 8], "dtype": "float32"}]]}
+    ```
+''')
+
+
+def test_llm_proposes_the_spec_no_default_could_find(tmp_path, worker):
+    from agent.kb.store import load_kb
+    from agent.pipeline import translate_repo
+    from agent.repair.llm_repair import needs_llm_reason, propose_spec
+    from agent.repair.loop import UnitRunner
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "gate.py").write_text(GATE)
+    with ScriptedOpenAI([Reply(SPEC_REPLY, 80, 40)]) as server:
+        s = MigrateSettings(llm=LLMSettings(base_url=server.base_url, model="scripted", backoff_s=0.0))
+        kb = load_kb()
+        translated = translate_repo(src, out, kb, s)
+        runner = UnitRunner(src, out, kb, s, translated, worker=worker)
+        (unit,) = translated.units
+        first = runner.verify(unit)
+        assert first["status"] == "not-exercised" and "no spec ran" in first["reason"]
+        assert "needs a spec" in needs_llm_reason(first)
+
+        spec = propose_spec(runner, unit, first)
+        assert spec == {"source": "llm", "init": "PairGate(8, 2)",
+                        "inputs": [[{"shape": [2, 8], "dtype": "float32"}] * 2, [{"shape": [3, 8], "dtype": "float32"}] * 2]}
+        assert "mat1 and mat2 shapes cannot be multiplied" in server.last_prompt()  # what defaults tried
+        # What the loop does with it: the spec goes first and the torch side decides whether it is valid.
+        runner.specs[unit.key] = [spec, *runner.specs.get(unit.key, [])]
+        second = runner.verify(unit)
+        assert second["status"] == "verified", second["reason"]
+        assert second["spec"]["source"] == "llm"
+
+
+SILU = textwrap.dedent('''\
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Swish(nn.Module):
+        def forward(self, x):
+            return F.silu(x, inplace=False)
+''')
+
+SILU_MS = textwrap.dedent('''\
+    from mindspore import nn, ops
+
+
+    class Swish(nn.Cell):
+        def construct(self, x):
+            return ops.silu(x)
+''')
+
+
+def test_a_proven_one_to_one_mapping_is_accepted_into_learned_yaml(tmp_path):
+    from agent.kb.store import KB, load_entries
+    from agent.scan.units import Unit
+
+    unit = Unit("act.py", "act", "Swish", "module", 5)
+    (cand,) = learn.candidates_from_draft(KB([]), "cpu", unit, SILU, SILU_MS)
+    assert cand["kind"] == "new-entry" and not cand["proven"]
+    entry = cand["entry"]
+    assert entry["api"] == "torch.nn.functional.silu"
+    assert entry["targets"] == [{"namespace": "legacy", "api": "mindspore.ops.silu",
+                                 "notes": "learned from act.Swish (llm repair)"}]
+    # The probe comes from the unit's own call: the keyword literal kept, the tensor replaced.
+    assert entry["probe"]["cases"][0]["code"] == "torch.nn.functional.silu(t0, inplace=False)"
+
+    path = learn.record_candidates(tmp_path / "out", [cand], evidence="act.Swish verified")
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "nn.yaml").write_text("- api: torch.nn.ReLU\n  kind: class\n")
+    result = learn.accept(path, kb_dir)
+    assert result.accepted == ["torch.nn.functional.silu"]
+    learned = {e.api: e for e in load_entries(kb_dir)}
+    assert learned["torch.nn.functional.silu"].targets[0].api == "mindspore.ops.silu"
+    # Accepting the same file again adds nothing: the name is now taken.
+    again = learn.accept(path, kb_dir)
+    assert again.accepted == [] and "learned.yaml" in again.skipped[0][1]

@@ -13,8 +13,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 
 from agent.kb.schema import Entry
 from agent.kb.store import KB
-from agent.rules import structural
-from agent.rules.calls import Unconvertible, build_args, code, has_arg_rules
+from agent.rules import structural, training
+from agent.rules.calls import Unconvertible, build_args, code, fill_template, has_arg_rules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, torch_bindings
 from agent.rules.signature import BindError, Binding, bind
@@ -264,8 +264,11 @@ class _Rewriter(cst.CSTTransformer):
             binding = bind(updated, entry.signature) if entry.signature else Binding()
             if not entry.signature and updated.args:
                 raise Unconvertible("the KB has no torch signature to check this call against")
-            else:
-                args = build_args(binding, target, self.plan.render)
+            if target.template:
+                new = fill_template(binding, target, self.plan.render, receiver)
+                self.api_converted += 1
+                return new
+            args = build_args(binding, target, self.plan.render)
         except (BindError, Unconvertible) as exc:
             self._unconverted(original, f"{entry.api}: {exc}", entry.api)
             return updated
@@ -351,6 +354,23 @@ def _names_in(module: cst.Module) -> set[str]:
     return names
 
 
+def _names_outside_imports(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+
+    class _V(cst.CSTVisitor):
+        def visit_Import(self, node) -> bool:
+            return False
+
+        def visit_ImportFrom(self, node) -> bool:
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    module.visit(_V())
+    return names
+
+
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
                      nearest=None, overrides: dict | None = None) -> RulesResult:
     """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
@@ -373,9 +393,15 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
             taken |= clash
             continue
         break
+    # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
+    tr = training.rewrite_training(new, kb, plan)
+    new, kept = tr.module, kept & _names_outside_imports(tr.module)
+    rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
+    rule_markers += [Marker(0, r) for r in tr.markers]
     new, import_markers = finish_imports(new, plan, kept)
-    result = RulesResult(code=new.code, api_calls=rewriter.api_calls, api_converted=rewriter.api_converted,
-                         markers=sorted(rewriter.markers + [Marker(l, r) for l, r in import_markers],
+    result = RulesResult(code=new.code, api_calls=rewriter.api_calls + tr.calls,
+                         api_converted=rewriter.api_converted + tr.converted,
+                         markers=sorted(rule_markers + [Marker(l, r) for l, r in import_markers],
                                         key=lambda m: m.line),
                          uses_torch=bool(kept))
     return result

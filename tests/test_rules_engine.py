@@ -219,3 +219,31 @@ def test_unmapped_api_is_marked_with_reason(kb):
     r = translate_source("import torch\n\n\ndef f(x: torch.Tensor):\n    return torch.fft.rfft(x)\n", kb)
     assert "# msagent: no MindSpore mapping for torch.fft.rfft (cpu)" in r.code
     assert r.api_marked == 1
+
+
+def test_whole_call_template_and_its_imports(kb):
+    check(kb, """\
+        import torch.nn as nn
+
+
+        def init(m):
+            nn.init.constant_(m.bias, val=0.0)
+        """, """\
+        from mindspore.common import initializer
+
+
+        def init(m):
+            m.bias.set_data(initializer.initializer(initializer.Constant(0.0), m.bias.shape, m.bias.dtype))
+        """)
+
+
+def test_starred_layers_into_sequential(kb):
+    check(kb, """\
+        import torch.nn as nn
+        layers = [nn.Linear(4, 4) for _ in range(2)]
+        body = nn.Sequential(*layers)
+        """, """\
+        from mindspore import nn
+        layers = [nn.Dense(4, 4) for _ in range(2)]
+        body = nn.SequentialCell(*layers)
+        """)

@@ -26,6 +26,8 @@ def _to_ms(value):
     import mindspore as ms
     import torch
 
+    if isinstance(value, torch.nn.Parameter):
+        return ms.Parameter(ms.Tensor(value.detach().cpu().numpy().copy()), name="probe_param")
     if isinstance(value, torch.Tensor):
         return ms.Tensor(value.detach().cpu().numpy().copy())
     if isinstance(value, (list, tuple)):

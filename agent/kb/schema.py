@@ -66,6 +66,11 @@ class Target(BaseModel):
     weight_transforms: dict[str, str] = Field(
         default_factory=dict, description="torch parameter name -> layout transform id (see verify/weights.py)"
     )
+    template: str | None = Field(
+        None,
+        description="the whole call as a source template over {torch_param} placeholders ({self} = a method's "
+        "receiver), for mappings that are not a rename; MindSpore names in it are imported as needed",
+    )
     assign_result: bool = Field(
         False, description="in-place torch method: rewrite `x.op_(...)` as `x = x.op(...)`"
     )

@@ -37,7 +37,8 @@ def _atomic(src: str) -> bool:
     return re.fullmatch(r"[\w.]+|'[^']*'|\"[^\"]*\"|-?\d+(\.\d*)?(e-?\d+)?", src.strip()) is not None
 
 
-def _fill(template: str, binding: Binding, own: str | None = None) -> str | None:
+def _fill(template: str, binding: Binding, own: str | None = None, receiver: str | None = None,
+          none_ok: bool = False) -> str | None:
     """Replace {v} with the argument's source and {name} with another bound argument's source."""
     missing = False
 
@@ -46,11 +47,13 @@ def _fill(template: str, binding: Binding, own: str | None = None) -> str | None
         key = m.group(1)
         if key == "v":
             src = own
+        elif key == "self":
+            src = receiver
         elif key in binding.args:
             src = code(binding.args[key].node.value)
         else:
             src = binding.default_of(key)
-        if src is None or src == "None":
+        if src is None or (src == "None" and not none_ok):
             missing = True
             return "None"
         return src if _atomic(src) else f"({src})"
@@ -183,6 +186,19 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
         elif not given and name not in present:
             out.append(_kw(name, _expr(filled, render)))
     return out
+
+
+def fill_template(binding: Binding, target: Target, render, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
+    """A target given as a whole-call template: every placeholder filled from the bound call."""
+    for name, reason in target.unsupported.items():
+        bound = binding.args.get(name)
+        if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
+            raise Unconvertible(f"argument {name}={code(bound.node.value)} not supported: {reason}")
+    filled = _fill(target.template, binding, receiver=code(receiver) if receiver is not None else None,
+                   none_ok=True)
+    if filled is None:
+        raise Unconvertible(f"the call lacks an argument that {target.api} needs")
+    return _expr(filled, render)
 
 
 def _may_reorder(target: Target) -> bool:

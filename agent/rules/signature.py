@@ -77,6 +77,10 @@ def bind(call: cst.Call, signature: str) -> Binding:
     has_varkw = any(p.kind == "varkw" for p in params)
     pos_i = 0
     for i, arg in enumerate(call.args):
+        if arg.star == "*" and vararg is not None and pos_i >= len(positional) and not b.args.keys() - {
+                p.name for p in positional}:
+            b.varargs.append(BoundArg(vararg.name, arg, True, i))  # nn.Sequential(*layers)
+            continue
         if arg.star:
             raise BindError(f"call spreads {arg.star}arguments into it; cannot check them against {signature}")
         if arg.keyword is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import sys
+
 import numpy as np
 
 # dtype -> (atol = rtol for the elementwise test, bound on the relative L2 error)
@@ -25,14 +27,15 @@ class Mismatch(Exception):
 
 def to_numpy(x) -> tuple[np.ndarray, str] | None:
     """(array, framework dtype name) for a torch or MindSpore tensor; None for anything else."""
-    mod = type(x).__module__
-    if mod.startswith("torch") and hasattr(x, "detach"):
+    torch = sys.modules.get("torch")
+    ms = sys.modules.get("mindspore")
+    if torch is not None and isinstance(x, torch.Tensor):
         name = str(x.dtype).replace("torch.", "")
         t = x.detach().cpu()
         if name == "bfloat16":
             t = t.float()
         return t.numpy(), name
-    if mod.startswith("mindspore") and hasattr(x, "asnumpy"):
+    if ms is not None and isinstance(x, ms.Tensor):  # Parameters too (their class lives in `abc`)
         name = str(x.dtype).lower()
         name = {"bool_": "bool"}.get(name, name)
         if name == "bfloat16":

@@ -109,7 +109,7 @@ def _base(case: Case) -> dict:
             "expected_verified": 0, "expected_total": len(case.verify), "expected": [],
             "mis_converts": 0, "trap_lines": len(case.unchanged), "mis_convert_lines": [],
             "missing_reported": 0, "missing_total": len(case.missing), "rounds": 0, "llm_tokens": 0,
-            "failing": [], "errors": []}
+            "failing": [], "marked": {}, "errors": []}
 
 
 def score_case(case: Case, report: dict, out: Path, seconds: float) -> dict:
@@ -132,11 +132,22 @@ def score_case(case: Case, report: dict, out: Path, seconds: float) -> dict:
     result["llm_tokens"] = sum(u["llm_tokens"] for u in report["units"])
     result["failing"] = [{"unit": k, "status": u["status"], "failure": u.get("failure"), "reason": u["reason"]}
                          for k, u in units.items() if not u["status"].startswith("verified")]
+    result["marked"] = marker_counts(report["files"])
     bad = mis_converts(case, out)
     result["mis_converts"], result["mis_convert_lines"] = len(bad), bad
     result["errors"] = list(report.get("errors", [])) + [
         f["error"] for f in report["files"] if f["status"] == "error" and f.get("error")]
     return rates(result)
+
+
+def marker_counts(files: list[dict]) -> dict[str, int]:
+    """How often each marker reason occurs (its nearest-candidate hint dropped), most frequent first."""
+    counts: dict[str, int] = {}
+    for f in files:
+        for m in f["markers"]:
+            reason = m["reason"].split(" (nearest KB candidate")[0]
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def failed_case(case: Case, error: str, seconds: float) -> dict:

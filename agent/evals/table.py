@@ -89,7 +89,7 @@ def print_table(doc: dict, console=None) -> None:
             console.print(f"  error {c['name']}: {_short(err)}", markup=False)
 
 
-def render_markdown(doc: dict) -> str:
+def render_markdown(doc: dict, top_markers: int = 15) -> str:
     """The same table as Markdown, with the expected units that did not verify and why."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for difficulty, cases, sub in groups(doc):
@@ -106,6 +106,14 @@ def render_markdown(doc: dict) -> str:
     if bad:
         lines += ["", "Mis-converts (trap lines that did not come out verbatim):", ""]
         lines += [f"- `{case}/{x['file']}`: `{x['line'].strip()}` ({x['why']})" for case, x in bad]
+    marked: dict[str, int] = {}
+    for c in doc["cases"]:
+        for reason, n in c.get("marked", {}).items():
+            marked[reason] = marked.get(reason, 0) + n
+    if marked:
+        top = sorted(marked.items(), key=lambda kv: (-kv[1], kv[0]))[:top_markers]
+        lines += ["", f"Most frequent markers (what the rules left unconverted), top {len(top)}:", ""]
+        lines += [f"- {n} × {_short(reason, 160)}" for reason, n in top]
     errs = [(c["name"], e) for c in doc["cases"] for e in c["errors"]]
     if errs:
         lines += ["", "Errors:", ""] + [f"- `{case}`: {_short(e, 200)}" for case, e in errs]

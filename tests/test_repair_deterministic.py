@@ -67,8 +67,6 @@ def worker(tmp_path_factory):
     w.close()
 
 
-@pytest.mark.xfail(strict=False, reason="KBAlternatives finds the gelu entry only by BM25 over the error text, which "
-                   "ranks torch.nn.GELU first; it needs the exact API names of repair.classify (see the next test)")
 def test_kb_alternative_reaches_parity_without_an_llm(tmp_path, stale_kb, worker):
     src = tmp_path / "src"
     src.mkdir()

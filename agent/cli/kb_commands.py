@@ -58,3 +58,15 @@ def verify_cmd(
         raise typer.Exit(2)
     load_kb.cache_clear()
     typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+@app.command("accept")
+def accept_cmd(candidates: str = typer.Argument(..., help="OUT/.msagent/kb-candidates.yaml from a migration")) -> None:
+    """Add the proven candidate entries a repair found to mapping_kb/learned.yaml."""
+    from agent.kb.store import kb_root
+    from agent.repair.learn import accept
+
+    result = accept(candidates, kb_root())
+    typer.echo(f"accepted: {len(result.accepted)}")
+    for item in result.skipped:
+        typer.echo(f"skipped: {item[0]}: {item[1]}")

@@ -44,6 +44,9 @@ class UnitRunner:
         return dict(self.worker.isolation)
 
     def close(self) -> None:
+        for repairer in self.repairers:
+            if hasattr(repairer, "close"):
+                repairer.close()
         if self._own_worker:
             self.worker.close()
 
@@ -76,6 +79,8 @@ class UnitRunner:
             record.reason = unit.skip_reason
             return record
         result = self.verify(unit)
+        if result["status"] == "not-exercised" and self.settings.llm is not None:
+            result = self._with_proposed_spec(unit, result)
         rounds, tokens = 0, 0
         for repairer in self.repairers:
             if result["status"] == "verified" or rounds >= self.settings.rounds:
@@ -85,8 +90,14 @@ class UnitRunner:
                     break
                 rounds += 1
                 tokens += attempt.tokens
+                if not attempt.files:  # a refused reply: the round counts, nothing to verify
+                    record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
+                                           "status": "refused", "reason": attempt.description})
+                    continue
                 before = self._apply(attempt.files)
                 new = self.verify(unit)
+                if hasattr(repairer, "observe"):
+                    repairer.observe(unit, attempt, new)
                 record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
                                        "status": new["status"], "reason": new.get("reason", "")})
                 if new["status"] == "verified":
@@ -94,7 +105,21 @@ class UnitRunner:
                     repairer.accepted(unit, attempt)
                     break
                 self._apply(before)  # revert: the next attempt starts from the unrepaired draft
+        if result.get("status") != "verified" and self.settings.llm is None:
+            from agent.repair.llm_repair import needs_llm_reason
+
+            result["reason"] = needs_llm_reason(result) or result.get("reason", "")
         return self._record(record, result, rounds, tokens)
+
+    def _with_proposed_spec(self, unit: Unit, result: dict) -> dict:
+        """No spec ran on the torch side: ask the LLM for one, and verify with it first."""
+        from agent.repair.llm_repair import propose_spec
+
+        spec = propose_spec(self, unit, result)
+        if spec is None:
+            return result
+        self.specs[unit.key] = [spec, *self.specs.get(unit.key, [])]
+        return self.verify(unit)
 
     def _apply(self, files: dict[str, str]) -> dict[str, str]:
         """Write new contents for OUT files; return the previous contents for a revert."""

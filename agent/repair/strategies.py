@@ -27,9 +27,19 @@ class KBAlternatives:
     def __init__(self, runner):
         self.runner = runner
 
-    def _suspects(self, result: dict) -> list[Entry]:
+    def _suspects(self, unit, result: dict) -> list[Entry]:
         kb = self.runner.kb
         found: list[Entry] = []
+        # the torch APIs the unit's own source uses, and those the divergence names, before any text search
+        from agent.repair.classify import classify
+
+        source = self.runner.translated.sources.get(unit.file, "")
+        draft = self.runner.translated.outputs.get(unit.file, "")
+        report = classify(result, unit, source, kb, self.runner.settings.device, draft)
+        for name in report.torch_apis:
+            e = kb.get(canonical(name))
+            if e is not None and e not in found and self._failing_here(e, result):
+                found.append(e)
         div = result.get("divergence") or {}
         for key in ("torch_api", "torch_class"):
             name = div.get(key)
@@ -53,12 +63,15 @@ class KBAlternatives:
         if result.get("failure") in ("timeout", "crash", "weights") and not result.get("divergence"):
             return
         kb, device = self.runner.kb, self.runner.settings.device
-        for entry in self._suspects(result):
+        for entry in self._suspects(unit, result):
             current = kb.target_for(entry, device)
             for alt in kb.alternatives(entry, device, exclude=current):
                 files = self._retranslate({entry.api: alt})
                 if files:
-                    yield Attempt(files, f"{entry.api}: use {alt.api} instead of {current.api if current else 'none'}")
+                    from agent.repair import learn
+
+                    yield Attempt(files, f"{entry.api}: use {alt.api} instead of {current.api if current else 'none'}",
+                                  learned=[learn.candidate_from_alternative(entry, alt, unit, device)])
 
     def _retranslate(self, overrides: dict[str, Target]) -> dict[str, str]:
         r = self.runner
@@ -70,8 +83,23 @@ class KBAlternatives:
                 changed[rel] = new
         return changed
 
+    def _failing_here(self, entry: Entry, result: dict) -> bool:
+        """Worth trying another target: the current one is unverified here, or the failure names it."""
+        current = self.runner.kb.target_for(entry, self.runner.settings.device)
+        if current is None:
+            return False
+        verdict = current.verdicts.get(self.runner.settings.device)
+        text = (result.get("reason") or "") + str(result.get("divergence") or "")
+        short = entry.api.rsplit(".", 1)[-1]
+        return verdict is None or verdict.status != "matched" or short.lower() in text.lower()
+
     def accepted(self, unit, attempt: Attempt) -> None:
-        pass
+        """A KB alternative reached parity: record it as a candidate so the next run needs no repair."""
+        if not attempt.learned:
+            return
+        from agent.repair import learn
+
+        learn.record_candidates(self.runner.out, attempt.learned)
 
 
 def repairers_for(runner) -> list:

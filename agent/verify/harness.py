@@ -52,7 +52,8 @@ def importer_for(root: str, side: str) -> RepoImporter:
     """A cached importer per (root, side); dropped when a file it loaded changed (repair rewrote it)."""
     key = (str(Path(root).resolve()), side)
     cached = _IMPORTERS.get(key)
-    if cached is not None and _files_state(cached[0]) == cached[1]:
+    # an importer that refused a file (it imported torch) has no state for it: never reuse that one
+    if cached is not None and not cached[0].violations and _files_state(cached[0]) == cached[1]:
         return cached[0]
     imp = RepoImporter(key[0], side)
     _IMPORTERS[key] = (imp, {})

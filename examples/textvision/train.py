@@ -57,12 +57,14 @@ def parse_args():
     return parser.parse_args()
 
 
-def train(model, loader, steps, lr, device):
+def train(model, loader, steps, lr, device="cpu"):
+    """Train for `steps` batches drawn from `loader` (any iterable of (images, tokens, labels));
+    returns the per-step losses."""
     model = model.to(device)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
-    step = 0
+    step, losses = 0, []
     while step < steps:
         for images, tokens, labels in loader:
             images, tokens, labels = images.to(device), tokens.to(device), labels.to(device)
@@ -70,12 +72,13 @@ def train(model, loader, steps, lr, device):
             loss = criterion(model(images, tokens), labels)
             loss.backward()
             optimizer.step()
+            losses.append(loss.item())
             step += 1
             if step % 10 == 0 or step == steps:
                 print(f"step {step:4d}  loss {loss.item():.4f}")
             if step >= steps:
                 break
-    return model
+    return losses
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from agent.scan.units import Unit
 from agent.write.atomic import write_text
 
 VERIFY_OP = "agent.verify.harness:verify_unit"
+OBSERVE_OP = "agent.verify.observe:observe_unit"
 
 
 def worker_config(src: Path, out: Path, settings: MigrateSettings) -> WorkerConfig:
@@ -36,6 +37,7 @@ class UnitRunner:
         self.worker = worker or Worker(worker_config(src, out, settings))
         self.worker.start()
         self.module_classes = {u.name for u in translated.units if u.kind == "module"}
+        self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
         self.specs = self._find_specs()
         self.repairers = self._repairers()
 
@@ -60,6 +62,41 @@ class UnitRunner:
 
         return repairers_for(self)
 
+    def translate(self, rel: str, overrides: dict | None = None) -> str:
+        """The rules' translation of one SRC file, with what execution observed in it."""
+        from agent.rules.engine import translate_source
+
+        return translate_source(self.translated.sources[rel], self.kb, self.settings.device,
+                                module_classes=self.module_classes, overrides=overrides,
+                                observed=self.observed.get(rel)).code
+
+    def observe(self, unit: Unit) -> None:
+        """Run the torch side once to see which calls are on tensors; retranslate files where that adds
+        conversions static inference missed. Only files still holding the rules' own output change."""
+        args = {"pt_root": str(self.src), "unit": unit.as_request(), "specs": self.specs.get(unit.key, []),
+                "kb_root": self.settings.kb_root}
+        reply = self.worker.call(OBSERVE_OP, args, timeout=self.settings.unit_timeout_s)
+        if not reply.get("ok"):
+            return
+        grown = set()
+        for rel, line, col, name in reply["result"].get("sites", []):
+            if rel in self.translated.sources:
+                seen = self.observed.setdefault(rel, set())
+                if (line, col, name) not in seen:
+                    seen.add((line, col, name))
+                    grown.add(rel)
+        for rel in grown:
+            current = self.translated.outputs.get(rel)
+            before = self.observed[rel]
+            self.observed[rel] = set()
+            plain = self.translate(rel)
+            self.observed[rel] = before
+            if current != plain:
+                continue  # a repair already rewrote this file: leave it
+            new = self.translate(rel)
+            if new != current:
+                self._apply({rel: new})
+
     def verify(self, unit: Unit) -> dict:
         args = {"pt_root": str(self.src), "ms_root": str(self.out), "unit": unit.as_request(),
                 "specs": self.specs.get(unit.key, []), "device": self.settings.device,
@@ -78,6 +115,7 @@ class UnitRunner:
         if unit.skip_reason:
             record.reason = unit.skip_reason
             return record
+        self.observe(unit)
         result = self.verify(unit)
         if result["status"] == "not-exercised" and self.settings.llm is not None:
             result = self._with_proposed_spec(unit, result)

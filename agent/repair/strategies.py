@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agent.kb.schema import Entry, Target
-from agent.rules.engine import canonical, translate_source
+from agent.rules.engine import canonical
 
 
 @dataclass
@@ -76,9 +76,8 @@ class KBAlternatives:
     def _retranslate(self, overrides: dict[str, Target]) -> dict[str, str]:
         r = self.runner
         changed = {}
-        for rel, text in r.translated.sources.items():
-            new = translate_source(text, r.kb, r.settings.device, module_classes=r.module_classes,
-                                   overrides=overrides).code
+        for rel in r.translated.sources:
+            new = r.translate(rel, overrides)
             if new != r.translated.outputs.get(rel):
                 changed[rel] = new
         return changed

@@ -53,9 +53,10 @@ class _Rewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
-                 overrides: dict | None = None):
+                 overrides: dict | None = None, observed: set | None = None):
         super().__init__()
         self.overrides = overrides or {}
+        self.observed = observed or set()  # (line, column, method) where torch ran, seen by execution
         self.kb, self.device, self.plan, self.nearest = kb, device, plan, nearest
         self.inf = Inference(self._qn, module_classes, set())
         self.module_classes = module_classes
@@ -85,6 +86,16 @@ class _Rewriter(cst.CSTTransformer):
 
     def _target(self, entry: Entry):
         return self.overrides.get(entry.api) or self.kb.target_for(entry, self.device)
+
+    def _seen_on_tensor(self, call: cst.Call, method: str) -> bool:
+        """Execution of the torch original saw a Tensor method called here."""
+        if not self.observed:
+            return False
+        try:
+            start = self.get_metadata(PositionProvider, call).start
+        except KeyError:
+            return False
+        return (start.line, start.column, method) in self.observed
 
     def _line(self, node: cst.CSTNode) -> int:
         try:
@@ -234,7 +245,7 @@ class _Rewriter(cst.CSTTransformer):
         func = original.func
         if isinstance(func, cst.Attribute):
             method = func.attr.value
-            if self.inf.is_tensor(func.value, self.scope):
+            if self.inf.is_tensor(func.value, self.scope) or self._seen_on_tensor(original, method):
                 return self._tensor_method(original, updated, method)
             if self.inf.is_module(func.value, self.scope) or (
                     isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
@@ -372,7 +383,7 @@ def _names_outside_imports(module: cst.Module) -> set[str]:
 
 
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
-                     nearest=None, overrides: dict | None = None) -> RulesResult:
+                     nearest=None, overrides: dict | None = None, observed: set | None = None) -> RulesResult:
     """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
     module = cst.parse_module(source)
     bindings = torch_bindings(module)
@@ -382,7 +393,7 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     for _attempt in range(2):
         plan = ImportPlan(taken)
         wrapper = MetadataWrapper(module, unsafe_skip_copy=False)
-        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides)
+        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed)
         # the class bases of module subclasses in this file count too
         rewriter.module_classes |= structural.module_classes_in(wrapper, rewriter.module_classes)
         rewriter.inf.module_classes = rewriter.module_classes

@@ -1,0 +1,79 @@
+"""What execution saw: the call sites in the repo where torch ran a function or Tensor method.
+
+Static inference cannot always tell that `h.size(0)` is called on a tensor (h came from a helper
+method, a dict, a loop). Running the torch original once under a TorchFunctionMode records, for
+every torch call, the repo source position that made it; the rules' second pass converts the
+method calls at those positions and nothing else. Runs in the worker, torch side only.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _position(frame) -> tuple[int, int] | None:
+    """(line, column) where the current instruction's expression starts (Python 3.11+ positions)."""
+    code = frame.f_code
+    try:
+        positions = _POSITIONS.get(code)
+        if positions is None:
+            positions = _POSITIONS[code] = list(code.co_positions())
+        line, _end, col, _end_col = positions[frame.f_lasti // 2]
+    except (AttributeError, IndexError, ValueError):
+        return (frame.f_lineno, -1)
+    return (line, col) if line is not None and col is not None else (frame.f_lineno, -1)
+
+
+_POSITIONS: dict = {}
+
+
+def _mode_class():
+    from torch.overrides import TorchFunctionMode
+
+    class Recorder(TorchFunctionMode):
+        def __init__(self, root: Path):
+            super().__init__()
+            self.root = str(root) + "/"
+            self.sites: set[tuple[str, int, int, str]] = set()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            frame = sys._getframe(1)
+            for _ in range(6):  # torch's own Python wrappers sit between the call and the repo
+                if frame is None or frame.f_code.co_filename.startswith(self.root):
+                    break
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(self.root):
+                line, col = _position(frame)
+                name = getattr(func, "__name__", "") or ""
+                rel = frame.f_code.co_filename[len(self.root):]
+                self.sites.add((rel, line, col, name))
+            return func(*args, **(kwargs or {}))
+
+    return Recorder
+
+
+def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = None) -> dict:
+    """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
+    import torch
+
+    from agent.verify.harness import _choose_spec, _make_arrays, _remember_state, _torch_args, importer_for
+    from agent.verify.loader import load_unit
+
+    root = Path(pt_root).resolve()
+    imp = importer_for(str(root), "torch")
+    try:
+        obj = load_unit(imp, unit["module"], unit["name"])
+    except Exception as exc:
+        return {"sites": [], "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        _remember_state(imp)
+    spec, _init, sizes, model, _tried = _choose_spec(imp, unit, obj, specs or [])
+    if spec is None or not sizes:
+        return {"sites": [], "error": "no spec ran on the torch side"}
+    recorder = _mode_class()(root)
+    try:
+        with imp.active(), torch.no_grad(), recorder:
+            model(*_torch_args(_make_arrays(sizes[0], 0, 0)))
+    except Exception as exc:
+        return {"sites": sorted(recorder.sites), "error": f"{type(exc).__name__}: {exc}"}
+    return {"sites": sorted(recorder.sites)}

@@ -1,0 +1,55 @@
+"""The second rules pass: Tensor methods on receivers static inference cannot type, converted from
+what running the torch original saw at each call site; numpy look-alikes stay as they are."""
+import numpy as np  # noqa: F401  (the repo below uses it)
+import pytest
+
+from agent.config import MigrateSettings
+from agent.pipeline import migrate
+from agent.repair.loop import worker_config
+from agent.sandbox.pool import Worker
+
+NET = '''\
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def scale_table(n):
+    arr = np.arange(n, dtype=np.float32)
+    return arr.repeat(2)
+
+
+class Net(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, 4)
+        self.table = scale_table(2)
+
+    def _features(self, x):
+        return self.fc(x)
+
+    def forward(self, x):
+        h = self._features(x)
+        n = h.size(0)
+        return h.view(n, -1).repeat(1, 2)
+'''
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    base = tmp_path_factory.mktemp("w")
+    with Worker(worker_config(base, base, MigrateSettings())) as w:
+        yield w
+
+
+def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, worker):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "net.py").write_text(NET)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=worker)
+    (unit,) = [u for u in report.units if u.name == "Net"]
+    assert unit.status == "verified-by-rules", unit.reason
+    out = (tmp_path / "out" / "net.py").read_text()
+    assert "n = h.shape[0]" in out
+    assert "h.view(n, -1).tile((1, 2))" in out
+    assert "    return arr.repeat(2)" in out  # numpy: never observed as a torch call

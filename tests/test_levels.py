@@ -1,0 +1,151 @@
+"""Verification levels beyond forward: train-mode, gradients, one optimizer step, graph mode.
+
+Hand-written MindSpore translations of a small module show each level's verdict; a migration whose
+KB points torch.optim.Adam at mint.optim.Adam (which never moves the weights on CPU) shows the step
+level catching it and the KB-alternative repair replacing it.
+"""
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("mindspore")
+
+from agent.config import MigrateSettings  # noqa: E402
+from agent.pipeline import migrate  # noqa: E402
+from agent.verify.harness import verify_unit  # noqa: E402
+from agent.verify.levels import levels_for  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TORCH_NET = '''
+import torch
+import torch.nn as nn
+
+
+class TinyNet(nn.Module):
+    def __init__(self, d_in=6, hidden=8, d_out=3):
+        super().__init__()
+        self.fc1 = nn.Linear(d_in, hidden)
+        self.bn = nn.BatchNorm1d(hidden)
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(hidden, d_out)
+
+    def forward(self, x):
+        return self.fc2(self.drop(torch.relu(self.bn(self.fc1(x)))))
+'''
+
+TORCH_FIT = '''
+
+def fit(model, batches):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for x, y in batches:
+        loss = ((model(x) - y) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+'''
+
+MS_NET = '''
+import mindspore as ms
+from mindspore import nn, ops
+
+
+class TinyNet(nn.Cell):
+    def __init__(self, d_in=6, hidden=8, d_out=3):
+        super().__init__()
+        self.fc1 = nn.Dense(d_in, hidden)
+        self.bn = nn.BatchNorm1d(hidden, momentum=0.9)
+        self.drop = nn.Dropout(p=0.5)
+        self.fc2 = nn.Dense(hidden, d_out)
+
+    def construct(self, x):
+        return self.fc2(self.drop(ops.relu(self.bn({inner}))))
+'''
+
+
+def _repo(tmp_path: Path, inner: str) -> tuple[Path, Path]:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "net.py").write_text(TORCH_NET)  # no optimizer in the repo: step checks SGD and Adam
+    (out / "net.py").write_text(MS_NET.format(inner=inner))
+    return src, out
+
+
+UNIT = {"file": "net.py", "module": "net", "name": "TinyNet", "kind": "module"}
+
+
+def test_levels_order():
+    assert levels_for("forward") == ["forward"]
+    assert levels_for("step") == ["forward", "train", "grad", "step"]
+    with pytest.raises(ValueError):
+        levels_for("backward")
+
+
+def test_correct_translation_passes_every_level(tmp_path):
+    src, out = _repo(tmp_path, "self.fc1(x)")
+    r = verify_unit(str(src), str(out), UNIT, [], seeds=(0,), level="graph")
+    assert r["status"] == "verified", r["reason"]
+    assert r["level"] == "graph"
+    assert {k: v["status"] for k, v in r["levels"].items()} == dict.fromkeys(levels_for("graph"), "verified")
+    step = r["levels"]["step"]["reason"]
+    assert "torch.optim.SGD -> mindspore.experimental.optim.SGD" in step and "torch.optim.Adam ->" in step
+    assert "mint" not in step
+
+
+def test_forward_match_with_blocked_gradient_fails_grad(tmp_path):
+    # stop_gradient leaves the forward values untouched and cuts fc1 out of backpropagation
+    src, out = _repo(tmp_path, "ops.stop_gradient(self.fc1(x))")
+    r = verify_unit(str(src), str(out), UNIT, [], seeds=(0,), level="step")
+    assert r["status"] == "failed"
+    assert r["levels"]["forward"]["status"] == "verified"
+    assert r["levels"]["train"]["status"] == "verified"
+    assert r["levels"]["grad"]["status"] == "failed" and "fc1" in r["levels"]["grad"]["reason"]
+    assert r["levels"]["step"]["status"] == "not-run"
+    assert r["reason"].startswith("forward verified") and "grad failed" in r["reason"]
+
+
+def _kb_preferring_mint(tmp_path: Path) -> Path:
+    """The packaged KB with stale CPU verdicts that make mint.optim.Adam the choice for Adam."""
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "mapping_kb", kb)
+    path = kb / "verdicts" / "cpu.json"
+    data = json.loads(path.read_text())
+    adam = data["verdicts"]["torch.optim.Adam"]
+    for api in list(adam):
+        adam[api] = {**adam[api], "source": "probe",
+                     "status": "matched" if ".mint." in api else "raised", "detail": "stale verdict for the test"}
+    path.write_text(json.dumps(data))
+    return kb
+
+
+def test_step_level_catches_mint_adam_and_the_kb_alternative_repairs_it(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "net.py").write_text(TORCH_NET + TORCH_FIT)
+    out = tmp_path / "out"
+    settings = MigrateSettings(level="step", seeds=[0], kb_root=str(_kb_preferring_mint(tmp_path)), rounds=3)
+    report = migrate(src, out, settings)
+    unit = next(u for u in report.units if u.name == "TinyNet")
+    assert unit.level == "step"
+    assert unit.status == "verified-after-repair", unit.reason
+    first = unit.repairs[0]
+    assert "torch.optim.Adam" in first["change"]
+    text = (out / "net.py").read_text()
+    assert "mint.optim" not in text and "value_and_grad" in text
+    # the draft the rules wrote first used mint.optim.Adam and failed the step level
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    draft = translate_source(TORCH_NET + TORCH_FIT, load_kb(settings.kb_root), "cpu", module_classes={"TinyNet"}).code
+    assert "mint.optim.Adam" in draft
+    (tmp_path / "draft").mkdir()
+    (tmp_path / "draft" / "net.py").write_text(draft)
+    r = verify_unit(str(src), str(tmp_path / "draft"), UNIT, [], seeds=(0,), kb_root=settings.kb_root, level="step")
+    assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "verified"
+    assert "mint.optim.Adam left every parameter unchanged" in r["levels"]["step"]["reason"]
+    assert r["divergence"] == {"torch_api": "torch.optim.Adam", "level": "step"}

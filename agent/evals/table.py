@@ -91,13 +91,14 @@ def print_table(doc: dict, console=None) -> None:
 
 def render_markdown(doc: dict, top_markers: int = 15) -> str:
     """The same table as Markdown, with the expected units that did not verify and why."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    def row(values: list[str], bold: bool = False) -> str:
+        return "| " + " | ".join(f"**{v}**" if bold and v else v for v in values) + " |"
+
+    lines = [row(list(COLUMNS)), "|" + "---|" * len(COLUMNS)]
     for difficulty, cases, sub in groups(doc):
-        for c in cases:
-            lines.append("| " + " | ".join(cells(c, c["name"], c["category"])) + " |")
-        lines.append("| " + " | ".join(f"**{x}**" for x in cells(sub, f"{difficulty} ({len(cases)})")) + " |")
-    lines.append("| " + " | ".join(f"**{x}**" for x in cells(_total(doc), f"all ({doc['summary']['cases_total']})"))
-                 + " |")
+        lines += [row(cells(c, c["name"], c["category"])) for c in cases]
+        lines.append(row(cells(sub, f"{difficulty} ({len(cases)})"), bold=True))
+    lines.append(row(cells(_total(doc), f"all ({doc['summary']['cases_total']})"), bold=True))
     missing = not_verified(doc)
     if missing:
         lines += ["", "Expected units that did not verify:", ""]

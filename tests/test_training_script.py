@@ -109,3 +109,68 @@ def test_migrated_train_script_matches_torch_losses(tmp_path):
     assert len(pt_losses) == len(ms_losses) == STEPS
     assert len(set(np.round(pt_losses, 5))) > 1  # the weights really change between steps
     np.testing.assert_allclose(ms_losses, pt_losses, rtol=2e-3, atol=2e-4)
+
+
+# ---------------------------------------------------------------- the rules alone (no execution)
+def _translate(src: str) -> str:
+    import textwrap
+
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    return translate_source(textwrap.dedent(src), load_kb(), "cpu", module_classes={"Net"}).code
+
+
+def test_clipping_between_backward_and_step_is_marked_not_rewritten():
+    code = _translate("""
+        import torch
+        def fit(model, x, y):
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            loss = ((model(x) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+    """)
+    assert "grad_fn" not in code and "loss.backward()" in code
+    assert "# msagent: statements between backward() and step()" in code
+
+
+def test_loader_columns_seed_and_checkpoints():
+    code = _translate("""
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+        class Pairs(Dataset):
+            def __init__(self):
+                self.xs, self.ys = torch.zeros(4, 2), torch.zeros(4)
+            def __len__(self):
+                return 4
+            def __getitem__(self, i):
+                return self.xs[i], self.ys[i]
+        torch.manual_seed(1)
+        data = Pairs()
+        loader = DataLoader(data, batch_size=2)
+        for x, y in loader:
+            pass
+        def save(model, path):
+            torch.save(model.state_dict(), path)
+        def restore(model, path):
+            model.load_state_dict(torch.load(path))
+    """)
+    assert "GeneratorDataset(data, column_names=['xs', 'ys'], shuffle=False).batch(2)" in code
+    assert "loader.create_tuple_iterator()" in code and "ms.set_seed(1)" in code
+    assert "ms.save_checkpoint(model, path)" in code
+    assert "ms.load_param_into_net(model, ms.load_checkpoint(path))" in code
+    assert "import torch" not in code and "# msagent:" not in code
+
+
+def test_look_alikes_are_left_alone():
+    src = """
+        import torch
+        def run(scheduler, game):
+            scheduler.step()
+            game.backward()
+            game.step()
+    """
+    code = _translate(src)
+    assert "grad_fn" not in code and "game.step()" in code and "# msagent:" not in code

@@ -123,6 +123,7 @@ class _TrainingRewriter(cst.CSTTransformer):
         # MindSpore targets, and the torch names themselves where the KB pass left a call unconverted
         self.optimizer_apis = {t.api for e in optims for t in e.targets} | {n for e in optims for n in e.names}
         self.models: list[set[str]] = [set()]  # per function: names whose parameters feed an optimizer
+        self.optimizers: list[set[str]] = [set()]  # per function: names assigned an optimizer
         self.loaders: list[set[str]] = [set()]
         self.fn_count = 0
 
@@ -144,11 +145,13 @@ class _TrainingRewriter(cst.CSTTransformer):
     # -- scopes -----------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.models.append(self._models_in(node))
+        self.optimizers.append(set(self.optimizers[-1]))
         self.loaders.append(set())
         return True
 
     def leave_FunctionDef(self, original, updated):
         self.models.pop()
+        self.optimizers.pop()
         self.loaders.pop()
         return updated
 
@@ -190,8 +193,9 @@ class _TrainingRewriter(cst.CSTTransformer):
         if name == "torch.save":
             return self._save(original, updated)
         if isinstance(f, cst.Attribute) and f.attr.value == "load_state_dict" and len(updated.args) == 1:
-            inner = updated.args[0].value
-            if isinstance(inner, cst.Call) and self._qualified(inner.func) == "torch.load" and inner.args:
+            inner, orig_inner = updated.args[0].value, original.args[0].value
+            if (isinstance(inner, cst.Call) and isinstance(orig_inner, cst.Call) and inner.args
+                    and self._qualified(orig_inner.func) == "torch.load"):
                 self.res.converted += 1
                 self.res.resolved.add("torch.load")
                 load = self.plan.render("mindspore.load_checkpoint")
@@ -268,8 +272,11 @@ class _TrainingRewriter(cst.CSTTransformer):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and isinstance(node.value, cst.Call):
-            if self._qualified(node.value.func) == "torch.utils.data.DataLoader":
+            name = self._qualified(node.value.func)
+            if name == "torch.utils.data.DataLoader":
                 self.loaders[-1].add(node.targets[0].target.value)
+            if name in self.optimizer_apis:
+                self.optimizers[-1].add(node.targets[0].target.value)
 
     def leave_IndentedBlock(self, original, updated):
         return updated.with_changes(body=self._steps(list(updated.body)))
@@ -283,6 +290,8 @@ class _TrainingRewriter(cst.CSTTransformer):
             if loss is None:
                 continue
             step_at = next((j for j in range(i + 1, len(body)) if _is_call_stmt(body[j], "step")), None)
+            if step_at is None or _is_call_stmt(body[step_at], "step") not in self.optimizers[-1]:
+                continue  # no optimizer built here steps after it: a look-alike, or an optimizer passed in
             assign_at = next((j for j in range(i - 1, -1, -1) if _loss_assign(body[j], loss) is not None), None)
             if step_at is None or assign_at is None:
                 body[i] = _mark(stmt, "loss.backward() without a matching loss assignment and optimizer.step() in "

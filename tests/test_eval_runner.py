@@ -93,12 +93,14 @@ def test_compare_names_what_got_worse(eval_run):
     old = copy.deepcopy(new)
     lenet = next(c for c in old["cases"] if c["name"] == "lenet_cnn")
     lenet["mis_converts"] += 2  # the earlier run was worse on traps in this case
-    old["cases"].append({**lenet, "name": "retired_case"})
+    old["cases"].append({**lenet, "name": "retired_case", "mis_converts": 5})
     same = compare_runs(new, new)
     assert same["verdict"] == "same" and not same["cases"]
     cmp = compare_runs(old, new)
     assert cmp["cases"]["lenet_cnn"]["changes"]["mis_converts"]["verdict"] == "better"
-    assert cmp["removed"] == ["retired_case"]
+    assert cmp["only_in_old"] == ["retired_case"] and cmp["common_cases"] == 3
+    now = new["summary"]["mis_converts"]
+    assert cmp["summary"]["mis_converts"] == {"old": now + 2, "new": now, "verdict": "better"}  # retired_case left out
     back = compare_runs(new, old)
     assert back["cases"]["lenet_cnn"]["verdict"] == "worse" and back["added"] == ["retired_case"]
 

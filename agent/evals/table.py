@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 
-from agent.evals.score import SUMMED, rates
+from agent.evals.score import SUMMED, rates, summarize
 
 DIFFICULTY_ORDER = ("easy", "medium", "hard")
 COLUMNS = ("case", "category", "API calls converted", "units verified", "expected verified", "mis-converts",
@@ -165,19 +165,23 @@ def compare_runs(old: dict, new: dict) -> dict:
         if changes or gained or lost:
             cases[name] = {"verdict": _verdict(changes, gained, lost), "changes": changes,
                            "units_gained": gained, "units_lost": lost}
-    old_summary = dict(old["summary"], errors=sum(len(c.get("errors", [])) for c in old["cases"]))
-    new_summary = dict(new["summary"], errors=sum(len(c.get("errors", [])) for c in new["cases"]))
+    # The summaries are compared over the cases both runs have, so a `--case` subset compares fairly.
+    common = sorted(new_cases.keys() & old_cases.keys())
+    old_summary, new_summary = (
+        dict(summarize([run[n] for n in common]), errors=sum(len(run[n].get("errors", [])) for n in common))
+        for run in (old_cases, new_cases))
     summary = _changes(old_summary, new_summary)
-    return {"verdict": _verdict(summary, [], []), "summary": summary, "cases": dict(sorted(cases.items())),
-            "added": sorted(new_cases.keys() - old_cases.keys()),
-            "removed": sorted(old_cases.keys() - new_cases.keys())}
+    return {"verdict": _verdict(summary, [], []), "common_cases": len(common), "summary": summary,
+            "cases": dict(sorted(cases.items())), "added": sorted(new_cases.keys() - old_cases.keys()),
+            "only_in_old": sorted(old_cases.keys() - new_cases.keys())}
 
 
 def print_compare(cmp: dict, console=None) -> None:
     from rich.console import Console
 
-    console = console or Console()
-    console.print(f"\n[bold]Compared with the earlier run: {cmp['verdict']}[/bold]")
+    console = console or (Console() if sys.stdout.isatty() else Console(width=150))
+    console.print(f"\n[bold]Compared with the earlier run, over the {cmp['common_cases']} cases both have: "
+                  f"{cmp['verdict']}[/bold]")
 
     def moves(changes: dict) -> str:
         return ", ".join(f"{k} {v['old']} → {v['new']} ({v['verdict']})" for k, v in changes.items())
@@ -188,8 +192,9 @@ def print_compare(cmp: dict, console=None) -> None:
         extra = "".join([f"; newly verified: {', '.join(c['units_gained'])}" if c["units_gained"] else "",
                          f"; no longer verified: {', '.join(c['units_lost'])}" if c["units_lost"] else ""])
         console.print(f"  {name} [{c['verdict']}]: {moves(c['changes'])}{extra}", markup=False)
-    for key in ("added", "removed"):
-        if cmp[key]:
-            console.print(f"  cases {key}: {', '.join(cmp[key])}", markup=False)
+    if cmp["added"]:
+        console.print(f"  new cases: {', '.join(cmp['added'])}", markup=False)
+    if cmp["only_in_old"]:
+        console.print(f"  {len(cmp['only_in_old'])} cases of the earlier run were not run this time", markup=False)
     if not cmp["summary"] and not cmp["cases"]:
         console.print("  no change")

@@ -181,8 +181,9 @@ def hostile_run(tmp_path_factory, tcp_server):
     (src / "pkg" / "__init__.py").write_text("")
     (src / "pkg" / "hostile.py").write_text(HOSTILE.format(secret=SECRET, port=tcp_server[0],
                                                            home_target=str(home / "planted.txt")))
-    # a short unit timeout keeps the hang cheap; the rest of the units finish far inside it
-    (src / "pyproject.toml").write_text("[tool.msagent]\nunit_timeout_s = 15\n")
+    # A short unit timeout keeps the hang cheap (the other units finish far inside it); no repair
+    # rounds, since each KB-alternative attempt on the hang would wait out the timeout again.
+    (src / "pyproject.toml").write_text("[tool.msagent]\nunit_timeout_s = 12\nrounds = 0\n")
     before = tree_state(src)
     out = base / "out"
     env = {**os.environ, "NO_COLOR": "1", "HOME": str(home), "OPENAI_API_KEY": SECRET,
@@ -208,8 +209,6 @@ def test_api_key_in_the_cli_environment_is_not_seen(hostile_run):
     assert unit["status"] == "verified-by-rules", unit["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="the worker's env allow-list passes MSAGENT_*, which includes the LLM key "
-                   "variable MSAGENT_LLM_API_KEY (agent/sandbox/config.py DEFAULT_ENV_ALLOW)")
 def test_llm_api_key_variable_is_not_seen(hostile_run):
     unit = hostile_run["units"]["ReadsLLMKey"]
     assert unit["status"] == "verified-by-rules", unit["reason"]
@@ -226,17 +225,23 @@ def test_connection_to_a_local_server_is_refused(hostile_run, tcp_server):
 def test_infinite_loop_times_out(hostile_run):
     unit = hostile_run["units"]["Spins"]
     assert unit["status"] == "failed" and unit["failure"] == "timeout"
-    assert "timed out after 15s" in unit["reason"]
 
 
-@pytest.mark.parametrize(("name", "signal_name", "after"),
-                         [("Aborts", "SIGABRT", "AfterAbort"), ("Segfaults", "SIGSEGV", "AfterSegfault")])
-def test_crash_fails_the_unit_and_the_next_unit_is_verified(hostile_run, name, signal_name, after):
+@pytest.mark.parametrize("name", ["Aborts", "Segfaults"])
+def test_crash_fails_the_unit_and_the_next_unit_is_verified(hostile_run, name):
     unit = hostile_run["units"][name]
     assert unit["status"] == "failed" and unit["failure"] == "crash"
-    assert f"signal {signal_name}" in unit["reason"]
-    nxt = hostile_run["units"][after]
+    nxt = hostile_run["units"]["After" + name.removesuffix("s")]
     assert nxt["status"] == "verified-by-rules", nxt["reason"]
+
+
+@pytest.mark.xfail(strict=True, reason="repair/loop.py replaces a timeout's or crash's reason with "
+                   "needs_llm_reason() ('KB alternatives did not fix this crash; an LLM repair is needed'), "
+                   "losing the limit and the signal; an LLM cannot fix a torch original that hangs or aborts")
+@pytest.mark.parametrize(("name", "detail"), [("Spins", "timed out after 12s"), ("Aborts", "signal SIGABRT"),
+                                              ("Segfaults", "signal SIGSEGV")])
+def test_hang_and_crash_reasons_say_what_happened(hostile_run, name, detail):
+    assert detail in hostile_run["units"][name]["reason"]
 
 
 def test_50gb_allocation_is_refused(hostile_run):
@@ -263,3 +268,8 @@ def test_nothing_was_written_outside_out(hostile_run):
     base = hostile_run["base"]
     assert sorted(p.name for p in base.iterdir()) == ["home", "out", "src"]
     assert [p for p in hostile_run["out"].rglob("planted*")] == []
+
+
+def test_hangs_and_crashes_are_charged_their_time(hostile_run):
+    assert hostile_run["units"]["Spins"]["seconds"] >= 12
+    assert hostile_run["units"]["Aborts"]["seconds"] > 0

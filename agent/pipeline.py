@@ -219,7 +219,10 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
             entry = journal.get(unit.key)
             if entry is None:
                 before = dict(translated.outputs)
+                started = time.perf_counter()
                 record = runner.run(unit).model_dump()
+                if not record.get("seconds"):  # a hang or a crash returns no timing of its own: its cost is real
+                    record["seconds"] = round(time.perf_counter() - started, 4)
                 # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
                 # run, which translates OUT afresh, puts them back instead of losing them
                 kept = {rel: text for rel, text in translated.outputs.items() if before.get(rel) != text}

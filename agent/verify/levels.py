@@ -239,8 +239,8 @@ def level_grad(ctx: LevelContext) -> dict:
 
 # MindSpore's Adam adds eps to sqrt(v) before the bias correction, torch after it: on step 1 the
 # effective eps is eps/sqrt(1-beta2), ~3e-7 for the defaults. That changes the update only where
-# |grad| is near that size, so those elements (rounding noise, mostly) are left out of the check.
-ADAM_GRAD_FLOOR = 1e-5
+# |grad| is within a few hundred times that size, so those elements are left out of the check.
+ADAM_GRAD_FLOOR = 1e-4  # effect of the eps convention below it: up to lr * 3e-7 / |g|
 
 
 def _adam_comparable(pair, pt) -> dict | None:
@@ -310,7 +310,8 @@ def level_graph(ctx: LevelContext) -> dict:
         with ctx.ms_active():
             ms_out = ms.jit(ctx.ms_model)(*ctx.ms_args())
     except Exception as exc:
-        raise LevelFailure("exception", f"graph mode (mindspore.jit): {type(exc).__name__}: {str(exc)[:600]}") from None
+        text = str(exc).split("\n-----", 1)[0].strip()  # drop MindSpore's C++ stack banner
+        raise LevelFailure("exception", f"graph mode (mindspore.jit): {type(exc).__name__}: {text[:600]}") from None
     return {"max_abs": _compare_outputs(pt_out, ms_out, "graph-mode output"),
             "reason": "compiled with mindspore.jit; outputs matched"}
 

@@ -183,7 +183,7 @@ def hostile_run(tmp_path_factory, tcp_server):
                                                            home_target=str(home / "planted.txt")))
     # A short unit timeout keeps the hang cheap (the other units finish far inside it); no repair
     # rounds, since each KB-alternative attempt on the hang would wait out the timeout again.
-    (src / "pyproject.toml").write_text("[tool.msagent]\nunit_timeout_s = 12\nrounds = 0\n")
+    (src / "pyproject.toml").write_text("[tool.msagent]\nunit_timeout_s = 8\nrounds = 0\n")
     before = tree_state(src)
     out = base / "out"
     env = {**os.environ, "NO_COLOR": "1", "HOME": str(home), "OPENAI_API_KEY": SECRET,
@@ -238,7 +238,7 @@ def test_crash_fails_the_unit_and_the_next_unit_is_verified(hostile_run, name):
 @pytest.mark.xfail(strict=True, reason="repair/loop.py replaces a timeout's or crash's reason with "
                    "needs_llm_reason() ('KB alternatives did not fix this crash; an LLM repair is needed'), "
                    "losing the limit and the signal; an LLM cannot fix a torch original that hangs or aborts")
-@pytest.mark.parametrize(("name", "detail"), [("Spins", "timed out after 12s"), ("Aborts", "signal SIGABRT"),
+@pytest.mark.parametrize(("name", "detail"), [("Spins", "timed out after 8s"), ("Aborts", "signal SIGABRT"),
                                               ("Segfaults", "signal SIGSEGV")])
 def test_hang_and_crash_reasons_say_what_happened(hostile_run, name, detail):
     assert detail in hostile_run["units"][name]["reason"]
@@ -271,5 +271,5 @@ def test_nothing_was_written_outside_out(hostile_run):
 
 
 def test_hangs_and_crashes_are_charged_their_time(hostile_run):
-    assert hostile_run["units"]["Spins"]["seconds"] >= 12
+    assert hostile_run["units"]["Spins"]["seconds"] >= 8
     assert hostile_run["units"]["Aborts"]["seconds"] > 0

@@ -80,7 +80,9 @@ def test_unsupported_argument_is_marked_not_guessed(kb):
     r = translate_source("import torch.nn as nn\nm = nn.Conv2d(3, 8, 3, padding_mode='reflect')\n", kb)
     assert "nn.Conv2d(3, 8, 3, padding_mode='reflect')" in r.code
     assert "# msagent: torch.nn.Conv2d: argument padding_mode='reflect' not supported" in r.code
-    assert "import torch.nn as nn" in r.code  # kept: the file must not pretend to be torch-free
+    # torch is not imported, and `nn` stays unbound so the marked call fails loudly if it runs
+    assert "import torch" not in r.code and "import nn" not in r.code
+    assert "torch is not imported; nn still referenced by unconverted code" in r.code
     assert r.api_calls == 1 and r.api_converted == 0 and r.uses_torch
 
 
@@ -247,3 +249,10 @@ def test_starred_layers_into_sequential(kb):
         layers = [nn.Dense(4, 4) for _ in range(2)]
         body = nn.SequentialCell(*layers)
         """)
+
+
+def test_unconverted_names_never_bind_to_mindspore(kb):
+    r = translate_source("import torch.nn as nn\na = nn.Linear(4, 2)\nb = nn.Conv2d(3, 8, 3, padding_mode='reflect')\n", kb)
+    assert "from mindspore import nn as ms_nn" in r.code
+    assert "a = ms_nn.Dense(4, 2)" in r.code
+    assert "b = nn.Conv2d(3, 8, 3, padding_mode='reflect')" in r.code  # nn is unbound: a NameError, not a guess

@@ -9,11 +9,13 @@ from pathlib import Path
 import typer
 
 from agent.cli import bot_commands, kb_commands
+from agent.cli.ckpt_command import convert_ckpt
 from agent.cli.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Migrate PyTorch code to MindSpore and prove it.")
 app.add_typer(kb_commands.app, name="kb")
 app.add_typer(bot_commands.app, name="bot")
+app.command("convert-ckpt")(convert_ckpt)
 
 
 def _fail(message: str) -> None:

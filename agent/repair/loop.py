@@ -146,7 +146,9 @@ class UnitRunner:
         if result.get("status") != "verified" and self.settings.llm is None:
             from agent.repair.llm_repair import needs_llm_reason
 
-            result["reason"] = needs_llm_reason(result) or result.get("reason", "")
+            extra = needs_llm_reason(result)
+            if extra and extra not in (result.get("reason") or ""):
+                result["reason"] = "; ".join(x for x in (result.get("reason"), extra) if x)
         return self._record(record, result, rounds, tokens)
 
     def _with_proposed_spec(self, unit: Unit, result: dict) -> dict:
@@ -178,6 +180,7 @@ class UnitRunner:
             if result.get(key) is not None:
                 setattr(record, key, result[key])
         record.weight_map = result.get("weight_map") or {}
+        record.levels = result.get("levels") or {}
         if record.status == "verified-after-repair":
             record.reason = f"after {rounds} repair round(s): " + "; ".join(
                 r["change"] for r in record.repairs if r["status"] == "verified")

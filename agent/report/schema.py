@@ -29,6 +29,7 @@ class UnitRecord(BaseModel):
     reason: str = ""
     failure: str | None = None
     level: str = "forward"
+    levels: dict = Field(default_factory=dict, description="per verification level: status, reason, max_abs")
     trials: int = 0
     max_abs: float | None = None
     max_rel: float | None = None

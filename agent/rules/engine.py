@@ -153,6 +153,12 @@ class _Rewriter(cst.CSTTransformer):
         return self._pop(updated)
 
     # -- scopes ------------------------------------------------------------------------------
+    def visit_Module(self, node: cst.Module) -> bool:
+        # module subclasses defined in this file count too (metadata is resolved once, here)
+        self.module_classes |= structural.module_classes_of(node, self._qn, self.module_classes)
+        self.inf.module_classes = self.module_classes
+        return True
+
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
         self.classes.append(facts)
@@ -392,11 +398,8 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     taken = _names_in(module) - set(bindings)
     for _attempt in range(2):
         plan = ImportPlan(taken)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=False)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # freshly parsed, never mutated
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed)
-        # the class bases of module subclasses in this file count too
-        rewriter.module_classes |= structural.module_classes_in(wrapper, rewriter.module_classes)
-        rewriter.inf.module_classes = rewriter.module_classes
         new = wrapper.visit(rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}
         clash = kept & set(plan.needed)
@@ -405,7 +408,7 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
             continue
         break
     # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
-    tr = training.rewrite_training(new, kb, plan)
+    tr = training.rewrite_training(new, kb, plan) if training.may_apply(source) else training.TrainingResult(new)
     new, kept = tr.module, kept & _names_outside_imports(tr.module)
     rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
     rule_markers += [Marker(0, r) for r in tr.markers]

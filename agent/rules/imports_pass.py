@@ -1,7 +1,8 @@
 """Replace torch imports with the MindSpore imports the rewritten file needs.
 
-A torch import whose names are still referenced by unconverted code is kept, with a marker: the
-file then honestly fails the no-torch check instead of failing later with a NameError.
+Every torch import goes. Names still referenced by unconverted (marked) code are listed in a marker;
+MindSpore aliases never reuse those names, so that code fails loudly with a NameError if it runs,
+while the units that do not reach it can still be verified.
 """
 from __future__ import annotations
 
@@ -69,27 +70,28 @@ class _ImportRewriter(cst.CSTTransformer):
         torch_stmts = [s for s in updated.body if _bound_names(s)]
         if not torch_stmts:
             return updated
-        kept = [s for s in torch_stmts if set(_bound_names(s)) & self.kept or "*" in _bound_names(s)]
-        rest = [s for s in updated.body if s not in torch_stmts or s in kept]
+        rest = [s for s in updated.body if s not in torch_stmts]
         out: list[cst.SimpleStatementLine] = []
         if not self.inserted and self.depth == 0:
             self.inserted = True
             plan = list(self.plan)
             if plan:
-                plan[0] = plan[0].with_changes(leading_lines=updated.leading_lines)
+                plan[0] = plan[0].with_changes(leading_lines=[*updated.leading_lines, *self._note()])
             out.extend(plan)
             updated = updated.with_changes(leading_lines=[])
         if rest:
-            line = updated.with_changes(body=rest)
-            if kept:
-                names = sorted({n for s in kept for n in _bound_names(s)})
-                comment = f"{MARKER} torch import kept: {', '.join(names)} still used by unconverted code"
-                line = line.with_changes(leading_lines=[*line.leading_lines,
-                                                        cst.EmptyLine(indent=True, comment=cst.Comment(comment))])
-            out.append(line)
+            out.append(updated.with_changes(body=rest))
         if not out:
             return cst.RemoveFromParent()
         return cst.FlattenSentinel(out)
+
+    def _note(self) -> list[cst.EmptyLine]:
+        """Where torch names outlive their import: they fail loudly (NameError) if that code runs."""
+        if not self.kept:
+            return []
+        names = ", ".join(sorted(self.kept))
+        text = f"{MARKER} torch is not imported; {names} still referenced by unconverted code (marked below)"
+        return [cst.EmptyLine(indent=True, comment=cst.Comment(text))]
 
 
 def finish_imports(module: cst.Module, plan, kept: set[str]) -> tuple[cst.Module, list[tuple[int, str]]]:
@@ -97,7 +99,9 @@ def finish_imports(module: cst.Module, plan, kept: set[str]) -> tuple[cst.Module
     new = module.visit(rw)
     if not rw.inserted and plan.needed:
         new = _insert_at_top(new, plan.statements())
-    markers = [(1, f"torch import kept for unconverted code: {', '.join(sorted(kept))}")] if kept else []
+    if kept and not (rw.inserted and plan.needed):
+        new = new.with_changes(header=[*new.header, *rw._note()])
+    markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
     return new, markers
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
 from agent.rules.calls import code as rw_code
 from agent.rules.tensors import ClassFacts, Inference, class_is_module
@@ -21,17 +20,11 @@ SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state
 _DEVICE_METHODS = {"cuda", "cpu"}
 
 
-def module_classes_in(wrapper: MetadataWrapper, known: set[str]) -> set[str]:
+def module_classes_of(module: cst.Module, qn, known: set[str]) -> set[str]:
     """Simple names of classes in this file that derive from nn.Module (directly or via known ones)."""
-    qn_map = wrapper.resolve(QualifiedNameProvider)
-
-    def qn(node):
-        value = qn_map.get(node, set())
-        return {q.name for q in (value() if callable(value) else value)}
-
     found: set[str] = set()
+    classes = _walk_classes(module)
     changed = True
-    classes = [n for n in _walk_classes(wrapper.module)]
     while changed:
         changed = False
         for c in classes:

@@ -392,10 +392,19 @@ def _return_columns(fn: cst.FunctionDef) -> list[str] | None:
     return cols if len(set(cols)) == len(cols) else [f"column_{i}" for i in range(len(cols))]
 
 
+_HINTS = ("optim", "backward", "DataLoader", "save", "load", "CrossEntropyLoss", "parameters", ".train(",
+          ".eval(", ".to(", ".cuda(", ".cpu(")
+
+
+def may_apply(source: str) -> bool:
+    """Cheap text test: without any of these words the training pass has nothing to rewrite."""
+    return any(h in source for h in _HINTS)
+
+
 def rewrite_training(module: cst.Module, kb, plan) -> TrainingResult:
     """Apply the training rewrites to a module the KB pass produced (imports not yet finished)."""
     res = TrainingResult(module=module)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=False)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # the KB pass's fresh output, never mutated
     new = wrapper.visit(_TrainingRewriter(kb, plan, res, dataset_columns(module)))
     if res.resolved:
         dropper = _DropResolvedMarkers(res.resolved)

@@ -90,13 +90,27 @@ def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str]) 
             unit = Unit(rel, module, node.name, "function", node.lineno)
             hint = _training_hint(node)
             if hint:
-                unit.skip_reason = f"training or data code (calls {hint}): exercised at --level step, not forward"
+                unit.skip_reason = (f"training or data code (calls {hint}): not run by verification; the modules "
+                                    f"it trains are checked by --level grad/step")
             units.append(unit)
     return units
 
 
+# Methods that, in a file importing torch, only a tensor has (numpy and the builtins have none of them).
+_TENSOR_ONLY_METHODS = {"unsqueeze", "permute", "contiguous", "masked_fill", "softmax", "log_softmax", "float",
+                        "long", "size", "detach", "clamp", "expand", "topk", "gather", "scatter", "bmm", "matmul",
+                        "chunk", "type_as", "narrow", "new_zeros", "new_ones", "sigmoid", "numel", "argmax",
+                        "unbind", "masked_select", "expand_as", "view_as", "index_select", "norm", "pow", "exp"}
+
+
 def _uses_torch(fn: ast.AST, aliases: dict[str, str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in aliases for n in ast.walk(fn))
+    """A torch name in the body, or a method only tensors have called on something."""
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and n.id in aliases:
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _TENSOR_ONLY_METHODS:
+            return True
+    return False
 
 
 def _training_hint(fn: ast.AST) -> str | None:

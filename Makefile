@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/msagent migrate examples/textvision -o $(DEMO_OUT) --fresh
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

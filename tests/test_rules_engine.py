@@ -141,7 +141,7 @@ def test_tensor_methods_on_known_tensors(kb):
 
         def f(x: ms.Tensor, device):
             y = ops.cat([x, x], axis=1)
-            y = y.add(1.0)
+            y.copy_(y.add(1.0))
             n = y.shape[0]
             s = y.shape
             z = y.tile((2, 1))
@@ -188,10 +188,29 @@ def test_file_without_torch_is_byte_identical(kb):
     assert translate_source(src, kb).code == src
 
 
-def test_inplace_inside_an_expression_is_marked(kb):
-    r = translate_source("import torch\n\n\ndef f(x: torch.Tensor):\n    return x.add_(1)\n", kb)
-    assert "return x.add_(1)" in r.code
-    assert any("in-place" in m.reason for m in r.markers)
+def test_inplace_keeps_aliasing_and_its_value(kb):
+    check(kb, """\
+        import torch
+
+
+        def f(x: torch.Tensor, w: torch.Tensor):
+            alias = x
+            x.add_(1)
+            y = w.add_(2)
+            z = torch.zeros(3).add_(x)
+            return alias, y, z
+        """, """\
+        import mindspore as ms
+        from mindspore import ops
+
+
+        def f(x: ms.Tensor, w: ms.Tensor):
+            alias = x
+            x.copy_(x.add(1))
+            y = w.copy_(w.add(2))
+            z = ops.zeros(3).add(x)
+            return alias, y, z
+        """)
 
 
 def test_module_methods_and_sequential(kb):

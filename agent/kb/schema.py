@@ -72,7 +72,8 @@ class Target(BaseModel):
         "receiver), for mappings that are not a rename; MindSpore names in it are imported as needed",
     )
     assign_result: bool = Field(
-        False, description="in-place torch method: rewrite `x.op_(...)` as `x = x.op(...)`"
+        False, description="in-place torch method: `x.op_(...)` becomes `x.copy_(x.op(...))` (out-of-place on a "
+        "temporary); MindSpore's in-place arithmetic does nothing on CPU, copy_ works"
     )
     verdicts: dict[str, Verdict] = Field(default_factory=dict, description="device -> verdict")
     notes: str = ""

@@ -67,8 +67,6 @@ class _Rewriter(cst.CSTTransformer):
         self.api_calls = self.api_converted = 0
         self.roots: set[int] = set()  # torch-name expressions (outermost)
         self.call_funcs: set[int] = set()
-        self.statement_calls: set[int] = set()  # calls that are a whole expression statement
-        self.inplace: dict[int, cst.BaseExpression] = {}  # Expr value id -> assignment target
         self.unconverted_roots: set[str] = set()  # local names of torch bindings still referenced
 
     # -- helpers -------------------------------------------------------------------------
@@ -214,10 +212,6 @@ class _Rewriter(cst.CSTTransformer):
         self.call_funcs.add(id(node.func))
         return True
 
-    def visit_Expr(self, node: cst.Expr) -> bool:
-        self.statement_calls.add(id(node.value))
-        return True
-
     def leave_Attribute(self, original, updated):
         return self._reference(original, updated)
 
@@ -317,12 +311,14 @@ class _Rewriter(cst.CSTTransformer):
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
             return updated
-        if target.assign_result:
-            if id(original) not in self.statement_calls:
-                self._unconverted(original, f"in-place Tensor.{method} used inside an expression: rewrite as an assignment")
-                return updated
-            self.inplace[id(original)] = updated.func.value
-        return self._apply(original, updated, entry, target, receiver=updated.func.value)
+        out = self._apply(original, updated, entry, target, receiver=updated.func.value)
+        if target.assign_result and out is not updated and not isinstance(original.func.value, cst.Call):
+            # in-place: MindSpore's in-place arithmetic is a silent no-op on CPU, copy_ is not; writing the
+            # out-of-place result back keeps torch's aliasing (other names, parameters) and its return value.
+            # On a temporary (a call's result) the out-of-place form alone is exact.
+            receiver = updated.func.value
+            return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("copy_")), args=[cst.Arg(out)])
+        return out
 
     def _module_method(self, original, updated, method: str):
         special = structural.module_method(method, updated, self)
@@ -339,12 +335,6 @@ class _Rewriter(cst.CSTTransformer):
             self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
             return updated
         return self._apply(original, updated, entry, target, receiver=updated.func.value)
-
-    def leave_Expr(self, original: cst.Expr, updated: cst.Expr):
-        target = self.inplace.pop(id(original.value), None)
-        if target is not None:
-            return cst.Assign(targets=[cst.AssignTarget(target)], value=updated.value)
-        return updated
 
 
 def _dotted(node: cst.BaseExpression) -> bool:

@@ -275,3 +275,61 @@ def test_unconverted_names_never_bind_to_mindspore(kb):
     assert "from mindspore import nn as ms_nn" in r.code
     assert "a = ms_nn.Dense(4, 2)" in r.code
     assert "b = nn.Conv2d(3, 8, 3, padding_mode='reflect')" in r.code  # nn is unbound: a NameError, not a guess
+
+
+def test_layer_class_used_as_a_value_becomes_an_adapter(kb):
+    r = translate_source(dedent("""\
+        import torch.nn as nn
+
+
+        class Block(nn.Module):
+            def __init__(self, dim, norm_layer=nn.BatchNorm2d, pool=nn.MaxPool2d):
+                super().__init__()
+                self.norm = norm_layer(dim, momentum=0.2)
+                self.pool = pool(2)
+
+            def forward(self, x):
+                if isinstance(self.norm, nn.BatchNorm2d):
+                    return self.pool(self.norm(x))
+                return x
+        """), kb)
+    code = r.code
+    assert "def _ms_BatchNorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" in code
+    assert "return nn.BatchNorm2d(num_features=num_features, eps=eps, momentum=1 - momentum" in code
+    assert "return nn.MaxPool2d(kernel_size=kernel_size, stride=stride if stride is not None else kernel_size" in code
+    assert "norm_layer=_ms_BatchNorm2d, pool=_ms_MaxPool2d" in code
+    assert "isinstance(self.norm, nn.BatchNorm2d)" in code  # a type test keeps the class itself
+    namespace = {}
+    exec(compile(code.split("class Block")[0], "<adapters>", "exec"), namespace)  # the adapters are valid code
+    assert callable(namespace["_ms_BatchNorm2d"])
+
+
+def test_isinstance_narrowing_renames_parameters(kb):
+    check(kb, """\
+        import torch.nn as nn
+
+
+        def init(model):
+            for m in model.cells():
+                if isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1.0)
+                elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+                    m.bias.data = m.bias.data * 0
+                elif isinstance(m, nn.Linear):
+                    nn.init.constant_(m.weight, 0.5)
+                m.weight = None
+        """, """\
+        from mindspore.common import initializer
+        from mindspore import nn
+
+
+        def init(model):
+            for m in model.cells():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.gamma.set_data(initializer.initializer(initializer.Constant(1.0), m.gamma.shape, m.gamma.dtype))
+                elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+                    m.beta.data = m.beta.data * 0
+                elif isinstance(m, nn.Dense):
+                    m.weight.set_data(initializer.initializer(initializer.Constant(0.5), m.weight.shape, m.weight.dtype))
+                m.weight = None
+        """)

@@ -183,6 +183,9 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
         given = [i for i, a in enumerate(out) if a.keyword is not None and a.keyword.value == name]
         if given and code(out[given[0]].value).strip() == "None":
             out[given[0]] = _kw(name, _expr(filled, render))
+        elif given and isinstance(out[given[0]].value, (cst.Name, cst.Attribute)):
+            v = code(out[given[0]].value)  # a variable may hold None at run time
+            out[given[0]] = _kw(name, _expr(f"{v} if {v} is not None else {filled}", render))
         elif not given and name not in present:
             out.append(_kw(name, _expr(filled, render)))
     return out

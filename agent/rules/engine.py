@@ -15,6 +15,7 @@ from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
 from agent.rules.calls import Unconvertible, build_args, code, fill_template, has_arg_rules
+from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, torch_bindings
 from agent.rules.signature import BindError, Binding, bind
@@ -56,6 +57,10 @@ class _Rewriter(cst.CSTTransformer):
                  overrides: dict | None = None, observed: set | None = None):
         super().__init__()
         self.overrides = overrides or {}
+        self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
+        self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}
+        self.narrowed: list[dict] = []  # per indented block: names narrowed by an enclosing isinstance
+        self.adapters: dict[str, str] = {}  # adapter function name -> source
         self.observed = observed or set()  # (line, column, method) where torch ran, seen by execution
         self.kb, self.device, self.plan, self.nearest = kb, device, plan, nearest
         self.inf = Inference(self._qn, module_classes, set())
@@ -130,7 +135,7 @@ class _Rewriter(cst.CSTTransformer):
         return updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
 
     visit_SimpleStatementLine = _push
-    visit_If = visit_For = visit_While = visit_With = visit_Try = _push
+    visit_For = visit_While = visit_With = visit_Try = _push
 
     def leave_SimpleStatementLine(self, original, updated):
         return self._pop(updated)
@@ -158,6 +163,8 @@ class _Rewriter(cst.CSTTransformer):
         return True
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        for base in node.bases:
+            self._type_positions(base.value)
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
         self.classes.append(facts)
         self.frames.append([])
@@ -210,10 +217,64 @@ class _Rewriter(cst.CSTTransformer):
 
     def visit_Call(self, node: cst.Call) -> bool:
         self.call_funcs.add(id(node.func))
+        if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass") and len(node.args) == 2:
+            self._type_positions(node.args[1].value)
         return True
 
+    def visit_Comparison(self, node: cst.Comparison) -> bool:
+        self._type_positions(node.left)  # type(m) is nn.Linear
+        for c in node.comparisons:
+            self._type_positions(c.comparator)
+        return True
+
+    def _type_positions(self, node: cst.BaseExpression) -> None:
+        """Where a torch class stands for its type, it is renamed, never wrapped."""
+        if isinstance(node, (cst.Tuple, cst.List)):
+            for e in node.elements:
+                self._type_positions(e.value)
+        else:
+            self.type_context.add(id(node))
+
     def leave_Attribute(self, original, updated):
+        if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
+            renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
+            if renamed:
+                return updated.with_changes(attr=cst.Name(renamed))
         return self._reference(original, updated)
+
+    # -- isinstance narrowing: `if isinstance(m, nn.BatchNorm2d): m.weight` is m.gamma in MindSpore --
+    def visit_If(self, node: cst.If) -> bool:
+        self.frames.append([])
+        names = self._narrowing(node.test)
+        if names:
+            self.pending_narrow[id(node.body)] = names
+        return True
+
+    def _narrowing(self, test: cst.BaseExpression) -> dict[str, dict[str, str]]:
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
+            return {}
+        types = test.args[1].value
+        nodes = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
+        maps = []
+        for n in nodes:
+            name = self._torch_name(n)
+            entry = self.kb.get(name) if name else None
+            target = self._target(entry) if entry else None
+            maps.append({k: v for k, v in (target.param_map if target else {}).items() if v and v != k})
+        # only renames every narrowed class agrees on
+        common = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])} if maps else {}
+        return {test.args[0].value.value: common} if common else {}
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        names = self.pending_narrow.pop(id(node), None)
+        base = self.narrowed[-1] if self.narrowed else {}
+        self.narrowed.append({**base, **names} if names else base)
+        return True
+
+    def leave_IndentedBlock(self, original, updated):
+        self.narrowed.pop()
+        return updated
 
     def leave_Name(self, original, updated):
         return self._reference(original, updated)
@@ -228,8 +289,14 @@ class _Rewriter(cst.CSTTransformer):
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
             return updated
-        if entry.kind == "class" and has_arg_rules(target):
-            self.mark(original, f"{name} used as a value: calls through it keep torch arguments; check them", name)
+        if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
+            try:  # called later with torch's arguments: a function with torch's signature builds the layer
+                self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+            except Unconvertible as exc:
+                self._unconverted(original, f"{name} used as a value: {exc}", name)
+                return updated
+            self.api_converted += 1
+            return cst.Name(adapter_name(entry))
         self.api_converted += 1
         return cst.parse_expression(self.plan.render(target.api))
 
@@ -402,7 +469,7 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     new, kept = tr.module, kept & _names_outside_imports(tr.module)
     rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
     rule_markers += [Marker(0, r) for r in tr.markers]
-    new, import_markers = finish_imports(new, plan, kept)
+    new, import_markers = finish_imports(new, plan, kept, [cst.parse_statement(a) for a in rewriter.adapters.values()])
     result = RulesResult(code=new.code, api_calls=rewriter.api_calls + tr.calls,
                          api_converted=rewriter.api_converted + tr.converted,
                          markers=sorted(rule_markers + [Marker(l, r) for l, r in import_markers],

@@ -94,13 +94,17 @@ class _ImportRewriter(cst.CSTTransformer):
         return [cst.EmptyLine(indent=True, comment=cst.Comment(text))]
 
 
-def finish_imports(module: cst.Module, plan, kept: set[str]) -> tuple[cst.Module, list[tuple[int, str]]]:
+def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | None = None
+                   ) -> tuple[cst.Module, list[tuple[int, str]]]:
+    """Swap the imports; `helpers` (adapter functions) go after the file's last top-level import."""
     rw = _ImportRewriter(plan.statements(), kept)
     new = module.visit(rw)
     if not rw.inserted and plan.needed:
         new = _insert_at_top(new, plan.statements())
     if kept and not (rw.inserted and plan.needed):
         new = new.with_changes(header=[*new.header, *rw._note()])
+    if helpers:
+        new = _insert_after_imports(new, helpers)
     markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
     return new, markers
 
@@ -114,3 +118,20 @@ def _insert_at_top(module: cst.Module, stmts: list[cst.SimpleStatementLine]) -> 
             or (isinstance(body[i].body[0], cst.ImportFrom) and get_full_name_for_node(body[i].body[0].module or cst.Name("x")) == "__future__")):
         i += 1
     return module.with_changes(body=[*body[:i], *stmts, *body[i:]])
+
+
+def _insert_after_imports(module: cst.Module, stmts: list) -> cst.Module:
+    body = list(module.body)
+    last = -1
+    for i, stmt in enumerate(body):
+        if isinstance(stmt, cst.SimpleStatementLine) and all(
+                isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            last = i
+        elif not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr)
+                  and isinstance(stmt.body[0].value, cst.SimpleString)):
+            break  # after the first statement that is neither an import nor the docstring
+    spaced = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in stmts]
+    rest = body[last + 1:]
+    if rest and not rest[0].leading_lines:
+        rest[0] = rest[0].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+    return module.with_changes(body=[*body[:last + 1], *spaced, *rest])

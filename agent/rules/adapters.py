@@ -1,0 +1,46 @@
+"""A torch layer class used as a value (`norm_layer=nn.BatchNorm2d`, `act = nn.GELU`) is called
+later with torch's arguments, where no rule can see them. It becomes a small module-level function
+with torch's signature that builds the MindSpore layer the way the KB's rule would; arguments
+MindSpore cannot honour raise a clear error when given."""
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.kb.schema import Entry, Target
+from agent.rules.calls import Unconvertible, build_args, code
+from agent.rules.signature import bind, parse_signature
+
+
+def adapter_name(entry: Entry) -> str:
+    return "_ms_" + entry.api.rsplit(".", 1)[1]
+
+
+def adapter_source(entry: Entry, target: Target, render) -> str:
+    """Source of the adapter function. Raises Unconvertible when the entry cannot have one."""
+    if not entry.signature:
+        raise Unconvertible("the KB has no torch signature to build an adapter from")
+    params = parse_signature(entry.signature)
+    sig, passed, guards = [], [], []
+    star_done = False
+    for p in params:
+        if p.kind == "vararg":
+            raise Unconvertible("an adapter over *args is not needed for a pure rename and not built otherwise")
+        if p.kind == "varkw":
+            raise Unconvertible("cannot build an adapter over **kwargs")
+        if p.kind == "keyword_only" and not star_done:
+            sig.append("*")
+            star_done = True
+        sig.append(p.name if p.default is None else f"{p.name}={p.default}")
+        if p.name in target.unsupported:
+            test = f"{p.name} is not None" if p.default == "None" else f"{p.name} != {p.default}"
+            message = f"{p.name}={{{p.name}!r}} is not supported: {target.unsupported[p.name]}"
+            guards.append(f"    if {test}:\n        raise ValueError(f{message!r})\n")
+        else:
+            passed.append(p.name)
+    call = cst.parse_expression(f"X({', '.join(f'{n}={n}' for n in passed)})")
+    args = build_args(bind(call, entry.signature), target, render)
+    body = f"{render(target.api)}({', '.join(code(a) for a in args)})"
+    name = adapter_name(entry)
+    return (f"def {name}({', '.join(sig)}):\n"
+            f'    """{entry.api} called with torch\'s arguments, built as {target.api}."""\n'
+            + "".join(guards) + f"    return {body}\n")

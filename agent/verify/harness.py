@@ -126,6 +126,9 @@ def _make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
             out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
         elif inp["dtype"] == "bool":
             out.append(rng.random(inp["shape"]) > 0.5)
+        elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...
+            low, high = float(inp.get("low", 0.0)), float(inp.get("high", 1.0))
+            out.append(rng.uniform(low, high, inp["shape"]).astype(inp["dtype"]))
         else:
             out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
     return out

@@ -198,6 +198,9 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 args.append(_f(shape, vary=vary))
         else:
             out.append(args)
+    # losses over probabilities (BCE targets, log of inputs) reject normal samples: try the unit interval too
+    out += [[dict(a, low=0.0, high=1.0) if a.get("dtype", "").startswith("float") else a for a in args]
+            for args in list(out)]
     return out
 
 

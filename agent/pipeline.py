@@ -33,6 +33,8 @@ class Translated:
     units: list[Unit] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # rel -> torch source
     outputs: dict[str, str] = field(default_factory=dict)  # rel -> MindSpore source
+    module_classes: set[str] = field(default_factory=set)  # repo classes deriving from nn.Module
+    nearest: object = None  # the marker hint function the rules used
 
 
 def check_paths(src: Path, out: Path) -> tuple[Path, Path]:
@@ -101,6 +103,7 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
         result.sources[f.rel] = text
     repo_modules = module_classes(trees)
     nearest = nearest_candidate(kb)
+    result.module_classes, result.nearest = repo_modules, nearest
     for f in files:
         if on_file:
             on_file(f.rel)

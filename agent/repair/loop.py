@@ -67,7 +67,8 @@ class UnitRunner:
         from agent.rules.engine import translate_source
 
         return translate_source(self.translated.sources[rel], self.kb, self.settings.device,
-                                module_classes=self.module_classes, overrides=overrides,
+                                module_classes=self.translated.module_classes or self.module_classes,
+                                nearest=self.translated.nearest, overrides=overrides,
                                 observed=self.observed.get(rel)).code
 
     def observe(self, unit: Unit) -> None:
@@ -78,6 +79,7 @@ class UnitRunner:
         reply = self.worker.call(OBSERVE_OP, args, timeout=self.settings.unit_timeout_s)
         if not reply.get("ok"):
             return
+        before = {rel: set(sites) for rel, sites in self.observed.items()}
         grown = set()
         for rel, line, col, name in reply["result"].get("sites", []):
             if rel in self.translated.sources:
@@ -87,11 +89,11 @@ class UnitRunner:
                     grown.add(rel)
         for rel in grown:
             current = self.translated.outputs.get(rel)
-            before = self.observed[rel]
-            self.observed[rel] = set()
-            plain = self.translate(rel)
-            self.observed[rel] = before
-            if current != plain:
+            now = self.observed[rel]
+            self.observed[rel] = before.get(rel, set())
+            previous = self.translate(rel)  # what the rules gave before these sites were known
+            self.observed[rel] = now
+            if current != previous:
                 continue  # a repair already rewrote this file: leave it
             new = self.translate(rel)
             if new != current:

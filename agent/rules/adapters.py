@@ -20,7 +20,7 @@ def adapter_source(entry: Entry, target: Target, render) -> str:
     if not entry.signature:
         raise Unconvertible("the KB has no torch signature to build an adapter from")
     params = parse_signature(entry.signature)
-    sig, passed, guards = [], [], []
+    sig, passed, guards, optional = [], [], [], []
     star_done = False
     for p in params:
         if p.kind == "vararg":
@@ -35,12 +35,22 @@ def adapter_source(entry: Entry, target: Target, render) -> str:
             test = f"{p.name} is not None" if p.default == "None" else f"{p.name} != {p.default}"
             message = f"{p.name}={{{p.name}!r}} is not supported: {target.unsupported[p.name]}"
             guards.append(f"    if {test}:\n        raise ValueError(f{message!r})\n")
+        elif p.default == "None" and p.name not in target.values and p.name not in target.defaults_from:
+            # passed on only when given, as torch callers do (MindSpore may not accept None for it)
+            renamed = target.args.get(p.name, p.name)
+            if renamed is not None:
+                optional.append((renamed, p.name))
         else:
             passed.append(p.name)
     call = cst.parse_expression(f"X({', '.join(f'{n}={n}' for n in passed)})")
-    args = build_args(bind(call, entry.signature), target, render)
-    body = f"{render(target.api)}({', '.join(code(a) for a in args)})"
+    args = [code(a) for a in build_args(bind(call, entry.signature), target, render)]
+    lines = []
+    if optional:
+        pairs = ", ".join(f"{ms!r}: {torch}" for ms, torch in optional)
+        lines.append(f"    given = {{k: v for k, v in {{{pairs}}}.items() if v is not None}}\n")
+        args.append("**given")
+    body = f"{render(target.api)}({', '.join(args)})"
     name = adapter_name(entry)
     return (f"def {name}({', '.join(sig)}):\n"
             f'    """{entry.api} called with torch\'s arguments, built as {target.api}."""\n'
-            + "".join(guards) + f"    return {body}\n")
+            + "".join(guards) + "".join(lines) + f"    return {body}\n")

@@ -56,7 +56,8 @@ def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = Non
     """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
     import torch
 
-    from agent.verify.harness import _choose_spec, _make_arrays, _remember_state, _torch_args, importer_for
+    from agent.verify.harness import (_choose_spec, _evaluate, _make_arrays, _remember_state, _torch_args,
+                                      importer_for)
     from agent.verify.loader import load_unit
 
     root = Path(pt_root).resolve()
@@ -67,12 +68,16 @@ def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = Non
         return {"sites": [], "error": f"{type(exc).__name__}: {exc}"}
     finally:
         _remember_state(imp)
-    spec, _init, sizes, model, _tried = _choose_spec(imp, unit, obj, specs or [])
+    spec, init_text, sizes, model, _tried = _choose_spec(imp, unit, obj, specs or [])
     if spec is None or not sizes:
         return {"sites": [], "error": "no spec ran on the torch side"}
     recorder = _mode_class()(root)
     try:
         with imp.active(), torch.no_grad(), recorder:
+            if init_text:  # construction too: weight-init code calls tensor methods (.data.zero_())
+                torch.manual_seed(0)
+                model = _evaluate(imp, unit["module"], init_text)
+                model.eval()
             model(*_torch_args(_make_arrays(sizes[0], 0, 0)))
     except Exception as exc:
         return {"sites": sorted(recorder.sites), "error": f"{type(exc).__name__}: {exc}"}

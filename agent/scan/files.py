@@ -62,6 +62,8 @@ def _link(src: Path, p: Path) -> SourceFile:
     target = p.resolve()
     if not target.is_relative_to(src):
         return SourceFile(rel, p, "skipped", f"symbolic link to {target}, outside the source tree: not followed")
+    if not target.exists():
+        return SourceFile(rel, p, "skipped", f"broken symbolic link to {target}: nothing to migrate")
     if target.is_dir():
         return SourceFile(rel, p, "skipped", "symbolic link to a directory inside the tree: its files are migrated there")
     kind = "python" if p.name.endswith(".py") else "other"

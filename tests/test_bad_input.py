@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import textwrap
 from pathlib import Path
@@ -38,12 +39,15 @@ def tree_state(root: Path) -> dict[str, str]:
         for name in dirnames + filenames:
             p = Path(dirpath, name)
             rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
+            mode = p.lstat().st_mode
+            if stat.S_ISLNK(mode):
                 state[rel] = "link:" + os.readlink(p)
-            elif p.is_dir():
+            elif stat.S_ISDIR(mode):
                 state[rel] = "dir"
-            else:
-                state[rel] = f"file:{oct(p.stat().st_mode)}:" + hashlib.sha256(p.read_bytes()).hexdigest()
+            elif stat.S_ISREG(mode):
+                state[rel] = f"file:{oct(mode)}:" + hashlib.sha256(p.read_bytes()).hexdigest()
+            else:  # a FIFO or device: reading it could block
+                state[rel] = f"special:{oct(mode)}"
     return state
 
 
@@ -243,3 +247,22 @@ def test_read_only_out_exits_2_in_process(tmp_path, small_src):
 
     with pytest.raises(UsageError, match="not writable"):
         migrate(small_src, Path("/proc/msagent-out"), MigrateSettings(verify=False))
+
+
+def test_broken_links_and_fifos_are_skipped_not_read(tmp_path):
+    """A FIFO would block a reader forever; a dangling link has nothing to copy."""
+    from agent.config import MigrateSettings
+    from agent.pipeline import migrate
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.py").write_text("import torch\nx = torch.zeros(2)\n")
+    (src / "dangling.py").symlink_to(src / "missing.py")
+    os.mkfifo(src / "pipe.py")
+    before = tree_state(src)
+    report = migrate(src, tmp_path / "out", MigrateSettings(verify=False))
+    files = {f.path: f for f in report.files}
+    assert files["dangling.py"].status == "skipped" and files["dangling.py"].error.startswith("broken symbolic link")
+    assert files["pipe.py"].status == "skipped" and files["pipe.py"].error == "not a regular file"
+    assert files["m.py"].status == "translated"
+    assert tree_state(src) == before

@@ -19,7 +19,7 @@ from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, torch_bindings
 from agent.rules.signature import BindError, Binding, bind
-from agent.rules.tensors import ClassFacts, Inference, Scope, class_is_module, function_params
+from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 
 MARKER = "# msagent:"
 
@@ -448,7 +448,13 @@ def _names_outside_imports(module: cst.Module) -> set[str]:
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
                      nearest=None, overrides: dict | None = None, observed: set | None = None) -> RulesResult:
     """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
-    module = cst.parse_module(source)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        raise
+    except Exception as exc:  # the parser's own faults on malformed input are parse errors too
+        raise cst.ParserSyntaxError(f"{type(exc).__name__}: {exc}", lines=source.splitlines(True) or [""],
+                                    raw_line=1, raw_column=0) from exc
     bindings = torch_bindings(module)
     if not bindings:
         return RulesResult(code=source)

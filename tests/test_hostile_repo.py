@@ -235,9 +235,6 @@ def test_crash_fails_the_unit_and_the_next_unit_is_verified(hostile_run, name):
     assert nxt["status"] == "verified-by-rules", nxt["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="repair/loop.py replaces a timeout's or crash's reason with "
-                   "needs_llm_reason() ('KB alternatives did not fix this crash; an LLM repair is needed'), "
-                   "losing the limit and the signal; an LLM cannot fix a torch original that hangs or aborts")
 @pytest.mark.parametrize(("name", "detail"), [("Spins", "timed out after 8s"), ("Aborts", "signal SIGABRT"),
                                               ("Segfaults", "signal SIGSEGV")])
 def test_hang_and_crash_reasons_say_what_happened(hostile_run, name, detail):

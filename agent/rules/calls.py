@@ -92,7 +92,7 @@ def _fold(expr: str) -> str:
 _FOLD_BUILTINS = {"isinstance": isinstance, "int": int, "float": float, "str": str, "tuple": tuple,
                   "bool": bool, "len": len, "list": list}
 _FOLD_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.IfExp,
-               ast.Call, ast.Name, ast.Load, ast.Tuple, ast.Compare, ast.cmpop, ast.BoolOp, ast.boolop,
+               ast.Call, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Compare, ast.cmpop, ast.BoolOp, ast.boolop,
                ast.Subscript)
 
 

@@ -96,7 +96,7 @@ def bind(call: cst.Call, signature: str) -> Binding:
             name = arg.keyword.value
             if name in b.args:
                 raise BindError(f"argument {name!r} given twice")
-            if name not in by_name and not has_varkw:
+            if name not in by_name and not has_varkw and name != b.vararg_name:
                 raise BindError(f"unknown argument {name!r} for {signature}")
             b.args[name] = BoundArg(name, arg, False, i)
     # torch's varargs functions usually accept the same values by keyword (size=, dims=)

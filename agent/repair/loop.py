@@ -71,14 +71,19 @@ class UnitRunner:
                                 nearest=self.translated.nearest, overrides=overrides,
                                 observed=self.observed.get(rel)).code
 
-    def observe(self, unit: Unit) -> None:
+    def observe(self, unit: Unit) -> dict | None:
         """Run the torch side once to see which calls are on tensors; retranslate files where that adds
-        conversions static inference missed. Only files still holding the rules' own output change."""
+        conversions static inference missed. Only files still holding the rules' own output change.
+        A hang or crash of the torch side is the unit's result (returned): verifying would repeat it."""
         args = {"pt_root": str(self.src), "unit": unit.as_request(), "specs": self.specs.get(unit.key, []),
                 "kb_root": self.settings.kb_root}
         reply = self.worker.call(OBSERVE_OP, args, timeout=self.settings.unit_timeout_s)
         if not reply.get("ok"):
-            return
+            kind = reply.get("kind")
+            if kind in ("timeout", "crash"):
+                return {"status": "failed", "failure": kind,
+                        "reason": f"{kind} while running the torch original: {reply.get('error', '')}".strip()}
+            return None
         before = {rel: set(sites) for rel, sites in self.observed.items()}
         grown = set()
         for rel, line, col, name in reply["result"].get("sites", []):
@@ -98,6 +103,7 @@ class UnitRunner:
             new = self.translate(rel)
             if new != current:
                 self._apply({rel: new})
+        return None
 
     def verify(self, unit: Unit) -> dict:
         args = {"pt_root": str(self.src), "ms_root": str(self.out), "unit": unit.as_request(),
@@ -117,13 +123,13 @@ class UnitRunner:
         if unit.skip_reason:
             record.reason = unit.skip_reason
             return record
-        self.observe(unit)
-        result = self.verify(unit)
+        torch_failed = self.observe(unit)  # the original itself hangs or crashes: nothing to repair
+        result = torch_failed or self.verify(unit)
         if result["status"] == "not-exercised" and self.settings.llm is not None:
             result = self._with_proposed_spec(unit, result)
         rounds, tokens = 0, 0
         for repairer in self.repairers:
-            if result["status"] == "verified" or rounds >= self.settings.rounds:
+            if result["status"] == "verified" or rounds >= self.settings.rounds or torch_failed:
                 break
             for attempt in repairer.propose(unit, result):
                 if rounds >= self.settings.rounds:

@@ -6,12 +6,14 @@ MSAGENT_SANDBOX_FS variable, a JSON description of the mounts to apply.
 """
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import functools
 import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -134,6 +136,8 @@ class Launch:
 
     def preexec(self) -> None:
         """Runs in the child between fork and exec: only syscalls, no imports or locks."""
+        if _LIBC is not None:  # the worker dies with the CLI, even one killed by SIGKILL
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         for limit, value in self.applied.get("_rlimits", []):
             resource.setrlimit(limit, (value, value))
         if self.cgroup:
@@ -142,6 +146,13 @@ class Launch:
                 os.write(fd, b"0")  # 0 means "the writing process"
             finally:
                 os.close(fd)
+
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not glibc-like: no parent-death signal
+    _LIBC = None
 
 
 def _rlimits(config: WorkerConfig, cgroup: str | None) -> tuple[list, list[str]]:

@@ -83,8 +83,14 @@ class RepoIndex:
         self.files: list[_File] = []
         self.definers: dict[str, set[str]] = {}
         self.dataclasses: dict[tuple[str, str], dict[str, ast.expr] | None] = {}
-        for path in sorted(root.rglob("*.py")):
-            rel = path.relative_to(root)
+        from agent.scan.files import walk_repo
+
+        # the same files the pipeline translates: no FIFOs, no links out of the tree, no huge files
+        for item in walk_repo(root):
+            if item.kind != "python":
+                continue
+            path = item.path
+            rel = path.relative_to(root.resolve()) if path.is_absolute() else path.relative_to(root)
             if any(p in _SKIP_DIRS or p.startswith(".") for p in rel.parts[:-1]):
                 continue
             try:

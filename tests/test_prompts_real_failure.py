@@ -103,13 +103,14 @@ def test_repair_prompt_from_a_wrong_layernorm_epsilon(runner):
 
 
 def test_draft_prompt_for_a_file_the_rules_left_in_torch(runner):
-    """pairwise() uses torch.einsum, which has no CPU mapping: the file keeps `import torch` and needs a draft."""
+    """pairwise() uses torch.einsum, which has no CPU mapping: the file keeps a marked, unbound torch reference
+    (torch is not imported), so running it fails with a NameError and the unit needs a draft."""
     unit = unit_named(runner, "pairwise")
     draft = runner.translated.outputs["pair.py"]
-    assert "import torch" in draft
+    assert "import torch" not in draft and "torch.einsum(" in draft
     result = runner.verify(unit)
-    assert result["failure"] == "import" and "imports torch" in result["reason"]
-    assert "rules left torch code" in needs_llm_reason(result)
+    assert result["status"] == "failed" and "NameError: name 'torch'" in result["reason"]
+    assert "left unconverted" in needs_llm_reason(result)
 
     user = LLMRepair(runner).messages(unit, result, draft)[1]["content"]
     assert "could not translate all of `pairwise`" in user

@@ -222,6 +222,8 @@ def needs_llm_reason(result: dict) -> str:
         return ""  # a missing dependency or a skipped unit: no model fixes that
     if kind == "import" and "imports torch" in reason:
         return f"the rules left torch code in this file; an LLM draft is needed ({how})"
+    if "NameError: name " in reason:  # a torch name the rules could not convert (no import binds it any more)
+        return f"the unit runs code the rules left unconverted (see its `# msagent:` markers); an LLM draft is needed ({how})"
     if kind == "import" and "failed to import" in reason:
         return ""
     return f"KB alternatives did not fix this {kind or 'failure'}; an LLM repair is needed ({how})"

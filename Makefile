@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.msagent-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test bench eval kb-verify wheel clean
+.PHONY: install demo test test-slow bench eval kb-verify wheel clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt ray
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -100,7 +100,10 @@ def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str]) 
 _TENSOR_ONLY_METHODS = {"unsqueeze", "permute", "contiguous", "masked_fill", "softmax", "log_softmax", "float",
                         "long", "size", "detach", "clamp", "expand", "topk", "gather", "scatter", "bmm", "matmul",
                         "chunk", "type_as", "narrow", "new_zeros", "new_ones", "sigmoid", "numel", "argmax",
-                        "unbind", "masked_select", "expand_as", "view_as", "index_select", "norm", "pow", "exp"}
+                        "unbind", "masked_select", "expand_as", "view_as", "index_select", "norm", "pow", "exp",
+                        "new_empty", "new_full", "new_tensor", "bernoulli_", "uniform_", "normal_", "masked_fill_"}
+# Keywords torch spells and numpy does not (numpy says axis=/keepdims=).
+_TORCH_KEYWORDS = {"dim", "keepdim"}
 
 
 def _uses_torch(fn: ast.AST, aliases: dict[str, str]) -> bool:
@@ -108,7 +111,8 @@ def _uses_torch(fn: ast.AST, aliases: dict[str, str]) -> bool:
     for n in ast.walk(fn):
         if isinstance(n, ast.Name) and n.id in aliases:
             return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _TENSOR_ONLY_METHODS:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and (
+                n.func.attr in _TENSOR_ONLY_METHODS or any(k.arg in _TORCH_KEYWORDS for k in n.keywords)):
             return True
     return False
 

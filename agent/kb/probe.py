@@ -35,23 +35,28 @@ def _to_ms(value):
     return value
 
 
-def _translate_expr(code: str, kb, device: str, overrides: dict, setup: str = "") -> tuple[str, str]:
-    """torch expression -> (MindSpore import lines, MindSpore expression); raises on a marked call.
+def _translate_line(line_src: str, kb, device: str, overrides: dict, setup: str) -> tuple[str, str]:
+    """One torch line -> (MindSpore import lines, its translated line); raises when the rules marked it.
 
     The setup is translated along so that the names it binds are known tensors (their methods get
-    rewritten), but only the expression's own line is used."""
+    rewritten), but only the line's own translation is used."""
     from agent.rules.engine import translate_source
 
     head = PRELUDE + (setup.rstrip() + "\n" if setup.strip() else "")
     line = head.count("\n") + 1
-    r = translate_source(f"{head}__out = {code}\n", kb, device, overrides=overrides)
+    r = translate_source(f"{head}{line_src}\n", kb, device, overrides=overrides)
     mine = [m for m in r.markers if m.line == line]
     if mine:
         raise RuleRefused("; ".join(m.reason for m in mine))
     lines = r.code.splitlines()
-    body = [l for l in lines if l.startswith("__out = ")]
     imports = [l for l in lines if l.startswith(("import ", "from "))]
-    return "\n".join(imports), body[0][len("__out = "):]
+    return "\n".join(imports), lines[-1]
+
+
+def _translate_expr(code: str, kb, device: str, overrides: dict, setup: str = "") -> tuple[str, str]:
+    """torch expression -> (MindSpore import lines, MindSpore expression)."""
+    imports, line = _translate_line(f"__out = {code}", kb, device, overrides, setup)
+    return imports, line[len("__out = "):]
 
 
 class RuleRefused(Exception):
@@ -72,18 +77,9 @@ def _receiver(code: str) -> str:
 
 
 def _translate_statement(code: str, kb, device: str, overrides: dict, setup: str) -> str:
-    """The rules' translation of one statement (with its imports), given the setup's names."""
-    from agent.rules.engine import translate_source
-
-    head = PRELUDE + (setup.rstrip() + "\n" if setup.strip() else "")
-    line = head.count("\n") + 1
-    r = translate_source(f"{head}{code}\n", kb, device, overrides=overrides)
-    mine = [m for m in r.markers if m.line == line]
-    if mine:
-        raise RuleRefused("; ".join(m.reason for m in mine))
-    lines = r.code.splitlines()
-    imports = [l for l in lines if l.startswith(("import ", "from "))]
-    return "\n".join(imports + [lines[-1]])
+    """The rules' translation of one statement, with its imports, given the setup's names."""
+    imports, line = _translate_line(code, kb, device, overrides, setup)
+    return f"{imports}\n{line}"
 
 
 class ProbeBroken(Exception):

@@ -28,6 +28,7 @@ _NAME_GUESSES: list[tuple[str, object]] = [
     (r"num_groups|groups", 2),
     (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
     (r"ratio|mult|expansion", 2),
+    (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
     (r"scale|temperature|alpha|beta|gamma", 1.0),
     (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
 ]
@@ -55,6 +56,41 @@ def _required(sig: inspect.Signature) -> list[inspect.Parameter]:
     ]
 
 
+_CONFIG_PARAM = re.compile(r"config|cfg|conf$|hparams|params$|args$|opts?$|settings")
+
+
+def _config_dataclasses(cls) -> list[tuple[str, type]]:
+    """Dataclasses visible where the unit is defined (its module's globals): candidate config types."""
+    import dataclasses
+
+    namespace = getattr(cls.__init__, "__globals__", {})
+    return [(n, v) for n, v in namespace.items()
+            if isinstance(v, type) and dataclasses.is_dataclass(v) and not n.startswith("_")]
+
+
+def _shrunk_fields(dc) -> str:
+    """Keyword arguments that make a config small: name-based guesses for int fields (layers 2, heads 2,
+    widths 16, vocab 50), the defaults for everything else."""
+    import dataclasses
+
+    parts = []
+    for f in dataclasses.fields(dc):
+        if f.type in (int, "int") or isinstance(f.default, int) and not isinstance(f.default, bool):
+            guess = guess_value(f.name, int)
+            if isinstance(guess, int) and not isinstance(guess, bool):
+                parts.append(f"{f.name}={16 if guess == 8 else guess!r}")
+    return ", ".join(parts)
+
+
+def config_inits(name: str, cls, param: str) -> list[str]:
+    """`GPT(GPTConfig(n_layer=2, ...))` then `GPT(GPTConfig())` for each dataclass in the unit's module."""
+    out = []
+    for dc_name, dc in _config_dataclasses(cls):
+        out.append(f"{name}({param}={dc_name}({_shrunk_fields(dc)}))")
+        out.append(f"{name}({param}={dc_name}())")
+    return out
+
+
 def default_inits(name: str, cls) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args."""
     try:
@@ -65,8 +101,11 @@ def default_inits(name: str, cls) -> list[str]:
     if not required:
         return [f"{name}()"]
     guesses = {p.name: guess_value(p.name, p.annotation) for p in required}
-    if any(v is inspect.Parameter.empty for v in guesses.values()):
-        return []  # a config object or similar: nothing sensible to guess
+    unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
+    if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
+        return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
+    if unknown:
+        return []  # an object we cannot build: nothing sensible to guess
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")

@@ -333,3 +333,18 @@ def test_isinstance_narrowing_renames_parameters(kb):
                     m.weight.set_data(initializer.initializer(initializer.Constant(0.5), m.weight.shape, m.weight.dtype))
                 m.weight = None
         """)
+
+
+def test_values_and_indices_of_pair_results(kb):
+    out = translate_source(dedent("""\
+        import torch
+
+
+        def f(x: torch.Tensor, d: dict):
+            m = x.max(dim=1, keepdim=True).values
+            i = torch.max(x, 1).indices
+            return m, i, d.values()
+        """), kb).code
+    assert "m = x.max(dim=1, keepdim=True)[0]" in out
+    assert ".max(x, 1)[1]" in out
+    assert "d.values()" in out  # a dict's values() is not a tensor result

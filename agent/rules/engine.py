@@ -22,6 +22,7 @@ from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 
 MARKER = "# msagent:"
+_PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
 
 
 @dataclass
@@ -236,11 +237,26 @@ class _Rewriter(cst.CSTTransformer):
             self.type_context.add(id(node))
 
     def leave_Attribute(self, original, updated):
+        if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
+            # torch's (values, indices) results are named tuples; MindSpore's are plain tuples
+            index = "0" if original.attr.value == "values" else "1"
+            return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
         if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
             renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
         return self._reference(original, updated)
+
+    def _returns_pair(self, node: cst.BaseExpression) -> bool:
+        """A torch call that returns (values, indices): max/min/sort/topk/... over a dimension."""
+        if not isinstance(node, cst.Call):
+            return False
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _PAIR_RESULTS:
+            if self.inf.is_tensor(func.value, self.scope) or self._torch_name(func) is not None:
+                return bool(node.args) or func.attr.value in ("sort", "topk")
+            return self._seen_on_tensor(node, func.attr.value)
+        return False
 
     # -- isinstance narrowing: `if isinstance(m, nn.BatchNorm2d): m.weight` is m.gamma in MindSpore --
     def visit_If(self, node: cst.If) -> bool:

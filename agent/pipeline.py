@@ -213,7 +213,17 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
 
 def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
                   progress, worker) -> None:
-    runner = runner_cls(src, out, kb, settings, translated, worker=worker)
+    from agent.sandbox.pool import WorkerStartError
+
+    try:
+        runner = runner_cls(src, out, kb, settings, translated, worker=worker)
+    except WorkerStartError as exc:  # no torch/MindSpore here, or the sandbox cannot start: say so, keep the rest
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "worker did not start"
+        report.errors.append("verification worker did not start (are torch and mindspore installed? "
+                             f"pip install 'msagent[frameworks]' -c constraints.txt): {first}")
+        report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
+                                   reason="the verification worker did not start") for u in translated.units]
+        return
     try:
         report.sandbox = runner.isolation
         for unit in translated.units:

@@ -14,7 +14,7 @@ from agent.config import MigrateSettings
 from agent.kb.store import KB
 from agent.report.schema import UnitRecord
 from agent.sandbox.config import WorkerConfig
-from agent.sandbox.pool import Worker
+from agent.sandbox.pool import Worker, WorkerStartError
 from agent.scan.units import Unit
 from agent.write.atomic import write_text
 
@@ -36,6 +36,11 @@ class UnitRunner:
         self._own_worker = worker is None
         self.worker = worker or Worker(worker_config(src, out, settings))
         self.worker.start()
+        missing = self.worker.ready_info.get("preload_errors") or {}
+        if missing:  # verification cannot run without both frameworks: say it once, not per unit
+            if self._own_worker:
+                self.worker.close()
+            raise WorkerStartError("cannot import " + "; ".join(f"{m}: {e}" for m, e in missing.items()))
         self.module_classes = {u.name for u in translated.units if u.kind == "module"}
         self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
         self.specs = self._find_specs()

@@ -1,12 +1,7 @@
 """The second rules pass: Tensor methods on receivers static inference cannot type, converted from
 what running the torch original saw at each call site; numpy look-alikes stay as they are."""
-import numpy as np  # noqa: F401  (the repo below uses it)
-import pytest
-
 from agent.config import MigrateSettings
 from agent.pipeline import migrate
-from agent.repair.loop import worker_config
-from agent.sandbox.pool import Worker
 
 NET = '''\
 import numpy as np
@@ -35,18 +30,12 @@ class Net(nn.Module):
 '''
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    base = tmp_path_factory.mktemp("w")
-    with Worker(worker_config(base, base, MigrateSettings())) as w:
-        yield w
 
-
-def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, worker):
+def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, shared_worker):
     src = tmp_path / "src"
     src.mkdir()
     (src / "net.py").write_text(NET)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=worker)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
     (unit,) = [u for u in report.units if u.name == "Net"]
     assert unit.status == "verified-by-rules", unit.reason
     out = (tmp_path / "out" / "net.py").read_text()

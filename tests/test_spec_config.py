@@ -1,12 +1,8 @@
 """A model built from one config object and instantiated nowhere in the repo: the verifier builds it
 from the dataclasses of its module, small first (layers 2, heads 2, widths 16), as real GPT-style
 repos need."""
-import pytest
-
 from agent.config import MigrateSettings
 from agent.pipeline import migrate
-from agent.repair.loop import worker_config
-from agent.sandbox.pool import Worker
 
 MODEL = '''\
 from dataclasses import dataclass
@@ -40,18 +36,12 @@ class Net(nn.Module):
 '''
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    base = tmp_path_factory.mktemp("w")
-    with Worker(worker_config(base, base, MigrateSettings())) as w:
-        yield w
 
-
-def test_config_object_built_small_from_the_module_dataclass(tmp_path, worker):
+def test_config_object_built_small_from_the_module_dataclass(tmp_path, shared_worker):
     src = tmp_path / "src"
     src.mkdir()
     (src / "gpt.py").write_text(MODEL)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=worker)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
     (unit,) = report.units
     assert unit.status == "verified-by-rules", unit.reason
     assert unit.spec["init"].startswith("Net(config=TinyConfig(")

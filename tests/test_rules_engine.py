@@ -348,3 +348,11 @@ def test_values_and_indices_of_pair_results(kb):
     assert "m = x.max(dim=1, keepdim=True)[0]" in out
     assert ".max(x, 1)[1]" in out
     assert "d.values()" in out  # a dict's values() is not a tensor result
+
+
+def test_unsupported_value_known_only_at_run_time_goes_through_a_guarding_adapter(kb):
+    r = translate_source("import torch.nn as nn\n\n\ndef f(cfg):\n    return nn.LayerNorm(8, bias=cfg.bias)\n", kb)
+    assert "return _ms_LayerNorm(8, bias=cfg.bias)" in r.code
+    assert "raise ValueError(f'bias={bias!r} is not supported" in r.code
+    literal = translate_source("import torch.nn as nn\nm = nn.LayerNorm(8, bias=False)\n", kb)
+    assert "nn.LayerNorm(8, bias=False)" in literal.code and literal.api_marked == 1  # known now: marked

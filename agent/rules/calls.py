@@ -18,6 +18,10 @@ class Unconvertible(Exception):
     """The call cannot be expressed with this target; the reason goes into a marker."""
 
 
+class DependsOnRuntime(Unconvertible):
+    """An unsupported argument whose value is only known at run time (`bias=config.bias`)."""
+
+
 def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
 
@@ -111,12 +115,22 @@ def _expr(text: str, render) -> cst.BaseExpression:
     return cst.parse_expression(text)
 
 
+def _literal(src: str) -> bool:
+    try:
+        ast.literal_eval(src)
+    except (ValueError, SyntaxError):
+        return False
+    return True
+
+
 def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
     """The target call's argument list. `render` turns a dotted MindSpore name into source text."""
     for name, reason in target.unsupported.items():
         bound = binding.args.get(name)
         if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
-            raise Unconvertible(f"argument {name}={code(bound.node.value)} not supported: {reason}")
+            src = code(bound.node.value)
+            error = DependsOnRuntime if not _literal(src) else Unconvertible
+            raise error(f"argument {name}={src} not supported: {reason}")
 
     # (order, torch name, target name, arg, was positional)
     items: list[tuple[int, str | None, str | None, cst.Arg, bool]] = []

@@ -14,7 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
-from agent.rules.calls import Unconvertible, build_args, code, fill_template, has_arg_rules
+from agent.rules.calls import DependsOnRuntime, Unconvertible, build_args, code, fill_template, has_arg_rules
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, torch_bindings
@@ -363,6 +363,18 @@ class _Rewriter(cst.CSTTransformer):
                 self.api_converted += 1
                 return new
             args = build_args(binding, target, self.plan.render)
+        except DependsOnRuntime as exc:
+            # the value decides at run time: call an adapter that converts, or raises a clear error
+            if receiver is None and entry.kind != "method":
+                try:
+                    self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+                except Unconvertible:
+                    pass
+                else:
+                    self.api_converted += 1
+                    return updated.with_changes(func=cst.Name(adapter_name(entry)))
+            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+            return updated
         except (BindError, Unconvertible) as exc:
             self._unconverted(original, f"{entry.api}: {exc}", entry.api)
             return updated

@@ -48,9 +48,14 @@ def _translate_line(line_src: str, kb, device: str, overrides: dict, setup: str)
     mine = [m for m in r.markers if m.line == line]
     if mine:
         raise RuleRefused("; ".join(m.reason for m in mine))
-    lines = r.code.splitlines()
-    imports = [l for l in lines if l.startswith(("import ", "from "))]
-    return "\n".join(imports), lines[-1]
+    import ast
+
+    tree = ast.parse(r.code)
+    # imports and the helpers/adapters the rules wrote, never the setup's own translation (the MindSpore
+    # side gets the torch inputs converted, not fresh random ones)
+    keep = [ast.get_source_segment(r.code, n) for n in tree.body[:-1]
+            if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+    return "\n".join(keep), r.code.splitlines()[-1]
 
 
 def _translate_expr(code: str, kb, device: str, overrides: dict, setup: str = "") -> tuple[str, str]:

@@ -71,6 +71,10 @@ class Target(BaseModel):
         description="the whole call as a source template over {torch_param} placeholders ({self} = a method's "
         "receiver), for mappings that are not a rename; MindSpore names in it are imported as needed",
     )
+    helper: str | None = Field(
+        None, description="source of a small function or class the target needs (used by `template`); it is "
+        "written once after the imports of every file that uses the target; MindSpore names in it are imported"
+    )
     assign_result: bool = Field(
         False, description="in-place torch method: `x.op_(...)` becomes `x.copy_(x.op(...))` (out-of-place on a "
         "temporary); MindSpore's in-place arithmetic does nothing on CPU, copy_ works"

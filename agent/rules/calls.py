@@ -105,13 +105,13 @@ def _kw(name: str, value: cst.BaseExpression) -> cst.Arg:
         whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
-_MS_NAME = re.compile(r"\bmindspore(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+MS_NAME = re.compile(r"\bmindspore(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _expr(text: str, render) -> cst.BaseExpression:
     """Parse a filled template; MindSpore names in it are rendered through the file's import plan."""
     if render is not None:
-        text = _MS_NAME.sub(lambda m: render(m.group(0)), text)
+        text = MS_NAME.sub(lambda m: render(m.group(0)), text)
     return cst.parse_expression(text)
 
 

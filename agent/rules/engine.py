@@ -14,7 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
-from agent.rules.calls import DependsOnRuntime, Unconvertible, build_args, code, fill_template, has_arg_rules
+from agent.rules.calls import MS_NAME, DependsOnRuntime, Unconvertible, build_args, code, fill_template, has_arg_rules
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, torch_bindings
@@ -90,6 +90,12 @@ class _Rewriter(cst.CSTTransformer):
 
     def _target(self, entry: Entry):
         return self.overrides.get(entry.api) or self.kb.target_for(entry, self.device)
+
+    def _add_helper(self, source: str) -> None:
+        """A KB target's helper (a def or class), once per file, its MindSpore names imported."""
+        name = source.split("(", 1)[0].split()[-1].rstrip(":")
+        if name not in self.adapters:
+            self.adapters[name] = MS_NAME.sub(lambda m: self.plan.render(m.group(0)), source)
 
     def _seen_on_tensor(self, call: cst.Call, method: str) -> bool:
         """Execution of the torch original saw a Tensor method called here."""
@@ -359,6 +365,8 @@ class _Rewriter(cst.CSTTransformer):
             if not entry.signature and updated.args:
                 raise Unconvertible("the KB has no torch signature to check this call against")
             if target.template:
+                if target.helper:
+                    self._add_helper(target.helper)
                 new = fill_template(binding, target, self.plan.render, receiver)
                 self.api_converted += 1
                 return new

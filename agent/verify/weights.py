@@ -73,6 +73,18 @@ def _target_for(kb, torch_cls, ms_cell, device):
     return kb.target_for(entry, device)
 
 
+def _ancestor_rename(targets: dict, path: str, lname: str) -> str | None:
+    """The nearest enclosing layer whose param_map names this tensor by a dotted path, mapped."""
+    parts = path.split(".") if path else []
+    for i in range(len(parts) - 1, -1, -1):
+        anc = ".".join(parts[:i])
+        target = targets.get(anc)
+        rel = ".".join([*parts[i:], lname])
+        if target is not None and rel in target.param_map and target.param_map[rel]:
+            return f"{anc}.{target.param_map[rel]}" if anc else target.param_map[rel]
+    return None
+
+
 def _ms_tensors(cell) -> tuple[dict, dict]:
     params = {name: p for name, p in cell.parameters_and_names()}
     buffers = {name: b for name, b in cell.named_buffers()} if hasattr(cell, "named_buffers") else {}
@@ -87,12 +99,14 @@ def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict
     problems: list[str] = []
     seen: dict[int, str] = {}
     owners: dict[str, list[str]] = {}
+    targets = {path: _target_for(kb, type(mod), ms_cells.get(path), device)
+               for path, mod in torch_module.named_modules()}
     for path, mod in torch_module.named_modules():
         local = [(n, t, "param") for n, t in mod._parameters.items() if t is not None]
         local += [(n, t, "buffer") for n, t in mod._buffers.items() if t is not None]
         if not local:
             continue
-        target = _target_for(kb, type(mod), ms_cells.get(path), device)
+        target = targets.get(path)
         pmap = target.param_map if target else {}
         tmap = target.weight_transforms if target else {}
         for lname, tensor, kind in local:
@@ -101,11 +115,15 @@ def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict
                 plan[full] = {"ms": None, "transform": None, "tied_to": seen[id(tensor)]}
                 continue
             seen[id(tensor)] = full
-            ms_local = pmap.get(lname, lname) if lname in pmap else lname
-            if ms_local is None:
-                plan[full] = {"ms": None, "transform": None}
-                continue
-            ms_name = f"{path}.{ms_local}" if path else ms_local
+            outer = _ancestor_rename(targets, path, lname)
+            if outer is not None:  # a layer that renames its children (TransformerEncoderLayer's linear1)
+                ms_name = outer
+            else:
+                ms_local = pmap.get(lname, lname) if lname in pmap else lname
+                if ms_local is None:
+                    plan[full] = {"ms": None, "transform": None}
+                    continue
+                ms_name = f"{path}.{ms_local}" if path else ms_local
             transform = tmap.get(lname)
             if transform is not None and transform not in TRANSFORMS:
                 problems.append(f"{full}: unknown weight transform {transform!r}")

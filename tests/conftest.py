@@ -12,3 +12,9 @@ def shared_worker(tmp_path_factory):
     base = tmp_path_factory.mktemp("shared-worker")
     with Worker(worker_config(base, base, MigrateSettings())) as worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def worker(shared_worker):
+    """The shared warm worker, under the name the repair tests use (a module may define its own)."""
+    return shared_worker

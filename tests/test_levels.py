@@ -6,7 +6,6 @@ level catching it and the KB-alternative repair replacing it.
 """
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest

@@ -15,8 +15,7 @@ from agent.llm.settings import LLMSettings
 from agent.pipeline import translate_repo
 from agent.repair.classify import classify
 from agent.repair.llm_repair import LLMRepair, needs_llm_reason
-from agent.repair.loop import UnitRunner, worker_config
-from agent.sandbox.pool import Worker
+from agent.repair.loop import UnitRunner
 
 pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("mindspore")),
                                 reason="needs torch and mindspore installed")
@@ -43,15 +42,6 @@ PAIR = textwrap.dedent('''\
     def pairwise(x, y):
         return torch.einsum("bid,bjd->bij", x, y)
 ''')
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    base = tmp_path_factory.mktemp("w")
-    w = Worker(worker_config(base, base, MigrateSettings()))
-    w.start()
-    yield w
-    w.close()
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ from agent.pipeline import migrate
 from agent.repair import learn
 from agent.repair.classify import classify
 from agent.repair.llm_repair import needs_llm_reason
-from agent.repair.loop import worker_config
-from agent.sandbox.pool import Worker
 
 pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("mindspore")),
                                 reason="needs torch and mindspore installed")
@@ -56,15 +54,6 @@ def stale_kb(tmp_path_factory) -> Path:
                                           "ms_version": "2.9.0"}}
     cpu.write_text(json.dumps(data))
     return kb
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    base = tmp_path_factory.mktemp("w")
-    w = Worker(worker_config(base, base, MigrateSettings()))
-    w.start()
-    yield w
-    w.close()
 
 
 def test_kb_alternative_reaches_parity_without_an_llm(tmp_path, stale_kb, worker):

@@ -21,8 +21,6 @@ from agent.llm.settings import LLMSettings
 from agent.pipeline import migrate
 from agent.repair import learn
 from agent.repair.llm_repair import CACHE_FILE
-from agent.repair.loop import worker_config
-from agent.sandbox.pool import Worker
 from tests.support.openai_server import Reply, ScriptedOpenAI, Status
 
 # Checked without importing: both frameworks load in the worker, never in the test process.
@@ -89,15 +87,6 @@ def gpu_probed_kb(tmp_path_factory) -> Path:
     data["verdicts"].pop("torch.einsum", None)
     cpu.write_text(json.dumps(data))
     return kb
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    base = tmp_path_factory.mktemp("w")
-    w = Worker(worker_config(base, base, MigrateSettings()))
-    w.start()
-    yield w
-    w.close()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Crash safety: `msagent migrate` killed with SIGKILL resumes from its journal without running a
-finished unit again; `--fresh` starts over; Ctrl-C (SIGINT) stops with a partial report and 130."""
+finished unit again; `--fresh` starts over; Ctrl-C (SIGINT) or SIGTERM stops with a partial report and 130."""
 from __future__ import annotations
 
 import json
@@ -147,12 +147,13 @@ def test_sigkill_then_resume_runs_no_finished_unit_again(repo, tmp_path):
     assert sorted(r["unit"] for r in journal(out)) == sorted(UNITS)  # the journal was started over
 
 
-def test_sigint_stops_cleanly_with_a_partial_report(repo, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_cleanly_with_a_partial_report(repo, tmp_path, sig):
     out = tmp_path / "out"
     proc = start(repo, out)
     wait_for_records(proc, out, 1)
     workers = children(proc.pid)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-3000:]
     assert stdout == ""  # --json prints a whole document or nothing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +17,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Migrate PyTo
 app.add_typer(kb_commands.app, name="kb")
 app.add_typer(bot_commands.app, name="bot")
 app.command("convert-ckpt")(convert_ckpt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(message: str) -> None:
@@ -52,6 +57,8 @@ def migrate(
                                        "llm_base_url": llm_base_url, "llm_model": llm_model})
     except ValueError as exc:
         _fail(str(exc))
+    # SIGTERM (a CI runner cancelling, `kill`) stops like Ctrl-C: a partial report, the worker stopped
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with Progress(enabled=not as_json) as progress:
             report = run_migration(src, out, settings, progress=progress)

@@ -3,15 +3,15 @@ line where there is one), the rest of the repo is migrated and verified, SRC is 
 and the exit code is the design's (1 when something could not be translated, 2 for bad paths)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.support.trees import tree_state
 
 ROOT = Path(__file__).resolve().parents[1]
 MSAGENT = ROOT / ".venv" / "bin" / "msagent"
@@ -30,25 +30,6 @@ GOOD = textwrap.dedent("""\
             return torch.tanh(self.fc(x)) * 2
 """)
 BINARY = bytes(range(256)) * 3
-
-
-def tree_state(root: Path) -> dict[str, str]:
-    """Every entry under root (links not followed) -> its type and content hash or link target."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in dirnames + filenames:
-            p = Path(dirpath, name)
-            rel = p.relative_to(root).as_posix()
-            mode = p.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                state[rel] = "link:" + os.readlink(p)
-            elif stat.S_ISDIR(mode):
-                state[rel] = "dir"
-            elif stat.S_ISREG(mode):
-                state[rel] = f"file:{oct(mode)}:" + hashlib.sha256(p.read_bytes()).hexdigest()
-            else:  # a FIFO or device: reading it could block
-                state[rel] = f"special:{oct(mode)}"
-    return state
 
 
 def notebook(cells: list[tuple[str, str]]) -> str:

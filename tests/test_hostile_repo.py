@@ -5,7 +5,6 @@ Hangs and crashes end as `failed` with their reason, and the unit after each one
 the restarted worker. SRC stays byte-identical and nothing lands outside the worker's temp dir."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -15,6 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from tests.support.trees import tree_state
 
 ROOT = Path(__file__).resolve().parents[1]
 MSAGENT = ROOT / ".venv" / "bin" / "msagent"
@@ -129,20 +130,6 @@ HOSTILE = textwrap.dedent('''\
                 pass
             return x * 4
 ''')
-
-
-def tree_state(root: Path) -> dict[str, str]:
-    """Every entry under root (links not followed) -> its type and content hash or link target."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in dirnames + filenames:
-            p = Path(dirpath, name)
-            rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
-                state[rel] = "link:" + os.readlink(p)
-            else:
-                state[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-    return state
 
 
 @pytest.fixture(scope="module")

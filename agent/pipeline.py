@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import time
@@ -63,6 +64,7 @@ def nearest_candidate(kb: KB) -> Callable[[str], str | None]:
     except ImportError:
         return lambda text: None
 
+    @functools.lru_cache(maxsize=4096)  # the same unconverted API is marked many times in a repo
     def nearest(text: str) -> str | None:
         try:
             hits = retrieve.search(kb, text, k=1)

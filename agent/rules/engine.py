@@ -1,6 +1,6 @@
 """The rules stage: one LibCST pass that applies KB entries to every torch reference in a file.
 
-Matching is by qualified name (LibCST's QualifiedNameProvider), so every import style resolves.
+Matching is by qualified name (rules/names.py), so every import style resolves.
 Tensor methods are rewritten only on receivers known to be tensors (rules/tensors.py).
 What cannot be converted is left as it was and carries a `# msagent:` marker line.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+from agent.rules.walk import Transformer
 
 from agent.kb.schema import Entry
 from agent.kb.store import KB
@@ -17,7 +18,8 @@ from agent.rules import structural, training
 from agent.rules.calls import MS_NAME, DependsOnRuntime, Unconvertible, build_args, code, fill_template, has_arg_rules
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
-from agent.rules.imports_pass import finish_imports, torch_bindings
+from agent.rules.imports_pass import finish_imports
+from agent.rules.names import Positions, Resolver, referenced_names, scan_names
 from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 
@@ -44,19 +46,15 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-def canonical(name: str) -> str:
-    """torch.nn.modules.conv.Conv2d -> torch.nn.Conv2d (how the KB keys layers)."""
-    if name.startswith("torch.nn.modules."):
-        return "torch.nn." + name.rsplit(".", 1)[1]
-    return name
-
-
-class _Rewriter(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
-
+class _Rewriter(Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
-                 overrides: dict | None = None, observed: set | None = None):
+                 overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
+                 positions: Positions):
         super().__init__()
+        self.resolver, self.positions = resolver, positions
+        self.top: cst.CSTNode | None = None  # the top-level statement being rewritten (for positions)
+        self._tops: set[int] = set()
+        self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}
@@ -77,16 +75,12 @@ class _Rewriter(cst.CSTTransformer):
 
     # -- helpers -------------------------------------------------------------------------
     def _qn(self, node: cst.CSTNode) -> set[str]:
-        try:
-            return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
-        except KeyError:
-            return set()
+        return self.resolver.qualified(node)
 
     def _torch_name(self, node: cst.CSTNode) -> str | None:
-        for n in sorted(self._qn(node)):
-            if n == "torch" or n.startswith("torch."):
-                return canonical(n)
-        return None
+        if id(node) in self.not_refs:
+            return None
+        return self.resolver.torch_name(node)
 
     def _target(self, entry: Entry):
         return self.overrides.get(entry.api) or self.kb.target_for(entry, self.device)
@@ -101,17 +95,12 @@ class _Rewriter(cst.CSTTransformer):
         """Execution of the torch original saw a Tensor method called here."""
         if not self.observed:
             return False
-        try:
-            start = self.get_metadata(PositionProvider, call).start
-        except KeyError:
-            return False
-        return (start.line, start.column, method) in self.observed
+        start = self.positions.start(self.top, call)
+        return start is not None and (start.line, start.column, method) in self.observed
 
     def _line(self, node: cst.CSTNode) -> int:
-        try:
-            return self.get_metadata(PositionProvider, node).start.line
-        except KeyError:
-            return 0
+        start = self.positions.start(self.top, node)
+        return start.line if start is not None else 0
 
     def mark(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
         hint = self.nearest(api or reason) if self.nearest else None
@@ -163,8 +152,14 @@ class _Rewriter(cst.CSTTransformer):
         return self._pop(updated)
 
     # -- scopes ------------------------------------------------------------------------------
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if id(node) in self._tops:
+            self.top = node
+        return super().on_visit(node)
+
     def visit_Module(self, node: cst.Module) -> bool:
-        # module subclasses defined in this file count too (metadata is resolved once, here)
+        self._tops = {id(s) for s in node.body}
+        # module subclasses defined in this file count too
         self.module_classes |= structural.module_classes_of(node, self._qn, self.module_classes)
         self.inf.module_classes = self.module_classes
         return True
@@ -213,14 +208,22 @@ class _Rewriter(cst.CSTTransformer):
         return False
 
     # -- torch references ---------------------------------------------------------------------
-    def _visit_ref(self, node: cst.BaseExpression) -> bool:
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
         if _dotted(node) and self._torch_name(node) is not None:
             self.roots.add(id(node))
             return False
+        self.not_refs.add(id(node.attr))
         return True
 
-    visit_Attribute = _visit_ref
-    visit_Name = _visit_ref
+    def visit_Name(self, node: cst.Name) -> bool:
+        if self._torch_name(node) is not None:
+            self.roots.add(id(node))
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        if node.keyword is not None:
+            self.not_refs.add(id(node.keyword))
+        return True
 
     def visit_Call(self, node: cst.Call) -> bool:
         self.call_funcs.add(id(node.func))
@@ -453,34 +456,6 @@ def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
     return [*args[:-1], args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
 
 
-def _names_in(module: cst.Module) -> set[str]:
-    names: set[str] = set()
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
-
-    module.visit(_V())
-    return names
-
-
-def _names_outside_imports(module: cst.Module) -> set[str]:
-    names: set[str] = set()
-
-    class _V(cst.CSTVisitor):
-        def visit_Import(self, node) -> bool:
-            return False
-
-        def visit_ImportFrom(self, node) -> bool:
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
-
-    module.visit(_V())
-    return names
-
-
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
                      nearest=None, overrides: dict | None = None, observed: set | None = None) -> RulesResult:
     """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
@@ -491,15 +466,17 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     except Exception as exc:  # the parser's own faults on malformed input are parse errors too
         raise cst.ParserSyntaxError(f"{type(exc).__name__}: {exc}", lines=source.splitlines(True) or [""],
                                     raw_line=1, raw_column=0) from exc
-    bindings = torch_bindings(module)
+    names = scan_names(source)
+    bindings = names.torch_bound
     if not bindings:
         return RulesResult(code=source)
-    taken = _names_in(module) - set(bindings)
+    taken = names.identifiers - bindings
+    resolver, positions = Resolver(module, names), Positions(module)
     for _attempt in range(2):
         plan = ImportPlan(taken)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # freshly parsed, never mutated
-        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed)
-        new = wrapper.visit(rewriter)
+        rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
+                             resolver=resolver, positions=positions)
+        new = module.visit(rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}
         clash = kept & set(plan.needed)
         if clash and _attempt == 0:
@@ -507,8 +484,12 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
             continue
         break
     # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
-    tr = training.rewrite_training(new, kb, plan) if training.may_apply(source) else training.TrainingResult(new)
-    new, kept = tr.module, kept & _names_outside_imports(tr.module)
+    if training.may_apply(source):
+        tr = training.rewrite_training(new, kb, plan, names)
+        kept &= referenced_names(tr.module)
+    else:
+        tr = training.TrainingResult(new)
+    new = tr.module
     rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
     rule_markers += [Marker(0, r) for r in tr.markers]
     new, import_markers = finish_imports(new, plan, kept, [cst.parse_statement(a) for a in rewriter.adapters.values()])

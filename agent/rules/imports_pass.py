@@ -7,6 +7,8 @@ while the units that do not reach it can still be verified.
 from __future__ import annotations
 
 import libcst as cst
+
+from agent.rules.walk import Transformer, Visitor
 from libcst.helpers import get_full_name_for_node
 
 MARKER = "# msagent:"
@@ -38,7 +40,7 @@ def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
 def torch_bindings(module: cst.Module) -> set[str]:
     names: set[str] = set()
 
-    class _V(cst.CSTVisitor):
+    class _V(Visitor):
         def visit_Import(self, node: cst.Import) -> None:
             names.update(_bound_names(node))
 
@@ -49,13 +51,19 @@ def torch_bindings(module: cst.Module) -> set[str]:
     return names
 
 
-class _ImportRewriter(cst.CSTTransformer):
+class _ImportRewriter(Transformer):
     def __init__(self, plan_statements: list[cst.SimpleStatementLine], kept: set[str]):
         self.plan = plan_statements
         self.kept = kept
         self.inserted = False
         self.depth = 0
         self.markers: list[tuple[int, str]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # imports are statements: expressions (most of the tree) need no visit
+        if isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)):
+            return False
+        return super().on_visit(node)
 
     def visit_IndentedBlock(self, node) -> None:
         self.depth += 1

@@ -11,6 +11,7 @@ import re
 import libcst as cst
 
 from agent.rules.calls import code as rw_code
+from agent.rules.names import statements
 from agent.rules.tensors import ClassFacts, Inference, class_is_module
 
 # Methods called on `self` inside a module class that the KB's torch.nn.Module entries cover.
@@ -23,7 +24,7 @@ _DEVICE_METHODS = {"cuda", "cpu"}
 def module_classes_of(module: cst.Module, qn, known: set[str]) -> set[str]:
     """Simple names of classes in this file that derive from nn.Module (directly or via known ones)."""
     found: set[str] = set()
-    classes = _walk_classes(module)
+    classes = [s for s in statements(module) if isinstance(s, cst.ClassDef)]
     changed = True
     while changed:
         changed = False
@@ -34,47 +35,35 @@ def module_classes_of(module: cst.Module, qn, known: set[str]) -> set[str]:
     return found
 
 
-def _walk_classes(module: cst.Module) -> list[cst.ClassDef]:
-    out = []
-
-    class _V(cst.CSTVisitor):
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            out.append(node)
-
-    module.visit(_V())
-    return out
-
-
 def collect_class_facts(node: cst.ClassDef, inf: Inference, qn, module_classes: set[str]) -> ClassFacts:
     from agent.rules.tensors import Scope
 
     facts = ClassFacts(is_module=class_is_module(node, qn, module_classes))
     scope = Scope(cls=facts)
-
-    class _V(cst.CSTVisitor):
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return inner is node
-
-        def visit_Assign(self, a: cst.Assign) -> None:
-            for t in a.targets:
-                inf.bind_targets(t.target, a.value, scope)
-
-        def visit_AnnAssign(self, a: cst.AnnAssign) -> None:
-            if a.value is not None:
-                inf.bind_targets(a.target, a.value, scope)
-
-        def visit_Call(self, call: cst.Call) -> None:
-            f = call.func
-            if (isinstance(f, cst.Attribute) and f.attr.value in ("register_buffer", "register_parameter")
-                    and isinstance(f.value, cst.Name) and f.value.value == "self" and call.args
-                    and isinstance(call.args[0].value, cst.SimpleString)):
-                facts.tensors.add(call.args[0].value.evaluated_value)
-            if (isinstance(f, cst.Attribute) and f.attr.value == "add_module" and len(call.args) >= 1
-                    and isinstance(call.args[0].value, cst.SimpleString)):
-                facts.layers.add(call.args[0].value.evaluated_value)
-
-    node.visit(_V())
+    for stmt in statements(node, into_classes=False):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    inf.bind_targets(t.target, small.value, scope)
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                inf.bind_targets(small.target, small.value, scope)
+            elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                _registration(small.value, facts)
     return facts
+
+
+def _registration(call: cst.Call, facts: ClassFacts) -> None:
+    """`self.register_buffer("name", ...)` / `self.add_module("name", layer)` statements."""
+    f = call.func
+    if not (isinstance(f, cst.Attribute) and call.args and isinstance(call.args[0].value, cst.SimpleString)):
+        return
+    if f.attr.value in ("register_buffer", "register_parameter") and isinstance(f.value, cst.Name) \
+            and f.value.value == "self":
+        facts.tensors.add(call.args[0].value.evaluated_value)
+    elif f.attr.value == "add_module":
+        facts.layers.add(call.args[0].value.evaluated_value)
 
 
 _DTYPE = re.compile(r"(ms|mindspore)\.(u?int\d+|float\d+|bfloat16|bool_?|complex\d+|double|half|long|int|float)$")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
+
+from agent.rules.walk import Visitor
 from libcst.metadata import QualifiedNameProvider
 
 # Tensor methods whose result is not a tensor.
@@ -53,7 +55,7 @@ def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
         return False
     found = False
 
-    class _V(cst.CSTVisitor):
+    class _V(Visitor):
         def visit_Attribute(self, node: cst.Attribute) -> None:
             nonlocal found
             found |= "torch.Tensor" in qn(node)

@@ -20,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, QualifiedNameProvider
+
+from agent.rules.walk import Transformer, Visitor
+
+from agent.rules.names import FileNames, Resolver, statements
 
 MARKER = "# msagent:"
 _LOADER_KEEP = {"dataset", "batch_size", "shuffle", "drop_last"}
@@ -71,7 +74,7 @@ def _inputs(expr: cst.BaseExpression, skip: set[str]) -> list[str]:
     callees: set[int] = set()
     names: list[cst.Name] = []
 
-    class _V(cst.CSTVisitor):
+    class _V(Visitor):
         def visit_Call(self, node: cst.Call) -> None:
             f = node.func
             while isinstance(f, cst.Attribute):
@@ -113,11 +116,11 @@ def _mark(stmt, reason: str, res: TrainingResult):
     return stmt.with_changes(leading_lines=[*stmt.leading_lines, line])
 
 
-class _TrainingRewriter(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
-
-    def __init__(self, kb, plan, res: TrainingResult, datasets: dict[str, list[str]]):
+class _TrainingRewriter(Transformer):
+    def __init__(self, kb, plan, res: TrainingResult, datasets: dict[str, list[str]], resolver: Resolver,
+                 has_optimizers: bool = True):
         super().__init__()
+        self.resolver, self.has_optimizers = resolver, has_optimizers
         self.kb, self.plan, self.res, self.datasets = kb, plan, res, datasets
         optims = [e for e in kb.entries if e.api.startswith("torch.optim.") and ".lr_scheduler" not in e.api]
         # MindSpore targets, and the torch names themselves where the KB pass left a call unconverted
@@ -136,11 +139,7 @@ class _TrainingRewriter(cst.CSTTransformer):
             module, name = self.plan.needed[head]
             base = f"{module}.{name}" if name else module
             return f"{base}.{rest}" if rest else base
-        try:
-            qs = self.get_metadata(QualifiedNameProvider, node, set())
-        except KeyError:
-            return None
-        return next((q.name for q in sorted(qs, key=lambda q: q.name)), None)
+        return next(iter(sorted(self.resolver.qualified(node))), None)
 
     # -- scopes -----------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -157,9 +156,11 @@ class _TrainingRewriter(cst.CSTTransformer):
 
     def _models_in(self, node) -> set[str]:
         found: set[str] = set()
+        if not self.has_optimizers:
+            return found
         outer = self
 
-        class _V(cst.CSTVisitor):
+        class _V(Visitor):
             def visit_Call(self, call: cst.Call) -> None:
                 if call.args and outer._qualified(call.func) in outer.optimizer_apis:
                     v = call.args[0].value
@@ -350,32 +351,25 @@ def dataset_columns(module: cst.Module) -> dict[str, list[str]]:
     a tuple from __getitem__ (element `self.images[i]` is column 'images', a name is itself)."""
     classes: dict[str, list[str]] = {}
     instances: dict[str, str] = {}
-
-    class _V(cst.CSTVisitor):
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            for item in node.body.body:
+    for stmt in statements(module):
+        if isinstance(stmt, cst.ClassDef):
+            for item in stmt.body.body:
                 if isinstance(item, cst.FunctionDef) and item.name.value == "__getitem__":
                     cols = _return_columns(item)
                     if cols:
-                        classes[node.name.value] = cols
-
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
-                    and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)):
-                instances[node.targets[0].target.value] = node.value.func.value
-
-    module.visit(_V())
+                        classes[stmt.name.value] = cols
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for node in stmt.body:
+                if (isinstance(node, cst.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0].target, cst.Name)
+                        and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)):
+                    instances[node.targets[0].target.value] = node.value.func.value
     return {v: classes[c] for v, c in instances.items() if c in classes}
 
 
 def _return_columns(fn: cst.FunctionDef) -> list[str] | None:
-    rets: list[cst.Return] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Return(self, node: cst.Return) -> None:
-            rets.append(node)
-
-    fn.visit(_V())
+    rets = [small for stmt in statements(fn, into_classes=False, into_functions=False)
+            if isinstance(stmt, cst.SimpleStatementLine) for small in stmt.body if isinstance(small, cst.Return)]
     if len(rets) != 1 or not isinstance(rets[0].value, cst.Tuple):
         return None
     cols = []
@@ -401,11 +395,14 @@ def may_apply(source: str) -> bool:
     return any(h in source for h in _HINTS)
 
 
-def rewrite_training(module: cst.Module, kb, plan) -> TrainingResult:
-    """Apply the training rewrites to a module the KB pass produced (imports not yet finished)."""
+def rewrite_training(module: cst.Module, kb, plan, names: FileNames) -> TrainingResult:
+    """Apply the training rewrites to a module the KB pass produced (imports not yet finished);
+    `names` are the original file's (the KB pass leaves the imports as they were)."""
     res = TrainingResult(module=module)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # the KB pass's fresh output, never mutated
-    new = wrapper.visit(_TrainingRewriter(kb, plan, res, dataset_columns(module)))
+    # optimizers are reached through torch.optim: a file that never names it builds none
+    rewriter = _TrainingRewriter(kb, plan, res, dataset_columns(module), Resolver(module, names),
+                                 has_optimizers="optim" in names.identifiers)
+    new = module.visit(rewriter)
     if res.resolved:
         dropper = _DropResolvedMarkers(res.resolved)
         new = new.visit(dropper)
@@ -414,7 +411,7 @@ def rewrite_training(module: cst.Module, kb, plan) -> TrainingResult:
     return res
 
 
-class _DropResolvedMarkers(cst.CSTTransformer):
+class _DropResolvedMarkers(Transformer):
     """Marker comments the KB pass wrote for APIs this pass converted."""
 
     def __init__(self, apis: set[str]):

@@ -238,10 +238,17 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         if self._active:
             yield self
             return
-        displaced = {n: m for n, m in sys.modules.items() if self._is_repo_name(n)}
-        for n in displaced:
-            del sys.modules[n]
+        # A swap runs several times per trial, and sys.modules holds thousands of names: look names up
+        # instead of scanning. A submodule is never imported without its package, so a repo name is in
+        # sys.modules only if one of the repo's top-level names is.
+        tops = self._tops()
+        displaced = {}
+        if any(t in sys.modules for t in tops):
+            displaced = {n: m for n, m in sys.modules.items() if n.partition(".")[0] in tops}
+            for n in displaced:
+                del sys.modules[n]
         sys.modules.update(self.modules)
+        before = set(sys.modules)
         sys.meta_path.insert(0, self)
         self._active = True
         try:
@@ -249,15 +256,13 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         finally:
             self._active = False
             sys.meta_path.remove(self)
-            for n in [n for n in sys.modules if self._is_repo_name(n)]:
-                mod = sys.modules.pop(n)
-                if getattr(mod, "__spec__", None) is not None and n not in self.modules:
+            tops = self._tops()  # again: the block may have loaded a sibling script module
+            added = [n for n in sys.modules.keys() - before if n.partition(".")[0] in tops]
+            for n in list(self.modules) + added:
+                mod = sys.modules.pop(n, None)
+                if mod is not None and getattr(mod, "__spec__", None) is not None and n not in self.modules:
                     self.modules[n] = mod  # namespace packages loaded without our loader
             sys.modules.update(displaced)
-
-    def _is_repo_name(self, name: str) -> bool:
-        top = name.split(".")[0]
-        return top in self._tops()
 
     def _tops(self) -> set[str]:
         if not hasattr(self, "_top_cache"):
@@ -269,7 +274,7 @@ class RepoImporter(importlib.abc.MetaPathFinder):
                     elif p.is_dir() and p.name.isidentifier() and any(p.glob("*.py")):
                         tops.add(p.name)
             self._top_cache = tops
-        return self._top_cache | {n.split(".")[0] for n in self.modules}
+        return self._top_cache | {n.partition(".")[0] for n in self.modules}
 
     def load(self, module: str):
         with self.active():

@@ -156,6 +156,7 @@ def copy_weights(torch_module, ms_cell, plan: dict[str, dict]) -> None:
     torch_tensors = dict(torch_module.named_parameters(remove_duplicate=False))
     torch_tensors.update(dict(torch_module.named_buffers(remove_duplicate=False)))
     params, buffers = _ms_tensors(ms_cell)
+    cells = None
     problems = []
     for tname, entry in plan.items():
         ms_name = entry.get("ms")
@@ -170,16 +171,20 @@ def copy_weights(torch_module, ms_cell, plan: dict[str, dict]) -> None:
             if tuple(p.shape) != arr.shape:
                 problems.append(f"{tname} {list(arr.shape)} -> {ms_name} {list(p.shape)}: shapes differ")
                 continue
-            p.set_data(ms.Tensor(arr).astype(p.dtype))
+            # the dtype is applied on the host while the tensor is built: `.astype` would queue
+            # one MindSpore kernel per tensor, several times the cost of the whole copy
+            p.set_data(ms.Tensor(arr, dtype=p.dtype))
         else:
-            _set_buffer(ms_cell, ms_name, ms.Tensor(arr).astype(buffers[ms_name].dtype), buffers[ms_name])
+            cells = cells if cells is not None else dict(ms_cell.cells_and_names())
+            old = buffers[ms_name]
+            _set_buffer(cells, ms_name, ms.Tensor(arr, dtype=old.dtype), old)
     if problems:
         raise WeightMapError(problems)
 
 
-def _set_buffer(root, ms_name: str, value, old) -> None:
+def _set_buffer(cells: dict, ms_name: str, value, old) -> None:
     owner_path, _, local = ms_name.rpartition(".")
-    owner = dict(root.cells_and_names())[owner_path]
+    owner = cells[owner_path]
     if tuple(old.shape) != tuple(value.shape):
         raise WeightMapError([f"buffer {ms_name} {list(old.shape)} <- {list(value.shape)}: shapes differ"])
     persistent = local not in getattr(owner, "_non_persistent_buffers_set", set())

@@ -36,7 +36,7 @@ def one_pass(sources: list[str], kb, nearest) -> tuple[float, int]:
     return time.perf_counter() - start, lines
 
 
-def main(passes: int = 2) -> None:
+def main(passes: int = 5) -> None:
     sources = corpus()
     kb = load_kb()
     nearest = nearest_candidate(kb)

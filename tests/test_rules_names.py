@@ -102,13 +102,16 @@ def test_positions_match_the_whole_file_provider(path):
     lazy = Positions(module)
     checked = 0
     for top in module.body:
-        class _V(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:
-                nonlocal checked
-                assert lazy.start(top, node) == full[node].start
-                checked += 1
+        members = top.body.body if isinstance(top, cst.ClassDef) and isinstance(top.body, cst.IndentedBlock) else [top]
+        for member in members:
+            class _V(cst.CSTVisitor):
+                def visit_Call(self, node: cst.Call) -> None:
+                    nonlocal checked
+                    assert lazy.start(top, node) == full[node].start
+                    assert lazy.line(top, member if member is not top else None, node) == full[node].start.line
+                    checked += 1
 
-        top.visit(_V())
+            member.visit(_V())
     assert checked
 
 

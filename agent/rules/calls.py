@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import warnings
 
@@ -66,6 +67,7 @@ def _fill(template: str, binding: Binding, own: str | None = None, receiver: str
     return None if missing else _fold(out)
 
 
+@functools.lru_cache(maxsize=8192)
 def _fold(expr: str) -> str:
     """`1 - 0.1` -> `0.9`: templates over numeric literals read better folded."""
     try:
@@ -112,6 +114,12 @@ def _expr(text: str, render) -> cst.BaseExpression:
     """Parse a filled template; MindSpore names in it are rendered through the file's import plan."""
     if render is not None:
         text = MS_NAME.sub(lambda m: render(m.group(0)), text)
+    return expression(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def expression(text: str) -> cst.BaseExpression:
+    """Parsed once: nodes are immutable, so one tree serves every place the same text goes."""
     return cst.parse_expression(text)
 
 

@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.walk import Transformer
-
 from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
-from agent.rules.calls import MS_NAME, DependsOnRuntime, Unconvertible, build_args, code, fill_template, has_arg_rules
+from agent.rules.calls import (MS_NAME, DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
+                               has_arg_rules)
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
 from agent.rules.names import Positions, Resolver, referenced_names, scan_names
 from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
+from agent.rules.walk import Transformer
 
 MARKER = "# msagent:"
 _PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -53,7 +53,9 @@ class _Rewriter(Transformer):
         super().__init__()
         self.resolver, self.positions = resolver, positions
         self.top: cst.CSTNode | None = None  # the top-level statement being rewritten (for positions)
+        self.member: cst.CSTNode | None = None  # and the statement of its class body, when it is a class
         self._tops: set[int] = set()
+        self._members: set[int] = set()
         self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
@@ -99,8 +101,7 @@ class _Rewriter(Transformer):
         return start is not None and (start.line, start.column, method) in self.observed
 
     def _line(self, node: cst.CSTNode) -> int:
-        start = self.positions.start(self.top, node)
-        return start.line if start is not None else 0
+        return self.positions.line(self.top, self.member, node) or 0
 
     def mark(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
         hint = self.nearest(api or reason) if self.nearest else None
@@ -154,7 +155,11 @@ class _Rewriter(Transformer):
     # -- scopes ------------------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
         if id(node) in self._tops:
-            self.top = node
+            self.top, self.member = node, None
+            body = node.body if isinstance(node, cst.ClassDef) else None
+            self._members = {id(s) for s in body.body} if isinstance(body, cst.IndentedBlock) else set()
+        elif id(node) in self._members:
+            self.member = node
         return super().on_visit(node)
 
     def visit_Module(self, node: cst.Module) -> bool:
@@ -323,7 +328,7 @@ class _Rewriter(Transformer):
             self.api_converted += 1
             return cst.Name(adapter_name(entry))
         self.api_converted += 1
-        return cst.parse_expression(self.plan.render(target.api))
+        return expression(self.plan.render(target.api))
 
     def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
         root = self._root_name(node.func if isinstance(node, cst.Call) else node)
@@ -397,7 +402,7 @@ class _Rewriter(Transformer):
                 receiver, args = args[0].value, args[1:]
             func = cst.Attribute(value=receiver, attr=cst.Name(target.api))
         else:
-            func = cst.parse_expression(self.plan.render(target.api))
+            func = expression(self.plan.render(target.api))
             if receiver is not None:  # a Tensor method becoming a function of the tensor
                 args = [cst.Arg(receiver), *args]
         self.api_converted += 1
@@ -486,13 +491,15 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
     if training.may_apply(source):
         tr = training.rewrite_training(new, kb, plan, names)
-        kept &= referenced_names(tr.module)
+        if kept:  # the training rewrites may have removed the last use of a torch name
+            kept &= referenced_names(tr.module)
     else:
         tr = training.TrainingResult(new)
     new = tr.module
     rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
     rule_markers += [Marker(0, r) for r in tr.markers]
-    new, import_markers = finish_imports(new, plan, kept, [cst.parse_statement(a) for a in rewriter.adapters.values()])
+    new, import_markers = finish_imports(new, plan, kept, [cst.parse_statement(a) for a in rewriter.adapters.values()],
+                                         nested=names.nested_torch_imports or names.shadowed)
     result = RulesResult(code=new.code, api_calls=rewriter.api_calls + tr.calls,
                          api_converted=rewriter.api_converted + tr.converted,
                          markers=sorted(rule_markers + [Marker(l, r) for l, r in import_markers],

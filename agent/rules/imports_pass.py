@@ -7,9 +7,9 @@ while the units that do not reach it can still be verified.
 from __future__ import annotations
 
 import libcst as cst
+from libcst.helpers import get_full_name_for_node
 
 from agent.rules.walk import Transformer, Visitor
-from libcst.helpers import get_full_name_for_node
 
 MARKER = "# msagent:"
 
@@ -52,8 +52,9 @@ def torch_bindings(module: cst.Module) -> set[str]:
 
 
 class _ImportRewriter(Transformer):
-    def __init__(self, plan_statements: list[cst.SimpleStatementLine], kept: set[str]):
+    def __init__(self, plan_statements: list[cst.SimpleStatementLine], kept: set[str], nested: bool = True):
         self.plan = plan_statements
+        self.nested = nested  # torch imported below the top level (in a function, a try, an if)
         self.kept = kept
         self.inserted = False
         self.depth = 0
@@ -62,6 +63,9 @@ class _ImportRewriter(Transformer):
     def on_visit(self, node: cst.CSTNode) -> bool:
         # imports are statements: expressions (most of the tree) need no visit
         if isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)):
+            return False
+        if isinstance(node, cst.IndentedBlock) and not self.nested:
+            self.depth += 1  # left unvisited; leave_IndentedBlock still runs
             return False
         return super().on_visit(node)
 
@@ -102,10 +106,11 @@ class _ImportRewriter(Transformer):
         return [cst.EmptyLine(indent=True, comment=cst.Comment(text))]
 
 
-def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | None = None
-                   ) -> tuple[cst.Module, list[tuple[int, str]]]:
-    """Swap the imports; `helpers` (adapter functions) go after the file's last top-level import."""
-    rw = _ImportRewriter(plan.statements(), kept)
+def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | None = None, *,
+                   nested: bool = True) -> tuple[cst.Module, list[tuple[int, str]]]:
+    """Swap the imports; `helpers` (adapter functions) go after the file's last top-level import.
+    `nested=False` says every torch import is a top-level statement: blocks are not entered."""
+    rw = _ImportRewriter(plan.statements(), kept, nested)
     new = module.visit(rw)
     if not rw.inserted and plan.needed:
         new = _insert_at_top(new, plan.statements())

@@ -12,10 +12,12 @@ statement that needs one, not for the whole file.
 from __future__ import annotations
 
 import ast
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst._metadata_dependent import LazyValue
+from libcst._nodes.internal import CodegenState
 from libcst.metadata import CodePosition, MetadataWrapper, PositionProvider, QualifiedNameProvider
 
 
@@ -36,6 +38,7 @@ class FileNames:
     identifiers: set[str] = field(default_factory=set)  # every identifier written in the file
     torch_bound: set[str] = field(default_factory=set)  # local names torch imports bind ("*" for a star)
     shadowed: bool = False  # a torch alias is bound otherwise too: resolution must follow scopes
+    nested_torch_imports: bool = False  # torch imported somewhere other than a top-level statement
 
 
 def scan_names(source: str) -> FileNames:
@@ -48,6 +51,8 @@ def scan_names(source: str) -> FileNames:
         return out
     other: set[str] = set()
     ids = out.identifiers
+    top = {id(n) for n in tree.body}
+    nested = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             ids.add(node.id)
@@ -65,6 +70,7 @@ def scan_names(source: str) -> FileNames:
             ids.add(node.name)
             other.add(node.name)
         elif isinstance(node, ast.Import):
+            nested |= id(node) not in top and _imports_torch(node)
             for a in node.names:
                 ids.update(a.name.split("."))
                 local = a.asname or a.name.split(".")[0]
@@ -72,6 +78,7 @@ def scan_names(source: str) -> FileNames:
                 ids.add(local)
                 _bind(out, local, target, other)
         elif isinstance(node, ast.ImportFrom):
+            nested |= id(node) not in top and _imports_torch(node)
             ids.update((node.module or "").split("."))
             for a in node.names:
                 ids.add(a.name)
@@ -100,9 +107,16 @@ def scan_names(source: str) -> FileNames:
                 other.add(node.rest)
         elif isinstance(node, ast.MatchClass):
             ids.update(node.kwd_attrs)
+    out.nested_torch_imports = nested
     torch_aliases = {k for k, v in out.aliases.items() if is_torch(v)}
     out.shadowed = out.shadowed or bool(torch_aliases & other)
     return out
+
+
+def _imports_torch(node: ast.Import | ast.ImportFrom) -> bool:
+    if isinstance(node, ast.Import):
+        return any(is_torch(a.name) for a in node.names)
+    return not node.level and is_torch(node.module)
 
 
 def _bind(out: FileNames, local: str, target: str, other: set[str]) -> None:
@@ -154,16 +168,18 @@ class Resolver:
 
 
 class Positions:
-    """Start positions of nodes, resolved one top-level statement at a time."""
+    """Start positions of nodes, resolved one top-level statement (or one method of a top-level class)
+    at a time: LibCST's PositionProvider over a whole file costs more than the rest of the rules."""
 
     def __init__(self, module: cst.Module):
         self.module = module
-        self._first_line: dict[int, int] = {}  # id(top statement) -> line its leading lines start on
+        self._first_line: dict[int, int] = {}  # id(statement) -> line its leading lines start on
         self._scanned = 0
         self._next_line = len(module.header) + 1
-        self._cache: dict[int, dict] = {}
+        self._tables: dict[int, dict] = {}
+        self._lines: dict[int, dict] = {}
 
-    def _start_of(self, top: cst.CSTNode) -> int | None:
+    def _top_start(self, top: cst.CSTNode) -> int | None:
         body = self.module.body
         while id(top) not in self._first_line and self._scanned < len(body):
             stmt = body[self._scanned]
@@ -172,20 +188,74 @@ class Positions:
             self._scanned += 1
         return self._first_line.get(id(top))
 
+    def _member_start(self, cls: cst.ClassDef, member: cst.CSTNode) -> int | None:
+        if id(member) not in self._first_line:
+            first = self._top_start(cls)
+            if first is None:
+                return None
+            stub = cls.with_changes(body=cls.body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])], footer=[]))
+            line = first + self.module.code_for_node(stub).count("\n") - 1
+            for stmt in cls.body.body:
+                self._first_line[id(stmt)] = line
+                line += self.module.code_for_node(stmt).count("\n")
+        return self._first_line.get(id(member))
+
+    def _table(self, stmt: cst.CSTNode):
+        table = self._tables.get(id(stmt))
+        if table is None:
+            alone = self.module.with_changes(body=[stmt], header=[], footer=[])
+            table = self._tables[id(stmt)] = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+        return table
+
     def start(self, top: cst.CSTNode | None, node: cst.CSTNode) -> CodePosition | None:
+        """Line and column (exact: a top-level statement starts at column 0)."""
+        first = self._top_start(top) if top is not None else None
+        rng = self._table(top).get(node) if first is not None else None
+        return CodePosition(rng.start.line + first - 1, rng.start.column) if rng is not None else None
+
+    def line(self, top: cst.CSTNode | None, member: cst.CSTNode | None, node: cst.CSTNode) -> int | None:
+        """The line alone (what a marker needs); `member` is the statement of class `top` holding `node`."""
         if top is None:
             return None
-        first = self._start_of(top)
+        if member is None or not isinstance(top, cst.ClassDef):
+            member, first = top, self._top_start(top)
+        else:
+            first = self._member_start(top, member)
         if first is None:
             return None
-        table = self._cache.get(id(top))
-        if table is None:
-            alone = self.module.with_changes(body=[top], header=[], footer=[])
-            table = self._cache[id(top)] = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
-        rng = table.get(node)
-        if rng is None:
-            return None
-        return CodePosition(rng.start.line + first - 1, rng.start.column)
+        lines = self._lines.get(id(member))
+        if lines is None:
+            state = _LineState(default_indent=self.module.default_indent, default_newline=self.module.default_newline)
+            self.module.with_changes(body=[member], header=[], footer=[])._codegen(state)
+            lines = self._lines[id(member)] = state.lines
+        rel = lines.get(id(node))
+        return rel + first - 1 if rel is not None else None
+
+
+@dataclass
+class _LineState(CodegenState):
+    """Code generation that keeps only each node's start line (the syntactic one, as PositionProvider's):
+    a fraction of the provider's cost, which also tracks columns and end positions."""
+
+    line: int = 1
+    lines: dict = field(default_factory=dict)  # id(node) -> line
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        if "\n" in value or "\r" in value:
+            self.line += value.count("\n") or value.count("\r")
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self.lines[id(node)] = self.line
+
+    @contextmanager
+    def record_syntactic_position(self, node: cst.CSTNode, *, start_node=None, end_node=None):
+        if start_node is not None:
+            # a node positioned at a child (a statement line at its first statement): same line here
+            self.lines[id(node)] = self.lines.get(id(start_node), self.line)
+        else:
+            self.lines[id(node)] = self.line
+        yield
 
 
 def statements(node: cst.CSTNode, into_classes: bool = True, into_functions: bool = True):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.walk import Visitor
-from libcst.metadata import QualifiedNameProvider
 
 # Tensor methods whose result is not a tensor.
 NON_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "numpy", "ndimension", "nelement",
@@ -214,4 +213,4 @@ def class_is_module(cls: cst.ClassDef, qn: QN, module_classes: set[str]) -> bool
     return False
 
 
-__all__ = ["Inference", "Scope", "ClassFacts", "function_params", "class_is_module", "QualifiedNameProvider"]
+__all__ = ["Inference", "Scope", "ClassFacts", "function_params", "class_is_module"]

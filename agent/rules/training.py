@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.walk import Transformer, Visitor
-
 from agent.rules.names import FileNames, Resolver, statements
+from agent.rules.walk import Transformer, Visitor
 
 MARKER = "# msagent:"
 _LOADER_KEEP = {"dataset", "batch_size", "shuffle", "drop_last"}
@@ -267,6 +266,8 @@ class _TrainingRewriter(Transformer):
         """`x = x` left behind by a removed `.to(device)` goes."""
         if len(updated.body) == 1 and isinstance(updated.body[0], cst.Assign) and len(updated.body[0].targets) == 1:
             a = updated.body[0]
+            if a.value is original.body[0].value or not isinstance(a.value, (cst.Name, cst.Attribute, cst.Tuple)):
+                return updated  # unchanged here, or not names: cannot have become `x = x`
             if _code(a.targets[0].target) == _code(a.value) and _code(original.body[0].value) != _code(a.value):
                 return cst.RemoveFromParent()
         return updated
@@ -386,8 +387,9 @@ def _return_columns(fn: cst.FunctionDef) -> list[str] | None:
     return cols if len(set(cols)) == len(cols) else [f"column_{i}" for i in range(len(cols))]
 
 
-_HINTS = ("optim", "backward", "DataLoader", "save", "load", "CrossEntropyLoss", "parameters", ".train(",
-          ".eval(", ".to(", ".cuda(", ".cpu(")
+# A model's .parameters()/.train()/.eval()/.cuda() are rewritten only when its parameters feed an optimizer,
+# which the file names through torch.optim: "optim" covers them.
+_HINTS = ("optim", "backward", "DataLoader", "save", "load", "CrossEntropyLoss", ".to(")
 
 
 def may_apply(source: str) -> bool:

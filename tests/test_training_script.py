@@ -174,3 +174,17 @@ def test_look_alikes_are_left_alone():
     """
     code = _translate(src)
     assert "grad_fn" not in code and "game.step()" in code and "# msagent:" not in code
+
+
+def test_device_moves_on_unknown_receivers_go_without_other_training_words():
+    code = _translate("""
+        import torch
+        DEVICE = "cuda"
+        def batch(pair):
+            a, b = pair
+            a, b = a.to(DEVICE), b.to(torch.device("cuda:0"))
+            return a, b.to(torch.float16)
+    """)
+    assert "a, b = a.to" not in code and "a, b = a, b" not in code  # the move is gone, and the `x = x` left
+    assert "to(DEVICE)" not in code and "cuda:0" not in code
+    assert "b.to(" in code  # a dtype cast on an unknown receiver is not a device move: left for the KB pass

@@ -17,6 +17,7 @@ keywords bound (the nn loss wants int32 labels on CPU). Anything else around a t
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -336,6 +337,9 @@ class _TrainingRewriter(Transformer):
 
 
 def _is_device(node: cst.BaseExpression) -> bool:
+    if (isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "str"
+            and len(node.args) == 1):
+        node = node.args[0].value  # torch.device("cuda:0") as the KB pass writes it
     if isinstance(node, cst.SimpleString):
         return node.evaluated_value.split(":")[0] in ("cpu", "cuda", "mps")
     text = _code(node)
@@ -389,12 +393,14 @@ def _return_columns(fn: cst.FunctionDef) -> list[str] | None:
 
 # A model's .parameters()/.train()/.eval()/.cuda() are rewritten only when its parameters feed an optimizer,
 # which the file names through torch.optim: "optim" covers them.
-_HINTS = ("optim", "backward", "DataLoader", "save", "load", "CrossEntropyLoss", ".to(")
+# `.to(...)` matters here only with a device argument (the KB pass converts tensors' and modules' .to).
+_HINTS = ("optim", "backward", "DataLoader", "save", "load", "CrossEntropyLoss")
+_TO_DEVICE = re.compile(r"\.to\(\s*[^()]*?(device|cuda|cpu|mps)", re.IGNORECASE)
 
 
 def may_apply(source: str) -> bool:
     """Cheap text test: without any of these words the training pass has nothing to rewrite."""
-    return any(h in source for h in _HINTS)
+    return any(h in source for h in _HINTS) or _TO_DEVICE.search(source) is not None
 
 
 def rewrite_training(module: cst.Module, kb, plan, names: FileNames) -> TrainingResult:

@@ -1,0 +1,185 @@
+"""Build the unit from a spec, generate its inputs, and pick the first spec the torch side accepts.
+
+The torch side is the oracle: candidate specs (the user's, then defaults inferred from the
+signature) are tried in order until one constructs and runs. The accepted runs use exactly the
+inputs of the first trial seed, so when the caller asks for it (`as_trial=True`) a module is
+prepared as that trial's model and the outputs come back for reuse: the verifier then does not run
+the same torch forward twice.
+"""
+from __future__ import annotations
+
+import ast
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.verify import infer
+from agent.verify.loader import RepoImporter
+from agent.verify.weights import perturb_constants
+
+
+class _RepoNames(dict):
+    """Locals for evaluating an `init` expression: top-level repo packages resolve on demand."""
+
+    def __init__(self, imp: RepoImporter):
+        super().__init__()
+        self.imp = imp
+
+    def __missing__(self, key):
+        if self.imp.owns(key):
+            return self.imp.load(key)
+        raise KeyError(key)
+
+
+def dotted_prefixes(expr: str) -> list[str]:
+    """'pkg.config' for `pkg.config.GPTConfig(...)`: submodules a qualified spec needs imported."""
+    out = []
+    for node in ast.walk(ast.parse(expr, mode="eval")):
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and parts:
+            chain = [node.id, *reversed(parts)]
+            out += [".".join(chain[: i + 1]) for i in range(1, len(chain) - 1)]
+    return out
+
+
+def evaluate(imp: RepoImporter, module: str, expr: str):
+    """The value of an `init` expression in the namespace of `module` on this side."""
+    with imp.active():
+        ns = imp.load(module).__dict__
+        for dotted in dotted_prefixes(expr):
+            if dotted.split(".")[0] not in ns and imp.owns(dotted):
+                try:
+                    imp.load(dotted)
+                except ImportError:
+                    pass
+        return eval(expr, ns, _RepoNames(imp))  # noqa: S307 - the expression is a spec over the user's own code
+
+
+def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
+    """The numpy inputs of one trial; both frameworks get copies of the same arrays."""
+    rng = np.random.default_rng([seed, size_idx])
+    out = []
+    for inp in size:
+        if "value" in inp:
+            out.append(inp["value"])
+        elif inp["dtype"].startswith(("int", "uint")):
+            out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
+        elif inp["dtype"] == "bool":
+            out.append(rng.random(inp["shape"]) > 0.5)
+        elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...
+            low, high = float(inp.get("low", 0.0)), float(inp.get("high", 1.0))
+            out.append(rng.uniform(low, high, inp["shape"]).astype(inp["dtype"]))
+        else:
+            out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
+    return out
+
+
+def torch_args(arrays):
+    import torch
+
+    return [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
+
+
+def ms_args(arrays):
+    import mindspore as ms
+
+    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
+
+
+def ms_sync() -> None:
+    """Wait for MindSpore's queued kernels (PyNative dispatches them to a worker thread)."""
+    from mindspore.graph.api import _pynative_executor
+
+    _pynative_executor.sync()
+
+
+def run_torch(obj, args):
+    import torch
+
+    with torch.no_grad():
+        return obj(*args)
+
+
+def shapes(size: list[dict]) -> str:
+    return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
+
+
+@dataclass
+class SpecChoice:
+    spec: dict | None = None  # the public spec (source, init, inputs)
+    init: str | None = None
+    sizes: list | None = None
+    model: object = None  # the torch object built with the trial seed
+    tried: list[str] = field(default_factory=list)
+    # (output, forward seconds) per accepted size, on the trial seed's inputs; filled with as_trial=True
+    outputs: list[tuple] = field(default_factory=list)
+
+
+def _timed_run(pt_imp, obj, arrays) -> tuple:
+    with pt_imp.active():
+        args = torch_args(arrays)
+        t0 = time.perf_counter()
+        out = run_torch(obj, args)
+        return out, time.perf_counter() - t0
+
+
+def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = False) -> SpecChoice:
+    """The first spec torch accepts, its model built under `seed`. With `as_trial`, a module's
+    constant tensors get the trial perturbation for `seed` before the runs that test the sizes, and
+    those runs' outputs are kept: they are the first trial's torch forwards."""
+    import torch
+
+    is_module = unit.get("kind", "module") == "module"
+    choice = SpecChoice()
+    candidates = [dict(s) for s in specs or []]
+    if is_module:
+        candidates += [{"source": "defaults", "init": i, "inputs": None} for i in infer.default_inits(unit["name"], pt_obj)]
+    else:
+        candidates += [{"source": "defaults", "init": None, "inputs": None}]
+    for spec in candidates:
+        init = spec.get("init") if is_module else None
+        inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module else [None])
+        for init_text in inits:
+            try:
+                torch.manual_seed(seed)
+                obj = evaluate(pt_imp, unit["module"], init_text) if init_text else pt_obj
+                if is_module and hasattr(obj, "eval"):
+                    obj.eval()
+                if as_trial and isinstance(obj, torch.nn.Module):
+                    perturb_constants(obj, seed)
+            except Exception as exc:
+                choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            if spec.get("inputs"):
+                firsts = [spec["inputs"][0]]
+            elif is_module:
+                firsts = infer.module_input_candidates(obj)
+            else:
+                firsts = infer.function_input_candidates(obj)
+            for first in firsts:
+                try:
+                    outputs = [_timed_run(pt_imp, obj, make_arrays(first, seed, 0))]
+                except Exception as exc:
+                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
+                    continue
+                if spec.get("inputs") and len(spec["inputs"]) > 1:
+                    sizes = [first, spec["inputs"][1]]
+                else:
+                    sizes = [first]
+                    for second in infer.second_sizes(first):
+                        try:
+                            outputs.append(_timed_run(pt_imp, obj, make_arrays(second, seed, 1)))
+                        except Exception:
+                            continue
+                        sizes.append(second)
+                        break
+                choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
+                               "inputs": infer.public_spec(sizes)}
+                choice.init, choice.sizes, choice.model = init_text, sizes, obj
+                choice.outputs = outputs if as_trial else []
+                return choice
+    return choice

@@ -72,7 +72,7 @@ class Target(BaseModel):
         "receiver), for mappings that are not a rename; MindSpore names in it are imported as needed",
     )
     helper: str | None = Field(
-        None, description="source of a small function or class the target needs (used by `template`); it is "
+        None, description="source of a small function or class the target needs (its `api` or `template` names it); it is "
         "written once after the imports of every file that uses the target; MindSpore names in it are imported"
     )
     assign_result: bool = Field(

@@ -405,6 +405,8 @@ class _Rewriter(Transformer):
             func = expression(self.plan.render(target.api))
             if receiver is not None:  # a Tensor method becoming a function of the tensor
                 args = [cst.Arg(receiver), *args]
+        if target.helper:  # a function the target names, written into the file once
+            self._add_helper(target.helper)
         self.api_converted += 1
         return updated.with_changes(func=func, args=_fix_commas(args))
 

@@ -13,6 +13,7 @@ import ast
 import importlib.abc
 import importlib.util
 import sys
+import types
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -195,6 +196,7 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         self._bases = [self.root] + ([self.root / "src"] if (self.root / "src").is_dir() else [])
         self._fallback: list[Path] = []  # directories of loaded modules, for sibling `import utils` scripts
         self._active = False
+        self._mark = types.ModuleType(f"__msagent_swap_mark_{id(self):x}__")
 
     # -- finding --------------------------------------------------------------------------------
     def _locate(self, fullname: str) -> tuple[Path, bool] | None:
@@ -248,7 +250,9 @@ class RepoImporter(importlib.abc.MetaPathFinder):
             for n in displaced:
                 del sys.modules[n]
         sys.modules.update(self.modules)
-        before = set(sys.modules)
+        # sys.modules keeps insertion order: what the block imports lands after this mark
+        sys.modules.pop(self._mark.__name__, None)
+        sys.modules[self._mark.__name__] = self._mark
         sys.meta_path.insert(0, self)
         self._active = True
         try:
@@ -257,7 +261,15 @@ class RepoImporter(importlib.abc.MetaPathFinder):
             self._active = False
             sys.meta_path.remove(self)
             tops = self._tops()  # again: the block may have loaded a sibling script module
-            added = [n for n in sys.modules.keys() - before if n.partition(".")[0] in tops]
+            added = []
+            for n in reversed(sys.modules):
+                if n == self._mark.__name__:
+                    break
+                added.append(n)
+            else:  # the mark was removed by the block: fall back to every name
+                added = list(sys.modules)
+            sys.modules.pop(self._mark.__name__, None)
+            added = [n for n in added if n.partition(".")[0] in tops]
             for n in list(self.modules) + added:
                 mod = sys.modules.pop(n, None)
                 if mod is not None and getattr(mod, "__spec__", None) is not None and n not in self.modules:

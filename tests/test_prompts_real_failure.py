@@ -16,6 +16,7 @@ from agent.pipeline import translate_repo
 from agent.repair.classify import classify
 from agent.repair.llm_repair import LLMRepair, needs_llm_reason
 from agent.repair.loop import UnitRunner
+from tests.support.kb_variants import kb_without
 
 pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("mindspore")),
                                 reason="needs torch and mindspore installed")
@@ -53,7 +54,7 @@ def runner(tmp_path, worker):
     (src / "pair.py").write_text(PAIR)
     # An endpoint nobody listens on: these tests render prompts and never send one.
     settings = MigrateSettings(llm=LLMSettings(base_url="http://127.0.0.1:9/v1", model="unused"))
-    kb = load_kb()
+    kb = load_kb(str(kb_without(tmp_path, "torch.einsum", "builtin")))  # einsum left with no CPU target
     translated = translate_repo(src, out, kb, settings)
     r = UnitRunner(src, out, kb, settings, translated, worker=worker)
     yield r
@@ -93,7 +94,7 @@ def test_repair_prompt_from_a_wrong_layernorm_epsilon(runner):
 
 
 def test_draft_prompt_for_a_file_the_rules_left_in_torch(runner):
-    """pairwise() uses torch.einsum, which has no CPU mapping: the file keeps a marked, unbound torch reference
+    """pairwise() uses torch.einsum, which (in this KB, without its helper target) has no CPU mapping: the file keeps a marked, unbound torch reference
     (torch is not imported), so running it fails with a NameError and the unit needs a draft."""
     unit = unit_named(runner, "pairwise")
     draft = runner.translated.outputs["pair.py"]

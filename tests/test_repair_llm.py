@@ -2,15 +2,14 @@
 client against the scripted local server.
 
 The repo holds one module that contracts with torch.einsum, which has no CPU kernel in MindSpore
-2.10 under any namespace. The KB used here is the shipped one minus its CPU verdicts for einsum (as
-if it had only been probed on GPU), so the rules emit `ops.einsum`, verification fails on the
+2.10 under any namespace. The KB used here is the shipped one minus its einsum helper target (a
+KB without that entry's CPU fallback) and its CPU verdicts for einsum (as if probed only on GPU), so the rules emit `ops.einsum`, verification fails on the
 missing kernel, the KB alternative (`mint.einsum`) fails too, and only a rewrite with matmul fixes it.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from agent.llm.settings import LLMSettings
 from agent.pipeline import migrate
 from agent.repair import learn
 from agent.repair.llm_repair import CACHE_FILE
+from tests.support.kb_variants import kb_without
 from tests.support.openai_server import Reply, ScriptedOpenAI, Status
 
 # Checked without importing: both frameworks load in the worker, never in the test process.
@@ -80,13 +80,8 @@ RIGHT = draft("ops.matmul(x, ops.transpose(y, (0, 2, 1)))")
 
 @pytest.fixture(scope="module")
 def gpu_probed_kb(tmp_path_factory) -> Path:
-    kb = tmp_path_factory.mktemp("kb") / "mapping_kb"
-    shutil.copytree(ROOT / "mapping_kb", kb)
-    cpu = kb / "verdicts" / "cpu.json"
-    data = json.loads(cpu.read_text())
-    data["verdicts"].pop("torch.einsum", None)
-    cpu.write_text(json.dumps(data))
-    return kb
+    # without the shipped contraction helper, and with the CPU verdicts gone
+    return kb_without(tmp_path_factory.mktemp("kb"), "torch.einsum", "builtin", drop_cpu_verdicts=True)
 
 
 @pytest.fixture

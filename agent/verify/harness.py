@@ -6,6 +6,10 @@ used for every trial (3 seeds x 2 input sizes), with the torch weights copied in
 the same numpy-generated inputs on both sides. `level` (verify/levels.py) adds train-mode,
 gradient, optimizer-step and graph-mode checks after the forward trials; the result's `levels`
 holds a status per level run, and the unit is verified only when every level passed.
+
+`timing` holds the forward calls of the trials alone (inputs are built and modules swapped in
+before the timers start); MindSpore's forward ends once its asynchronous kernel queue has
+drained, so its compute is not billed to the comparison that first reads the output.
 """
 from __future__ import annotations
 

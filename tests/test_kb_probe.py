@@ -63,3 +63,22 @@ def test_inplace_trap_is_caught(tmp_path):
     # `x.mul_(y)` kept as an in-place call leaves x unchanged on CPU (or raises): never "matched"
     assert verdicts["mul_"]["status"] != "matched"
     assert verdicts["mul"]["status"] == "matched"
+
+
+STALE_SCATTER = [{
+    "api": "torch.Tensor.scatter", "kind": "method", "signature": "(dim, index, src=None, *, value=None, reduce=None)",
+    "targets": [{"namespace": "tensor", "api": "scatter", "notes": "same name: wrong after a call of another rank"}],
+    "probe": {"setup": "x = torch.zeros(4, 10)\nidx = torch.tensor([[1, 2, 3], [0, 4, 9], [5, 6, 7], [8, 1, 0]])\n"
+                       "c = torch.zeros(2, 3, 6)\n"
+                       "j = torch.tensor([[[0, 1, 2], [3, 4, 5], [5, 0, 1]], [[2, 3, 4], [1, 0, 5], [4, 2, 0]]])",
+              "cases": [{"style": "ranks", "code": "(c.scatter(-1, j, 1.0), x.scatter(-1, idx, 1.0))"}]},
+}]
+
+
+def test_a_kernel_that_goes_stale_across_ranks_is_caught(tmp_path):
+    # MindSpore 2.10's Tensor.scatter on CPU, after running on a 3-D tensor, scatters a 2-D one wrongly;
+    # the shipped KB maps scatter through ops.tensor_scatter_elements instead.
+    verdicts = run_entry("torch.Tensor.scatter", "cpu", kb_dir(tmp_path, STALE_SCATTER))
+    assert verdicts["scatter"]["status"] == "differs"
+    shipped = run_entry("torch.Tensor.scatter", "cpu")
+    assert [v["status"] for v in shipped.values()] == ["matched"]

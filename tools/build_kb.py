@@ -266,6 +266,27 @@ def generated_probe(api: str, kind: str, sig: str | None) -> dict | None:
     return probe
 
 
+# Outputs that differ between frameworks by design: random draws, uninitialised memory.
+_RANDOM = re.compile(r"rand|dropout|normal|bernoulli|multinomial|poisson|empty|uniform|seed")
+
+
+def _one_tensor_rest_defaulted(sig: str | None) -> bool:
+    """`(input, p=..., *, q=...)`: one tensor argument, everything else has a default."""
+    if not sig:
+        return False
+    try:
+        fn = ast.parse(f"def f{sig}: pass").body[0]
+    except SyntaxError:
+        return False
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    if not positional or positional[0].arg not in ("input", "x", "self", "tensor") or a.vararg:
+        return False
+    if len(positional) - 1 > len(a.defaults):
+        return False
+    return all(d is not None for d in a.kw_defaults)
+
+
 def _elementwise_probe(api: str, kind: str, sig: str | None) -> dict | None:
     name = api.rsplit(".", 1)[1]
     if kind == "function" and api.count(".") == 1 and sig == UNARY_SIG:
@@ -275,6 +296,9 @@ def _elementwise_probe(api: str, kind: str, sig: str | None) -> dict | None:
         return {"setup": "x = torch.rand(2, 3) + 0.1\ny = torch.rand(2, 3) + 0.1", "cases": [
             {"style": "positional", "code": f"torch.{name}(x, y)"},
             {"style": "keyword", "code": f"torch.{name}(input=x, other=y)"}]}
+    if kind == "function" and _one_tensor_rest_defaulted(sig) and not _RANDOM.search(name) and not name.endswith("_"):
+        # any namespace (torch.nn.functional.mish, torch.special.expit): does the target run on x at all?
+        return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [{"style": "defaults", "code": f"{api}(x)"}]}
     if kind == "method" and sig in ("()", "(*, out=None)") and not name.endswith("_"):
         return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [{"style": "defaults", "code": f"x.{name}()"}]}
     if kind == "method" and sig in ("(other)", "(other, *, out=None)") and not name.endswith("_"):

@@ -146,6 +146,7 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
     """Verdicts for every target of one entry: {target api: verdict dict}."""
     from agent.kb.store import load_kb
     from agent.verify.harness import _set_context
+    from agent.verify.spec_choice import drain
 
     _set_context(device)
     kb = load_kb(kb_root)
@@ -157,6 +158,7 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
     for target in entry.targets:
         status, detail, worst = "matched", "", 0.0
         for case in entry.probe.cases:
+            drain()  # a failed call of the previous target must not fail this one
             try:
                 s, d, m = _run_case(entry, target, case, kb, device)
             except ProbeBroken as exc:

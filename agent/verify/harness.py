@@ -27,6 +27,7 @@ from agent.verify.spec_choice import choose_spec
 from agent.verify.spec_choice import evaluate as _evaluate  # noqa: F401 - observe.py imports these from here
 from agent.verify.spec_choice import make_arrays as _make_arrays
 from agent.verify.spec_choice import ms_args as _ms_args
+from agent.verify.spec_choice import drain as _drain
 from agent.verify.spec_choice import ms_sync as _ms_sync
 from agent.verify.spec_choice import run_torch as _run_torch
 from agent.verify.spec_choice import shapes as _shapes
@@ -119,6 +120,7 @@ def verify_unit(pt_root, ms_root, unit, specs=None, device="cpu", seeds=(0, 1, 2
         "cosine": None, "weight_map": None, "spec": None, "divergence": None, "seconds": 0.0, "notes": [],
         "timing": {"torch_forward": 0.0, "ms_forward": 0.0}, "level": level, "levels": {},
     }
+    _drain()  # an error queued by an earlier unit's failed MindSpore call is not this unit's
     try:
         if level not in LEVELS:
             raise UnitFailure("exception", f"unknown verification level {level!r}; choose one of {', '.join(LEVELS)}")

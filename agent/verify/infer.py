@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 import re
 
+from agent.verify import usage
+
 B1, B2 = 2, 3
 SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
 
@@ -29,7 +31,7 @@ _NAME_GUESSES: list[tuple[str, object]] = [
     (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
     (r"ratio|mult|expansion", 2),
     (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
-    (r"scale|temperature|alpha|beta|gamma", 1.0),
+    (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
     (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
 ]
 
@@ -194,9 +196,17 @@ def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
         return []  # not a module (a Dataset, a config): nothing to feed
     params = forward_params(module.forward)
     layers = _entry_layers(module)
+    kinds = usage.parameter_kinds(module.forward)
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
-        if _INT_ARG.search(p.name.lower()):
+        kind = kinds.get(p.name)
+        if kind == usage.INT:
+            per_arg.append([{"value": 4}])
+            continue
+        if kind == usage.SHAPE:
+            per_arg.append([{"value": [B1, 3, 8, 8]}])
+            continue
+        if kind == usage.INDEX or _INT_ARG.search(p.name.lower()):
             per_arg.append([_i((B1, 8), _vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
@@ -217,12 +227,20 @@ def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
 def function_input_candidates(fn) -> list[list[dict]]:
     """Candidate argument lists for a torch-using function: tensors by name, python values by name."""
     params = forward_params(fn)
+    kinds = usage.parameter_kinds(fn)
     out = []
     for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3])):
         args = []
         for p in params:
             low = p.name.lower()
-            if re.search(r"^(dim|axis)$", low):
+            kind = kinds.get(p.name)
+            if kind == usage.INT:
+                args.append({"value": 4})
+            elif kind == usage.SHAPE:
+                args.append({"value": list(shape)})
+            elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
+                args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
+            elif re.search(r"^(dim|axis)$", low):
                 args.append({"value": -1})
             elif re.search(r"label|target", low):
                 args.append(_i((B1,), shape[-1]))

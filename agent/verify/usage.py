@@ -1,0 +1,70 @@
+"""What a function does with each of its parameters, read from its source: the kind of value to feed it.
+
+Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passed to `range`/`arange`,
+given as a size to `zeros`/`view`/`reshape`, or used as a slice bound is an integer; one passed to
+`len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
+`one_hot` is an integer tensor. Parameters with no such use are left to the name-based guesses.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+
+INT, SHAPE, INDEX = "int", "shape", "index"
+
+# calls whose positional arguments (from the given position on) are sizes / counts
+_SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "randn": 0, "rand": 0,
+              "eye": 0, "linspace": 2, "view": 0, "reshape": 0, "expand": 0, "repeat": 0, "new_zeros": 0,
+              "new_ones": 0, "new_empty": 0, "tril_indices": 0, "triu_indices": 0, "randperm": 0, "narrow": 2}
+# calls whose argument at this position is an index tensor (method form counts `self` out)
+_INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1, "scatter_add": 1,
+               "index_add": 1, "embedding": 0, "one_hot": 0, "take": 0}
+
+
+def parameter_kinds(fn) -> dict[str, str]:
+    """{parameter name: INT | SHAPE | INDEX} for the parameters whose use tells; {} without source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return {}
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if func is None:
+        return {}
+    params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]} - {"self", "cls"}
+    kinds: dict[str, str] = {}
+
+    def name_of(node) -> str | None:
+        return node.id if isinstance(node, ast.Name) and node.id in params else None
+
+    def mark(node, kind: str) -> None:
+        name = name_of(node)
+        if name is not None:
+            kinds.setdefault(name, kind)
+
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call):
+            callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if callee == "len" and node.args:
+                mark(node.args[0], SHAPE)
+            for a in node.args:
+                if isinstance(a, ast.Starred):
+                    mark(a.value, SHAPE)
+            if callee in _SIZE_ARGS:
+                for a in node.args[_SIZE_ARGS[callee]:]:
+                    mark(a, INT)
+                    if isinstance(a, ast.BinOp):  # arange(size - 1), view(n * n, -1)
+                        mark(a.left, INT)
+                        mark(a.right, INT)
+            if callee in _INDEX_ARGS:
+                pos = _INDEX_ARGS[callee]
+                if pos < len(node.args):
+                    mark(node.args[pos], INDEX)
+                for kw in node.keywords:
+                    if kw.arg in ("index", "indices"):
+                        mark(kw.value, INDEX)
+        elif isinstance(node, ast.Slice):
+            for bound in (node.lower, node.upper):
+                if bound is not None:
+                    mark(bound, INT)
+    return kinds

@@ -58,3 +58,33 @@ def test_same_module_names_on_both_sides_stay_apart():
 def test_torch_imports_found_anywhere_in_a_file():
     src = "import os\ndef f():\n    from torch import nn\n    return __import__('torch.nn')\n"
     assert [(h["line"], h["module"]) for h in torch_imports(src)] == [(3, "torch"), (4, "torch.nn")]
+
+
+def test_a_foreign_module_of_the_same_name_comes_back_after_the_swap():
+    pytest.importorskip("torch")
+    import types
+
+    foreign = types.ModuleType("tvnet")
+    sys.modules["tvnet"] = foreign
+    try:
+        imp = RepoImporter(FIX / "tvrepo" / "torch", "torch")
+        blocks = imp.load("tvnet.blocks")
+        assert blocks.__name__ == "tvnet.blocks" and imp.modules["tvnet"] is not foreign
+        assert sys.modules["tvnet"] is foreign and "tvnet.blocks" not in sys.modules
+    finally:
+        sys.modules.pop("tvnet", None)
+
+
+def test_one_side_swapped_in_inside_the_other_restores_the_outer_side():
+    pytest.importorskip("torch")
+    pytest.importorskip("mindspore")
+    pt = RepoImporter(FIX / "tvrepo" / "torch", "torch")
+    ms = RepoImporter(FIX / "tvrepo" / "ms", "ms")
+    pt_blocks, ms_blocks = pt.load("tvnet.blocks"), ms.load("tvnet.blocks")
+    assert pt_blocks is not ms_blocks
+    with pt.active():
+        assert sys.modules["tvnet.blocks"] is pt_blocks
+        with ms.active():
+            assert sys.modules["tvnet.blocks"] is ms_blocks
+        assert sys.modules["tvnet.blocks"] is pt_blocks
+    assert "tvnet.blocks" not in sys.modules and "tvnet" not in sys.modules

@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from agent.rules.names import FileNames, Positions, Resolver, scan_names, statements
+from agent.rules.names import FileNames, Positions, Resolver, scan_names, statements, top_level_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted(ROOT.glob("evals/cases/*/repo/**/*.py"))
@@ -95,11 +95,15 @@ def test_identifiers_cover_every_name_but_strings():
     assert "nn" not in names.identifiers and not names.torch_bound
 
 
+@pytest.mark.parametrize("from_ast", [False, True], ids=["codegen", "ast-lines"])
 @pytest.mark.parametrize("path", CORPUS[1::4], ids=lambda p: str(p.relative_to(ROOT / "evals/cases")))
-def test_positions_match_the_whole_file_provider(path):
-    module = cst.parse_module(path.read_text())
+def test_positions_match_the_whole_file_provider(path, from_ast):
+    source = path.read_text()
+    module = cst.parse_module(source)
     full = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    lazy = Positions(module)
+    lines = top_level_lines(module, scan_names(source).tree) if from_ast else None
+    assert lines is not None or not from_ast
+    lazy = Positions(module, lines)
     checked = 0
     for top in module.body:
         members = top.body.body if isinstance(top, cst.ClassDef) and isinstance(top.body, cst.IndentedBlock) else [top]
@@ -122,3 +126,11 @@ def test_statements_walk_reaches_nested_bodies_only():
     kinds = [type(s).__name__ for s in statements(module)]
     assert kinds == ["ClassDef", "FunctionDef", "If", "SimpleStatementLine", "SimpleStatementLine", "Try",
                      "SimpleStatementLine", "SimpleStatementLine"]
+
+
+def test_top_level_lines_cover_comments_decorators_and_semicolons():
+    source = ("# header\n\nimport os; import sys\n\n\n# about f\n@dec\n# between\n@dec2\ndef f():\n    pass\n"
+              "class A:\n    x = 1\n")
+    module = cst.parse_module(source)
+    # the file's header comment belongs to the module, not to its first statement
+    assert top_level_lines(module, scan_names(source).tree) == [(3, 3), (4, 11), (12, 13)]

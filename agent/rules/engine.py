@@ -18,7 +18,7 @@ from agent.rules.calls import (MS_NAME, DependsOnRuntime, Unconvertible, build_a
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
-from agent.rules.names import Positions, Resolver, referenced_names, scan_names
+from agent.rules.names import Positions, Resolver, referenced_names, scan_names, top_level_lines
 from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 from agent.rules.walk import Transformer
@@ -478,7 +478,8 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     if not bindings:
         return RulesResult(code=source)
     taken = names.identifiers - bindings
-    resolver, positions = Resolver(module, names), Positions(module)
+    tops = top_level_lines(module, names.tree)
+    resolver, positions = Resolver(module, names), Positions(module, tops)
     for _attempt in range(2):
         plan = ImportPlan(taken)
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
@@ -492,7 +493,10 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
         break
     # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
     if training.may_apply(source):
-        tr = training.rewrite_training(new, kb, plan, names)
+        # only the top-level statements whose own text names a training construct are walked
+        lines = source.splitlines(True)
+        busy = None if tops is None else {i for i, (a, b) in enumerate(tops) if training.may_apply("".join(lines[a - 1:b]))}
+        tr = training.rewrite_training(new, kb, plan, names, busy)
         if kept:  # the training rewrites may have removed the last use of a torch name
             kept &= referenced_names(tr.module)
     else:

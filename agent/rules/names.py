@@ -39,6 +39,7 @@ class FileNames:
     torch_bound: set[str] = field(default_factory=set)  # local names torch imports bind ("*" for a star)
     shadowed: bool = False  # a torch alias is bound otherwise too: resolution must follow scopes
     nested_torch_imports: bool = False  # torch imported somewhere other than a top-level statement
+    tree: ast.Module | None = None  # the file as `ast` reads it (None where it could not)
 
 
 def scan_names(source: str) -> FileNames:
@@ -49,6 +50,7 @@ def scan_names(source: str) -> FileNames:
     except (SyntaxError, ValueError):
         out.shadowed = True
         return out
+    out.tree = tree
     other: set[str] = set()
     ids = out.identifiers
     top = {id(n) for n in tree.body}
@@ -167,14 +169,38 @@ class Resolver:
         return None
 
 
+def top_level_lines(module: cst.Module, tree: ast.Module | None) -> list[tuple[int, int]] | None:
+    """(first, last) source line of each top-level statement of `module`, its leading comment and blank
+    lines included, read off `ast` (a LibCST statement line holds as many `ast` statements as it has
+    small statements); None when the two trees do not line up."""
+    if tree is None:
+        return None
+    out, j = [], 0
+    for stmt in module.body:
+        k = len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+        nodes = tree.body[j:j + k]
+        j += k
+        if len(nodes) < k:
+            return None
+        head = nodes[0]
+        first = head.decorator_list[0].lineno if getattr(head, "decorator_list", None) else head.lineno
+        lead = len(stmt.leading_lines)
+        if getattr(stmt, "decorators", None):
+            lead += len(stmt.decorators[0].leading_lines)
+        out.append((first - lead, nodes[-1].end_lineno))
+    return out if j == len(tree.body) else None
+
+
 class Positions:
     """Start positions of nodes, resolved one top-level statement (or one method of a top-level class)
     at a time: LibCST's PositionProvider over a whole file costs more than the rest of the rules."""
 
-    def __init__(self, module: cst.Module):
+    def __init__(self, module: cst.Module, lines: list[tuple[int, int]] | None = None):
         self.module = module
         self._first_line: dict[int, int] = {}  # id(statement) -> line its leading lines start on
-        self._scanned = 0
+        if lines is not None:  # from top_level_lines: no code generation needed to find them
+            self._first_line = {id(stmt): first for stmt, (first, _) in zip(module.body, lines)}
+        self._scanned = 0 if lines is None else len(module.body)
         self._next_line = len(module.header) + 1
         self._tables: dict[int, dict] = {}
         self._lines: dict[int, dict] = {}

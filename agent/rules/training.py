@@ -121,6 +121,7 @@ class _TrainingRewriter(Transformer):
                  has_optimizers: bool = True):
         super().__init__()
         self.resolver, self.has_optimizers = resolver, has_optimizers
+        self.skip: set[int] = set()  # top-level statements with nothing to rewrite
         self.kb, self.plan, self.res, self.datasets = kb, plan, res, datasets
         optims = [e for e in kb.entries if e.api.startswith("torch.optim.") and ".lr_scheduler" not in e.api]
         # MindSpore targets, and the torch names themselves where the KB pass left a call unconverted
@@ -129,6 +130,14 @@ class _TrainingRewriter(Transformer):
         self.optimizers: list[set[str]] = [set()]  # per function: names assigned an optimizer
         self.loaders: list[set[str]] = [set()]
         self.fn_count = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) not in self.skip and super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        if id(original_node) in self.skip:
+            return updated_node  # neither entered nor visited: no hook sees it
+        return super().on_leave(original_node, updated_node)
 
     # -- names ------------------------------------------------------------------------------
     def _qualified(self, node: cst.BaseExpression) -> str | None:
@@ -403,13 +412,17 @@ def may_apply(source: str) -> bool:
     return any(h in source for h in _HINTS) or _TO_DEVICE.search(source) is not None
 
 
-def rewrite_training(module: cst.Module, kb, plan, names: FileNames) -> TrainingResult:
+def rewrite_training(module: cst.Module, kb, plan, names: FileNames, busy: set[int] | None = None
+                     ) -> TrainingResult:
     """Apply the training rewrites to a module the KB pass produced (imports not yet finished);
-    `names` are the original file's (the KB pass leaves the imports as they were)."""
+    `names` are the original file's (the KB pass leaves the imports as they were). `busy`: indexes of the
+    top-level statements worth walking (None: all)."""
     res = TrainingResult(module=module)
     # optimizers are reached through torch.optim: a file that never names it builds none
     rewriter = _TrainingRewriter(kb, plan, res, dataset_columns(module), Resolver(module, names),
                                  has_optimizers="optim" in names.identifiers)
+    if busy is not None:
+        rewriter.skip = {id(stmt) for i, stmt in enumerate(module.body) if i not in busy}
     new = module.visit(rewriter)
     if res.resolved:
         dropper = _DropResolvedMarkers(res.resolved)

@@ -6,6 +6,7 @@ What cannot be converted is left as it was and carries a `# msagent:` marker lin
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -21,7 +22,7 @@ from agent.rules.imports_pass import finish_imports
 from agent.rules.names import Positions, Resolver, referenced_names, scan_names, top_level_lines
 from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
-from agent.rules.walk import Transformer
+from agent.rules.walk import TRIVIA, Transformer
 
 MARKER = "# msagent:"
 _PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -154,13 +155,19 @@ class _Rewriter(Transformer):
 
     # -- scopes ------------------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if id(node) in self._tops:
+        # walk.Transformer.on_visit inlined (it runs for every node), plus where-am-I for positions
+        kind = type(node)
+        if kind in TRIVIA:
+            return False
+        key = id(node)
+        if key in self._tops:
             self.top, self.member = node, None
-            body = node.body if isinstance(node, cst.ClassDef) else None
+            body = node.body if kind is cst.ClassDef else None
             self._members = {id(s) for s in body.body} if isinstance(body, cst.IndentedBlock) else set()
-        elif id(node) in self._members:
+        elif key in self._members:
             self.member = node
-        return super().on_visit(node)
+        fn = self.visit_hook(kind)
+        return fn is None or fn(self, node) is not False
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._tops = {id(s) for s in node.body}
@@ -450,6 +457,12 @@ class _Rewriter(Transformer):
         return self._apply(original, updated, entry, target, receiver=updated.func.value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _statement(source: str) -> cst.BaseStatement:
+    """A helper or adapter definition, parsed once per process (nodes are immutable)."""
+    return cst.parse_statement(source)
+
+
 def _dotted(node: cst.BaseExpression) -> bool:
     """A plain dotted name (torch.nn.Conv2d), not an attribute of a call result."""
     while isinstance(node, cst.Attribute):
@@ -504,7 +517,7 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
     new = tr.module
     rule_markers = [m for m in rewriter.markers if f"{MARKER} {m.reason}" not in tr.dropped]
     rule_markers += [Marker(0, r) for r in tr.markers]
-    new, import_markers = finish_imports(new, plan, kept, [cst.parse_statement(a) for a in rewriter.adapters.values()],
+    new, import_markers = finish_imports(new, plan, kept, [_statement(a) for a in rewriter.adapters.values()],
                                          nested=names.nested_torch_imports or names.shadowed)
     result = RulesResult(code=new.code, api_calls=rewriter.api_calls + tr.calls,
                          api_converted=rewriter.api_converted + tr.converted,

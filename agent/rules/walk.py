@@ -41,6 +41,10 @@ class Transformer(cst.CSTTransformer):
         fn = _hook(type(self), self._visit_hooks, "visit_", type(node))
         return fn is None or fn(self, node) is not False
 
+    def visit_hook(self, node_type: type):
+        """The `visit_<Node>` function for a node type, or None (for subclasses inlining on_visit)."""
+        return _hook(type(self), self._visit_hooks, "visit_", node_type)
+
     def on_leave(self, original_node, updated_node):
         fn = _hook(type(self), self._leave_hooks, "leave_", type(original_node))
         return updated_node if fn is None else fn(self, original_node, updated_node)

@@ -42,3 +42,34 @@ def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, shared_wo
     assert "n = h.shape[0]" in out
     assert "h.view(n, -1).tile((1, 2))" in out
     assert "    return arr.repeat(2)" in out  # numpy: never observed as a torch call
+
+
+TIED = '''\
+import torch.nn as nn
+
+
+def layers(vocab, dim):
+    return nn.ModuleDict(dict(emb=nn.Embedding(vocab, dim), norm=nn.LayerNorm(dim)))
+
+
+class TinyLM(nn.Module):
+    def __init__(self, vocab=32, dim=8):
+        super().__init__()
+        self.body = layers(vocab, dim)
+        self.head = nn.Linear(dim, vocab, bias=False)
+        self.body.emb.weight = self.head.weight  # tied: MindSpore calls it embedding_table
+
+    def forward(self, idx):
+        return self.head(self.body.norm(self.body.emb(idx)))
+'''
+
+
+def test_weight_tying_into_a_layer_only_execution_can_type(tmp_path, shared_worker):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lm.py").write_text(TIED)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
+    out = (tmp_path / "out" / "lm.py").read_text()
+    assert "self.body.emb.embedding_table = self.head.weight" in out
+    (unit,) = [u for u in report.units if u.name == "TinyLM"]
+    assert unit.status == "verified-by-rules", unit.reason

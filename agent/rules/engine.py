@@ -23,6 +23,7 @@ from agent.rules.names import Positions, Resolver, referenced_names, scan_names,
 from agent.rules.signature import BindError, Binding, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 from agent.rules.walk import TRIVIA, Transformer
+from agent.verify.observe import STORE
 
 MARKER = "# msagent:"
 _PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -64,6 +65,12 @@ class _Rewriter(Transformer):
         self.narrowed: list[dict] = []  # per indented block: names narrowed by an enclosing isinstance
         self.adapters: dict[str, str] = {}  # adapter function name -> source
         self.observed = observed or set()  # (line, column, method) where torch ran, seen by execution
+        # (line, column) of an attribute store -> {attribute: torch layer class}, seen by execution
+        self.stores: dict[tuple[int, int], dict[str, str]] = {}
+        for line, col, what in self.observed:
+            if what.startswith(STORE):
+                attr, _, cls = what[len(STORE):].partition(":")
+                self.stores.setdefault((line, col), {})[attr] = cls
         self.kb, self.device, self.plan, self.nearest = kb, device, plan, nearest
         self.inf = Inference(self._qn, module_classes, set())
         self.module_classes = module_classes
@@ -207,6 +214,23 @@ class _Rewriter(Transformer):
     def visit_Assign(self, node: cst.Assign) -> None:
         for t in node.targets:
             self.inf.bind_targets(t.target, node.value, self.scope)
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign):
+        """`wte.weight = head.weight` where execution saw `wte` is an Embedding: MindSpore's name."""
+        if not self.stores:
+            return updated
+        targets = list(updated.targets)
+        for i, t in enumerate(original.targets):
+            if not isinstance(t.target, cst.Attribute):
+                continue
+            start = self.positions.start(self.top, t.target)
+            cls = self.stores.get((start.line, start.column), {}).get(t.target.attr.value) if start else None
+            entry = self.kb.get(cls) if cls else None
+            target = self._target(entry) if entry else None
+            renamed = target.param_map.get(t.target.attr.value) if target else None
+            if renamed and isinstance(targets[i].target, cst.Attribute):
+                targets[i] = targets[i].with_changes(target=targets[i].target.with_changes(attr=cst.Name(renamed)))
+        return updated.with_changes(targets=targets)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:

@@ -3,11 +3,13 @@
 Static inference cannot always tell that `h.size(0)` is called on a tensor (h came from a helper
 method, a dict, a loop). Running the torch original once under a TorchFunctionMode records, for
 every torch call, the repo source position that made it; the rules' second pass converts the
-method calls at those positions and nothing else. Runs in the worker, torch side only.
+method calls at those positions and nothing else. Tensor stores into torch layers' attributes are
+recorded too (weight tying). Runs in the worker, torch side only.
 """
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -52,6 +54,35 @@ def _mode_class():
     return Recorder
 
 
+@contextmanager
+def _stores_into_layers(recorder):
+    """Also record where repo code assigns a tensor to an attribute of a torch layer
+    (`self.wte.weight = self.head.weight`, weight tying): MindSpore may name that parameter otherwise
+    (Embedding's is `embedding_table`), and only the layer's class, seen here, tells the rules which."""
+    import torch
+
+    original = torch.nn.Module.__setattr__
+
+    def spy(module, name, value):
+        cls = type(module)
+        if isinstance(value, torch.Tensor) and cls.__module__.startswith("torch.nn."):
+            frame = sys._getframe(1)
+            if frame.f_code.co_filename.startswith(recorder.root):
+                line, col = _position(frame)
+                rel = frame.f_code.co_filename[len(recorder.root):]
+                recorder.sites.add((rel, line, col, f"{STORE}{name}:torch.nn.{cls.__name__}"))
+        original(module, name, value)
+
+    torch.nn.Module.__setattr__ = spy
+    try:
+        yield
+    finally:
+        torch.nn.Module.__setattr__ = original
+
+
+STORE = "setattr:"  # observed-site name prefix for attribute stores: "setattr:<attr>:<torch class>"
+
+
 def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = None) -> dict:
     """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
     import torch
@@ -73,7 +104,7 @@ def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = Non
         return {"sites": [], "error": "no spec ran on the torch side"}
     recorder = _mode_class()(root)
     try:
-        with imp.active(), torch.no_grad(), recorder:
+        with imp.active(), torch.no_grad(), recorder, _stores_into_layers(recorder):
             if init_text:  # construction too: weight-init code calls tensor methods (.data.zero_())
                 torch.manual_seed(0)
                 model = _evaluate(imp, unit["module"], init_text)

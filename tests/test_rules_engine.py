@@ -356,3 +356,24 @@ def test_unsupported_value_known_only_at_run_time_goes_through_a_guarding_adapte
     assert "raise ValueError(f'bias={bias!r} is not supported" in r.code
     literal = translate_source("import torch.nn as nn\nm = nn.LayerNorm(8, bias=False)\n", kb)
     assert "nn.LayerNorm(8, bias=False)" in literal.code and literal.api_marked == 1  # known now: marked
+
+
+def test_spread_arguments_go_through_an_adapter_or_a_plain_rename(kb):
+    r = translate_source(dedent("""\
+        import torch
+        import torch.nn as nn
+
+
+        def make(cin, cout, **kw):
+            layer = nn.Linear(cin, cout, **kw)
+            return nn.Sequential(*[layer]), torch.cat(*pair(layer))
+    """), kb)
+    # Linear renames bias -> has_bias: only a function with torch's signature can apply that at run time
+    assert "layer = _ms_Linear(cin, cout, **kw)" in r.code and "def _ms_Linear(" in r.code
+    assert "nn.SequentialCell(*[layer])" in r.code  # a plain rename passes the spread through
+    assert r.api_marked == 0, [m.reason for m in r.markers]
+
+
+def test_starred_sizes_are_packed_into_one_tuple(kb):
+    r = translate_source("import torch\nx = torch.zeros(*shape)\ny = torch.zeros(*shape, 4)\n", kb)
+    assert "x = ops.zeros((*shape,))" in r.code and "y = ops.zeros((*shape, 4))" in r.code

@@ -143,8 +143,10 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
     # (order, torch name, target name, arg, was positional)
     items: list[tuple[int, str | None, str | None, cst.Arg, bool]] = []
     if binding.varargs:
-        if target.pack_varargs and len(binding.varargs) > 1:
-            tup = cst.Tuple([cst.Element(b.node.value) for b in binding.varargs])
+        if target.pack_varargs and (len(binding.varargs) > 1 or binding.varargs[0].node.star == "*"):
+            # zeros(2, 3) -> zeros((2, 3)); zeros(*shape) -> zeros((*shape,))
+            tup = cst.Tuple([cst.StarredElement(b.node.value) if b.node.star == "*" else cst.Element(b.node.value)
+                             for b in binding.varargs])
             items.append((binding.varargs[0].index, None, None, cst.Arg(tup), True))
         else:
             items.extend((b.index, None, None, b.node, True) for b in binding.varargs)

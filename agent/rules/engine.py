@@ -20,7 +20,7 @@ from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
 from agent.rules.names import Positions, Resolver, referenced_names, scan_names, top_level_lines
-from agent.rules.signature import BindError, Binding, bind
+from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 from agent.rules.walk import TRIVIA, Transformer
 from agent.verify.observe import STORE
@@ -410,16 +410,21 @@ class _Rewriter(Transformer):
                 self.api_converted += 1
                 return new
             args = build_args(binding, target, self.plan.render)
+        except SpreadArguments as exc:
+            if not has_arg_rules(target) and not target.template and (receiver is not None
+                                                                       or target.namespace != "tensor"):
+                args = list(updated.args)  # a plain rename: the spread reaches the same parameters
+            elif receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+                self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
+                return updated.with_changes(func=cst.Name(adapter_name(entry)))
+            else:
+                self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+                return updated
         except DependsOnRuntime as exc:
             # the value decides at run time: call an adapter that converts, or raises a clear error
-            if receiver is None and entry.kind != "method":
-                try:
-                    self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
-                except Unconvertible:
-                    pass
-                else:
-                    self.api_converted += 1
-                    return updated.with_changes(func=cst.Name(adapter_name(entry)))
+            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+                self.api_converted += 1
+                return updated.with_changes(func=cst.Name(adapter_name(entry)))
             self._unconverted(original, f"{entry.api}: {exc}", entry.api)
             return updated
         except (BindError, Unconvertible) as exc:
@@ -440,6 +445,14 @@ class _Rewriter(Transformer):
             self._add_helper(target.helper)
         self.api_converted += 1
         return updated.with_changes(func=func, args=_fix_commas(args))
+
+    def _use_adapter(self, entry: Entry, target) -> bool:
+        """Write (once) the function with torch's signature that builds the target at run time."""
+        try:
+            self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+        except Unconvertible:
+            return False
+        return True
 
     def _tensor_method(self, original, updated, method: str):
         special = structural.tensor_method(method, updated, self)

@@ -45,6 +45,10 @@ class BindError(Exception):
     pass
 
 
+class SpreadArguments(BindError):
+    """`f(*args)` / `f(**kwargs)`: which parameters they fill is known only at run time."""
+
+
 @lru_cache(maxsize=4096)
 def parse_signature(signature: str) -> tuple[Param, ...]:
     """'(input, dim=0, *, out=None)' -> Params. Raises ValueError on a malformed string."""
@@ -82,7 +86,7 @@ def bind(call: cst.Call, signature: str) -> Binding:
             b.varargs.append(BoundArg(vararg.name, arg, True, i))  # nn.Sequential(*layers)
             continue
         if arg.star:
-            raise BindError(f"call spreads {arg.star}arguments into it; cannot check them against {signature}")
+            raise SpreadArguments(f"call spreads {arg.star}arguments into it; cannot check them against {signature}")
         if arg.keyword is None:
             if pos_i < len(positional):
                 p = positional[pos_i]

@@ -358,6 +358,8 @@ class _Rewriter(Transformer):
                 return updated
             self.api_converted += 1
             return cst.Name(adapter_name(entry))
+        if target.helper:
+            self._add_helper(target.helper)
         self.api_converted += 1
         return expression(self.plan.render(target.api))
 

@@ -377,3 +377,12 @@ def test_spread_arguments_go_through_an_adapter_or_a_plain_rename(kb):
 def test_starred_sizes_are_packed_into_one_tuple(kb):
     r = translate_source("import torch\nx = torch.zeros(*shape)\ny = torch.zeros(*shape, 4)\n", kb)
     assert "x = ops.zeros((*shape,))" in r.code and "y = ops.zeros((*shape, 4))" in r.code
+
+
+def test_sizes_and_factory_keywords_spread_into_zeros_build_at_run_time(kb):
+    r = translate_source("import torch\n\n\ndef f(n, **dd):\n    return torch.zeros(n, 3, **dd)\n", kb)
+    assert "return _ms_zeros(n, 3, **dd)" in r.code and "def _ms_zeros(*size," in r.code
+    ns: dict = {}
+    exec(r.code, ns)  # the adapter runs: sizes as varargs or one tuple, factory keywords dropped
+    assert tuple(ns["f"](2, device=None).shape) == (2, 3)
+    assert tuple(ns["_ms_zeros"]((4, 1)).shape) == (4, 1)

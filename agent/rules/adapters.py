@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from agent.kb.schema import Entry, Target
-from agent.rules.calls import Unconvertible, build_args, code
+from agent.rules.calls import MS_NAME, Unconvertible, build_args, code
 from agent.rules.signature import bind, parse_signature
 
 
@@ -20,11 +20,19 @@ def adapter_source(entry: Entry, target: Target, render) -> str:
     if not entry.signature:
         raise Unconvertible("the KB has no torch signature to build an adapter from")
     params = parse_signature(entry.signature)
-    sig, passed, guards, optional = [], [], [], []
+    sig, passed, guards, optional, lines = [], [], [], [], []
     star_done = False
     for p in params:
         if p.kind == "vararg":
-            raise Unconvertible("an adapter over *args is not needed for a pure rename and not built otherwise")
+            if not target.pack_varargs:
+                raise Unconvertible("an adapter over *args is not needed for a pure rename and not built otherwise")
+            # zeros(2, 3) and zeros((2, 3)) alike: the sizes as one tuple
+            sig.append(f"*{p.name}")
+            star_done = True
+            lines.append(f"    if len({p.name}) == 1 and isinstance({p.name}[0], (tuple, list)):\n"
+                         f"        {p.name} = tuple({p.name}[0])\n")
+            passed.append(f"*{p.name}")
+            continue
         if p.kind == "varkw":
             raise Unconvertible("cannot build an adapter over **kwargs")
         if p.kind == "keyword_only" and not star_done:
@@ -35,16 +43,22 @@ def adapter_source(entry: Entry, target: Target, render) -> str:
             test = f"{p.name} is not None" if p.default == "None" else f"{p.name} != {p.default}"
             message = f"{p.name}={{{p.name}!r}} is not supported: {target.unsupported[p.name]}"
             guards.append(f"    if {test}:\n        raise ValueError(f{message!r})\n")
-        elif p.default == "None" and p.name not in target.values and p.name not in target.defaults_from:
+        elif p.default == "None" and p.name not in target.values and p.name not in target.defaults_from \
+                and target.args.get(p.name, p.name) not in target.defaults:
             # passed on only when given, as torch callers do (MindSpore may not accept None for it)
             renamed = target.args.get(p.name, p.name)
             if renamed is not None:
                 optional.append((renamed, p.name))
         else:
             passed.append(p.name)
-    call = cst.parse_expression(f"X({', '.join(f'{n}={n}' for n in passed)})")
+    call = cst.parse_expression(f"X({', '.join(n if n.startswith('*') else f'{n}={n}' for n in passed)})")
     args = [code(a) for a in build_args(bind(call, entry.signature), target, render)]
-    lines = []
+    for name in target.defaults:  # given by the caller, or the rule's default when left None
+        torch_name = next((t for t, m in target.args.items() if m == name), name)
+        if any(p.name == torch_name and p.default == "None" for p in params):
+            default = MS_NAME.sub(lambda m: render(m.group(0)), target.defaults[name])
+            args = [f"{name}={torch_name} if {torch_name} is not None else {default}" if a.startswith(f"{name}=")
+                    else a for a in args]
     if optional:
         pairs = ", ".join(f"{ms!r}: {torch}" for ms, torch in optional)
         lines.append(f"    given = {{k: v for k, v in {{{pairs}}}.items() if v is not None}}\n")

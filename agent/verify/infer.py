@@ -31,6 +31,7 @@ _NAME_GUESSES: list[tuple[str, object]] = [
     (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
     (r"ratio|mult|expansion", 2),
     (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
+    (r"^(training|train|inplace|deterministic|verbose|debug)$", False),  # False: the deterministic path
     (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
     (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
 ]

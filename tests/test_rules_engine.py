@@ -386,3 +386,9 @@ def test_sizes_and_factory_keywords_spread_into_zeros_build_at_run_time(kb):
     exec(r.code, ns)  # the adapter runs: sizes as varargs or one tuple, factory keywords dropped
     assert tuple(ns["f"](2, device=None).shape) == (2, 3)
     assert tuple(ns["_ms_zeros"]((4, 1)).shape) == (4, 1)
+
+
+def test_rewrites_inside_fstrings_keep_them_closed(kb):
+    r = translate_source("import torch.nn as nn\nlabel = f'{nn.Conv2d(3, 4, 3, padding=1)}'\n", kb)
+    compile(r.code, "<out>", "exec")  # a generated 'pad' inside f'...' would end the string before 3.12
+    assert "nn.Conv2d(" in r.code and "pad_mode=\"pad\"" in r.code

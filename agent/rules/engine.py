@@ -59,6 +59,7 @@ class _Rewriter(Transformer):
         self._tops: set[int] = set()
         self._members: set[int] = set()
         self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
+        self.fquotes: list[str] = []  # quote of each enclosing f-string
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}
@@ -336,6 +337,27 @@ class _Rewriter(Transformer):
     def leave_IndentedBlock(self, original, updated):
         self.narrowed.pop()
         return updated
+
+    # -- f-strings: a rewritten expression must not close its string (no same quotes before 3.12) --
+    def visit_FormattedString(self, node: cst.FormattedString) -> bool:
+        self.fquotes.append(node.start.lstrip("rRfFbBuU"))
+        return True
+
+    def leave_FormattedString(self, original, updated):
+        self.fquotes.pop()
+        return updated
+
+    def leave_FormattedStringExpression(self, original, updated):
+        quote = self.fquotes[-1] if self.fquotes else '"""'
+        text = code(updated.expression)
+        if len(quote) == 3 or (quote not in text and "\\" not in text):
+            return updated
+        other = '"' if quote == "'" else "'"
+        if other not in text and "\\" not in text:
+            return updated.with_changes(expression=cst.parse_expression(text.replace(quote, other)))
+        self.mark(original, "the translation of this f-string expression needs both quote kinds: rewrite it "
+                            "outside the f-string")
+        return original
 
     def leave_Name(self, original, updated):
         return self._reference(original, updated)

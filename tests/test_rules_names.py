@@ -8,7 +8,9 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from agent.rules.names import FileNames, Positions, Resolver, scan_names, statements, top_level_lines
+from agent.rules.names import FileNames, Resolver, scan_names
+from agent.rules.positions import Positions, top_level_lines
+from agent.rules.walk import statements
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted(ROOT.glob("evals/cases/*/repo/**/*.py"))

@@ -19,7 +19,8 @@ from agent.rules.calls import (MS_NAME, DependsOnRuntime, Unconvertible, build_a
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
-from agent.rules.names import Positions, Resolver, referenced_names, scan_names, top_level_lines
+from agent.rules.names import Resolver, referenced_names, scan_names
+from agent.rules.positions import Positions, top_level_lines
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 from agent.rules.walk import TRIVIA, Transformer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from agent.rules.walk import Transformer, Visitor
+from agent.rules.walk import Transformer
 
 MARKER = "# msagent:"
 
@@ -35,20 +35,6 @@ def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
         if _is_torch(full):
             return ["*"]
     return []
-
-
-def torch_bindings(module: cst.Module) -> set[str]:
-    names: set[str] = set()
-
-    class _V(Visitor):
-        def visit_Import(self, node: cst.Import) -> None:
-            names.update(_bound_names(node))
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-            names.update(_bound_names(node))
-
-    module.visit(_V())
-    return names
 
 
 class _ImportRewriter(Transformer):

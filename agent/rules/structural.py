@@ -11,8 +11,8 @@ import re
 import libcst as cst
 
 from agent.rules.calls import code as rw_code
-from agent.rules.names import statements
 from agent.rules.tensors import ClassFacts, Inference, class_is_module
+from agent.rules.walk import statements
 
 # Methods called on `self` inside a module class that the KB's torch.nn.Module entries cover.
 SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state_dict", "load_state_dict",

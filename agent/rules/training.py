@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.names import FileNames, Resolver, statements
-from agent.rules.walk import Transformer, Visitor
+from agent.rules.names import FileNames, Resolver
+from agent.rules.walk import Transformer, Visitor, statements
 
 MARKER = "# msagent:"
 _LOADER_KEEP = {"dataset", "batch_size", "shuffle", "drop_last"}

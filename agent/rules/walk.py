@@ -5,7 +5,8 @@ before and after every child field (`visit_<Node>_<field>`), which no pass here 
 bases resolve the hooks once per node type and skip the field hooks: the walk costs about a
 third less, and the rules spend most of their time walking. Whitespace, comments, punctuation,
 operators and number/string literals are not entered at all (no pass rewrites them): LibCST would
-rebuild and re-validate each one.
+rebuild and re-validate each one. `statements` walks statement bodies alone, for the passes that
+look at statements only (class facts, dataset columns, returns).
 """
 from __future__ import annotations
 
@@ -77,3 +78,42 @@ class Visitor(cst.CSTVisitor):
 
     def on_leave_attribute(self, original_node, attribute) -> None:
         pass
+
+
+def statements(node: cst.CSTNode, into_classes: bool = True, into_functions: bool = True):
+    """Every statement under `node` (compound ones and their bodies), without entering expressions."""
+    body = getattr(node, "body", None)
+    if isinstance(body, cst.BaseSuite):
+        body = body.body
+    if not isinstance(body, (list, tuple)):
+        return
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        if isinstance(stmt, cst.ClassDef) and not into_classes:
+            continue
+        if isinstance(stmt, cst.FunctionDef) and not into_functions:
+            continue
+        for part in _suites(stmt):
+            yield from statements(part, into_classes, into_functions)
+
+
+def _suites(stmt: cst.CSTNode):
+    if isinstance(stmt, (cst.ClassDef, cst.FunctionDef, cst.With, cst.Finally, cst.ExceptHandler,
+                         cst.ExceptStarHandler, cst.Else, cst.MatchCase)):
+        yield stmt
+    elif isinstance(stmt, (cst.If, cst.For, cst.While)):
+        yield stmt
+        if stmt.orelse is not None:
+            yield from _suites(stmt.orelse)
+    elif isinstance(stmt, (cst.Try, cst.TryStar)):
+        yield stmt
+        for h in stmt.handlers:
+            yield h
+        if stmt.orelse is not None:
+            yield stmt.orelse
+        if stmt.finalbody is not None:
+            yield stmt.finalbody
+    elif isinstance(stmt, cst.Match):
+        yield from stmt.cases

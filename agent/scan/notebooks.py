@@ -14,10 +14,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-import libcst as cst
 
 from agent.rules.engine import MARKER, translate_source
-from agent.rules.imports_pass import torch_bindings
+from agent.rules.names import scan_names
 
 NBFORMAT = 4
 
@@ -194,7 +193,7 @@ def translate_notebook(text: str, kb, device: str = "cpu", *, module_classes: se
 def _keep_alive(joined: str, kept_text: str) -> str:
     """A statement naming the torch imports that whole-kept cells still use, so the rules keep
     those imports (with their marker) instead of leaving the kept cells with a NameError."""
-    bound = torch_bindings(cst.parse_module(joined))
+    bound = scan_names(joined).torch_bound
     used = sorted(n for n in bound if n != "*" and re.search(rf"\b{re.escape(n)}\b", kept_text))
     return f"({', '.join(used)},)\n" if used else ""
 

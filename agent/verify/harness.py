@@ -18,16 +18,15 @@ import re
 import time
 from pathlib import Path
 
-
 from agent.verify.compare import Mismatch, compare_outputs
 from agent.verify.levels import LEVELS, LevelContext, levels_for, run_levels
 from agent.verify.loader import MISSING, ForbiddenImport, RepoImporter, UnitNotFound, load_unit
 from agent.verify.localize import localize
 from agent.verify.spec_choice import choose_spec
-from agent.verify.spec_choice import evaluate as _evaluate  # noqa: F401 - observe.py imports these from here
+from agent.verify.spec_choice import drain as _drain
+from agent.verify.spec_choice import evaluate as _evaluate
 from agent.verify.spec_choice import make_arrays as _make_arrays
 from agent.verify.spec_choice import ms_args as _ms_args
-from agent.verify.spec_choice import drain as _drain
 from agent.verify.spec_choice import ms_sync as _ms_sync
 from agent.verify.spec_choice import run_torch as _run_torch
 from agent.verify.spec_choice import shapes as _shapes

@@ -87,9 +87,11 @@ def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = Non
     """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
     import torch
 
-    from agent.verify.harness import (_choose_spec, _evaluate, _make_arrays, _remember_state, _torch_args,
-                                      importer_for)
+    from agent.verify.harness import _choose_spec, _remember_state, importer_for
     from agent.verify.loader import load_unit
+    from agent.verify.spec_choice import evaluate as _evaluate
+    from agent.verify.spec_choice import make_arrays as _make_arrays
+    from agent.verify.spec_choice import torch_args as _torch_args
 
     root = Path(pt_root).resolve()
     imp = importer_for(str(root), "torch")

@@ -392,3 +392,28 @@ def test_rewrites_inside_fstrings_keep_them_closed(kb):
     r = translate_source("import torch.nn as nn\nlabel = f'{nn.Conv2d(3, 4, 3, padding=1)}'\n", kb)
     compile(r.code, "<out>", "exec")  # a generated 'pad' inside f'...' would end the string before 3.12
     assert "nn.Conv2d(" in r.code and "pad_mode=\"pad\"" in r.code
+
+
+def test_a_layer_subclass_is_a_cell_and_its_super_init_gets_the_base_rules(kb):
+    r = check(kb, """\
+        import torch.nn as nn
+
+
+        class Proj(nn.Linear):
+            def __init__(self, d, bias=False):
+                super().__init__(d, d, bias=bias)
+
+            def forward(self, x):
+                return super().forward(x) * 2
+    """, """\
+        from mindspore import nn
+
+
+        class Proj(nn.Dense):
+            def __init__(self, d, bias=False):
+                super().__init__(d, d, has_bias=bias)
+
+            def construct(self, x):
+                return super().construct(x) * 2
+    """)
+    assert r.api_marked == 0

@@ -61,6 +61,7 @@ class _Rewriter(Transformer):
         self._members: set[int] = set()
         self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
         self.fquotes: list[str] = []  # quote of each enclosing f-string
+        self.layer_bases: list = []  # per enclosing class: the torch layer entry it derives from, or None
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}
@@ -190,12 +191,42 @@ class _Rewriter(Transformer):
             self._type_positions(base.value)
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
         self.classes.append(facts)
+        base = self._layer_base(node)
+        if base is not None:  # the base layer's parameters are tensors here too (self.weight)
+            facts.tensors |= {"weight", "bias"} | set(self._target(base).param_map)
+        self.layer_bases.append(base)
         self.frames.append([])
         return True
 
     def leave_ClassDef(self, original, updated):
         self.classes.pop()
+        self.layer_bases.pop()
         return self._pop(updated)
+
+    def _layer_base(self, node: cst.ClassDef):
+        """The KB entry of a torch layer this class derives from, when its constructor has argument rules
+        (`class StdConv2d(nn.Conv2d)`: its `super().__init__` takes torch's arguments)."""
+        for base in node.bases:
+            name = self._torch_name(base.value)
+            entry = self.kb.get(name) if name else None
+            target = self._target(entry) if entry is not None and entry.kind == "class" else None
+            if target is not None and has_arg_rules(target) and not target.template:
+                return entry
+        return None
+
+    def _super_init(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """`super().__init__(in_ch, out_ch, k, bias=False)` inside a layer subclass: the base is now
+        MindSpore's, so the arguments get the base entry's rules."""
+        entry = self.layer_bases[-1]
+        target = self._target(entry)
+        self.api_calls += 1
+        try:
+            args = build_args(bind(updated, entry.signature), target, self.plan.render)
+        except (BindError, Unconvertible) as exc:
+            self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
+            return updated
+        self.api_converted += 1
+        return updated.with_changes(args=_fix_commas(args))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
@@ -406,6 +437,9 @@ class _Rewriter(Transformer):
                 return self._module_method(original, updated, method)
             if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
                 return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))
+            if (method == "__init__" and isinstance(func.value, cst.Call) and code(func.value.func) == "super"
+                    and self.layer_bases and self.layer_bases[-1] is not None):
+                return self._super_init(original, updated)
         return updated
 
     def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:

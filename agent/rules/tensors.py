@@ -199,12 +199,20 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[s
     return out
 
 
+_NOT_LAYERS = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "PackedSequence"}
+
+
+def _is_layer_class(name: str) -> bool:
+    """torch.nn.Conv2d, torch.nn.Sequential, ...: a module class (subclassing one makes a module)."""
+    last = name.rsplit(".", 1)[1]
+    return (name.startswith("torch.nn.") and last[:1].isupper() and last not in _NOT_LAYERS
+            and ".functional." not in name and ".init." not in name)
+
+
 def class_is_module(cls: cst.ClassDef, qn: QN, module_classes: set[str]) -> bool:
     for base in cls.bases:
         names = qn(base.value)
-        if any(n in ("torch.nn.Module", "torch.nn.modules.module.Module") or
-               (n.startswith("torch.nn.") and n.rsplit(".", 1)[1] in ("Sequential", "ModuleList", "ModuleDict"))
-               for n in names):
+        if any(n in ("torch.nn.Module", "torch.nn.modules.module.Module") or _is_layer_class(n) for n in names):
             return True
         v = base.value
         simple = v.value if isinstance(v, cst.Name) else v.attr.value if isinstance(v, cst.Attribute) else None

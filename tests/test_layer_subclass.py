@@ -1,0 +1,42 @@
+"""A repo class deriving from a torch layer (weight-standardised conv, as in BiT/timm): it becomes a
+subclass of the MindSpore layer, its super().__init__ takes the base's argument rules, and it
+verifies against torch with real weights and inputs."""
+from agent.config import MigrateSettings
+from agent.pipeline import migrate
+
+STDCONV = '''\
+import torch
+import torch.nn as nn
+
+
+class StdConv2d(nn.Conv2d):
+    def __init__(self, cin, cout, k, stride=1, padding=1, bias=False, eps=1e-6):
+        super().__init__(cin, cout, k, stride=stride, padding=padding, bias=bias)
+        self.eps = eps
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + self.eps)
+        return torch.nn.functional.conv2d(x, w, self.bias, 1, 1)
+
+
+class Stem(nn.Module):
+    def __init__(self, cin=3, width=8):
+        super().__init__()
+        self.conv = StdConv2d(cin, width, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+'''
+
+
+def test_subclass_of_a_torch_layer_verifies(tmp_path, shared_worker):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "stem.py").write_text(STDCONV)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
+    out = (tmp_path / "out" / "stem.py").read_text()
+    assert "class StdConv2d(nn.Conv2d):" in out and "has_bias=bias" in out and "def construct(self, x):" in out
+    status = {u.name: (u.status, u.reason) for u in report.units}
+    assert status["Stem"][0] == "verified-by-rules", status

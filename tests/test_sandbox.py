@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 import threading
 
 import numpy as np
@@ -190,3 +191,18 @@ def test_preloaded_frameworks_run_and_large_allocations_fail(tmp_path):
         assert w.call("agent.sandbox.ops:info")["result"]["mindspore_loaded"] is True
         assert w.call("msagent_sbx_fw:both", timeout=60)["result"] == {"torch": 6.0, "mindspore": 6.0}
         assert w.call("msagent_sbx_fw:huge_torch")["result"].startswith("refused")
+
+
+def test_a_worker_started_from_a_finished_thread_stays_alive(ops_config):
+    # the worker's parent-death signal is bound to the thread that forked it, not the process
+    w = Worker(ops_config)
+    t = threading.Thread(target=w.start)
+    t.start()
+    t.join()
+    try:
+        time.sleep(0.5)
+        reply = w.call("agent.sandbox.ops:echo", {"value": 7}, timeout=60)
+        assert reply.get("ok") and reply["result"] == 7, reply
+        assert w.restarts == 0
+    finally:
+        w.close()

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,23 @@ __all__ = ["Worker", "WorkerConfig", "WorkerPool", "WorkerStartError"]
 
 _EOF = object()
 _TIMEOUT = object()
+
+
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(*args, **kwargs) -> subprocess.Popen:
+    """Popen from a thread that lives as long as the process. The worker's parent-death signal
+    (PR_SET_PDEATHSIG) fires when the *thread* that forked it ends: a worker started or restarted
+    from a job thread (an eval case, a pool job) would be killed when that job finished."""
+    global _SPAWNER
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(*args, **kwargs)
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msagent-spawn")
+    return _SPAWNER.submit(subprocess.Popen, *args, **kwargs).result()
 
 
 class WorkerStartError(RuntimeError):
@@ -77,7 +95,7 @@ class Worker:
                 self.restarts += 1
             self._launch = launch = build_launch(self.config, self.workdir)
             with open(self._log_path, "wb") as log:  # fresh log: its tail describes this process
-                self._proc = subprocess.Popen(
+                self._proc = _spawn(
                     launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                     env=launch.env, cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
                 )

@@ -287,6 +287,17 @@ def _one_tensor_rest_defaulted(sig: str | None) -> bool:
     return all(d is not None for d in a.kw_defaults)
 
 
+def _is_activation(api: str) -> bool:
+    import torch
+
+    obj = torch
+    for part in api.split(".")[1:]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return getattr(obj, "__module__", "") == "torch.nn.modules.activation"
+
+
 def _elementwise_probe(api: str, kind: str, sig: str | None) -> dict | None:
     name = api.rsplit(".", 1)[1]
     if kind == "function" and api.count(".") == 1 and sig == UNARY_SIG:
@@ -299,6 +310,10 @@ def _elementwise_probe(api: str, kind: str, sig: str | None) -> dict | None:
     if kind == "function" and _one_tensor_rest_defaulted(sig) and not _RANDOM.search(name) and not name.endswith("_"):
         # any namespace (torch.nn.functional.mish, torch.special.expit): does the target run on x at all?
         return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [{"style": "defaults", "code": f"{api}(x)"}]}
+    if kind == "class" and _one_tensor_rest_defaulted(f"(x, {sig[1:]}" if sig and sig != "()" else "(x)") \
+            and _is_activation(api):
+        # an activation layer built with its defaults, called on signed values
+        return {"setup": "x = torch.randn(2, 3)", "call": "m(x)", "cases": [{"style": "defaults", "code": f"{api}()"}]}
     if kind == "method" and sig in ("()", "(*, out=None)") and not name.endswith("_"):
         return {"setup": "x = torch.rand(2, 3) + 0.1", "cases": [{"style": "defaults", "code": f"x.{name}()"}]}
     if kind == "method" and sig in ("(other)", "(other, *, out=None)") and not name.endswith("_"):

@@ -40,3 +40,30 @@ def test_subclass_of_a_torch_layer_verifies(tmp_path, shared_worker):
     assert "class StdConv2d(nn.Conv2d):" in out and "has_bias=bias" in out and "def construct(self, x):" in out
     status = {u.name: (u.status, u.reason) for u in report.units}
     assert status["Stem"][0] == "verified-by-rules", status
+
+
+SAME = '''\
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SameConv(nn.Conv2d):
+    def __init__(self, cin, cout, k, stride=1, **kwargs):
+        super().__init__(cin, cout, k, stride, **kwargs)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, 1, self.dilation, self.groups)
+'''
+
+
+def test_spread_super_init_and_base_attributes_take_mindspore_names():
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    r = translate_source(SAME, load_kb(), "cpu")
+    assert "super().__init__(**_ms_Conv2d_kwargs(cin, cout, k, stride, **kwargs))" in r.code
+    assert "self.group" in r.code and "self.groups" not in r.code  # MindSpore's Conv2d keeps `group`
+    ns: dict = {}
+    exec(r.code, ns)
+    conv = ns["SameConv"](3, 4, 3, 2, bias=False, groups=1)
+    assert conv.has_bias is False and tuple(conv.stride) == (2, 2) and conv.group == 1

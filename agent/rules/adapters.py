@@ -11,12 +11,14 @@ from agent.rules.calls import MS_NAME, Unconvertible, build_args, code
 from agent.rules.signature import bind, parse_signature
 
 
-def adapter_name(entry: Entry) -> str:
-    return "_ms_" + entry.api.rsplit(".", 1)[1]
+def adapter_name(entry: Entry, keywords_only: bool = False) -> str:
+    return "_ms_" + entry.api.rsplit(".", 1)[1] + ("_kwargs" if keywords_only else "")
 
 
-def adapter_source(entry: Entry, target: Target, render) -> str:
-    """Source of the adapter function. Raises Unconvertible when the entry cannot have one."""
+def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = False) -> str:
+    """Source of the adapter function. Raises Unconvertible when the entry cannot have one.
+    `keywords_only`: the function returns the target's keyword arguments instead of calling it (for
+    `super().__init__(**...)` in a subclass of the layer)."""
     if not entry.signature:
         raise Unconvertible("the KB has no torch signature to build an adapter from")
     params = parse_signature(entry.signature)
@@ -63,8 +65,13 @@ def adapter_source(entry: Entry, target: Target, render) -> str:
         pairs = ", ".join(f"{ms!r}: {torch}" for ms, torch in optional)
         lines.append(f"    given = {{k: v for k, v in {{{pairs}}}.items() if v is not None}}\n")
         args.append("**given")
-    body = f"{render(target.api)}({', '.join(args)})"
-    name = adapter_name(entry)
+    if keywords_only:
+        if any(not a.partition("=")[0].isidentifier() or "=" not in a for a in args if not a.startswith("**")):
+            raise Unconvertible("the target takes positional arguments: no keyword form")
+        body, doc = f"dict({', '.join(args)})", f"the keyword arguments of {target.api}"
+    else:
+        body, doc = f"{render(target.api)}({', '.join(args)})", f"built as {target.api}"
+    name = adapter_name(entry, keywords_only)
     return (f"def {name}({', '.join(sig)}):\n"
-            f'    """{entry.api} called with torch\'s arguments, built as {target.api}."""\n'
+            f'    """{entry.api} called with torch\'s arguments, {doc}."""\n'
             + "".join(guards) + "".join(lines) + f"    return {body}\n")

@@ -214,6 +214,15 @@ class _Rewriter(Transformer):
                 return entry
         return None
 
+    def _base_attribute(self, name: str) -> str | None:
+        """In a layer subclass, `self.groups` is the base's constructor argument kept as an attribute:
+        MindSpore's layer keeps it under its own argument name (`group`). Parameters keep theirs."""
+        target = self._target(self.layer_bases[-1])
+        if name in ("weight", "bias") or name in target.param_map:
+            return None
+        renamed = target.args.get(name)
+        return renamed if renamed and renamed != name else None
+
     def _super_init(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         """`super().__init__(in_ch, out_ch, k, bias=False)` inside a layer subclass: the base is now
         MindSpore's, so the arguments get the base entry's rules."""
@@ -222,6 +231,16 @@ class _Rewriter(Transformer):
         self.api_calls += 1
         try:
             args = build_args(bind(updated, entry.signature), target, self.plan.render)
+        except SpreadArguments as exc:
+            # spread arguments: a function with torch's signature returns the base's keyword arguments
+            name = adapter_name(entry, keywords_only=True)
+            try:
+                self.adapters.setdefault(name, adapter_source(entry, target, self.plan.render, keywords_only=True))
+            except Unconvertible:
+                self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
+                return updated
+            self.api_converted += 1
+            return updated.with_changes(args=[cst.Arg(cst.Call(func=cst.Name(name), args=updated.args), star="**")])
         except (BindError, Unconvertible) as exc:
             self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
             return updated
@@ -321,6 +340,11 @@ class _Rewriter(Transformer):
             return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
         if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
             renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
+            if renamed:
+                return updated.with_changes(attr=cst.Name(renamed))
+        if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
+                and isinstance(original.value, cst.Name) and original.value.value == "self"):
+            renamed = self._base_attribute(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
         return self._reference(original, updated)

@@ -417,3 +417,8 @@ def test_a_layer_subclass_is_a_cell_and_its_super_init_gets_the_base_rules(kb):
                 return super().construct(x) * 2
     """)
     assert r.api_marked == 0
+
+
+def test_one_argument_where_is_the_index_tuple_of_nonzero(kb):
+    r = translate_source("import torch\nrows, cols = torch.where(mask > 0)\n", kb)
+    assert "rows, cols = ops.unbind(ops.nonzero(mask > 0), 1)" in r.code and r.api_marked == 0

@@ -111,5 +111,11 @@ def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
 
 
 def torch_call(name: str, call: cst.Call, rw) -> cst.BaseExpression | None:
-    """torch functions whose translation is structural: none at present beyond the KB."""
+    """Overloads a KB entry's one signature cannot express. `torch.where(cond)` alone is
+    `nonzero(cond, as_tuple=True)`, whose MindSpore kernel is missing on CPU: the index tuple is
+    unbound from the plain `nonzero` matrix instead."""
+    if name == "torch.where" and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star:
+        cond = rw_code(call.args[0].value)
+        return cst.parse_expression(f"{rw.plan.render('mindspore.ops.unbind')}("
+                                    f"{rw.plan.render('mindspore.ops.nonzero')}({cond}), 1)")
     return None

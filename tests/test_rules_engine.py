@@ -422,3 +422,10 @@ def test_a_layer_subclass_is_a_cell_and_its_super_init_gets_the_base_rules(kb):
 def test_one_argument_where_is_the_index_tuple_of_nonzero(kb):
     r = translate_source("import torch\nrows, cols = torch.where(mask > 0)\n", kb)
     assert "rows, cols = ops.unbind(ops.nonzero(mask > 0), 1)" in r.code and r.api_marked == 0
+
+
+def test_classes_deriving_from_non_torch_bases_are_left_as_they_are(kb):
+    # `F` rebound as a parameter: names resolve by scopes, and a class of this file is a dotless name
+    r = translate_source("import torch.nn.functional as F\nfrom abc import ABC\n\n\nclass Base:\n    pass\n\n\n"
+                         "class A(Base, ABC):\n    def forward(self, x, F=None):\n        return x\n", kb)
+    assert "class A(Base, ABC):" in r.code and "def forward" in r.code

@@ -204,9 +204,10 @@ _NOT_LAYERS = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBu
 
 def _is_layer_class(name: str) -> bool:
     """torch.nn.Conv2d, torch.nn.Sequential, ...: a module class (subclassing one makes a module)."""
+    if not name.startswith("torch.nn."):
+        return False
     last = name.rsplit(".", 1)[1]
-    return (name.startswith("torch.nn.") and last[:1].isupper() and last not in _NOT_LAYERS
-            and ".functional." not in name and ".init." not in name)
+    return last[:1].isupper() and last not in _NOT_LAYERS and ".functional." not in name and ".init." not in name
 
 
 def class_is_module(cls: cst.ClassDef, qn: QN, module_classes: set[str]) -> bool:

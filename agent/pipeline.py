@@ -173,6 +173,17 @@ def fingerprint(t: Translated, settings: MigrateSettings) -> str:
     return h.hexdigest()
 
 
+def was_interrupted(exc: BaseException) -> bool:
+    """A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one), or an error raised while one was
+    unwinding: cleanup code it interrupts (a `finally` in LibCST's printer) may raise its own."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__context__, seen + 1
+    return False
+
+
 def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, worker=None) -> Report:
     """Migrate SRC into OUT and verify every unit. Writes the reports; returns the Report.
 
@@ -200,13 +211,17 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
         elif translated.units:
             report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                        reason="verification turned off") for u in translated.units]
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not was_interrupted(exc):
+            raise
         done = {(u.file, u.name) for u in report.units}
         report.units += [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                     reason="interrupted before this unit finished; rerun to resume")
                          for u in translated.units if (u.file, u.name) not in done]
         report.errors.append("interrupted: the report is partial; the same command resumes the run")
-        raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt from exc
     finally:
         report.finish(time.perf_counter() - start)
         write_reports(report, out)

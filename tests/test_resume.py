@@ -168,3 +168,18 @@ def test_interrupt_stops_cleanly_with_a_partial_report(repo, tmp_path, sig):
     assert any(e.startswith("interrupted") for e in report["errors"])
     assert "interrupted" in (out / "msagent-report.md").read_text()
     assert workers and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # the worker was stopped too
+
+
+def test_an_error_raised_while_an_interrupt_unwinds_counts_as_the_interrupt():
+    from agent.pipeline import was_interrupted
+
+    def printer():
+        try:
+            raise KeyboardInterrupt  # SIGTERM arriving inside LibCST's printer
+        finally:
+            {}["end_node"]  # its `finally` then fails on half-recorded state
+
+    with pytest.raises(KeyError) as info:
+        printer()
+    assert was_interrupted(info.value)
+    assert not was_interrupted(KeyError("x"))

@@ -44,7 +44,8 @@ def migrate(
 ) -> None:
     """Translate SRC into OUT, verify every unit by execution, write msagent-report.json/.md."""
     from agent.config import load_settings
-    from agent.pipeline import UsageError, migrate as run_migration
+    from agent.pipeline import UsageError, was_interrupted
+    from agent.pipeline import migrate as run_migration
     from agent.report.markdown import render
 
     if device is not None and device not in ("cpu", "gpu", "ascend"):
@@ -64,7 +65,9 @@ def migrate(
             report = run_migration(src, out, settings, progress=progress)
     except UsageError as exc:
         _fail(str(exc))
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not was_interrupted(exc):
+            raise
         typer.echo("msagent: interrupted; the partial report is in OUT/msagent-report.json", err=True)
         raise typer.Exit(130)
     if as_json:

@@ -31,7 +31,9 @@ def _hook(cls: type, cache: dict, prefix: str, node_type: type):
         return fn
 
 
-class Transformer(cst.CSTTransformer):
+class _Dispatch:
+    """Hook lookup once per node type, trivia not entered, no per-field hooks."""
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._visit_hooks, cls._leave_hooks = {}, {}
@@ -46,38 +48,27 @@ class Transformer(cst.CSTTransformer):
         """The `visit_<Node>` function for a node type, or None (for subclasses inlining on_visit)."""
         return _hook(type(self), self._visit_hooks, "visit_", node_type)
 
+    def leave_hook(self, node_type: type):
+        return _hook(type(self), self._leave_hooks, "leave_", node_type)
+
+    def on_visit_attribute(self, node, attribute) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        pass
+
+
+class Transformer(_Dispatch, cst.CSTTransformer):
     def on_leave(self, original_node, updated_node):
-        fn = _hook(type(self), self._leave_hooks, "leave_", type(original_node))
+        fn = self.leave_hook(type(original_node))
         return updated_node if fn is None else fn(self, original_node, updated_node)
 
-    def on_visit_attribute(self, node, attribute) -> None:
-        pass
 
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        pass
-
-
-class Visitor(cst.CSTVisitor):
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._visit_hooks, cls._leave_hooks = {}, {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if type(node) in TRIVIA:
-            return False
-        fn = _hook(type(self), self._visit_hooks, "visit_", type(node))
-        return fn is None or fn(self, node) is not False
-
+class Visitor(_Dispatch, cst.CSTVisitor):
     def on_leave(self, original_node) -> None:
-        fn = _hook(type(self), self._leave_hooks, "leave_", type(original_node))
+        fn = self.leave_hook(type(original_node))
         if fn is not None:
             fn(self, original_node)
-
-    def on_visit_attribute(self, node, attribute) -> None:
-        pass
-
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        pass
 
 
 def statements(node: cst.CSTNode, into_classes: bool = True, into_functions: bool = True):

@@ -1,8 +1,7 @@
 """A repo class deriving from a torch layer (weight-standardised conv, as in BiT/timm): it becomes a
 subclass of the MindSpore layer, its super().__init__ takes the base's argument rules, and it
 verifies against torch with real weights and inputs."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 STDCONV = '''\
 import torch
@@ -32,11 +31,7 @@ class Stem(nn.Module):
 
 
 def test_subclass_of_a_torch_layer_verifies(tmp_path, shared_worker):
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "stem.py").write_text(STDCONV)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
-    out = (tmp_path / "out" / "stem.py").read_text()
+    report, out = migrate_one_file(tmp_path, "stem.py", STDCONV, shared_worker)
     assert "class StdConv2d(nn.Conv2d):" in out and "has_bias=bias" in out and "def construct(self, x):" in out
     status = {u.name: (u.status, u.reason) for u in report.units}
     assert status["Stem"][0] == "verified-by-rules", status

@@ -1,7 +1,6 @@
 """The second rules pass: Tensor methods on receivers static inference cannot type, converted from
 what running the torch original saw at each call site; numpy look-alikes stay as they are."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 NET = '''\
 import numpy as np
@@ -32,13 +31,9 @@ class Net(nn.Module):
 
 
 def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, shared_worker):
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "net.py").write_text(NET)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
+    report, out = migrate_one_file(tmp_path, "net.py", NET, shared_worker)
     (unit,) = [u for u in report.units if u.name == "Net"]
     assert unit.status == "verified-by-rules", unit.reason
-    out = (tmp_path / "out" / "net.py").read_text()
     assert "n = h.shape[0]" in out
     assert "h.view(n, -1).tile((1, 2))" in out
     assert "    return arr.repeat(2)" in out  # numpy: never observed as a torch call
@@ -65,11 +60,7 @@ class TinyLM(nn.Module):
 
 
 def test_weight_tying_into_a_layer_only_execution_can_type(tmp_path, shared_worker):
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "lm.py").write_text(TIED)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
-    out = (tmp_path / "out" / "lm.py").read_text()
+    report, out = migrate_one_file(tmp_path, "lm.py", TIED, shared_worker)
     assert "self.body.emb.embedding_table = self.head.weight" in out
     (unit,) = [u for u in report.units if u.name == "TinyLM"]
     assert unit.status == "verified-by-rules", unit.reason

@@ -1,0 +1,16 @@
+"""Migrate a repo of one file on the shared worker: the report and the translated text."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.config import MigrateSettings
+from agent.pipeline import migrate
+from agent.report.schema import Report
+
+
+def migrate_one_file(tmp_path: Path, name: str, source: str, worker) -> tuple[Report, str]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / name).write_text(source)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=worker)
+    return report, (tmp_path / "out" / name).read_text()

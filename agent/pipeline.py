@@ -18,7 +18,7 @@ from agent.kb.store import KB, load_kb
 from agent.report.markdown import render
 from agent.report.schema import FileRecord, MarkerRecord, Report, UnitRecord
 from agent.rules.engine import translate_source
-from agent.scan.files import SourceFile, module_name, walk_repo
+from agent.scan.files import SourceFile, module_name, shown, walk_repo
 from agent.scan.units import Unit, find_units, module_classes
 from agent.write.atomic import copy_file, write_text
 from agent.write.journal import Journal
@@ -86,9 +86,7 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
         try:
             text = f.path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
-            result.files.append(FileRecord(path=f.rel, status="error", error=f"{f.rel}: not UTF-8 text "
-                                           f"(byte {exc.start}): copied unchanged"))
-            copy_file(f.path, out / f.rel)
+            result.files.append(_copied_through(f, out, f"{f.rel}: not UTF-8 text (byte {exc.start})"))
             continue
         except OSError as exc:
             result.files.append(FileRecord(path=f.rel, status="error", error=f"{f.rel}: unreadable: {exc.strerror}"))
@@ -98,9 +96,14 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
         except (SyntaxError, ValueError) as exc:  # ValueError: null bytes on older Pythons
             where = f"{f.rel}:{exc.lineno}" if getattr(exc, "lineno", None) else f.rel
             why = getattr(exc, "msg", None) or str(exc)
-            result.files.append(FileRecord(path=f.rel, status="error",
-                                           error=f"{where}: syntax error: {why}; copied unchanged"))
-            copy_file(f.path, out / f.rel)
+            result.files.append(_copied_through(f, out, f"{where}: syntax error: {why}"))
+            continue
+        except RecursionError:  # `1 + 1 + ...` thousands of terms long: Python's parser gives up
+            result.files.append(_copied_through(f, out, f"{f.rel}: too deeply nested to parse (deeper than "
+                                                        "Python's recursion limit)"))
+            continue
+        except Exception as exc:  # MemoryError and the like: this file's failure, not the run's
+            result.files.append(_copied_through(f, out, f"{f.rel}: cannot parse: {_why(exc)}"))
             continue
         result.sources[f.rel] = text
     repo_modules = module_classes(trees)
@@ -109,17 +112,54 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
     for f in files:
         if on_file:
             on_file(f.rel)
-        if f.kind == "python" and f.rel in result.sources:
-            result.files.append(_translate_file(f, result, out, kb, settings, repo_modules, nearest))
-            result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules)
-        elif f.kind == "notebook":
-            result.files.append(_translate_notebook(f, out, kb, settings, repo_modules, nearest))
-        elif f.kind == "other":
-            copy_file(f.path, out / f.rel)
-            result.files.append(FileRecord(path=f.rel, status="copied", error=f.reason))
-        elif f.kind == "skipped":
-            result.files.append(FileRecord(path=f.rel, status="skipped", error=f.reason))
+        try:  # one bad file never sinks the run: whatever it raises becomes its record's error
+            if f.kind == "python" and f.rel in result.sources:
+                record = _translate_file(f, result, out, kb, settings, repo_modules, nearest)
+                result.files.append(record)
+                try:
+                    result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules)
+                except Exception as exc:
+                    if was_interrupted(exc):
+                        raise
+                    record.status = "error"
+                    record.error = (f"{f.rel}: unit discovery crashed: {_why(exc)}; the file is translated, "
+                                    "its units are not verified")
+            elif f.kind == "notebook":
+                result.files.append(_translate_notebook(f, out, kb, settings, repo_modules, nearest))
+            elif f.kind == "other":
+                copy_file(f.path, out / f.out_rel)
+                result.files.append(FileRecord(path=f.rel, status="copied", error=f.reason))
+            elif f.kind == "error":  # found unfit by the walk (a name that is not UTF-8): copied, not translated
+                result.files.append(_copied_through(f, out, f"{f.rel}: {f.reason}"))
+            elif f.kind == "skipped":
+                result.files.append(FileRecord(path=f.rel, status="skipped", error=f.reason))
+        except Exception as exc:
+            if was_interrupted(exc):
+                raise
+            result.outputs.pop(f.rel, None)
+            if isinstance(exc, OSError):  # reading SRC or writing OUT failed (the rules' own errors are caught inside)
+                result.files.append(FileRecord(path=f.rel, status="error",
+                                               error=f"{f.rel}: not written to OUT: {exc.strerror or _why(exc)}"))
+            else:
+                result.files.append(_copied_through(f, out, f"{f.rel}: rules crashed: {_why(exc)}"))
     return result
+
+
+def _why(exc: BaseException) -> str:
+    """`Type: message` for a report: one line, at most 300 characters, valid UTF-8."""
+    msg = " ".join(shown(str(exc)).split())
+    msg = msg[:300] + "..." if len(msg) > 300 else msg
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def _copied_through(f: SourceFile, out: Path, error: str) -> FileRecord:
+    """An error record for a file left as it was: the original goes to OUT unchanged, and the
+    record says so (or why it could not)."""
+    try:
+        copy_file(f.path, out / f.out_rel)
+    except OSError as exc:
+        return FileRecord(path=f.rel, status="error", error=f"{error}; not copied: {exc.strerror or _why(exc)}")
+    return FileRecord(path=f.rel, status="error", error=f"{error}; copied unchanged")
 
 
 def _translate_notebook(f: SourceFile, out: Path, kb: KB, settings: MigrateSettings, repo_modules: set[str],
@@ -131,11 +171,13 @@ def _translate_notebook(f: SourceFile, out: Path, kb: KB, settings: MigrateSetti
         r = translate_notebook(text, kb, settings.device, module_classes=repo_modules, nearest=nearest)
     except (UnicodeDecodeError, NotebookError) as exc:
         why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-        copy_file(f.path, out / f.rel)
-        return FileRecord(path=f.rel, status="error", error=f"{f.rel}: {why}; copied unchanged")
+        return _copied_through(f, out, f"{f.rel}: {why}")
+    except RecursionError:
+        return _copied_through(f, out, f"{f.rel}: too deeply nested to translate (beyond the rules' recursion limit)")
     except Exception as exc:  # a rules bug must not lose the notebook
-        copy_file(f.path, out / f.rel)
-        return FileRecord(path=f.rel, status="error", error=f"{f.rel}: rules failed: {type(exc).__name__}: {exc}")
+        if was_interrupted(exc):
+            raise
+        return _copied_through(f, out, f"{f.rel}: rules crashed: {_why(exc)}")
     if r.changed:
         write_text(out / f.rel, r.text)
     else:
@@ -152,11 +194,13 @@ def _translate_file(f: SourceFile, acc: Translated, out: Path, kb: KB, settings:
     try:
         r = translate_source(text, kb, settings.device, module_classes=repo_modules, nearest=nearest)
     except cst.ParserSyntaxError as exc:
-        copy_file(f.path, out / f.rel)
-        return FileRecord(path=f.rel, status="error", error=f"{f.rel}:{exc.raw_line}: cannot parse: {exc.message}")
+        return _copied_through(f, out, f"{f.rel}:{exc.raw_line}: cannot parse: {exc.message}")
+    except RecursionError:  # translate_source already retried on a deep stack
+        return _copied_through(f, out, f"{f.rel}: too deeply nested to translate (beyond the rules' recursion limit)")
     except Exception as exc:  # a rules bug must not lose the file: copy it and say why
-        copy_file(f.path, out / f.rel)
-        return FileRecord(path=f.rel, status="error", error=f"{f.rel}: rules failed: {type(exc).__name__}: {exc}")
+        if was_interrupted(exc):
+            raise
+        return _copied_through(f, out, f"{f.rel}: rules crashed: {_why(exc)}")
     write_text(out / f.rel, r.code)
     acc.outputs[f.rel] = r.code
     return FileRecord(path=f.rel, status="translated" if r.code != text else "unchanged",
@@ -184,7 +228,7 @@ def was_interrupted(exc: BaseException) -> bool:
     return False
 
 
-def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, worker=None) -> Report:
+def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, verifier=None) -> Report:
     """Migrate SRC into OUT and verify every unit. Writes the reports; returns the Report.
 
     A KeyboardInterrupt still writes the (partial) reports, then propagates: units not reached are
@@ -207,7 +251,7 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
         report.errors += [f.error for f in translated.files if f.status == "error"]
         journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
         if settings.verify and translated.units:
-            _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, worker)
+            _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, verifier)
         elif translated.units:
             report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                        reason="verification turned off") for u in translated.units]
@@ -229,11 +273,11 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, work
 
 
 def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
-                  progress, worker) -> None:
+                  progress, verifier) -> None:
     from agent.sandbox.pool import WorkerStartError
 
     try:
-        runner = runner_cls(src, out, kb, settings, translated, worker=worker)
+        runner = runner_cls(src, out, kb, settings, translated, verifier=verifier)
     except WorkerStartError as exc:  # no torch/MindSpore here, or the sandbox cannot start: say so, keep the rest
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "worker did not start"
         report.errors.append("verification worker did not start (are torch and mindspore installed? "

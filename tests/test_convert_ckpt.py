@@ -16,7 +16,7 @@ from agent.ckpt.convert import ConvertError, convert_checkpoint, pick_unit  # no
 from agent.cli.ckpt_command import convert_ckpt  # noqa: E402
 from agent.kb.store import load_kb  # noqa: E402
 from agent.rules.engine import translate_source  # noqa: E402
-from agent.verify.harness import verify_unit  # noqa: E402
+from tests.support.verify import verify_unit  # noqa: E402
 from agent.verify.loader import RepoImporter  # noqa: E402
 
 TORCH_SRC = '''

@@ -15,7 +15,7 @@ pytest.importorskip("mindspore")
 
 from agent.config import MigrateSettings  # noqa: E402
 from agent.pipeline import migrate  # noqa: E402
-from agent.verify.harness import verify_unit  # noqa: E402
+from tests.support.verify import verify_unit  # noqa: E402
 from agent.verify.levels import levels_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,5 +146,5 @@ def test_step_level_catches_mint_adam_and_the_kb_alternative_repairs_it(tmp_path
     (tmp_path / "draft" / "net.py").write_text(draft)
     r = verify_unit(str(src), str(tmp_path / "draft"), UNIT, [], seeds=(0,), kb_root=settings.kb_root, level="step")
     assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "verified"
-    assert "mint.optim.Adam left every parameter unchanged" in r["levels"]["step"]["reason"]
+    assert "mint.optim.Adam left every trainable parameter unchanged" in r["levels"]["step"]["reason"]
     assert r["divergence"] == {"torch_api": "torch.optim.Adam", "level": "step"}

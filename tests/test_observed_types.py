@@ -30,8 +30,8 @@ class Net(nn.Module):
 
 
 
-def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, shared_worker):
-    report, out = migrate_one_file(tmp_path, "net.py", NET, shared_worker)
+def test_execution_types_the_receiver_and_leaves_numpy_alone(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "net.py", NET, shared_verifier)
     (unit,) = [u for u in report.units if u.name == "Net"]
     assert unit.status == "verified-by-rules", unit.reason
     assert "n = h.shape[0]" in out
@@ -59,8 +59,8 @@ class TinyLM(nn.Module):
 '''
 
 
-def test_weight_tying_into_a_layer_only_execution_can_type(tmp_path, shared_worker):
-    report, out = migrate_one_file(tmp_path, "lm.py", TIED, shared_worker)
+def test_weight_tying_into_a_layer_only_execution_can_type(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "lm.py", TIED, shared_verifier)
     assert "self.body.emb.embedding_table = self.head.weight" in out
     (unit,) = [u for u in report.units if u.name == "TinyLM"]
     assert unit.status == "verified-by-rules", unit.reason

@@ -56,7 +56,7 @@ def runner(tmp_path, worker):
     settings = MigrateSettings(llm=LLMSettings(base_url="http://127.0.0.1:9/v1", model="unused"))
     kb = load_kb(str(kb_without(tmp_path, "torch.einsum", "builtin")))  # einsum left with no CPU target
     translated = translate_repo(src, out, kb, settings)
-    r = UnitRunner(src, out, kb, settings, translated, worker=worker)
+    r = UnitRunner(src, out, kb, settings, translated, verifier=worker)
     yield r
     r.close()
 

@@ -61,7 +61,7 @@ def test_kb_alternative_reaches_parity_without_an_llm(tmp_path, stale_kb, worker
     src.mkdir()
     (src / "head.py").write_text(HEAD)
     out = tmp_path / "out"
-    report = migrate(src, out, MigrateSettings(kb_root=str(stale_kb), rounds=3), worker=worker)
+    report = migrate(src, out, MigrateSettings(kb_root=str(stale_kb), rounds=3), verifier=worker)
     (head,) = report.units
     assert head.status == "verified-after-repair", head.model_dump()
     assert head.rounds >= 1 and head.llm_tokens == 0
@@ -87,7 +87,7 @@ def test_the_failure_report_names_the_api_whose_alternative_reaches_parity(tmp_p
     kb = load_kb(str(stale_kb))
     translated = translate_repo(src, out, kb, settings)
     assert "mint.nn.functional.gelu" in translated.outputs["head.py"]
-    runner = UnitRunner(src, out, kb, settings, translated, worker=worker)
+    runner = UnitRunner(src, out, kb, settings, translated, verifier=worker)
     (unit,) = translated.units
     result = runner.verify(unit)
     assert result["status"] == "failed" and "GeluExt" in result["reason"]

@@ -110,7 +110,7 @@ def llm_repairs(record) -> list[dict]:
 def test_llm_repairs_einsum_over_two_rounds_and_a_rerun_costs_nothing(repo, tmp_path, gpu_probed_kb, worker):
     out = tmp_path / "out"
     with ScriptedOpenAI([Reply(WRONG, 300, 120), Reply(RIGHT, 400, 110)]) as server:
-        report = migrate(repo, out, settings(server, gpu_probed_kb), worker=worker)
+        report = migrate(repo, out, settings(server, gpu_probed_kb), verifier=worker)
         mix = unit_record(report)
         assert mix.status == "verified-after-repair", mix.model_dump()
         assert mix.max_abs is not None and mix.max_abs <= 1e-4
@@ -133,7 +133,7 @@ def test_llm_repairs_einsum_over_two_rounds_and_a_rerun_costs_nothing(repo, tmp_
         assert (out / CACHE_FILE).is_file()
 
         # The same migration again: every reply comes from the cache, no HTTP request at all.
-        again = migrate(repo, out, settings(server, gpu_probed_kb, fresh=True), worker=worker)
+        again = migrate(repo, out, settings(server, gpu_probed_kb, fresh=True), verifier=worker)
         assert len(server.requests) == 2
         mix2 = unit_record(again)
         assert mix2.status == "verified-after-repair"
@@ -154,7 +154,7 @@ def test_rate_limit_server_error_and_refused_replies(repo, tmp_path, gpu_probed_
     script = [Status(429, retry_after=0), Reply("Use matmul with a transpose instead of einsum.", 50, 10),
               Status(500), Reply(leaky, 70, 30), Reply(RIGHT, 60, 20)]
     with ScriptedOpenAI(script) as server:
-        report = migrate(repo, tmp_path / "out", settings(server, gpu_probed_kb), worker=worker)
+        report = migrate(repo, tmp_path / "out", settings(server, gpu_probed_kb), verifier=worker)
         mix = unit_record(report)
         assert mix.status == "verified-after-repair", mix.model_dump()
         no_code, uses_torch, fixed = llm_repairs(mix)
@@ -170,7 +170,7 @@ def test_rate_limit_server_error_and_refused_replies(repo, tmp_path, gpu_probed_
 def test_unreachable_llm_counts_one_round_with_the_reason(repo, tmp_path, gpu_probed_kb, worker):
     with ScriptedOpenAI(default=Status(503)) as server:
         report = migrate(repo, tmp_path / "out", settings(server, gpu_probed_kb, llm={"max_retries": 1}),
-                         worker=worker)
+                         verifier=worker)
         mix = unit_record(report)
         assert mix.status == "failed"
         (only,) = llm_repairs(mix)
@@ -218,7 +218,7 @@ def test_llm_proposes_the_spec_no_default_could_find(tmp_path, worker):
         s = MigrateSettings(llm=LLMSettings(base_url=server.base_url, model="scripted", backoff_s=0.0))
         kb = load_kb()
         translated = translate_repo(src, out, kb, s)
-        runner = UnitRunner(src, out, kb, s, translated, worker=worker)
+        runner = UnitRunner(src, out, kb, s, translated, verifier=worker)
         (unit,) = translated.units
         first = runner.verify(unit)
         assert first["status"] == "not-exercised" and "no spec ran" in first["reason"]

@@ -37,11 +37,11 @@ class Net(nn.Module):
 
 
 
-def test_config_object_built_small_from_the_module_dataclass(tmp_path, shared_worker):
+def test_config_object_built_small_from_the_module_dataclass(tmp_path, shared_verifier):
     src = tmp_path / "src"
     src.mkdir()
     (src / "gpt.py").write_text(MODEL)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=shared_worker)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
     (unit,) = report.units
     assert unit.status == "verified-by-rules", unit.reason
     assert unit.spec["init"].startswith("Net(config=TinyConfig(")

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("mindspore")
 
-from agent.verify.harness import verify_unit  # noqa: E402
+from tests.support.verify import verify_unit  # noqa: E402
 from agent.verify.specs import find_repo_specs  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "verify"

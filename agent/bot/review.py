@@ -4,6 +4,7 @@ mode: code fetched through the API) and `bot action` (a checkout in GITHUB_WORKS
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -64,22 +65,26 @@ def bot_settings(src: Path, llm: LLMSettings | None) -> MigrateSettings:
                            verify=True, fresh=True, llm=llm)
 
 
-def bot_worker():
-    """A verification worker for the bot (not started): the usual sandbox, its environment
-    allow-list narrowed to names that hold no secret. The default list passes MSAGENT_*, and
-    MSAGENT_LLM_API_KEY is where an operator may keep the LLM key; PR code runs in this worker."""
-    from agent.sandbox.config import DEFAULT_ENV_ALLOW, WorkerConfig
-    from agent.sandbox.pool import Worker
+BOT_WORK = Path(tempfile.gettempdir()) / "msagent-bot-work"
 
+
+def bot_worker():
+    """The bot's verifier (not started): both sides see only the bot's work folder, where each PR
+    gets a fresh temporary tree, and their environment allow-list is narrowed to names that hold
+    no secret (the default passes MSAGENT_*, where an operator may keep the LLM key)."""
+    from agent.sandbox.config import DEFAULT_ENV_ALLOW
+    from agent.verify.judge import Verifier
+
+    BOT_WORK.mkdir(parents=True, exist_ok=True)
     allow = [p for p in DEFAULT_ENV_ALLOW if not p.startswith("MSAGENT")]
-    return Worker(WorkerConfig(preload=["torch", "mindspore"], env_allow=allow))
+    return Verifier.for_paths([BOT_WORK], env_allow=allow)
 
 
 def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = None,
                         llm: LLMSettings | None = None, worker=None) -> Review:
     """Check `pr` and report on GitHub. `workspace` is a checkout of the head commit (Action);
-    None fetches the code through the API (App). `worker` is a started verification worker to
-    reuse, or None to start one for this run."""
+    None fetches the code through the API (App). `worker` is a verifier from bot_worker() to
+    reuse (its sides see only BOT_WORK), or None to start one for this run."""
     changed = [f.path for f in api.changed_files(pr.number) if f.path.endswith(".py") and f.status != "removed"]
     if not changed:
         title = "no Python files changed"
@@ -89,7 +94,9 @@ def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = 
             review.comment_id, _ = api.upsert_report_comment(
                 pr.number, message_markdown(pr.head_sha, title, "The latest push changes no Python files."))
         return review
-    with tempfile.TemporaryDirectory(prefix="msagent-bot-") as tmp:
+    if worker is not None:
+        BOT_WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="msagent-bot-", dir=BOT_WORK if worker is not None else None) as tmp:
         try:
             report = _migrate(api, pr, workspace, Path(tmp), llm, worker)
         except TreeTooLarge as exc:
@@ -114,9 +121,12 @@ def _migrate(api: RepoAPI, pr: PullRequest, workspace: Path | None, tmp: Path, l
         src = tmp / "src"
         src.mkdir()
         fetch_python_tree(api, pr.head_sha, src)
+    elif worker is not None and not workspace.resolve().is_relative_to(BOT_WORK.resolve()):
+        src = tmp / "src"  # a shared verifier's sides see only BOT_WORK: check a copy of the checkout
+        shutil.copytree(workspace, src, ignore=shutil.ignore_patterns(".git"), symlinks=True)
     else:
         src = workspace
-    return migrate(src, tmp / "out", bot_settings(src, llm), worker=worker)
+    return migrate(src, tmp / "out", bot_settings(src, llm), verifier=worker)
 
 
 def _post_problem(api: RepoAPI, pr: PullRequest, conclusion: str, title: str, detail: str) -> Review:

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agent.evals.run import EvalSetupError, _line, _note, eval_worker_config, run_case
+from agent.evals.run import EvalSetupError, _line, _note, eval_verifier, run_case
 from agent.evals.score import Case, failed_case, load_case
 
 SKIP_DIRS = {"__pycache__", ".git"}
@@ -58,7 +58,7 @@ class CaseRunner:
         unpack_tree(files, case_dir)
         case = load_case(case_dir)
         if self.pool is None:  # started on the first case, kept warm for the rest
-            pool = WorkerPool(1, eval_worker_config(case_dir.parent, out.parent))
+            pool = WorkerPool(1, factory=lambda: eval_verifier(case_dir.parent, out.parent))
             try:
                 pool.start()
             except WorkerStartError as exc:

@@ -26,16 +26,17 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def eval_worker_config(cases_root: Path, out_root: Path):
-    """The worker settings the pipeline itself would use for these paths (sandbox, timeouts)."""
+def eval_verifier(cases_root: Path, out_root: Path):
+    """A verifier (torch and MindSpore sides, the pipeline's sandbox and timeouts) over these folders."""
     from agent.config import MigrateSettings
-    from agent.repair.loop import worker_config
+    from agent.verify.judge import Verifier
 
-    return worker_config(cases_root.resolve(), out_root.resolve(), MigrateSettings())
+    out_root.mkdir(parents=True, exist_ok=True)
+    return Verifier.for_paths([cases_root, out_root], timeout_s=MigrateSettings().unit_timeout_s)
 
 
-def run_case(case: Case, worker, out: Path) -> dict:
-    """Migrate CASE into OUT on WORKER and score it; any failure becomes the case's error."""
+def run_case(case: Case, verifier, out: Path) -> dict:
+    """Migrate CASE into OUT with VERIFIER and score it; any failure becomes the case's error."""
     from agent.config import load_settings
     from agent.pipeline import migrate
 
@@ -44,7 +45,7 @@ def run_case(case: Case, worker, out: Path) -> dict:
         if out.exists():
             shutil.rmtree(out)  # a stale tree would score the previous run's files
         settings = load_settings(case.repo, {"fresh": True})
-        report = migrate(case.repo, out, settings, worker=worker)
+        report = migrate(case.repo, out, settings, verifier=verifier)
         return score_case(case, report.model_dump(), out, time.perf_counter() - start)
     except Exception as exc:  # one broken case must not stop the suite
         return failed_case(case, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
@@ -61,7 +62,7 @@ def run_local(cases: list[Case], out_root: Path, jobs: int = 1, quiet: bool = Fa
     from agent.sandbox.pool import WorkerPool, WorkerStartError
 
     jobs = max(1, min(jobs, len(cases)))
-    pool = WorkerPool(jobs, eval_worker_config(cases[0].path.parent, out_root))
+    pool = WorkerPool(jobs, factory=lambda: eval_verifier(cases[0].path.parent, out_root))
     try:
         pool.start()
     except WorkerStartError as exc:

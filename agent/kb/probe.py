@@ -144,11 +144,17 @@ def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | N
 
 def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict:
     """Verdicts for every target of one entry: {target api: verdict dict}."""
+    import mindspore as ms
+
     from agent.kb.store import load_kb
-    from agent.verify.harness import _set_context
+    from agent.verify.devices import ms_target
     from agent.verify.spec_choice import drain
 
-    _set_context(device)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        ms.set_device(ms_target(device))
+    except RuntimeError:  # a warm probe worker keeps the device its first probe ran on
+        pass
     kb = load_kb(kb_root)
     entry = kb.get(api)
     if entry is None or entry.probe is None:

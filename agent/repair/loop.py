@@ -1,45 +1,39 @@
 """Per unit: verify → classify → repair → verify, within the round budget.
 
-The loop a reader should hold in their head: a unit's translation is verified in the warm
-worker; on failure, repairs are proposed (KB alternatives first, then the LLM when one is
+The loop a reader should hold in their head: a unit's translation is verified by the judge
+(verify.judge: a torch sandbox, a MindSpore sandbox, the verdict computed here); on failure, repairs are proposed (KB alternatives first, then the LLM when one is
 configured), each applied to the file in OUT and verified again; the first that reaches parity
 stays, the others are reverted. Every attempt goes into the unit's record.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from agent.config import MigrateSettings
 from agent.kb.store import KB
 from agent.report.schema import UnitRecord
-from agent.sandbox.config import WorkerConfig
-from agent.sandbox.pool import Worker, WorkerStartError
+from agent.sandbox.pool import WorkerStartError
 from agent.scan.units import Unit
+from agent.verify.judge import Verifier
 from agent.write.atomic import write_text
 
-VERIFY_OP = "agent.verify.harness:verify_unit"
-OBSERVE_OP = "agent.verify.observe:observe_unit"
 
-
-def worker_config(src: Path, out: Path, settings: MigrateSettings) -> WorkerConfig:
-    home = Path(os.path.expanduser("~")).resolve()
-    # The user's home is hidden from the worker unless the repo lives there.
-    hidden = [] if src.is_relative_to(home) or out.is_relative_to(home) else None
-    return WorkerConfig(preload=["torch", "mindspore"], timeout_s=settings.unit_timeout_s, hidden_paths=hidden)
+def verifier_for(src: Path, out: Path, settings: MigrateSettings) -> Verifier:
+    """The torch side sees SRC, the MindSpore side sees OUT; nothing else of this machine."""
+    return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s)
 
 
 class UnitRunner:
-    def __init__(self, src: Path, out: Path, kb: KB, settings: MigrateSettings, translated, worker=None):
+    def __init__(self, src: Path, out: Path, kb: KB, settings: MigrateSettings, translated, verifier=None):
         self.src, self.out, self.kb, self.settings = src, out, kb, settings
         self.translated = translated
-        self._own_worker = worker is None
-        self.worker = worker or Worker(worker_config(src, out, settings))
-        self.worker.start()
-        missing = self.worker.ready_info.get("preload_errors") or {}
+        self._own_verifier = verifier is None
+        self.verifier = verifier or verifier_for(src, out, settings)
+        self.verifier.start()
+        missing = self.verifier.ready_info.get("preload_errors") or {}
         if missing:  # verification cannot run without both frameworks: say it once, not per unit
-            if self._own_worker:
-                self.worker.close()
+            if self._own_verifier:
+                self.verifier.close()
             raise WorkerStartError("cannot import " + "; ".join(f"{m}: {e}" for m, e in missing.items()))
         self.module_classes = {u.name for u in translated.units if u.kind == "module"}
         self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
@@ -48,14 +42,14 @@ class UnitRunner:
 
     @property
     def isolation(self) -> dict:
-        return dict(self.worker.isolation)
+        return dict(self.verifier.isolation)
 
     def close(self) -> None:
         for repairer in self.repairers:
             if hasattr(repairer, "close"):
                 repairer.close()
-        if self._own_worker:
-            self.worker.close()
+        if self._own_verifier:
+            self.verifier.close()
 
     def _find_specs(self) -> dict[str, list[dict]]:
         from agent.verify.specs import find_repo_specs
@@ -80,9 +74,8 @@ class UnitRunner:
         """Run the torch side once to see which calls are on tensors; retranslate files where that adds
         conversions static inference missed. Only files still holding the rules' own output change.
         A hang or crash of the torch side is the unit's result (returned): verifying would repeat it."""
-        args = {"pt_root": str(self.src), "unit": unit.as_request(), "specs": self.specs.get(unit.key, []),
-                "kb_root": self.settings.kb_root}
-        reply = self.worker.call(OBSERVE_OP, args, timeout=self.settings.unit_timeout_s)
+        reply = self.verifier.observe(self.src, unit.as_request(), self.specs.get(unit.key, []),
+                                      timeout=self.settings.unit_timeout_s)
         if not reply.get("ok"):
             kind = reply.get("kind")
             if kind in ("timeout", "crash"):
@@ -111,16 +104,9 @@ class UnitRunner:
         return None
 
     def verify(self, unit: Unit) -> dict:
-        args = {"pt_root": str(self.src), "ms_root": str(self.out), "unit": unit.as_request(),
-                "specs": self.specs.get(unit.key, []), "device": self.settings.device,
-                "seeds": list(self.settings.seeds), "kb_root": self.settings.kb_root,
-                "level": self.settings.level}
-        reply = self.worker.call(VERIFY_OP, args, timeout=self.settings.unit_timeout_s)
-        if reply.get("ok"):
-            return reply["result"]
-        kind = reply.get("kind", "exception")
-        return {"status": "failed", "failure": kind if kind in ("timeout", "crash") else "exception",
-                "reason": f"{kind}: {reply.get('error', '')}".strip()}
+        return self.verifier.verify(self.src, self.out, unit.as_request(), self.specs.get(unit.key, []), kb=self.kb,
+                                    device=self.settings.device, seeds=list(self.settings.seeds),
+                                    level=self.settings.level, timeout=self.settings.unit_timeout_s)
 
     def run(self, unit: Unit) -> UnitRecord:
         record = UnitRecord(file=unit.file, name=unit.name, kind=unit.kind, status="not-exercised",

@@ -62,3 +62,15 @@ class WorkerConfig(BaseModel):
         default_factory=lambda: ["agent."],
         description="Module prefixes whose functions may be called as ops.",
     )
+
+
+class SideConfig(WorkerConfig):
+    """One side of a verification (the torch reference or the MindSpore candidate) in its own sandbox."""
+
+    side: str = Field("echo", description="torch | mindspore | echo (a framework-free side for sandbox tests)")
+    repo_paths: list[str] = Field(
+        default_factory=list, description="Folders shown read-only in the side's view (the repository copy it runs).")
+    hide_paths: list[str] = Field(
+        default_factory=list, description="Paths inside the view covered by an empty folder (e.g. OUT/.msagent).")
+    tmp_size: str = Field("2g", description="Size of the private /tmp and /dev/shm of the side.")
+    max_reply_bytes: int = Field(4 * 2**30, description="Largest reply one call may send back.")

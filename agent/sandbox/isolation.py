@@ -173,13 +173,13 @@ def _rlimits(config: WorkerConfig, cgroup: str | None) -> tuple[list, list[str]]
     return limits, names
 
 
-def build_launch(config: WorkerConfig, workdir: str) -> Launch:
+def build_launch(config: WorkerConfig, workdir: str, module: str = "agent.sandbox.worker") -> Launch:
     """The worker's command line, environment and limits for this host, degrading where it must."""
     ns = probe_namespaces()
     want = {"network": config.network_isolation, "fs": config.fs_isolation, "pid": config.pid_isolation}
     use = {k: bool(want[k] and ns[k]) for k in want}
     notes = [f"{k} isolation unavailable on this host" for k in want if want[k] and not use[k]]
-    argv = [sys.executable, "-m", "agent.sandbox.worker"]
+    argv = [sys.executable, "-m", module]
     if any(use.values()):
         flags = ["--map-root-user"] if ns["user_ns"] else []
         for kind in ("network", "fs", "pid"):

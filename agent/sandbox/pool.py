@@ -2,7 +2,7 @@
 its crashes. The CLI never imports torch or MindSpore; only the worker does.
 
     with Worker(WorkerConfig(preload=["torch", "mindspore"])) as w:
-        reply = w.call("agent.verify.harness:verify_unit", {...}, timeout=60)
+        reply = w.call("agent.kb.probe:run_probe", {...}, timeout=60)
 
 A reply is {"id", "ok": True, "result"} or {"id", "ok": False, "kind":
 "exception"|"timeout"|"crash", "error", ...}; call() never raises for the worker's failures.
@@ -248,12 +248,13 @@ class Worker:
 
 
 class WorkerPool:
-    """N warm workers handed out one caller at a time (for `msagent eval --jobs N`)."""
+    """N warm workers (or verifiers) handed out one caller at a time (for `msagent eval --jobs N`)."""
 
-    def __init__(self, n: int, config: WorkerConfig | None = None) -> None:
+    def __init__(self, n: int, config: WorkerConfig | None = None, factory=None) -> None:
+        """N workers made by `factory()` (any object with start/close), or Worker(config)."""
         if n < 1:
             raise ValueError("a pool needs at least one worker")
-        self.workers = [Worker(config) for _ in range(n)]
+        self.workers = [factory() if factory else Worker(config) for _ in range(n)]
         self._free: queue.Queue[Worker] = queue.Queue()
         for w in self.workers:
             self._free.put(w)

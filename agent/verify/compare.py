@@ -5,12 +5,11 @@ Tolerances per float width follow the definition of "verified" in the design not
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
-import sys
-
 import numpy as np
+
+from agent.verify.tree import encode
 
 # dtype -> (atol = rtol for the elementwise test, bound on the relative L2 error)
 TOLERANCES = {"float32": (1e-4, 5e-4), "float64": (1e-4, 5e-4), "float16": (1e-2, 5e-3), "bfloat16": (1e-2, 5e-2)}
@@ -25,27 +24,6 @@ class Mismatch(Exception):
         self.comparison: "Comparison | None" = None
 
 
-def to_numpy(x) -> tuple[np.ndarray, str] | None:
-    """(array, framework dtype name) for a torch or MindSpore tensor; None for anything else."""
-    torch = sys.modules.get("torch")
-    ms = sys.modules.get("mindspore")
-    if torch is not None and isinstance(x, torch.Tensor):
-        name = str(x.dtype).replace("torch.", "")
-        t = x.detach().cpu()
-        if name == "bfloat16":
-            t = t.float()
-        return t.numpy(), name
-    if ms is not None and isinstance(x, ms.Tensor):  # Parameters too (their class lives in `abc`)
-        name = str(x.dtype).lower()
-        name = {"bool_": "bool"}.get(name, name)
-        if name == "bfloat16":
-            import mindspore as ms
-
-            x = x.astype(ms.float32)
-        return x.asnumpy(), name
-    return None
-
-
 def _kind(dtype_name: str) -> str:
     if dtype_name.startswith(("float", "bfloat")):
         return "float"
@@ -54,23 +32,6 @@ def _kind(dtype_name: str) -> str:
     if dtype_name.startswith("complex"):
         return "complex"
     return dtype_name
-
-
-def _is_namedtuple(x) -> bool:
-    return isinstance(x, tuple) and hasattr(x, "_fields")
-
-
-def _children(x):
-    """(kind, [(key, child)]) for containers; None for leaves."""
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return "dataclass", [(f.name, getattr(x, f.name)) for f in dataclasses.fields(x)]
-    if _is_namedtuple(x):
-        return "namedtuple", list(zip(x._fields, x))
-    if isinstance(x, (tuple, list)):
-        return "sequence", list(enumerate(x))
-    if isinstance(x, dict):
-        return "dict", list(x.items())
-    return None
 
 
 class Comparison:
@@ -93,49 +54,66 @@ class Comparison:
 
 
 def compare_outputs(pt, ms) -> Comparison:
-    """Walk both outputs together; raises Mismatch at the first difference, else returns the stats."""
+    """Compare two live outputs (both frameworks loaded in one trusted process, as the KB probes do)."""
+    pt_arrays, ms_arrays = [], []
+    return compare_trees(encode(pt, pt_arrays), pt_arrays, encode(ms, ms_arrays), ms_arrays)
+
+
+def compare_trees(pt: dict, pt_arrays: list, ms: dict, ms_arrays: list) -> Comparison:
+    """Walk two encoded outputs (verify.tree) together; raises Mismatch at the first difference."""
     result = Comparison()
     try:
-        _walk(pt, ms, "", result)
+        _walk(pt, ms, "", result, pt_arrays, ms_arrays)
     except Mismatch as exc:
         exc.comparison = result  # the statistics gathered so far still go into the report
         raise
     return result
 
 
-def _walk(pt, ms, path: str, res: Comparison) -> None:
-    pt_arr, ms_arr = to_numpy(pt), to_numpy(ms)
-    if pt_arr is not None or ms_arr is not None:
-        if pt_arr is None and isinstance(pt, (int, float, bool)):
-            pt_arr = (np.asarray(pt), type(pt).__name__)
-        if ms_arr is None and isinstance(ms, (int, float, bool, np.number)):
-            ms_arr = (np.asarray(ms), type(ms).__name__)
-            res.notes.append(f"{path or 'output'}: MindSpore gives a python {type(ms).__name__}, torch a tensor")
-        if pt_arr is None or ms_arr is None:
-            raise Mismatch("shape", path, f"torch gives {type(pt).__name__}, MindSpore gives {type(ms).__name__}")
-        _compare_arrays(pt_arr, ms_arr, path, res)
+def _leaf(node: dict, arrays: list):
+    """(array, dtype name, is a python scalar) for a tensor or numeric scalar node, else None."""
+    if node["t"] == "tensor":
+        return arrays[node["i"]], node["dtype"], False
+    if node["t"] == "scalar" and node["py"] in ("int", "float", "bool"):
+        return np.asarray(node["v"]), node["py"], True
+    return None
+
+
+def _what(node: dict) -> str:
+    return {"tensor": "Tensor", "scalar": node.get("py", "scalar"), "seq": node.get("cls") or node.get("kind", ""),
+            "dict": "dict", "other": node.get("type", "object").rsplit(".", 1)[-1]}.get(node["t"], node["t"])
+
+
+def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) -> None:
+    if pt["t"] == "tensor" or ms["t"] == "tensor":
+        a, b = _leaf(pt, pa), _leaf(ms, ma)
+        if a is None or b is None:
+            raise Mismatch("shape", path, f"torch gives {_what(pt)}, MindSpore gives {_what(ms)}")
+        if b[2] and not a[2]:
+            res.notes.append(f"{path or 'output'}: MindSpore gives a python {b[1]}, torch a tensor")
+        _compare_arrays((a[0], a[1]), (b[0], b[1]), path, res)
         return
-    pk, mk = _children(pt), _children(ms)
-    if pk is None or mk is None:
-        if pk is not None or mk is not None:
-            raise Mismatch("shape", path, f"torch gives {type(pt).__name__}, MindSpore gives {type(ms).__name__}")
-        _compare_scalars(pt, ms, path, res)
+    if pt["t"] != ms["t"] or pt["t"] == "other":
+        if pt["t"] == ms["t"] == "other" and pt["type"] == ms["type"]:
+            return
+        raise Mismatch("shape", path, f"torch gives {_what(pt)}, MindSpore gives {_what(ms)}")
+    if pt["t"] == "scalar":
+        _compare_scalars(pt["v"], ms["v"], path, res)
         return
-    (pkind, pitems), (mkind, mitems) = pk, mk
-    if pkind == "dict" or mkind == "dict":
-        if pkind != mkind:
-            raise Mismatch("shape", path, f"torch gives {type(pt).__name__}, MindSpore gives {type(ms).__name__}")
-        if set(pt) != set(ms):
-            raise Mismatch("shape", path, f"dict keys differ: torch {sorted(map(str, pt))}, MindSpore {sorted(map(str, ms))}")
-        for k in pt:
-            _walk(pt[k], ms[k], f"{path}[{k!r}]", res)
+    if pt["t"] == "dict":
+        if set(pt["keys"]) != set(ms["keys"]):
+            raise Mismatch("shape", path, f"dict keys differ: torch {sorted(pt['keys'])}, MindSpore {sorted(ms['keys'])}")
+        ms_items = dict(zip(ms["keys"], ms["items"]))
+        for k, child in zip(pt["keys"], pt["items"]):
+            _walk(child, ms_items[k], f"{path}[{k!r}]", res, pa, ma)
         return
-    if len(pitems) != len(mitems):
-        raise Mismatch("shape", path, f"torch gives {len(pitems)} items, MindSpore {len(mitems)}")
-    if type(pt) is not type(ms):
-        res.notes.append(f"{path or 'output'}: torch {type(pt).__name__}, MindSpore {type(ms).__name__}")
-    for (k, pc), (_, mc) in zip(pitems, mitems):
-        _walk(pc, mc, f"{path}.{k}" if pkind in ("dataclass", "namedtuple") else f"{path}[{k}]", res)
+    if len(pt["items"]) != len(ms["items"]):
+        raise Mismatch("shape", path, f"torch gives {len(pt['items'])} items, MindSpore {len(ms['items'])}")
+    if pt.get("cls") != ms.get("cls"):
+        res.notes.append(f"{path or 'output'}: torch {pt.get('cls')}, MindSpore {ms.get('cls')}")
+    named = pt["kind"] in ("dataclass", "namedtuple")
+    for i, (pc, mc) in enumerate(zip(pt["items"], ms["items"])):
+        _walk(pc, mc, f"{path}.{pt['keys'][i]}" if named else f"{path}[{i}]", res, pa, ma)
 
 
 def _compare_scalars(pt, ms, path: str, res: Comparison) -> None:

@@ -83,35 +83,32 @@ def _stores_into_layers(recorder):
 STORE = "setattr:"  # observed-site name prefix for attribute stores: "setattr:<attr>:<torch class>"
 
 
-def observe_unit(pt_root: str, unit: dict, specs=None, kb_root: str | None = None) -> dict:
+def observe_unit(pt_root: str, unit: dict, specs=None) -> dict:
     """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
     import torch
 
-    from agent.verify.harness import _choose_spec, _remember_state, importer_for
-    from agent.verify.loader import load_unit
-    from agent.verify.spec_choice import evaluate as _evaluate
-    from agent.verify.spec_choice import make_arrays as _make_arrays
-    from agent.verify.spec_choice import torch_args as _torch_args
+    from agent.verify.inputs import make_arrays
+    from agent.verify.loader import RepoImporter, load_unit
+    from agent.verify.spec_choice import choose_spec, evaluate, torch_args
 
     root = Path(pt_root).resolve()
-    imp = importer_for(str(root), "torch")
+    imp = RepoImporter(str(root), "torch")
     try:
         obj = load_unit(imp, unit["module"], unit["name"])
     except Exception as exc:
         return {"sites": [], "error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        _remember_state(imp)
-    spec, init_text, sizes, model, _tried = _choose_spec(imp, unit, obj, specs or [])
-    if spec is None or not sizes:
+    choice = choose_spec(imp, unit, obj, specs or [])
+    if choice.spec is None or not choice.sizes:
         return {"sites": [], "error": "no spec ran on the torch side"}
+    model = choice.model
     recorder = _mode_class()(root)
     try:
         with imp.active(), torch.no_grad(), recorder, _stores_into_layers(recorder):
-            if init_text:  # construction too: weight-init code calls tensor methods (.data.zero_())
+            if choice.init:  # construction too: weight-init code calls tensor methods (.data.zero_())
                 torch.manual_seed(0)
-                model = _evaluate(imp, unit["module"], init_text)
+                model = evaluate(imp, unit["module"], choice.init)
                 model.eval()
-            model(*_torch_args(_make_arrays(sizes[0], 0, 0)))
+            model(*torch_args(make_arrays(choice.sizes[0], 0, 0)))
     except Exception as exc:
         return {"sites": sorted(recorder.sites), "error": f"{type(exc).__name__}: {exc}"}
     return {"sites": sorted(recorder.sites)}

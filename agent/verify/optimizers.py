@@ -128,3 +128,19 @@ def build_torch_optimizer(pair: OptimizerPair, params):
 
     module, _, cls = pair.torch_api.rpartition(".")
     return getattr(importlib.import_module(module), cls)(params, **pair.kwargs)
+
+
+def pair_data(pair: OptimizerPair) -> dict:
+    """What each side needs to build its optimizer: the class and its keyword arguments, with the
+    KB target's renames and value templates applied here, on the trusted side."""
+    kwargs = {}
+    target = pair.target
+    for name, value in pair.kwargs.items():
+        new = target.args.get(name, name) if target is not None else name
+        if new is None:
+            continue
+        if target is not None and name in target.values:
+            value = eval(target.values[name].format(v=repr(value)))  # noqa: S307 - KB template over a literal
+        kwargs[new] = value
+    return {"torch_api": pair.torch_api, "torch_kwargs": pair.kwargs, "ms_api": pair.ms_api, "ms_kwargs": kwargs,
+            "where": pair.where}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.verify import infer
+from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import perturb_constants
 
@@ -59,25 +60,6 @@ def evaluate(imp: RepoImporter, module: str, expr: str):
         return eval(expr, ns, _RepoNames(imp))  # noqa: S307 - the expression is a spec over the user's own code
 
 
-def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
-    """The numpy inputs of one trial; both frameworks get copies of the same arrays."""
-    rng = np.random.default_rng([seed, size_idx])
-    out = []
-    for inp in size:
-        if "value" in inp:
-            out.append(inp["value"])
-        elif inp["dtype"].startswith(("int", "uint")):
-            out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
-        elif inp["dtype"] == "bool":
-            out.append(rng.random(inp["shape"]) > 0.5)
-        elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...
-            low, high = float(inp.get("low", 0.0)), float(inp.get("high", 1.0))
-            out.append(rng.uniform(low, high, inp["shape"]).astype(inp["dtype"]))
-        else:
-            out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
-    return out
-
-
 def torch_args(arrays):
     import torch
 
@@ -111,10 +93,6 @@ def run_torch(obj, args):
 
     with torch.no_grad():
         return obj(*args)
-
-
-def shapes(size: list[dict]) -> str:
-    return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
 
 
 @dataclass

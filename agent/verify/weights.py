@@ -50,25 +50,60 @@ def perturb_constants(module, seed: int) -> list[str]:
     return touched
 
 
-def _class_names(cls) -> list[str]:
-    names = [f"{cls.__module__}.{cls.__qualname__}"]
-    if cls.__module__.startswith("torch.nn"):
-        names.insert(0, f"torch.nn.{cls.__name__}")
-    return names
+def describe_torch(module) -> tuple[dict, list]:
+    """(description, arrays) of a torch module's tensors, for the trusted side to plan a copy.
+    Runs on the reference side. A tensor held under two names is sent once; the second name is
+    `tied_to` the first."""
+    modules, arrays, seen = [], [], {}
+    for path, mod in module.named_modules():
+        cls = type(mod)
+        names = [f"{cls.__module__}.{cls.__qualname__}"]
+        if cls.__module__.startswith("torch.nn"):
+            names.insert(0, f"torch.nn.{cls.__name__}")
+        local = [(n, t, "param", True) for n, t in mod._parameters.items() if t is not None]
+        local += [(n, t, "buffer", n not in mod._non_persistent_buffers_set)
+                  for n, t in mod._buffers.items() if t is not None]
+        tensors = []
+        for lname, t, kind, persistent in local:
+            full = f"{path}.{lname}" if path else lname
+            item = {"name": lname, "kind": kind, "persistent": persistent, "shape": list(t.shape),
+                    "requires_grad": bool(getattr(t, "requires_grad", False))}
+            if id(t) in seen:
+                item["tied_to"] = seen[id(t)]
+            else:
+                seen[id(t)] = full
+                d = t.detach().cpu()
+                item["dtype"] = str(d.dtype).replace("torch.", "")
+                arrays.append((d.float() if item["dtype"] == "bfloat16" else d).numpy().copy())
+                item["array"] = len(arrays) - 1
+            tensors.append(item)
+        modules.append({"path": path, "classes": names, "tensors": tensors})
+    return {"modules": modules}, arrays
 
 
-def _target_for(kb, torch_cls, ms_cell, device):
+def describe_ms(cell) -> dict:
+    """The cell tree and tensor names of a MindSpore cell (candidate side)."""
+    cells = {path: [type(c).__module__, type(c).__name__] for path, c in cell.cells_and_names()}
+    params = {name: {"shape": list(p.shape), "dtype": str(p.dtype), "requires_grad": bool(p.requires_grad)}
+              for name, p in cell.parameters_and_names()}
+    buffers = {}
+    if hasattr(cell, "named_buffers"):
+        buffers = {name: {"shape": list(b.shape), "dtype": str(b.dtype)} for name, b in cell.named_buffers()}
+    return {"cells": cells, "params": params, "buffers": buffers}
+
+
+def _target_for(kb, classes: list[str], ms_cell: list | None, device):
     """The KB target that produced `ms_cell` (matched by class name and namespace), else the device's."""
     if kb is None:
         return None
-    entry = next((kb.get(n) for n in _class_names(torch_cls) if kb.get(n) is not None), None)
+    entry = next((kb.get(n) for n in classes if kb.get(n) is not None), None)
     if entry is None:
         return None
     if ms_cell is not None:
-        ms_cls = type(ms_cell)
-        in_mint = ".mint" in ms_cls.__module__
+        module, name = ms_cell
+        in_mint = ".mint" in module
         for t in entry.targets:
-            if t.api.rsplit(".", 1)[-1] == ms_cls.__name__ and (t.namespace == "mint") == in_mint:
+            if t.api.rsplit(".", 1)[-1] == name and (t.namespace == "mint") == in_mint:
                 return t
     return kb.target_for(entry, device)
 
@@ -85,36 +120,29 @@ def _ancestor_rename(targets: dict, path: str, lname: str) -> str | None:
     return None
 
 
-def _ms_tensors(cell) -> tuple[dict, dict]:
-    params = {name: p for name, p in cell.parameters_and_names()}
-    buffers = {name: b for name, b in cell.named_buffers()} if hasattr(cell, "named_buffers") else {}
-    return params, buffers
-
-
-def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict[str, dict]:
-    """{torch_name: {"ms": ms_name | None, "transform": id | None}}; raises WeightMapError."""
-    ms_cells = dict(ms_cell.cells_and_names())
-    params, buffers = _ms_tensors(ms_cell)
+def plan_weight_map(torch_desc, ms_desc, kb=None, device: str = "cpu") -> dict[str, dict]:
+    """{torch_name: {"ms": ms_name | None, "transform": id | None}}; raises WeightMapError.
+    Takes the descriptions of `describe_torch` / `describe_ms` (live objects are described first)."""
+    if not isinstance(torch_desc, dict):
+        torch_desc = describe_torch(torch_desc)[0]
+    if not isinstance(ms_desc, dict):
+        ms_desc = describe_ms(ms_desc)
+    params, buffers, ms_cells = ms_desc["params"], ms_desc["buffers"], ms_desc["cells"]
     plan: dict[str, dict] = {}
     problems: list[str] = []
-    seen: dict[int, str] = {}
     owners: dict[str, list[str]] = {}
-    targets = {path: _target_for(kb, type(mod), ms_cells.get(path), device)
-               for path, mod in torch_module.named_modules()}
-    for path, mod in torch_module.named_modules():
-        local = [(n, t, "param") for n, t in mod._parameters.items() if t is not None]
-        local += [(n, t, "buffer") for n, t in mod._buffers.items() if t is not None]
-        if not local:
-            continue
+    targets = {m["path"]: _target_for(kb, m["classes"], ms_cells.get(m["path"]), device) for m in torch_desc["modules"]}
+    for mod in torch_desc["modules"]:
+        path = mod["path"]
         target = targets.get(path)
         pmap = target.param_map if target else {}
         tmap = target.weight_transforms if target else {}
-        for lname, tensor, kind in local:
+        for item in mod["tensors"]:
+            lname, kind = item["name"], item["kind"]
             full = f"{path}.{lname}" if path else lname
-            if id(tensor) in seen:  # tied weights: one tensor under two names
-                plan[full] = {"ms": None, "transform": None, "tied_to": seen[id(tensor)]}
+            if "tied_to" in item:  # tied weights: one tensor under two names
+                plan[full] = {"ms": None, "transform": None, "tied_to": item["tied_to"]}
                 continue
-            seen[id(tensor)] = full
             outer = _ancestor_rename(targets, path, lname)
             if outer is not None:  # a layer that renames its children (TransformerEncoderLayer's linear1)
                 ms_name = outer
@@ -127,9 +155,8 @@ def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict
             transform = tmap.get(lname)
             if transform is not None and transform not in TRANSFORMS:
                 problems.append(f"{full}: unknown weight transform {transform!r}")
-            optional = kind == "buffer" and lname in mod._non_persistent_buffers_set
             if ms_name not in params and ms_name not in buffers:
-                if optional:  # derived state (e.g. a cached mask); the MindSpore side may rebuild it
+                if kind == "buffer" and not item["persistent"]:  # derived state; the MindSpore side may rebuild it
                     plan[full] = {"ms": None, "transform": None, "note": "non-persistent buffer, not carried"}
                     continue
                 problems.append(f"torch {kind} {full!r} has no MindSpore counterpart (looked for {ms_name!r})")
@@ -139,9 +166,7 @@ def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict
     for ms_name, srcs in owners.items():
         if len(srcs) > 1:
             problems.append(f"MindSpore {ms_name!r} would be filled from several torch tensors: {srcs}")
-    filled = set(owners)
-    # A MindSpore parameter shared by two names is listed once by parameters_and_names.
-    unfilled = [n for n in params if n not in filled]
+    unfilled = [n for n in params if n not in owners]
     if unfilled:
         problems.append(f"MindSpore parameters left unfilled: {unfilled}")
     if problems:
@@ -149,37 +174,50 @@ def plan_weight_map(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict
     return plan
 
 
-def copy_weights(torch_module, ms_cell, plan: dict[str, dict]) -> None:
-    """Write the torch values into the MindSpore cell following `plan` (from plan_weight_map)."""
-    import mindspore as ms
-
-    torch_tensors = dict(torch_module.named_parameters(remove_duplicate=False))
-    torch_tensors.update(dict(torch_module.named_buffers(remove_duplicate=False)))
-    params, buffers = _ms_tensors(ms_cell)
-    cells = None
-    problems = []
+def weight_arrays(plan: dict, torch_desc: dict, torch_arrays: list, ms_desc: dict) -> tuple[list[str], list]:
+    """(MindSpore names, arrays in MindSpore layout) to load, built on the trusted side; shapes checked."""
+    index = {}
+    for mod in torch_desc["modules"]:
+        for item in mod["tensors"]:
+            if "array" in item:
+                index[f"{mod['path']}.{item['name']}" if mod["path"] else item["name"]] = item["array"]
+    names, arrays, problems = [], [], []
     for tname, entry in plan.items():
         ms_name = entry.get("ms")
         if ms_name is None:
             continue
-        t = torch_tensors[tname].detach().cpu()
-        arr = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy().copy()
+        arr = torch_arrays[index[tname]]
         if entry.get("transform"):
             arr = np.ascontiguousarray(TRANSFORMS[entry["transform"]](arr))
-        if ms_name in params:
-            p = params[ms_name]
-            if tuple(p.shape) != arr.shape:
-                problems.append(f"{tname} {list(arr.shape)} -> {ms_name} {list(p.shape)}: shapes differ")
-                continue
-            # the dtype is applied on the host while the tensor is built: `.astype` would queue
-            # one MindSpore kernel per tensor, several times the cost of the whole copy
-            p.set_data(ms.Tensor(arr, dtype=p.dtype))
-        else:
-            cells = cells if cells is not None else dict(ms_cell.cells_and_names())
-            old = buffers[ms_name]
-            _set_buffer(cells, ms_name, ms.Tensor(arr, dtype=old.dtype), old)
+        want = (ms_desc["params"].get(ms_name) or ms_desc["buffers"].get(ms_name))["shape"]
+        if list(arr.shape) != list(want):
+            problems.append(f"{tname} {list(arr.shape)} -> {ms_name} {list(want)}: shapes differ")
+            continue
+        names.append(ms_name)
+        arrays.append(arr)
     if problems:
         raise WeightMapError(problems)
+    return names, arrays
+
+
+def load_weights(cell, names: list[str], arrays: list) -> None:
+    """Write the arrays into the cell's parameters and buffers (candidate side)."""
+    import mindspore as ms
+
+    params = dict(cell.parameters_and_names())
+    buffers = dict(cell.named_buffers()) if hasattr(cell, "named_buffers") else {}
+    cells = None
+    for ms_name, arr in zip(names, arrays):
+        if ms_name in params:
+            p = params[ms_name]
+            # the dtype is applied on the host while the tensor is built: `.astype` would queue one kernel
+            p.set_data(ms.Tensor(arr, dtype=p.dtype))
+        elif ms_name in buffers:
+            cells = cells if cells is not None else dict(cell.cells_and_names())
+            old = buffers[ms_name]
+            _set_buffer(cells, ms_name, ms.Tensor(arr, dtype=old.dtype), old)
+        else:
+            raise WeightMapError([f"no MindSpore tensor {ms_name!r}"])
 
 
 def _set_buffer(cells: dict, ms_name: str, value, old) -> None:
@@ -192,6 +230,9 @@ def _set_buffer(cells: dict, ms_name: str, value, old) -> None:
 
 
 def transfer_weights(torch_module, ms_cell, kb=None, device: str = "cpu") -> dict[str, dict]:
-    plan = plan_weight_map(torch_module, ms_cell, kb, device)
-    copy_weights(torch_module, ms_cell, plan)
+    """Plan and copy with both objects in one (trusted) process: the KB probes and tests."""
+    tdesc, tarrays = describe_torch(torch_module)
+    mdesc = describe_ms(ms_cell)
+    plan = plan_weight_map(tdesc, mdesc, kb, device)
+    load_weights(ms_cell, *weight_arrays(plan, tdesc, tarrays, mdesc))
     return plan

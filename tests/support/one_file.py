@@ -12,5 +12,5 @@ def migrate_one_file(tmp_path: Path, name: str, source: str, worker) -> tuple[Re
     src = tmp_path / "src"
     src.mkdir()
     (src / name).write_text(source)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), worker=worker)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=worker)
     return report, (tmp_path / "out" / name).read_text()

@@ -1,0 +1,41 @@
+"""One session inside a sandboxed child: answer the side's operations over the session channel.
+
+Operations are looked up in the side's registry (`agent.verify.reference.OPS` for torch,
+`agent.verify.candidate.OPS` for MindSpore), never by a dotted name from the request. An
+operation takes (args, arrays) and returns (result, arrays): outputs and errors, never a verdict.
+"""
+from __future__ import annotations
+
+import importlib
+import socket
+import traceback
+
+from agent.sandbox import wire
+
+REGISTRIES = {"torch": "agent.verify.reference", "mindspore": "agent.verify.candidate", "echo": "agent.sandbox.echo"}
+
+
+def registry(side: str) -> dict:
+    return importlib.import_module(REGISTRIES[side]).OPS
+
+
+def serve(conn: socket.socket, side: str) -> None:
+    ops = registry(side)
+    while True:
+        try:
+            msg, arrays = wire.recv(conn)
+        except EOFError:
+            return
+        op = msg.get("op")
+        try:
+            if op not in ops:
+                raise LookupError(f"no operation {op!r} on the {side} side")
+            result, out = ops[op](msg.get("args") or {}, arrays)
+            reply, out = {"ok": True, "result": result}, list(out)
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+            reply, out = {"ok": False, "kind": "exception", "error": f"{type(exc).__name__}: {exc}"[:4000],
+                          "traceback": "".join(traceback.format_exception(exc))[-6000:]}, []
+        try:
+            wire.send(conn, reply, out)
+        except (TypeError, ValueError) as exc:  # a result that does not serialise is an error, not a hang
+            wire.send(conn, {"ok": False, "kind": "exception", "error": f"unserialisable result: {exc}"})

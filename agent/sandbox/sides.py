@@ -1,0 +1,311 @@
+"""The trusted CLI's handle on one sandboxed side: a warm template process and its sessions.
+
+    with Side(SideConfig(side="mindspore", preload=["mindspore"], repo_paths=[out])) as side:
+        with side.session(timeout=120) as s:
+            result, arrays = s.call("load", {...})
+
+`Side.start()` launches `agent.sandbox.zygote` in its own namespaces (network, mount, pid) and
+filesystem view; `session()` forks a fresh child from it for one unit. A call returns the
+operation's data or raises `SessionError` (kind exception | timeout | crash | protocol); it never
+returns a verdict, and nothing a child sends is believed beyond its validated shape.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.sandbox import wire
+from agent.sandbox.config import SideConfig
+from agent.sandbox.isolation import build_launch, cgroup_pids, probe_namespaces, remove_cgroup
+from agent.sandbox.pool import WorkerStartError, _signal_name, _spawn
+
+TEMP_PREFIX = "msagent-side-"
+AGENT_DIR = str(Path(__file__).resolve().parents[1])
+PROJECT_ROOT = str(Path(AGENT_DIR).parent)
+
+
+class SessionError(Exception):
+    def __init__(self, kind: str, message: str, traceback: str = ""):
+        super().__init__(message)
+        self.kind, self.message, self.traceback = kind, message, traceback
+
+
+def torch_install_paths() -> list[str]:
+    """Where torch lives on this machine (found without importing it): hidden from the candidate."""
+    dirs = {p for p in [*site.getsitepackages(), site.getusersitepackages(), *sys.path] if p and os.path.isdir(p)}
+    out = []
+    for d in sorted(dirs):
+        for pattern in ("torch", "torch-*", "torchgen", "functorch", "torch_*", "torchvision*", "torchaudio*"):
+            out += glob.glob(os.path.join(d, pattern))
+    return sorted(set(out))
+
+
+def python_paths() -> list[str]:
+    """The Python install and the agent package, as the view must show them."""
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, AGENT_DIR]
+    kb = Path(PROJECT_ROOT, "mapping_kb")
+    if kb.is_dir():
+        paths.append(str(kb))
+    return list(dict.fromkeys(paths))
+
+
+def clean_stale(temp_dir: str | None = None) -> int:
+    """Remove side folders whose owning CLI process is gone (a killed run); returns how many."""
+    removed = 0
+    for path in glob.glob(os.path.join(temp_dir or tempfile.gettempdir(), TEMP_PREFIX + "*")):
+        try:
+            pid = int(Path(path).name[len(TEMP_PREFIX):].split("-")[0])
+        except ValueError:
+            continue
+        if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+class Side:
+    """One warm template (torch or MindSpore); sessions are serialised, so one Side per job."""
+
+    def __init__(self, config: SideConfig) -> None:
+        self.config = config
+        clean_stale(config.temp_dir)
+        self._base = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=config.temp_dir))
+        self._log_path = self._base / "stderr.log"
+        self._proc: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._launch = None
+        self._lock = threading.RLock()
+        self.ready_info: dict = {}
+        self.isolation: dict = {}
+        self.restarts = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _view(self) -> dict:
+        root = self._base / "root"
+        root.mkdir(exist_ok=True)
+        hide = list(self.config.hide_paths)
+        if self.config.side == "mindspore":
+            hide += torch_install_paths()
+        return {"root": str(root), "read_only": [*python_paths(), *self.config.repo_paths], "hide": hide,
+                "tmp_size": self.config.tmp_size}
+
+    def start(self) -> None:
+        with self._lock:
+            if self.alive:
+                return
+            if self._proc is not None:
+                self._reap()
+                self.restarts += 1
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            cfg = self.config.model_copy(update={"extra_env": {
+                **self.config.extra_env, "MSAGENT_CONTROL_FD": str(theirs.fileno()), "MSAGENT_SIDE": self.config.side}})
+            workdir = self._base / "work"
+            workdir.mkdir(exist_ok=True)
+            self._launch = launch = build_launch(cfg, str(workdir), module="agent.sandbox.zygote")
+            launch.env.pop("MSAGENT_SANDBOX_FS", None)
+            ns = probe_namespaces()
+            view = bool(self.config.fs_isolation and launch.pid_namespace and ns.get("fs"))
+            if view:
+                launch.env["MSAGENT_SANDBOX_VIEW"] = json.dumps(self._view())
+            launch.env["MSAGENT_SCRATCH"] = "/scratch" if view else str(workdir)
+            with open(self._log_path, "wb") as log:
+                self._proc = _spawn(launch.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=launch.env,
+                                    cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
+                                    pass_fds=[theirs.fileno()])
+            theirs.close()
+            self._control = ours
+            ours.settimeout(self.config.start_timeout_s)
+            try:
+                ready, _ = wire.recv(ours, max_bytes=1 << 20, max_arrays=0)
+            except (OSError, EOFError, wire.WireError) as exc:
+                why = self._exit_description()
+                self._reap()
+                raise WorkerStartError(f"{self.config.side} side failed to start ({why}; {exc}):\n{self.stderr_tail()}")
+            if not ready.get("ok"):
+                self._reap()
+                raise WorkerStartError(f"{self.config.side} side failed to start: {ready.get('error')}\n"
+                                       f"{self.stderr_tail()}")
+            self.ready_info = ready["result"]
+            ours.settimeout(None)
+            public = {k: v for k, v in launch.applied.items() if not k.startswith("_")}
+            self.isolation = {**public, "fs": bool(self.ready_info.get("view")), "view": "allow-list" if view else None,
+                              "hidden": self.ready_info.get("hidden", []),
+                              "capabilities_dropped": bool(self.ready_info.get("capabilities_dropped")),
+                              "fresh_process_per_unit": True}
+            if self.config.fs_isolation and not view:
+                self.isolation["notes"] = [*public.get("notes", []), "no filesystem view on this host"]
+
+    def close(self) -> None:
+        with self._lock:
+            self._reap()
+            self._proc = None
+            shutil.rmtree(self._base, ignore_errors=True)
+
+    def __enter__(self) -> "Side":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def session(self, timeout: float | None = None):
+        """A fresh child for the block; killed and wiped after it, whatever happened."""
+        with self._lock:
+            self.start()
+            sess = Session(self, timeout if timeout is not None else self.config.timeout_s)
+            try:
+                yield sess
+            finally:
+                sess.close()
+
+    # -- control channel ---------------------------------------------------------------------
+    def _control_call(self, msg: dict, with_fd: bool = False, timeout: float = 30.0):
+        sock = self._control
+        sock.settimeout(timeout)
+        try:
+            wire.send(sock, msg)
+            fd = None
+            if with_fd:
+                _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+                if not fds:
+                    raise wire.WireError("no session channel came back")
+                fd = fds[0]
+            reply, _ = wire.recv(sock, max_bytes=1 << 20, max_arrays=0)
+            return reply, fd
+        finally:
+            sock.settimeout(None)
+
+    def _exit_description(self) -> str:
+        if self._proc is None:
+            return "not started"
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "stopped answering"
+        if code < 0:
+            return f"signal {_signal_name(-code)}"
+        if code > 128:
+            return f"signal {_signal_name(code - 128)}"
+        return f"exit code {code}"
+
+    def _reap(self) -> None:
+        proc, cgroup = self._proc, self._launch.cgroup if self._launch else None
+        if self._control is not None:
+            try:
+                self._control.close()
+            except OSError:
+                pass
+            self._control = None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in cgroup_pids(cgroup):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for _ in range(50):
+            if not cgroup_pids(cgroup):
+                break
+            time.sleep(0.02)
+        remove_cgroup(cgroup)
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self._log_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 8192))
+                text = fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Session:
+    """One forked child of a Side: calls over its private channel, then close() kills and wipes it."""
+
+    def __init__(self, side: Side, timeout: float):
+        self.side, self.timeout = side, timeout
+        self.deadline = time.monotonic() + timeout
+        self.exit: str | None = None
+        self._closed = False
+        try:
+            reply, fd = side._control_call({"op": "open"}, with_fd=True)
+        except (OSError, EOFError, wire.WireError) as exc:
+            side._reap()  # the template is gone or confused: the next session starts a new one
+            raise SessionError("crash", f"{side.config.side} side: could not open a session ({exc})") from None
+        self.sock = socket.socket(fileno=fd)
+
+    def call(self, op: str, args: dict | None = None, arrays: list = (), max_bytes: int | None = None):
+        """(result, arrays) of `op`; raises SessionError. The session's whole budget bounds every call."""
+        self.send(op, args, arrays)
+        return self.receive(max_bytes)
+
+    def send(self, op: str, args: dict | None = None, arrays: list = ()) -> None:
+        """Start `op` without waiting: two sides then compute at the same time (`receive` gets the reply)."""
+        self._guard(lambda: wire.send(self.sock, {"op": op, "args": args or {}}, arrays))
+
+    def receive(self, max_bytes: int | None = None):
+        reply, out = self._guard(lambda: wire.recv(self.sock, max_bytes=max_bytes or self.side.config.max_reply_bytes))
+        if reply.get("ok") is True and isinstance(reply.get("result"), (dict, list, type(None))):
+            return reply["result"], out
+        if reply.get("ok") is False:
+            raise SessionError("exception", str(reply.get("error", ""))[:4000], str(reply.get("traceback", ""))[-6000:])
+        raise SessionError("protocol", f"malformed reply from the {self.side.config.side} side")
+
+    def _guard(self, io):
+        if self._closed:
+            raise SessionError("crash", f"the {self.side.config.side} session is closed ({self.exit or 'earlier failure'})")
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.close(kill=True)
+            raise SessionError("timeout", f"timed out after {self.timeout:g}s")
+        self.sock.settimeout(left)
+        try:
+            return io()
+        except (socket.timeout, TimeoutError):
+            self.close(kill=True)
+            raise SessionError("timeout", f"timed out after {self.timeout:g}s") from None
+        except (EOFError, ConnectionError, BrokenPipeError):
+            self.close(kill=True)
+            raise SessionError("crash", f"the {self.side.config.side} process died: {self.exit or 'unknown'}") from None
+        except wire.WireError as exc:
+            self.close(kill=True)
+            raise SessionError("protocol", f"malformed reply from the {self.side.config.side} side: {exc}") from None
+
+    def close(self, kill: bool = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            reply, _ = self.side._control_call({"op": "close", "kill": kill})
+            self.exit = reply.get("exit")
+        except (OSError, EOFError, wire.WireError):
+            self.side._reap()

@@ -1,0 +1,216 @@
+"""The warm template of one side: `python -m agent.sandbox.zygote`, started by `sides.Side`.
+
+It enters its filesystem view, imports its framework once (torch for the reference, MindSpore
+for the candidate), drops every capability and then only forks: one child per session (one unit
+run). The child gets a fresh socketpair end as its only channel, handed to the CLI over the
+control socket with SCM_RIGHTS, so no unit holds a handle to another's channel or to the
+control socket. When the CLI closes a session the template kills the child and everything it
+left running, and empties its private folders (/scratch, /dev/shm, /tmp): nothing one unit leaves behind reaches the next.
+
+The template is pid 1 of its pid namespace: the kernel delivers it no signal from inside the
+namespace that it does not handle, orphans are reparented to it, and when it dies every process
+in the namespace dies with it. It is not dumpable, so children cannot open its /proc entries.
+
+Control protocol (JSON frames of `wire`, CLI -> template): {"op": "open"} answered by
+{"ok": true, "pid": n} with the session's socket attached; {"op": "close"} answered by
+{"ok": true, "exit": "exit code 0" | "signal SIGSEGV" | ...} once the session is gone and wiped.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+
+_PR_SET_DUMPABLE = 4
+SCRATCH = os.environ.get("MSAGENT_SCRATCH", "/scratch")
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            return f"signal {signal.Signals(sig).name}"
+        except ValueError:
+            return f"signal {sig}"
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _children() -> list[int]:
+    pids = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def _kill_all() -> None:
+    """SIGKILL every process in the namespace but ourselves (orphans are our children), reap them."""
+    for _ in range(200):
+        kids = _children()
+        if not kids:
+            break
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap()
+        time.sleep(0.005)
+
+
+def _reap() -> dict[int, int]:
+    done = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return done
+        if pid == 0:
+            return done
+        done[pid] = status
+
+
+def _wipe(places: list[str]) -> None:
+    """Empty the writable places; the child (same uid, no capabilities) may have locked folders."""
+    def unlock(func, path, _exc):
+        try:
+            os.chmod(path, 0o700)
+            os.chmod(os.path.dirname(path), 0o700)
+            func(path)
+        except OSError:
+            pass
+
+    for place in places:
+        try:
+            entries = os.listdir(place)
+        except OSError:
+            continue
+        for name in entries:
+            path = os.path.join(place, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, onerror=unlock)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+def _session(conn: socket.socket, side: str) -> None:
+    """The child: a fresh working folder, then serve the side's operations until EOF."""
+    os.setsid()
+    work = os.path.join(SCRATCH, "session")
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    os.environ.update(HOME=work, TMPDIR=work)
+    from agent.sandbox.session import serve
+
+    code = 0
+    try:
+        serve(conn, side)
+    except BaseException:  # noqa: BLE001 - the exit status says it; the CLI sees the channel close
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _preload(names: list[str]) -> dict:
+    started, errors = time.perf_counter(), {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - reported in the ready message
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    return {"preloaded": [n for n in names if n not in errors], "preload_errors": errors,
+            "preload_s": round(time.perf_counter() - started, 3)}
+
+
+def main() -> None:
+    from agent.sandbox import wire
+    from agent.sandbox.confine import drop_capabilities
+
+    control = socket.socket(fileno=int(os.environ.pop("MSAGENT_CONTROL_FD")))
+    os.dup2(2, 1)  # user prints go to the log, never to a channel
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    side = os.environ.pop("MSAGENT_SIDE")
+    info: dict = {"ready": True, "side": side, "pid1": os.getpid() == 1}
+    raw = os.environ.pop("MSAGENT_SANDBOX_VIEW", None)
+    if raw:
+        from agent.sandbox.view import build_view
+
+        try:
+            info.update(build_view(json.loads(raw)))
+        except OSError as exc:
+            wire.send(control, {"ok": False, "error": f"filesystem view: {exc}"})
+            sys.exit(1)
+    places = info.get("private") or [SCRATCH]
+    os.makedirs(SCRATCH, exist_ok=True)  # without a view (no namespaces here) it is a plain folder
+    os.chdir(SCRATCH)
+    info["capabilities_dropped"] = drop_capabilities()
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    preload = [m for m in os.environ.pop("MSAGENT_PRELOAD", "").split(",") if m]
+    info.update(_preload(preload))
+    info["torch_loaded"] = "torch" in sys.modules
+    import agent.sandbox.session  # noqa: F401 - warm, so a session's start costs only the fork
+    wire.send(control, {"ok": True, "result": info})
+
+    child = None
+    while True:
+        try:
+            msg, _ = wire.recv(control, max_bytes=1 << 20, max_arrays=0)
+        except (EOFError, OSError, wire.WireError):
+            _kill_all()
+            return
+        op = msg.get("op")
+        if op == "open" and child is None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                ours.close()
+                _session(theirs, side)
+            theirs.close()
+            child = pid
+            reply = json.dumps({"ok": True, "pid": pid}).encode()
+            socket.send_fds(control, [b"F"], [ours.fileno()])  # one byte carrying the fd, then the frame
+            ours.close()
+            wire.send(control, json.loads(reply))
+        elif op == "close":
+            status = None
+            if child is not None:
+                try:
+                    os.kill(child, signal.SIGKILL) if msg.get("kill") else None
+                except ProcessLookupError:
+                    pass
+                deadline = time.monotonic() + (0.0 if msg.get("kill") else 2.0)
+                while status is None:
+                    reaped = _reap()
+                    status = reaped.get(child)
+                    if status is None and time.monotonic() > deadline:
+                        os.kill(child, signal.SIGKILL)
+                        deadline = float("inf")
+                    if status is None:
+                        time.sleep(0.002)
+            _kill_all()
+            _wipe(places)
+            wire.send(control, {"ok": True, "exit": _describe(status) if status is not None else None})
+            child = None
+        else:
+            wire.send(control, {"ok": False, "error": f"unknown or out-of-order control op {op!r}"})
+
+
+if __name__ == "__main__":
+    main()

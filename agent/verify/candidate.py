@@ -1,0 +1,316 @@
+"""The MindSpore side of a verification, run in a sandboxed child forked from the MindSpore template.
+
+torch is not in this process's filesystem view, and `load` imports the unit's translated file
+the way the user will: whole, top to bottom, with plain `import` (no statement skipped, no guard),
+so a file that fails to import has no unit to verify. The cell gets the weights and inputs the
+trusted side sends and returns raw outputs; a verdict is never computed here.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from agent.verify.inputs import unpack
+from agent.verify.tree import encode
+
+_S: dict = {}
+FORBIDDEN = ("torch", "torchvision", "torchaudio", "functorch", "torchgen")
+
+
+class _NoTorch(importlib.abc.MetaPathFinder):
+    """A clearer error than ModuleNotFoundError for translated code that still imports torch
+    (torch is absent from this process's files anyway; this only names the cause)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in FORBIDDEN:
+            raise ImportError(f"the MindSpore side imports {fullname}: torch is not available to translated code",
+                              name=fullname)
+        return None
+
+
+def _where(exc: BaseException, root: str) -> str:
+    """'pkg/models.py:12' for the deepest frame of the traceback inside the translated tree."""
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(root + os.sep):
+            found = f"{frame.filename[len(root) + 1:]}:{frame.lineno}"
+    if not found and isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith(root):
+        found = f"{exc.filename[len(root) + 1:]}:{exc.lineno}"
+    return found
+
+
+def _set_device(device: str) -> None:
+    import mindspore as ms
+
+    from agent.verify.devices import ms_target
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_device(ms_target(device))
+
+
+def load(args: dict, arrays: list):
+    """Import the unit's module as the user would, look the unit up, build it (modules) in eval mode."""
+    root = os.path.realpath(args["ms_root"])
+    unit = args["unit"]
+    _S.update(root=root, unit=unit)
+    _set_device(args.get("device", "cpu"))
+    sys.meta_path.insert(0, _NoTorch())
+    bases = [root] + ([os.path.join(root, "src")] if os.path.isdir(os.path.join(root, "src")) else [])
+    sys.path[:0] = bases
+    rel = args.get("file") or unit["module"].replace(".", "/") + ".py"
+    sys.argv = [os.path.join(root, rel)]
+    try:
+        module = importlib.import_module(unit["module"])
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: the file does not import
+        where = _where(exc, root)
+        return {"error": "import", "where": where,
+                "reason": f"{where + ': ' if where else ''}{type(exc).__name__}: {str(exc)[:600]}"}, []
+    obj = module
+    for part in unit["name"].split("."):
+        if not hasattr(obj, part):
+            return {"error": "import", "reason": f"{unit['module']} has no {unit['name']} after translation"}, []
+        obj = getattr(obj, part)
+    _S["obj"] = obj
+    if unit.get("kind", "module") != "module":
+        return {"kind": "function"}, []
+    from agent.verify.weights import describe_ms
+
+    try:
+        cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
+        cell.set_train(False)
+    except BaseException as exc:  # noqa: BLE001
+        where = _where(exc, root)
+        return {"error": "construct", "where": where,
+                "reason": f"{where + ': ' if where else ''}{type(exc).__name__}: {str(exc)[:600]}"}, []
+    _S["cell"] = cell
+    return {"kind": "module", "desc": describe_ms(cell)}, []
+
+
+class _TopLevel(dict):
+    """Names of an `init` expression that are top-level packages of the translated tree."""
+
+    def __init__(self, bases):
+        super().__init__()
+        self.bases = bases
+
+    def __missing__(self, key):
+        for base in self.bases:
+            if os.path.exists(os.path.join(base, key + ".py")) or os.path.isdir(os.path.join(base, key)):
+                return importlib.import_module(key)
+        raise KeyError(key)
+
+
+def weights(args: dict, arrays: list):
+    from agent.verify.weights import load_weights
+
+    load_weights(_S["cell"], args["names"], arrays)
+    return {}, []
+
+
+def _sync() -> None:
+    from mindspore.graph.api import _pynative_executor
+
+    _pynative_executor.sync()
+
+
+def _ms_args(inputs: list) -> list:
+    import mindspore as ms
+
+    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else a for a in inputs]
+
+
+def run(args: dict, arrays: list):
+    target = _S.get("cell", _S["obj"])
+    margs = _ms_args(unpack(args["inputs"], arrays))
+    t0 = time.perf_counter()
+    out = target(*margs)
+    _sync()  # MindSpore queues kernels: the forward ends when the queue has drained
+    seconds = time.perf_counter() - t0
+    tensors: list = []
+    return {"out": encode(out, tensors), "seconds": seconds}, tensors
+
+
+def record(args: dict, arrays: list):
+    """Every sub-cell's outputs on these inputs (forward hooks), for localization."""
+    cell, records, handles, tensors = _S["cell"], {}, [], []
+    classes = {}
+    for path, sub in cell.cells_and_names():
+        if not path:
+            continue
+        classes[path] = type(sub).__name__
+
+        def hook(c, inputs, output, path=path):
+            records.setdefault(path, []).append(encode(output, tensors))
+
+        handles.append(sub.register_forward_hook(hook))
+    error = None
+    try:
+        cell(*_ms_args(unpack(args["inputs"], arrays)))
+        _sync()
+    except Exception as exc:  # noqa: BLE001 - outputs recorded before a failure still localize it
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        for h in handles:
+            h.remove()
+    return {"records": records, "classes": classes, "error": error}, tensors
+
+
+def _to_ms(node: dict, arrays: list):
+    import mindspore as ms
+
+    t = node["t"]
+    if t == "tensor":
+        return ms.Tensor(arrays[node["i"]].copy())
+    if t == "scalar":
+        return node["v"]
+    if t == "dict":
+        return {k: _to_ms(v, arrays) for k, v in zip(node["keys"], node["items"])}
+    if t == "seq":
+        items = [_to_ms(v, arrays) for v in node["items"]]
+        return items if node["kind"] == "list" else tuple(items)
+    return None
+
+
+def run_sub(args: dict, arrays: list):
+    """Run one sub-cell alone on the torch side's recorded input (sent as an encoded tuple)."""
+    sub = dict(_S["cell"].cells_and_names())[args["path"]]
+    inputs = _to_ms(args["in"], arrays)
+    out = sub(*inputs)
+    _sync()
+    tensors: list = []
+    return {"out": encode(out, tensors)}, tensors
+
+
+# ------------------------------------------------------------------------------ levels
+def _zero_dropout(cell) -> None:
+    for _, c in cell.cells_and_names():
+        if "Dropout" in type(c).__name__:
+            if hasattr(c, "p"):
+                c.p = 0.0
+            if hasattr(c, "keep_prob"):
+                c.keep_prob = 1.0
+
+
+def loss_of(out):
+    import mindspore as ms
+
+    floats = (ms.float16, ms.float32, ms.float64, ms.bfloat16)
+    leaves, stack = [], [out]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ms.Tensor):
+            leaves.append(x)
+        elif isinstance(x, dict):
+            stack += list(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack += list(x)
+    total = None
+    for t in (t for t in leaves if t.dtype in floats):
+        term = (t.astype(ms.float32) ** 2).mean()
+        total = term if total is None else total + term
+    return total
+
+
+def _state(cell, tensors: list, params_only: bool = False) -> dict:
+    named = {n: p for n, p in cell.parameters_and_names()}
+    if not params_only and hasattr(cell, "named_buffers"):
+        named.update({n: b for n, b in cell.named_buffers()})
+    out = {}
+    for name, t in named.items():
+        tensors.append(np.asarray(t.asnumpy(), dtype=np.float32).copy())
+        out[name] = len(tensors) - 1
+    return out
+
+
+def train(args: dict, arrays: list):
+    cell = _S["cell"]
+    cell.set_train(True)
+    _zero_dropout(cell)
+    try:
+        out = cell(*_ms_args(unpack(args["inputs"], arrays)))
+        _sync()
+        tensors: list = []
+        node = encode(out, tensors)
+        return {"out": node, "state": _state(cell, tensors)}, tensors
+    finally:
+        cell.set_train(False)
+
+
+def grad(args: dict, arrays: list):
+    import mindspore as ms
+
+    cell = _S["cell"]
+    cell.set_train(True)
+    _zero_dropout(cell)
+    pairs = [(n, p) for n, p in cell.parameters_and_names() if p.requires_grad]
+    margs = _ms_args(unpack(args["inputs"], arrays))
+    float_pos = [i for i, a in enumerate(margs) if isinstance(a, ms.Tensor) and a.dtype in (ms.float16, ms.float32, ms.float64)]
+    try:
+        fn = ms.value_and_grad(lambda *xs: loss_of(cell(*xs)), tuple(float_pos) if float_pos else None,
+                               ms.ParameterTuple([p for _, p in pairs]) if pairs else None)
+        loss, grads = fn(*margs)
+        _sync()
+    finally:
+        cell.set_train(False)
+    if float_pos and pairs:
+        in_grads, p_grads = grads
+    elif float_pos:
+        in_grads, p_grads = grads, ()
+    else:
+        in_grads, p_grads = (), grads
+    if float_pos and not isinstance(in_grads, (tuple, list)):
+        in_grads = (in_grads,)
+    tensors, out = [], {}
+    for (name, _), g in zip(pairs, p_grads):
+        tensors.append(np.asarray(g.asnumpy(), dtype=np.float32).copy())
+        out[name] = len(tensors) - 1
+    inputs = [None] * len(margs)
+    for pos, g in zip(float_pos, in_grads):
+        tensors.append(np.asarray(g.asnumpy(), dtype=np.float32).copy())
+        inputs[pos] = len(tensors) - 1
+    return {"loss": float(loss.asnumpy()), "grads": out, "input_grads": inputs}, tensors
+
+
+def step(args: dict, arrays: list):
+    import mindspore as ms
+
+    cell = _S["cell"]
+    cell.set_train(True)
+    _zero_dropout(cell)
+    params = [p for _, p in cell.parameters_and_names() if p.requires_grad]
+    module, _, cls = args["ms_api"].rpartition(".")
+    try:
+        opt = getattr(importlib.import_module(module), cls)(params, **args["kwargs"])
+        fn = ms.value_and_grad(lambda *xs: loss_of(cell(*xs)), None, opt.parameters)
+        _, grads = fn(*_ms_args(unpack(args["inputs"], arrays)))
+        opt(grads)
+        _sync()
+    finally:
+        cell.set_train(False)
+    tensors: list = []
+    return {"state": _state(cell, tensors, params_only=True)}, tensors
+
+
+def graph(args: dict, arrays: list):
+    import mindspore as ms
+
+    cell = _S["cell"]
+    cell.set_train(False)
+    try:
+        out = ms.jit(cell)(*_ms_args(unpack(args["inputs"], arrays)))
+        _sync()
+    except Exception as exc:  # noqa: BLE001
+        text = str(exc).split("\n-----", 1)[0].strip()  # drop MindSpore's C++ stack banner
+        return {"error": f"graph mode (mindspore.jit): {type(exc).__name__}: {text[:600]}"}, []
+    tensors: list = []
+    return {"out": encode(out, tensors)}, tensors
+
+
+OPS = {"load": load, "weights": weights, "run": run, "record": record, "run_sub": run_sub, "train": train,
+       "grad": grad, "step": step, "graph": graph}

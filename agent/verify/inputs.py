@@ -1,0 +1,47 @@
+"""Verification inputs, generated on the trusted side from a spec and a seed, and how they travel.
+
+`make_arrays` is deterministic numpy: the same (size, seed, index) gives the same arrays in any
+process. `pack` turns a list of inputs into (descriptors, arrays) for a session call and `unpack`
+turns them back on the other side; an input may be an array or a plain Python value.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
+    """The numpy inputs of one trial; both frameworks get copies of the same arrays."""
+    rng = np.random.default_rng([seed, size_idx])
+    out = []
+    for inp in size:
+        if "value" in inp:
+            out.append(inp["value"])
+        elif inp["dtype"].startswith(("int", "uint")):
+            out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
+        elif inp["dtype"] == "bool":
+            out.append(rng.random(inp["shape"]) > 0.5)
+        elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...
+            low, high = float(inp.get("low", 0.0)), float(inp.get("high", 1.0))
+            out.append(rng.uniform(low, high, inp["shape"]).astype(inp["dtype"]))
+        else:
+            out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
+    return out
+
+
+def shapes(size: list[dict]) -> str:
+    return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
+
+
+def pack(inputs: list) -> tuple[list[dict], list]:
+    descs, arrays = [], []
+    for x in inputs:
+        if isinstance(x, np.ndarray):
+            arrays.append(x)
+            descs.append({"a": len(arrays) - 1})
+        else:
+            descs.append({"v": x})
+    return descs, arrays
+
+
+def unpack(descs: list[dict], arrays: list) -> list:
+    return [arrays[d["a"]] if "a" in d else d["v"] for d in descs]

@@ -1,0 +1,355 @@
+"""The verdict, computed in the trusted CLI process from what two sandboxes send.
+
+    verifier = Verifier.for_repo(src, out)          # a torch side over SRC, a MindSpore side over OUT
+    result = verifier.verify(src, out, unit, specs, kb=kb, device="cpu", level="forward")
+
+Per unit, each side gets a fresh process forked from its warm template (`sandbox.sides`). The
+torch side picks the spec (the original is the oracle) and sends its weights and outputs; this
+process generates every input, plans and builds the weight copy from the KB, sends the
+MindSpore side its weights and inputs, and compares the raw outputs that come back. The
+MindSpore side never sees a torch output, and no side reports a status: the result below is
+built here. The result dict is the one docs/architecture.md describes.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from pathlib import Path
+
+from agent.sandbox.config import SideConfig
+from agent.sandbox.sides import SessionError, Side
+from agent.verify.compare import Mismatch, compare_trees
+from agent.verify.inputs import make_arrays, pack, shapes
+from agent.verify.levels import LEVELS, LevelContext, levels_for, run_levels
+from agent.verify.loader import torch_imports
+from agent.verify.tree import validate
+from agent.verify.weights import WeightMapError, plan_weight_map, weight_arrays
+
+KERNEL_MISSING = re.compile(
+    r"kernel.{0,80}(unregistered|not registered|not found|not support)|not supported on this device"
+    r"|Unsupported op|can ?not find.{0,40}kernel",
+    re.I | re.S,
+)
+NETWORK = re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
+                     r"|gaierror|ConnectionRefused|Connection refused|urlopen error|No route to host", re.I)
+MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory|DefaultCPUAllocator", re.I)
+
+
+class UnitFailure(Exception):
+    def __init__(self, failure: str | None, reason: str, status: str = "failed"):
+        super().__init__(reason)
+        self.failure, self.reason, self.status = failure, reason, status
+
+
+def _finite(x):
+    return x if x is None or math.isfinite(x) else None
+
+
+def _blocked(text: str, memory_gib: float) -> UnitFailure | None:
+    """A failure caused by the sandbox's own limits, named as such (not as a missing spec)."""
+    if NETWORK.search(text):
+        return UnitFailure("network", "the code needs the network, which verification blocks: " + text[:300])
+    if MEMORY.search(text):
+        return UnitFailure("memory", f"ran out of memory under the sandbox's {memory_gib:g} GiB limit: " + text[:300])
+    return None
+
+
+class Verifier:
+    """The torch reference side and the MindSpore candidate side, started together, kept warm."""
+
+    def __init__(self, ref: SideConfig, cand: SideConfig):
+        self.ref, self.cand = Side(ref), Side(cand)
+        self.memory_gib = (cand.memory_limit_bytes or 0) / 2**30
+
+    @classmethod
+    def for_repo(cls, src: Path, out: Path, timeout_s: float = 300.0, **overrides) -> "Verifier":
+        """The torch side sees SRC, the MindSpore side sees OUT (without its .msagent folder)."""
+        out = Path(out).resolve()
+        ref = SideConfig(side="torch", preload=["torch"], repo_paths=[str(Path(src).resolve())], timeout_s=timeout_s,
+                         **overrides)
+        cand = SideConfig(side="mindspore", preload=["mindspore"], repo_paths=[str(out)], timeout_s=timeout_s,
+                          hide_paths=[str(out / ".msagent")], **overrides)
+        return cls(ref, cand)
+
+    @classmethod
+    def for_paths(cls, paths: list, timeout_s: float = 300.0, **overrides) -> "Verifier":
+        """Both sides see the same folders (tests and evals that keep many repos under one root)."""
+        roots = [str(Path(p).resolve()) for p in paths]
+        return cls(SideConfig(side="torch", preload=["torch"], repo_paths=roots, timeout_s=timeout_s, **overrides),
+                   SideConfig(side="mindspore", preload=["mindspore"], repo_paths=roots, timeout_s=timeout_s,
+                              **overrides))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        errors: list[BaseException] = []
+
+        def start(side):
+            try:
+                side.start()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(s,)) for s in (self.ref, self.cand)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        self.ref.close()
+        self.cand.close()
+
+    def __enter__(self) -> "Verifier":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def ready_info(self) -> dict:
+        errors = {**self.ref.ready_info.get("preload_errors", {}), **self.cand.ready_info.get("preload_errors", {})}
+        return {"preload_errors": errors, "torch_on_candidate": bool(self.cand.ready_info.get("torch_loaded"))}
+
+    @property
+    def isolation(self) -> dict:
+        ref, cand = self.ref.isolation, self.cand.isolation
+        merged = {k: (v if not isinstance(v, bool) else v and cand.get(k, v)) for k, v in ref.items()}
+        merged.update(separate_sides=True, torch_hidden_from_candidate=bool(cand.get("hidden")),
+                      verdict="computed in the CLI process")
+        return merged
+
+    # -- one unit ----------------------------------------------------------------------------
+    def observe(self, pt_root, unit: dict, specs=None, timeout: float = 300.0) -> dict:
+        """The torch original's call sites (a reply like a worker's: ok/result or ok=False/kind/error)."""
+        try:
+            with self.ref.session(timeout) as ref:
+                result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or []})
+        except SessionError as exc:
+            return {"ok": False, "kind": exc.kind, "error": exc.message}
+        return {"ok": True, "result": result if isinstance(result, dict) else {}}
+
+    def verify(self, pt_root, ms_root, unit: dict, specs=None, kb=None, device: str = "cpu", seeds=(0, 1, 2),
+               level: str = "forward", timeout: float = 300.0) -> dict:
+        start = time.perf_counter()
+        result = {
+            "status": "failed", "failure": None, "reason": "", "trials": 0, "max_abs": None, "max_rel": None,
+            "cosine": None, "weight_map": None, "spec": None, "divergence": None, "seconds": 0.0, "notes": [],
+            "timing": {"torch_forward": 0.0, "ms_forward": 0.0}, "level": level, "levels": {},
+        }
+        try:
+            if level not in LEVELS:
+                raise UnitFailure("exception", f"unknown verification level {level!r}; choose one of {', '.join(LEVELS)}")
+            with self.ref.session(timeout) as ref, self.cand.session(timeout) as cand:
+                _Check(self, ref, cand, str(pt_root), str(ms_root), unit, specs or [], kb, device, list(seeds),
+                       level, result).run()
+            result["status"] = "verified"
+        except UnitFailure as f:
+            result.update(status=f.status, failure=f.failure, reason=f.reason)
+        except Exception as exc:  # a judge fault must still come back as a result
+            result.update(failure="exception", reason=f"verifier error: {type(exc).__name__}: {str(exc)[:500]}")
+        if "forward" not in result["levels"]:
+            result["levels"]["forward"] = {"status": result["status"], "failure": result["failure"],
+                                           "reason": result["reason"]}
+        result["seconds"] = round(time.perf_counter() - start, 4)
+        for k in ("max_abs", "max_rel", "cosine"):
+            result[k] = _finite(result[k])
+        return result
+
+
+class _Check:
+    """One unit's check: the sequence of calls to both sides and the comparisons between them."""
+
+    def __init__(self, verifier, ref, cand, pt_root, ms_root, unit, specs, kb, device, seeds, level, result):
+        self.v, self.ref, self.cand = verifier, ref, cand
+        self.pt_root, self.ms_root, self.unit, self.specs = pt_root, ms_root, unit, specs
+        self.kb, self.device, self.seeds, self.level, self.result = kb, device, seeds, level, result
+        self.is_module = unit.get("kind", "module") == "module"
+
+    # -- calls with failures named for the side that failed ------------------------------------
+    def torch(self, op, args=None, arrays=()):
+        try:
+            return self.ref.call(op, args, arrays)
+        except SessionError as exc:
+            raise self._torch_failure(exc) from None
+
+    def _torch_failure(self, exc: SessionError) -> UnitFailure:
+        if exc.kind == "timeout":
+            return UnitFailure("timeout", f"the torch original timed out ({exc.message}): a hang in the original "
+                               "code, nothing to repair")
+        if exc.kind == "crash":
+            return UnitFailure("crash", f"the torch original crashed ({exc.message})")
+        blocked = _blocked(exc.message, self.v.memory_gib)
+        return blocked or UnitFailure("exception", f"torch side: {exc.message[:600]}")
+
+    def mindspore(self, op, args=None, arrays=(), stage="exception"):
+        try:
+            return self.cand.call(op, args, arrays)
+        except SessionError as exc:
+            raise self._ms_failure(exc, stage) from None
+
+    def _ms_failure(self, exc: SessionError, stage: str) -> UnitFailure:
+        if exc.kind == "timeout":
+            return UnitFailure("timeout", f"the MindSpore translation timed out ({exc.message})")
+        if exc.kind == "crash":
+            return UnitFailure("crash", f"crash: the MindSpore process died ({exc.message})")
+        if exc.kind == "protocol":
+            return UnitFailure("exception", f"the MindSpore side sent a malformed reply ({exc.message})")
+        if KERNEL_MISSING.search(exc.message):
+            return UnitFailure("missing-kernel", exc.message[:800])
+        return _blocked(exc.message, self.v.memory_gib) or UnitFailure(stage, exc.message[:800])
+
+    def both_run(self, seed: int, size_idx: int, inputs: list):
+        descs, arrays = pack(inputs)
+        args = {"seed": seed, "size": size_idx, "inputs": descs}
+        try:
+            self.ref.send("run", args, arrays)
+        except SessionError as exc:
+            raise self._torch_failure(exc) from None
+        try:
+            self.cand.send("run", args, arrays)
+        except SessionError as exc:
+            raise self._ms_failure(exc, "exception") from None
+        try:
+            pt = self.ref.receive()
+        except SessionError as exc:
+            raise self._torch_failure(exc) from None
+        try:
+            ms = self.cand.receive()
+        except SessionError as exc:
+            raise self._ms_failure(exc, "exception") from None
+        return pt, ms
+
+    # -- the check ---------------------------------------------------------------------------
+    def run(self) -> None:
+        r, unit = self.result, self.unit
+        prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
+                                         "seed": self.seeds[0]})
+        if prep.get("spec") is None:
+            self._no_spec(prep)
+        spec, init, sizes = prep["spec"], prep["init"], prep["sizes"]
+        r["spec"] = spec
+        if len(sizes) < 2:
+            r["notes"].append("the torch side accepted only one input size")
+        self._static_torch_check()
+        load, _ = self.mindspore("load", {"ms_root": self.ms_root, "unit": unit, "init": init,
+                                          "device": self.device, "file": unit.get("file")}, stage="import")
+        if load.get("error"):
+            kind = "missing-kernel" if KERNEL_MISSING.search(load["reason"]) else load["error"]
+            raise UnitFailure(kind, ("the translated file does not import: " if load["error"] == "import" else
+                                     "the MindSpore cell cannot be built: ") + load["reason"])
+        plan = first_weights = first_forward = None
+        worst = {"max_abs": 0.0, "max_rel": 0.0, "cosine": 1.0}
+        for seed_idx, seed in enumerate(self.seeds):
+            if self.is_module:
+                m, tarr = self.torch("model", {"seed": seed})
+                try:
+                    if plan is None:
+                        plan = plan_weight_map(m["desc"], load["desc"], self.kb, self.device)
+                        r["weight_map"] = plan
+                    names, warr = weight_arrays(plan, m["desc"], tarr, load["desc"])
+                except WeightMapError as exc:
+                    raise UnitFailure("weights", str(exc)) from None
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise UnitFailure("exception", f"malformed tensor description: {exc}") from None
+                if seed_idx == 0:
+                    first_weights = (names, warr)
+                self.mindspore("weights", {"names": names}, warr)
+            for size_idx, size in enumerate(sizes):
+                inputs = make_arrays(size, seed, size_idx)
+                (pt, pa), (ms, ma) = self.both_run(seed, size_idx, inputs)
+                for side, node, arrs in (("torch", pt, pa), ("MindSpore", ms, ma)):
+                    try:
+                        validate(node.get("out") if isinstance(node, dict) else None, len(arrs))
+                    except ValueError as exc:
+                        raise UnitFailure("exception", f"the {side} side sent a malformed output: {exc}") from None
+                r["timing"]["torch_forward"] += float(pt.get("seconds") or 0.0)
+                r["timing"]["ms_forward"] += float(ms.get("seconds") or 0.0)
+                if seed_idx == 0 and size_idx == 0:
+                    first_forward = (pt["out"], pa)
+                r["trials"] += 1
+                try:
+                    cmp = compare_trees(pt["out"], pa, ms["out"], ma)
+                except Mismatch as exc:
+                    stats = exc.comparison
+                    if stats is not None and stats.outputs:
+                        r.update(max_abs=stats.max_abs, max_rel=stats.max_rel, cosine=stats.cosine)
+                    if self.is_module:
+                        self._localize(inputs)
+                    raise UnitFailure(exc.failure, f"seed {seed}, inputs {shapes(size)}: {exc}") from None
+                for n in cmp.notes:
+                    if n not in r["notes"]:
+                        r["notes"].append(n)
+                worst["max_abs"] = max(worst["max_abs"], cmp.max_abs)
+                worst["max_rel"] = max(worst["max_rel"], cmp.max_rel)
+                if cmp.cosine is not None:
+                    worst["cosine"] = min(worst["cosine"], cmp.cosine)
+                r.update(worst)
+        r["reason"] = f"{r['trials']} trials matched"
+        r["levels"]["forward"] = {"status": "verified", "reason": r["reason"], "max_abs": r["max_abs"]}
+        if self.level != "forward":
+            self._levels(sizes, plan, first_weights, first_forward)
+
+    def _no_spec(self, prep: dict) -> None:
+        if prep.get("error"):
+            missing = prep.get("missing") or []
+            raise UnitFailure("import", prep["error"], "not-exercised" if missing or "has no" not in prep["error"]
+                              else "failed")
+        tried = [str(t) for t in prep.get("tried") or []]
+        for t in tried:
+            blocked = _blocked(t, self.v.memory_gib)
+            if blocked:
+                raise blocked
+        missing = prep.get("missing") or []
+        lead = "; ".join(f"missing module {m['module']!r} (line {m['line']})" for m in missing)
+        raise UnitFailure("import" if missing else None, (lead + "; " if lead else "")
+                          + "no spec ran on the torch side; tried: " + " | ".join(tried[:8]), "not-exercised")
+
+    def _static_torch_check(self) -> None:
+        rel = self.unit.get("file")
+        path = Path(self.ms_root, rel) if rel else None
+        if path is None or not path.is_file():
+            return
+        try:
+            hits = torch_imports(path.read_text(encoding="utf-8", errors="replace"), rel)
+        except (SyntaxError, ValueError, RecursionError):
+            return  # the candidate's import will say what is wrong with the file
+        if hits:
+            raise UnitFailure("import", f"MindSpore side imports {hits[0]['module']} at {hits[0]['file']}:{hits[0]['line']}")
+
+    def _localize(self, inputs: list) -> None:
+        from agent.verify.localize import localize
+
+        try:
+            self.result["divergence"] = localize(self.ref, self.cand, inputs)
+        except Exception as exc:  # localization is advice; the failure stands regardless
+            self.result["notes"].append(f"localization failed: {type(exc).__name__}: {str(exc)[:200]}")
+
+    def _levels(self, sizes, plan, first_weights, first_forward) -> None:
+        r = self.result
+        names = levels_for(self.level)[1:]
+        if not self.is_module:
+            for name in names:
+                r["levels"][name] = {"status": "not-run", "reason": "levels beyond forward apply to modules"}
+            r["notes"].append(f"{self.unit['name']} is a function: verified at forward only")
+            return
+        pairs = []
+        if "step" in names:
+            from agent.verify.optimizers import pair_data, repo_optimizers
+
+            pairs = [pair_data(p) for p in repo_optimizers(self.pt_root, self.ms_root, self.kb, self.device)]
+        ctx = LevelContext(ref=self.ref, cand=self.cand, seed=self.seeds[0], inputs=pack(make_arrays(sizes[0], self.seeds[0], 0)),
+                           plan=plan, weights=first_weights, forward=first_forward, pairs=pairs)
+        failure = run_levels(ctx, self.level, r["levels"])
+        if failure is not None:
+            name = next(n for n in names if r["levels"][n]["status"] == "failed")
+            kind = "missing-kernel" if KERNEL_MISSING.search(failure.reason) else failure.failure
+            r["levels"][name]["failure"] = kind
+            if failure.divergence:
+                r["divergence"] = failure.divergence
+            raise UnitFailure(kind, f"forward verified ({r['trials']} trials); {name} failed: {failure.reason}")
+        r["reason"] += "; " + "; ".join(f"{n}: {r['levels'][n]['reason']}" for n in names)

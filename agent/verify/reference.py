@@ -1,0 +1,244 @@
+"""The torch side of a verification, run in a sandboxed child forked from the torch template.
+
+The torch original is the oracle: `prepare` finds the first spec it accepts, `model` builds it for
+a seed (constants perturbed so a wrong mapping shows) and sends its tensors, `run` sends its
+outputs for inputs the trusted side generated. The extra levels (`train`, `grad`, `step`) and
+localization (`record`) send data the same way. Nothing here decides a verdict; one session
+serves one unit, so module-level state lives exactly as long as that unit's check.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from agent.verify.inputs import unpack
+from agent.verify.tree import encode
+
+_S: dict = {}  # this session's unit: importer, spec choice, current model
+
+
+def _missing(imp, module: str) -> list[dict]:
+    from agent.verify.loader import MISSING
+
+    mod = imp.modules.get(module)
+    return [{k: m[k] for k in ("module", "line")} for m in (getattr(mod, MISSING, []) or [])] if mod else []
+
+
+def prepare(args: dict, arrays: list):
+    from agent.verify.loader import RepoImporter, UnitNotFound, load_unit
+    from agent.verify.spec_choice import choose_spec
+
+    unit, seed = args["unit"], int(args["seed"])
+    imp = RepoImporter(args["pt_root"], "torch")
+    _S.update(imp=imp, unit=unit, seed0=seed)
+    try:
+        obj = load_unit(imp, unit["module"], unit["name"])
+    except UnitNotFound as exc:
+        return {"spec": None, "error": f"torch side: {exc}", "missing": _missing(imp, unit["module"])}, []
+    except Exception as exc:  # noqa: BLE001 - the original itself does not import
+        return {"spec": None, "error": f"torch side: {type(exc).__name__}: {exc}", "missing": []}, []
+    choice = choose_spec(imp, unit, obj, args.get("specs") or [], seed=seed, as_trial=True)
+    _S.update(obj=obj, choice=choice, model=choice.model, model_seed=seed)
+    out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
+           "missing": _missing(imp, unit["module"])}
+    return out, []
+
+
+def _is_module() -> bool:
+    return _S["unit"].get("kind", "module") == "module"
+
+
+def _fresh(seed: int):
+    """The torch module built under `seed`, in eval mode, constants perturbed for that seed."""
+    import torch
+
+    from agent.verify.spec_choice import evaluate
+    from agent.verify.weights import perturb_constants
+
+    torch.manual_seed(seed)
+    m = evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init)
+    m.eval()
+    perturb_constants(m, seed)
+    return m
+
+
+def model(args: dict, arrays: list):
+    from agent.verify.weights import describe_torch
+
+    seed = int(args["seed"])
+    if seed != _S["model_seed"]:
+        _S["model"], _S["model_seed"] = _fresh(seed), seed
+    desc, tensors = describe_torch(_S["model"])
+    return {"desc": desc}, tensors
+
+
+def run(args: dict, arrays: list):
+    from agent.verify.spec_choice import run_torch, torch_args
+
+    seed, size = int(args["seed"]), int(args["size"])
+    cached = _S["choice"].outputs
+    if seed == _S["seed0"] and size < len(cached) and _S["model_seed"] == seed:
+        out, seconds = cached[size]  # spec choice ran exactly these inputs on this model
+    else:
+        inputs = unpack(args["inputs"], arrays)
+        with _S["imp"].active():
+            targs = torch_args(inputs)
+            t0 = time.perf_counter()
+            out = run_torch(_S["model"] if _is_module() else _S["obj"], targs)
+            seconds = time.perf_counter() - t0
+    tensors: list = []
+    return {"out": encode(out, tensors), "seconds": seconds}, tensors
+
+
+def record(args: dict, arrays: list):
+    """Every submodule's inputs and output on these inputs (forward hooks), for localization."""
+    import torch
+
+    from agent.verify.spec_choice import torch_args
+
+    model_ = _S["model"]
+    records, counts, handles, tensors = [], {}, [], []
+    classes = {}
+    for path, mod in model_.named_modules():
+        if not path:
+            continue
+        classes[path] = type(mod).__name__
+
+        def hook(m, inputs, output, path=path):
+            idx = counts.get(path, 0)
+            counts[path] = idx + 1
+            if len(records) < 500:
+                records.append({"path": path, "call": idx, "in": encode(tuple(inputs), tensors),
+                                "out": encode(output, tensors)})
+
+        handles.append(mod.register_forward_hook(hook))
+    try:
+        with _S["imp"].active(), torch.no_grad():
+            model_(*torch_args(unpack(args["inputs"], arrays)))
+    finally:
+        for h in handles:
+            h.remove()
+    return {"records": records, "classes": classes}, tensors
+
+
+# ------------------------------------------------------------------------------ levels
+def _zero_dropout(module) -> None:
+    for m in module.modules():
+        if "Dropout" in type(m).__name__ and hasattr(m, "p"):
+            m.p = 0.0
+
+
+def loss_of(out):
+    leaves, stack = [], [out]
+    import torch
+
+    while stack:
+        x = stack.pop()
+        if isinstance(x, torch.Tensor):
+            leaves.append(x)
+        elif isinstance(x, dict):
+            stack += list(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack += list(x)
+    floats = [t for t in leaves if t.is_floating_point()]
+    if not floats:
+        raise ValueError("no floating-point output to take a loss of")
+    return sum((t.float() ** 2).mean() for t in floats)
+
+
+def _state(m, tensors: list, params_only: bool = False) -> dict:
+    named = dict(m.named_parameters(remove_duplicate=False))
+    if not params_only:
+        named.update(dict(m.named_buffers(remove_duplicate=False)))
+    out = {}
+    for name, t in named.items():
+        tensors.append(t.detach().float().numpy().copy())
+        out[name] = len(tensors) - 1
+    return out
+
+
+def train(args: dict, arrays: list):
+    """Train-mode forward with dropout off: outputs and every tensor after the pass."""
+    import torch
+
+    from agent.verify.spec_choice import torch_args
+
+    m = _fresh(int(args["seed"]))
+    m.train()
+    _zero_dropout(m)
+    with _S["imp"].active(), torch.no_grad():
+        out = m(*torch_args(unpack(args["inputs"], arrays)))
+    tensors: list = []
+    node = encode(out, tensors)
+    return {"out": node, "state": _state(m, tensors)}, tensors
+
+
+def grad(args: dict, arrays: list):
+    """Loss (mean of squares over float outputs), every parameter's gradient and the inputs' gradients."""
+    from agent.verify.spec_choice import torch_args
+
+    m = _fresh(int(args["seed"]))
+    m.train()
+    _zero_dropout(m)
+    m.zero_grad(set_to_none=True)
+    with _S["imp"].active():
+        targs = torch_args(unpack(args["inputs"], arrays))
+        for a in targs:
+            if hasattr(a, "is_floating_point") and a.is_floating_point():
+                a.requires_grad_(True)
+        loss = loss_of(m(*targs))
+        loss.backward()
+    tensors, grads, frozen = [], {}, []
+    for name, p in m.named_parameters(remove_duplicate=False):
+        if not p.requires_grad:
+            frozen.append(name)
+            continue
+        g = p.grad.detach().float().numpy() if p.grad is not None else np.zeros(tuple(p.shape), np.float32)
+        tensors.append(g.copy())
+        grads[name] = len(tensors) - 1
+    inputs = []
+    for a in targs:
+        if hasattr(a, "grad") and getattr(a, "requires_grad", False):
+            g = a.grad
+            tensors.append(g.detach().float().numpy().copy() if g is not None else np.zeros(tuple(a.shape), np.float32))
+            inputs.append(len(tensors) - 1)
+        else:
+            inputs.append(None)
+    return {"loss": float(loss.item()), "grads": grads, "frozen": frozen, "input_grads": inputs}, tensors
+
+
+def step(args: dict, arrays: list):
+    """One optimizer step (torch_api with kwargs) from the seed's state; parameters after it, and grads."""
+    import importlib
+
+    from agent.verify.spec_choice import torch_args
+
+    m = _fresh(int(args["seed"]))
+    m.train()
+    _zero_dropout(m)
+    module, _, cls = args["torch_api"].rpartition(".")
+    opt = getattr(importlib.import_module(module), cls)([p for p in m.parameters() if p.requires_grad],
+                                                        **args["kwargs"])
+    opt.zero_grad()
+    with _S["imp"].active():
+        loss_of(m(*torch_args(unpack(args["inputs"], arrays)))).backward()
+        opt.step()
+    tensors: list = []
+    grads = {}
+    for name, p in m.named_parameters(remove_duplicate=False):
+        if p.grad is not None:
+            tensors.append(p.grad.detach().float().numpy().copy())
+            grads[name] = len(tensors) - 1
+    return {"state": _state(m, tensors, params_only=True), "grads": grads}, tensors
+
+
+def observe(args: dict, arrays: list):
+    """The torch call sites the unit's original runs through (see verify.observe)."""
+    from agent.verify.observe import observe_unit
+
+    return observe_unit(args["pt_root"], args["unit"], args.get("specs") or []), []
+
+
+OPS = {"prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,
+       "step": step, "observe": observe}

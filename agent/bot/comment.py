@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from agent.bot.github import MARKER
 from agent.report.markdown import render
 from agent.report.schema import Report, UnitRecord
+from agent.report.textsafe import md_cell, md_inline
 
 COMMENT_LIMIT = 65000  # GitHub refuses comment bodies over 65536 characters
 
@@ -20,10 +21,6 @@ class Verdict:
     conclusion: str  # success | failure | neutral (GitHub check-run conclusions)
     title: str
     units: list[UnitRecord]  # the units in the changed files
-
-
-def _cell(text: str | None, limit: int = 200) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")[:limit]
 
 
 def judge(report: Report, changed: list[str]) -> Verdict:
@@ -66,16 +63,18 @@ def summary_markdown(report: Report, changed: list[str], verdict: Verdict, head_
         lines += ["", "| unit | kind | status | max abs | reason |", "|---|---|---|---|---|"]
         for u in verdict.units:
             max_abs = "" if u.max_abs is None else f"{u.max_abs:.1e}"
-            lines.append(f"| `{u.file}::{u.name}` | {u.kind} | {u.status} | {max_abs} | {_cell(u.reason)} |")
+            lines.append(f"| {md_inline(f'{u.file}::{u.name}', table=True)} | {md_cell(u.kind, 40)} | "
+                         f"{md_cell(u.status, 40)} | {max_abs} | {md_cell(u.reason, 200)} |")
     notes = [(f.path, m.line, m.reason) for f in report.files if f.path in set(changed) for m in f.markers]
     notes += [(f.path, None, f.error) for f in report.files if f.path in set(changed) and f.error]
     if notes:
         lines += ["", "Needs a hand:", ""]
-        lines += [f"- `{p}{'' if line is None else f':{line}'}`: {_cell(why, 300)}" for p, line, why in notes[:50]]
+        lines += [f"- {md_inline(p if line is None else f'{p}:{line}')}: {md_cell(why, 300)}"
+                  for p, line, why in notes[:50]]
         if len(notes) > 50:
             lines.append(f"- … {len(notes) - 50} more")
     if report.errors:
-        lines += ["", "Errors:", "", *[f"- {_cell(e, 500)}" for e in report.errors[:20]]]
+        lines += ["", "Errors:", "", *[f"- {md_cell(e, 500)}" for e in report.errors[:20]]]
     return "\n".join(lines)
 
 

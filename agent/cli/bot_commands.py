@@ -80,7 +80,9 @@ def action(
 ) -> None:
     """Check the PR of the current GitHub Actions job, on the checked-out workspace."""
     from agent.bot.action import ActionError, run_action
+    from agent.report.textsafe import register_secret
 
+    register_secret(os.environ.get("GITHUB_TOKEN"))  # its name already looks secret; this holds if it is renamed
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from githubkit.exception import GitHubException
 

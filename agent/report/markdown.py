@@ -1,7 +1,11 @@
-"""The human-readable summary of a report, for the terminal, the PR bot and msagent-report.md."""
+"""The human-readable summary of a report, for the terminal, the PR bot and msagent-report.md.
+
+Every string that came from the migrated code (file and unit names, reasons, errors, paths)
+goes through agent.report.textsafe: it is redacted and escaped for where it lands."""
 from __future__ import annotations
 
 from agent.report.schema import Report
+from agent.report.textsafe import md_cell, md_inline
 
 
 def _num(x: float | None) -> str:
@@ -13,7 +17,8 @@ def render(report: Report) -> str:
     lines = [
         "# msagent migration report",
         "",
-        f"Source `{report.source}` → `{report.output}` on **{report.device}**, level `{report.level}`.",
+        f"Source {md_inline(report.source, 300)} → {md_inline(report.output, 300)}"
+        f" on **{md_cell(report.device, 40)}**, level {md_inline(report.level, 40)}.",
         "",
         f"- units verified: **{s.units_verified}/{s.units}** ({s.verified_rate:.0%})",
         f"- torch API call sites converted: **{s.api_converted}/{s.api_calls}** ({s.conversion_rate:.0%}),"
@@ -23,24 +28,26 @@ def render(report: Report) -> str:
     if report.sandbox:
         off = [k for k, v in report.sandbox.items() if v is False]
         if off:
-            lines.append(f"- sandbox: not applied here: {', '.join(off)}")
+            lines.append(f"- sandbox: not applied here: {md_cell(', '.join(off), 300)}")
+    if report.notes:
+        lines += ["", "## Notes", "", *[f"- {md_cell(n, 500)}" for n in report.notes]]
     lines += ["", "## Units", "", "| unit | kind | status | max abs | rounds | reason |", "|---|---|---|---|---|---|"]
     for u in report.units:
-        reason = (u.reason or "").replace("|", "\\|").replace("\n", " ")[:160]
-        lines.append(f"| `{u.file}::{u.name}` | {u.kind} | {u.status} | {_num(u.max_abs)} | {u.rounds} | {reason} |")
+        lines.append(f"| {md_inline(f'{u.file}::{u.name}', table=True)} | {md_cell(u.kind, 40)}"
+                     f" | {md_cell(u.status, 40)} | {_num(u.max_abs)} | {u.rounds} | {md_cell(u.reason)} |")
     if report.deferred:
         lines += ["", "## Not units at this level", ""]
-        lines += [f"- `{u.file}::{u.name}`: {u.reason}" for u in report.deferred]
+        lines += [f"- {md_inline(f'{u.file}::{u.name}')}: {md_cell(u.reason, 300)}" for u in report.deferred]
     marked = [f for f in report.files if f.markers or f.error]
     if marked:
         lines += ["", "## Files needing attention", ""]
         for f in marked:
             if f.error:
-                lines.append(f"- `{f.path}`: {f.error}")
+                lines.append(f"- {md_inline(f.path)}: {md_cell(f.error, 500)}")
             for m in f.markers[:20]:
-                lines.append(f"- `{f.path}:{m.line}`: {m.reason}")
+                lines.append(f"- {md_inline(f'{f.path}:{m.line}')}: {md_cell(m.reason, 300)}")
             if len(f.markers) > 20:
-                lines.append(f"- `{f.path}`: … {len(f.markers) - 20} more markers")
+                lines.append(f"- {md_inline(f.path)}: … {len(f.markers) - 20} more markers")
     if report.errors:
-        lines += ["", "## Errors", "", *[f"- {e}" for e in report.errors]]
+        lines += ["", "## Errors", "", *[f"- {md_cell(e, 1000)}" for e in report.errors]]
     return "\n".join(lines) + "\n"

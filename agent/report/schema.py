@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = "1.0"
+from agent.report.textsafe import redact, redact_data
+
+SCHEMA_VERSION = "1.1"  # 1.1: notes
 STATUSES = ("verified-by-rules", "verified-after-repair", "failed", "not-exercised")
 
 
@@ -70,8 +72,12 @@ class Report(BaseModel):
         default_factory=list, description="torch-using code that is not a unit at this level (training loops, "
         "data code), with the level that exercises it; not counted in the summary")
     errors: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the run ignored or changed on its own, "
+                             "e.g. settings the repository may not choose")
 
     def finish(self, seconds: float) -> "Report":
+        """Fill in the summary and redact secrets from the text that came from the migrated code."""
+        self._redact()
         s = self.summary
         s.files = len(self.files)
         s.api_calls = sum(f.api_calls for f in self.files)
@@ -83,6 +89,20 @@ class Report(BaseModel):
         s.verified_rate = round(s.units_verified / s.units, 4) if s.units else 0.0
         s.seconds = round(seconds, 3)
         return self
+
+    def _redact(self) -> None:
+        # messages and reasons quote what user code printed or raised, which may be a credential
+        # it found in the environment; the report is published (files, PR comments, CI logs)
+        for u in [*self.units, *self.deferred]:
+            u.reason = redact(u.reason)
+            u.levels, u.repairs = redact_data(u.levels), redact_data(u.repairs)
+            u.divergence, u.spec = redact_data(u.divergence), redact_data(u.spec)
+        for f in self.files:
+            f.error = redact(f.error)
+            for m in f.markers:
+                m.reason = redact(m.reason)
+        self.errors = [redact(e) for e in self.errors]
+        self.notes = [redact(n) for n in self.notes]
 
     @property
     def exit_code(self) -> int:

@@ -2,10 +2,13 @@
 
 A request is answered at once (GitHub waits 10 s at most); the work goes to one background
 thread that checks PRs one at a time with one warm verification worker. Nothing is queued
-before the signature is checked, and a delivery id seen before is answered without work.
+before the signature is checked, and a delivery whose id or signed body was seen before is
+answered without work. The body is read under limits (size, stall, deadline; see body.py)
+before anything else looks at it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -14,14 +17,18 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from agent.bot.body import BodyError, DeadlineReader, read_body
 from agent.bot.github import RepoAPI, app_client
 from agent.bot.review import PullRequest, Review, bot_worker, pull_request_from_event, review_pull_request
 from agent.bot.webhook import DeliveryLog, signature_ok
 from agent.llm.settings import LLMSettings
+from agent.report.textsafe import register_secret
 
 log = logging.getLogger("msagent.bot")
 
 MAX_BODY = 25 * 2**20  # GitHub caps webhook payloads at 25 MB
+READ_TIMEOUT_S = 10.0  # longest wait for the next byte of a request
+CONNECTION_DEADLINE_S = 30.0  # GitHub gives up on a delivery after 10 s; nothing useful takes longer
 
 
 @dataclass
@@ -39,6 +46,10 @@ class BotServer:
         if not config.webhook_secret:
             raise ValueError("a webhook secret is required: unsigned deliveries are refused")
         self.config = config
+        register_secret(config.private_key)  # kept out of every report and comment the bot writes
+        register_secret(config.webhook_secret.decode(errors="replace"))
+        # request limits, read by each new connection (tests shorten them)
+        self.max_body, self.read_timeout_s, self.connection_deadline_s = MAX_BODY, READ_TIMEOUT_S, CONNECTION_DEADLINE_S
         self.deliveries = DeliveryLog(config.state_dir / "deliveries.sqlite")
         self.reviews: list[tuple[PullRequest, Review | None]] = []  # what each job ended with, for logs and tests
         self._worker, self._own_worker = worker, worker is None
@@ -105,7 +116,7 @@ class BotServer:
             return 202, {"ignored": f"{event} {payload.get('action', '') if isinstance(payload, dict) else ''}".strip()}
         if pr.installation_id is None:
             return 400, {"error": "pull_request event without an installation id"}
-        if not self.deliveries.claim(delivery, event):
+        if not self.deliveries.claim(delivery, event, body):
             return 200, {"duplicate": delivery}
         with self._lock:
             self._latest[(pr.repo, pr.number)] = pr.head_sha
@@ -151,11 +162,23 @@ def _handler_for(bot: BotServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            self.timeout = bot.read_timeout_s
+            super().setup()
+            self.rfile = DeadlineReader(self.rfile, self.connection, bot.read_timeout_s, bot.connection_deadline_s)
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):  # a sender that hangs up is not a server error
+                super().handle()
+
         def _reply(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
+            self.connection.settimeout(bot.read_timeout_s)  # the reader may have left less
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
@@ -164,13 +187,16 @@ def _handler_for(bot: BotServer):
 
         def do_POST(self) -> None:
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY:
+                body = read_body(self.rfile, self.headers, bot.max_body)
+            except BodyError as exc:  # the rest of the body is unread: this connection cannot go on
                 self.close_connection = True
-                return self._reply(413, {"error": "missing or oversized body"})
-            body = self.rfile.read(length)
+                return self._reply(exc.status, {"error": str(exc)})
+            except TimeoutError:
+                self.close_connection = True
+                log.info("%s: request body stalled or too slow; connection dropped", self.address_string())
+                with contextlib.suppress(OSError):  # a sender that stalls may not be listening either
+                    self._reply(408, {"error": "the request body was not sent in time"})
+                return
             status, payload = bot.accept({k.lower(): v for k, v in self.headers.items()}, body)
             self._reply(status, payload)
 

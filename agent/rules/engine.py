@@ -23,7 +23,7 @@ from agent.rules.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, top_level_lines
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
-from agent.rules.walk import TRIVIA, Transformer
+from agent.rules.walk import TRIVIA, Transformer, with_deep_stack
 from agent.verify.observe import STORE
 
 MARKER = "# msagent:"
@@ -598,7 +598,19 @@ def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
 
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
                      nearest=None, overrides: dict | None = None, observed: set | None = None) -> RulesResult:
-    """Translate one file. Raises libcst.ParserSyntaxError for unparsable source."""
+    """Translate one file. Raises libcst.ParserSyntaxError for unparsable source, RecursionError
+    for source nested too deeply even for a deep stack."""
+    args = (source, kb, device)
+    kwargs = dict(module_classes=module_classes, nearest=nearest, overrides=overrides, observed=observed)
+    try:
+        return _translate_source(*args, **kwargs)
+    except RecursionError:
+        pass  # deeply nested code (LibCST recurses per node): once more, on a deep stack
+    return with_deep_stack(_translate_source, *args, **kwargs)
+
+
+def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[str] | None, nearest,
+                      overrides: dict | None, observed: set | None) -> RulesResult:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:

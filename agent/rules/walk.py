@@ -11,6 +11,8 @@ look at statements only (class facts, dataset columns, returns).
 from __future__ import annotations
 
 import inspect
+import sys
+import threading
 
 import libcst as cst
 
@@ -108,3 +110,42 @@ def _suites(stmt: cst.CSTNode):
             yield stmt.finalbody
     elif isinstance(stmt, cst.Match):
         yield from stmt.cases
+
+
+DEEP_RECURSION_LIMIT = 60_000
+DEEP_STACK_BYTES = 512 << 20
+_deep = threading.Lock()
+
+
+def with_deep_stack(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a thread with a 512 MiB stack, under a recursion limit of 60,000.
+
+    LibCST's visitors and code generator recurse several frames per node, so an expression
+    nested about 150 deep (150 nested calls, a sum of 1,000 terms) exceeds Python's default limit
+    of 1,000, while `ast` (which gates every file first) accepts nesting about three times that.
+    The limit is process-wide: it is raised only while fn runs (the caller waits; one such call
+    at a time) and put back after. The big stack is what makes the higher limit safe. A
+    RecursionError fn still raises propagates, like any other exception."""
+    box: dict = {}
+
+    def run():
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, DEEP_RECURSION_LIMIT))
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            sys.setrecursionlimit(old)
+
+    with _deep:
+        size = threading.stack_size(DEEP_STACK_BYTES)
+        try:
+            thread = threading.Thread(target=run, name="msagent-deep-walk", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(size)
+        thread.join()
+    if "error" in box:
+        raise box.pop("error")
+    return box["value"]

@@ -96,10 +96,10 @@ def _unmask(text: str, originals: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _parses(text: str) -> SyntaxError | ValueError | None:
+def _parses(text: str) -> SyntaxError | ValueError | RecursionError | None:
     try:
         ast.parse(text)
-    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes
+    except (SyntaxError, ValueError, RecursionError) as exc:  # ValueError: null bytes
         return exc
     return None
 
@@ -173,6 +173,8 @@ def translate_notebook(text: str, kb, device: str = "cpu", *, module_classes: se
             reason = "cell magic: cell kept unchanged"
         elif isinstance(error, SyntaxError):
             reason = f"syntax error at cell line {error.lineno}: {error.msg}; cell kept unchanged"
+        elif isinstance(error, RecursionError):
+            reason = "too deeply nested to parse (deeper than Python's recursion limit); cell kept unchanged"
         else:
             reason = f"not Python source ({error}); cell kept unchanged"
         line = getattr(error, "lineno", None) or 1

@@ -1,5 +1,12 @@
-"""Settings for one migration: `[tool.msagent]` in the repo's pyproject, `msagent.toml`, the
-environment (MSAGENT_*), then command-line flags, in rising priority."""
+"""Settings for one migration, in rising priority: `[tool.msagent]` in the repo's pyproject,
+the repo's `msagent.toml`, the user's config file (~/.config/msagent/config.toml, or under
+$XDG_CONFIG_HOME), the environment (MSAGENT_*), then command-line flags.
+
+The repository is the input being migrated, not the person running msagent, so its settings
+may say what to check (device, level, rounds, seeds, time per unit, the model name) but not
+where data goes or what is read: the LLM endpoint, the variable holding its key, the reply
+cache and the KB come only from the user's file, the environment or flags. What a repository
+tried to set anyway is ignored and listed in `ignored_repo_settings`."""
 from __future__ import annotations
 
 import os
@@ -9,6 +16,17 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agent.llm.settings import LLMSettings
+
+REPO_KEYS = ("device", "level", "rounds", "fresh", "unit_timeout_s", "seeds")  # besides llm
+REPO_LLM_KEYS = ("model", "temperature", "max_tokens")
+# why a repository may not set the others; keys not listed get the general reason
+_WHY = {"kb_root": "a repository may not choose which KB msagent loads",
+        "llm.base_url": "a repository may not choose the LLM endpoint",
+        "llm.api_key_env": "a repository may not choose which environment variable is sent as the API key",
+        "llm.cache_path": "a repository may not choose files msagent writes"}
+ENV = {"device": "MSAGENT_DEVICE", "level": "MSAGENT_LEVEL", "rounds": "MSAGENT_ROUNDS", "kb_root": "MSAGENT_KB_ROOT",
+       "llm.base_url": "MSAGENT_LLM_BASE_URL", "llm.model": "MSAGENT_LLM_MODEL",
+       "llm.api_key_env": "MSAGENT_LLM_API_KEY_ENV", "llm.cache_path": "MSAGENT_LLM_CACHE_PATH"}
 
 
 class MigrateSettings(BaseModel):
@@ -21,6 +39,15 @@ class MigrateSettings(BaseModel):
     verify: bool = Field(True, description="run verification (off: rules only)")
     llm: LLMSettings | None = Field(None, description="the LLM endpoint; None runs the offline path only")
     kb_root: str | None = Field(None, description="a KB directory other than the packaged one")
+    ignored_repo_settings: list[str] = Field(
+        default_factory=list, exclude=True,  # a note for the report, not a setting: kept out of dumps and fingerprints
+        description="settings the repository tried to choose and may not, one sentence each")
+
+
+def user_config_path() -> Path:
+    """The user's own settings file: $XDG_CONFIG_HOME/msagent/config.toml, else ~/.config/..."""
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".config") / "msagent" / "config.toml"
 
 
 def _table(path: Path, *keys: str) -> dict:
@@ -35,22 +62,51 @@ def _table(path: Path, *keys: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _from_repo(table: dict, where: str, notes: list[str]) -> tuple[dict, dict]:
+    """(settings, llm settings) a repository may choose; the rest noted in `notes`."""
+    kept, llm = {}, {}
+    for key, value in table.items():
+        if key in REPO_KEYS:
+            kept[key] = value
+        elif key == "llm" and isinstance(value, dict):
+            for sub, v in value.items():
+                if sub in REPO_LLM_KEYS:
+                    llm[sub] = v
+                else:
+                    notes.append(_note(where, f"llm.{sub}"))
+        elif key in MigrateSettings.model_fields and key != "verify":  # [verify] is the spec table
+            notes.append(_note(where, key))
+    return kept, llm
+
+
+def _note(where: str, key: str) -> str:
+    why = _WHY.get(key, f"a repository may set only {', '.join(REPO_KEYS)} and llm.{', llm.'.join(REPO_LLM_KEYS)}")
+    return (f"{where}: {key} ignored: {why}; set it in {user_config_path()}, "
+            f"{ENV.get(key, 'the environment')} or a flag")
+
+
 def load_settings(src: Path, overrides: dict) -> MigrateSettings:
-    """Merge the repo's settings, the environment and explicit overrides (None values ignored)."""
+    """Merge the repo's settings (what it may choose), the user's config file, the environment
+    and explicit overrides (None values ignored; `llm_*` keys go into the LLM settings)."""
     merged: dict = {}
-    merged.update({k: v for k, v in _table(src / "pyproject.toml", "tool", "msagent").items() if k != "verify"})
-    merged.update({k: v for k, v in _table(src / "msagent.toml").items() if k not in ("verify",)})
-    for key in ("device", "level", "rounds"):
-        env = os.environ.get(f"MSAGENT_{key.upper()}")
-        if env:
-            merged[key] = env
-    llm = dict(merged.pop("llm", {}) or {})
-    for key, env in (("base_url", "MSAGENT_LLM_BASE_URL"), ("model", "MSAGENT_LLM_MODEL")):
-        if os.environ.get(env):
-            llm[key] = os.environ[env]
-    llm_over = {k[4:]: v for k, v in overrides.items() if k.startswith("llm_") and v is not None}
-    llm.update(llm_over)
+    llm: dict = {}
+    notes: list[str] = []
+    for where, table in (("pyproject.toml [tool.msagent]", _table(src / "pyproject.toml", "tool", "msagent")),
+                         ("msagent.toml", _table(src / "msagent.toml"))):
+        kept, kept_llm = _from_repo(table, where, notes)
+        merged.update(kept)
+        llm.update(kept_llm)
+    user = _table(user_config_path())
+    user_llm = user.pop("llm", {})
+    merged.update({k: v for k, v in user.items() if k != "verify" or isinstance(v, bool)})
+    llm.update(user_llm if isinstance(user_llm, dict) else {})
+    for key, name in ENV.items():
+        value = os.environ.get(name)
+        if value:
+            (llm if key.startswith("llm.") else merged)[key.removeprefix("llm.")] = value
+    llm.update({k[4:]: v for k, v in overrides.items() if k.startswith("llm_") and v is not None})
     merged.update({k: v for k, v in overrides.items() if not k.startswith("llm_") and v is not None})
     if llm.get("base_url") and llm.get("model"):
         merged["llm"] = LLMSettings(**llm)
+    merged["ignored_repo_settings"] = notes
     return MigrateSettings(**merged)

@@ -58,6 +58,8 @@ def migrate(
                                        "llm_base_url": llm_base_url, "llm_model": llm_model})
     except ValueError as exc:
         _fail(str(exc))
+    for note in settings.ignored_repo_settings:  # the repository asked for something it may not choose
+        typer.echo(f"msagent: {note}", err=True)
     # SIGTERM (a CI runner cancelling, `kill`) stops like Ctrl-C: a partial report, the worker stopped
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -43,7 +43,8 @@ def hostile_report(key: str, secret: str) -> Report:
     reason = (f"RuntimeError: cannot load\n| fake | row | here |\n</details>\n{key}\ntoken={secret} "
               + "long " * 100)
     units = [UnitRecord(file=HOSTILE_FILE, name="Net", kind="module", status="failed", reason=reason),
-             UnitRecord(file="ok.py", name="Fine", kind="module", status="verified-by-rules", reason="6 trials matched")]
+             UnitRecord(file="ok.py", name="Fine", kind="module", status="verified-by-rules",
+                        reason="6 trials matched")]
     files = [FileRecord(path=HOSTILE_FILE, status="translated", api_calls=2, api_converted=1,
                         markers=[MarkerRecord(line=3, reason="x\n## Errors\n- [click](http://evil) `code`")],
                         error=f"crashed with {secret}")]
@@ -54,7 +55,7 @@ def hostile_report(key: str, secret: str) -> Report:
 def tables(markdown: str) -> list[list[list[str]]]:
     """Each table's rows (header included) as cell texts, as a GFM renderer sees them."""
     tokens = markdown_it.MarkdownIt("commonmark").enable("table").parse(markdown)
-    found, rows, row, depth = [], None, None, 0
+    found, rows, row = [], [], []
     for i, tok in enumerate(tokens):
         if tok.type == "table_open":
             rows = []
@@ -64,9 +65,8 @@ def tables(markdown: str) -> list[list[list[str]]]:
             row = []
         elif tok.type == "tr_close":
             rows.append(row)
-        elif tok.type == "inline" and rows is not None and row is not None and tokens[i - 1].type in ("td_open", "th_open"):
+        elif tok.type == "inline" and tokens[i - 1].type in ("td_open", "th_open"):
             row.append(tok.content)
-        depth += tok.nesting
     return found
 
 
@@ -173,7 +173,8 @@ def test_md_cell_truncates_after_redacting():
 @pytest.mark.parametrize("name", ["plain/path.py", "a`b.py", "``x``", "a|b\n|c|.py", "`", "</details>", "a\\|b"])
 def test_md_inline_is_one_code_span_in_a_list_and_in_a_table(name):
     shown = "<code>" + escapeHtml(name.replace("\n", " ")) + "</code>"
-    table = markdown_it.MarkdownIt("commonmark").enable("table").render(f"| h |\n|---|\n| {md_inline(name, table=True)} |\n")
+    table = markdown_it.MarkdownIt("commonmark").enable("table").render(
+        f"| h |\n|---|\n| {md_inline(name, table=True)} |\n")
     assert table.count("<tr>") == 2 and table.count("<td>") == 1 and f"<td>{shown}</td>" in table, table
     listed = markdown_it.MarkdownIt("commonmark").render(f"- {md_inline(name)}: reason\n")
     assert listed.count("<li>") == 1 and f"<li>{shown}: reason</li>" in listed, listed

@@ -151,3 +151,13 @@ def test_the_cli_says_what_it_ignored(src, tmp_path):
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     assert "llm.base_url ignored: a repository may not choose the LLM endpoint" in proc.stderr
     assert "kb_root ignored" in proc.stderr
+
+
+def test_the_report_shows_the_notes(src):
+    from agent.report.markdown import render
+    from agent.report.schema import Report
+
+    notes = load_settings(src, {}).ignored_repo_settings
+    text = render(Report(notes=notes).finish(0.0))
+    assert "\n## Notes\n" in text
+    assert text.count("ignored: a repository may not choose") == 4

@@ -240,7 +240,7 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
     src, out = check_paths(src, out)
     kb = load_kb(settings.kb_root)
     report = Report(tool_version=__version__, source=str(src), output=str(out), device=settings.device,
-                    level=settings.level)
+                    level=settings.level, notes=list(settings.ignored_repo_settings))
     translated = Translated()
     try:
         translated = translate_repo(src, out, kb, settings, on_file=progress.file if progress else None)

@@ -62,7 +62,7 @@ def bot_settings(src: Path, llm: LLMSettings | None) -> MigrateSettings:
         log.warning("ignoring the repository's msagent settings: %s", exc)
         repo = MigrateSettings()
     return MigrateSettings(device=repo.device, level=repo.level, rounds=min(repo.rounds, MAX_ROUNDS),
-                           verify=True, fresh=True, llm=llm)
+                           verify=True, fresh=True, llm=llm, ignored_repo_settings=repo.ignored_repo_settings)
 
 
 BOT_WORK = Path(tempfile.gettempdir()) / "msagent-bot-work"

@@ -91,6 +91,8 @@ def parse_module(code: str) -> ast.Module:
         return ast.parse(code)
     except SyntaxError as exc:
         raise CodeSyntaxError(exc.msg, exc.lineno, exc.offset) from exc
+    except (ValueError, RecursionError) as exc:
+        raise CodeSyntaxError(f"cannot parse: {type(exc).__name__}", None, None) from exc
 
 
 def _is_torch(module_name: str | None) -> bool:

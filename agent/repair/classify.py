@@ -86,7 +86,7 @@ def unit_source(source: str, name: str) -> str:
     """The text of the top-level class or function `name` in `source`; the whole file when not found."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
         return source
     node = unit_node(tree, name)
     segment = ast.get_source_segment(source, node) if node is not None else None
@@ -97,7 +97,7 @@ def unit_torch_apis(source: str, name: str) -> list[str]:
     """Qualified torch names the unit's class or function uses, in source order, outermost only."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
         return []
     aliases = torch_aliases(tree)
     node = unit_node(tree, name)

@@ -220,6 +220,8 @@ def needs_llm_reason(result: dict) -> str:
         if "no spec ran on the torch side" in reason and "missing module" not in reason:
             return f"needs a spec: add one under [verify] in msagent.toml, or an LLM can propose one ({how})"
         return ""  # a missing dependency or a skipped unit: no model fixes that
+    if kind in ("network", "memory", "protocol") or "the torch original" in reason:
+        return ""  # the sandbox's limits, or the original itself hangs or crashes: no draft fixes that
     if kind == "import" and "imports torch" in reason:
         return f"the rules left torch code in this file; an LLM draft is needed ({how})"
     if "NameError: name " in reason:  # a torch name the rules could not convert (no import binds it any more)

@@ -183,6 +183,8 @@ class _Check:
                                "code, nothing to repair")
         if exc.kind == "crash":
             return UnitFailure("crash", f"the torch original crashed ({exc.message})")
+        if exc.kind == "protocol":
+            return UnitFailure("protocol", f"the torch original wrote on the verification channel ({exc.message})")
         blocked = _blocked(exc.message, self.v.memory_gib)
         return blocked or UnitFailure("exception", f"torch side: {exc.message[:600]}")
 
@@ -198,7 +200,7 @@ class _Check:
         if exc.kind == "crash":
             return UnitFailure("crash", f"crash: the MindSpore process died ({exc.message})")
         if exc.kind == "protocol":
-            return UnitFailure("exception", f"the MindSpore side sent a malformed reply ({exc.message})")
+            return UnitFailure("protocol", f"the MindSpore code wrote on the verification channel ({exc.message})")
         if KERNEL_MISSING.search(exc.message):
             return UnitFailure("missing-kernel", exc.message[:800])
         return _blocked(exc.message, self.v.memory_gib) or UnitFailure(stage, exc.message[:800])

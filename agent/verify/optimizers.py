@@ -54,7 +54,7 @@ def _calls(tree: ast.Module, aliases: dict[str, str]) -> list[str]:
 def _parse(path: Path) -> ast.Module | None:
     try:
         return ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (SyntaxError, ValueError, OSError):
+    except (SyntaxError, ValueError, OSError, RecursionError):
         return None
 
 

@@ -95,7 +95,7 @@ class RepoIndex:
                 continue
             try:
                 tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-            except (SyntaxError, UnicodeDecodeError):
+            except (SyntaxError, ValueError, RecursionError, OSError):  # undecodable or too deep: no specs
                 continue
             self._index(_File(_module_name(rel), tree), path.name == "__init__.py")
 

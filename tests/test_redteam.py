@@ -393,3 +393,50 @@ def test_src_is_unchanged_and_nothing_lands_outside_out(attack):
     assert tree_state(attack["src"]) == attack["before"]
     assert sorted(p.name for p in attack["base"].iterdir()) == ["app-private-key.pem", "out", "src"]
     assert not list(attack["src"].rglob("stash.npy")) and not list(attack["out"].rglob("stash.npy"))
+
+
+NOISY_FORGER = FORGER.replace("class ForgedWrong", "class _Unused").replace("class Loops", "class _Unused2") + '''
+
+class Noisy(nn.Module):
+    """Right on torch, y + rand * 100 on MindSpore, with forged replies written at import and forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        _forge()
+        y = self.fc(x)
+        if on_mindspore():
+            return y + torch.rand_like(y) * 100
+        return y
+'''
+
+
+def test_bot_action_gives_a_pr_that_forges_no_green_check(tmp_path):
+    pytest.importorskip("githubkit")
+    from tests.support.github_server import GitHubServer
+
+    repo, sha, token = "octo/redteam", "c" * 40, "ghs_redteam_token_0123456789"
+    files = {"pr/__init__.py": "", "pr/noisy.py": NOISY_FORGER, "pr/good.py": GOOD}
+    ws = tmp_path / "workspace"
+    for rel, text in files.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "number": 5, "pull_request": {"number": 5,
+                                 "head": {"sha": sha}}, "repository": {"full_name": repo}}))
+    with GitHubServer(tokens=(token,)) as gh:
+        gh.add_commit(repo, sha, files)
+        gh.set_pull(repo, 5, sha, changed=["pr/noisy.py", "pr/good.py"])
+        env = {**os.environ, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
+               "GITHUB_REPOSITORY": repo, "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": token,
+               "GITHUB_WORKSPACE": str(ws), "NO_COLOR": "1"}
+        proc = subprocess.run([str(MSAGENT), "bot", "action"], capture_output=True, text=True, timeout=600, env=env)
+        runs, comments = gh.repos[repo].check_runs, gh.repos[repo].comments
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    assert [r["conclusion"] for r in runs] == ["failure"]
+    body = comments[0]["body"]
+    assert "`pr/noisy.py::Noisy`" in body and "| failed |" in body.replace("\\|", "|")
+    assert "`pr/good.py::Good` | module | verified-by-rules" in body
+    assert token not in body

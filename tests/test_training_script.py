@@ -29,7 +29,7 @@ import json, sys
 import numpy as np, torch
 from agent.kb.store import load_kb
 from agent.verify.loader import RepoImporter
-from agent.verify.levels import _zero_dropout_torch, _zero_dropout_ms
+from agent.verify.reference import _zero_dropout as _zero_dropout_torch
 from agent.verify.weights import plan_weight_map
 src, out, tmp, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 pt_imp, ms_imp = RepoImporter(src, "torch"), RepoImporter(out, "ms")
@@ -55,7 +55,7 @@ import json, sys
 sys.modules["torch"] = None  # the migrated code must train without torch
 import numpy as np, mindspore as ms
 from agent.verify.loader import strip_script_code
-from agent.verify.levels import _zero_dropout_ms
+from agent.verify.candidate import _zero_dropout as _zero_dropout_ms
 out, tmp, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sys.path.insert(0, out)
 path = f"{out}/train.py"

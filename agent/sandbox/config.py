@@ -72,5 +72,6 @@ class SideConfig(WorkerConfig):
         default_factory=list, description="Folders shown read-only in the side's view (the repository copy it runs).")
     hide_paths: list[str] = Field(
         default_factory=list, description="Paths inside the view covered by an empty folder (e.g. OUT/.msagent).")
+    device: str = Field("cpu", description="The device a MindSpore side's sessions run on (set before any unit).")
     tmp_size: str = Field("2g", description="Size of the private /tmp and /dev/shm of the side.")
     max_reply_bytes: int = Field(4 * 2**30, description="Largest reply one call may send back.")

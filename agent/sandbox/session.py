@@ -19,6 +19,14 @@ def registry(side: str) -> dict:
     return importlib.import_module(REGISTRIES[side]).OPS
 
 
+def warm(side: str, device: str) -> None:
+    """Start the side's runtime (thread pools, first kernels) before any request: the side's
+    `warm(device)` if it has one. Only the framework's own code runs here."""
+    module = importlib.import_module(REGISTRIES[side])
+    if hasattr(module, "warm"):
+        module.warm(device)
+
+
 def serve(conn: socket.socket, side: str) -> None:
     ops = registry(side)
     while True:

@@ -87,6 +87,7 @@ class Side:
         self._control: socket.socket | None = None
         self._launch = None
         self._lock = threading.RLock()
+        self._pending = 0  # close replies not read yet
         self.ready_info: dict = {}
         self.isolation: dict = {}
         self.restarts = 0
@@ -111,6 +112,7 @@ class Side:
             if self._proc is not None:
                 self._reap()
                 self.restarts += 1
+            self._pending = 0
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             cfg = self.config.model_copy(update={"extra_env": {
                 **self.config.extra_env, "MSAGENT_CONTROL_FD": str(theirs.fileno()), "MSAGENT_SIDE": self.config.side}})
@@ -123,6 +125,7 @@ class Side:
             if view:
                 launch.env["MSAGENT_SANDBOX_VIEW"] = json.dumps(self._view())
             launch.env["MSAGENT_SCRATCH"] = "/scratch" if view else str(workdir)
+            launch.env["MSAGENT_DEVICE"] = self.config.device
             with open(self._log_path, "wb") as log:
                 self._proc = _spawn(launch.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=launch.env,
                                     cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
@@ -175,11 +178,17 @@ class Side:
                 sess.close()
 
     # -- control channel ---------------------------------------------------------------------
-    def _control_call(self, msg: dict, with_fd: bool = False, timeout: float = 30.0):
+    def _control_call(self, msg: dict, with_fd: bool = False, timeout: float = 30.0, wait: bool = True):
+        """Send a control message; with wait=False its reply is read before the next call's (a
+        session's close: the template kills and wipes while the CLI goes on with the verdict)."""
         sock = self._control
         sock.settimeout(timeout)
         try:
+            self._drain()
             wire.send(sock, msg)
+            if not wait:
+                self._pending += 1
+                return None, None
             fd = None
             if with_fd:
                 _, fds, _, _ = socket.recv_fds(sock, 1, 1)
@@ -190,6 +199,11 @@ class Side:
             return reply, fd
         finally:
             sock.settimeout(None)
+
+    def _drain(self) -> None:
+        while self._pending:
+            wire.recv(self._control, max_bytes=1 << 20, max_arrays=0)
+            self._pending -= 1
 
     def _exit_description(self) -> str:
         if self._proc is None:
@@ -305,7 +319,9 @@ class Session:
         except OSError:
             pass
         try:
-            reply, _ = self.side._control_call({"op": "close", "kill": kill})
-            self.exit = reply.get("exit")
+            # a clean end is wiped in the background; a killed one waits to learn how the process ended
+            reply, _ = self.side._control_call({"op": "close", "kill": kill}, wait=kill)
+            if reply is not None:
+                self.exit = reply.get("exit")
         except (OSError, EOFError, wire.WireError):
             self.side._reap()

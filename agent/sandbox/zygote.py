@@ -105,17 +105,20 @@ def _wipe(places: list[str]) -> None:
                     pass
 
 
-def _session(conn: socket.socket, side: str) -> None:
-    """The child: a fresh working folder, then serve the side's operations until EOF."""
+def _session(conn: socket.socket, side: str, device: str) -> None:
+    """The child: warm the framework's runtime while it waits, then serve the side's operations
+    until EOF in a fresh working folder. Forked right after the previous session was wiped, so no
+    other unit's code is alive while it warms."""
     os.setsid()
     work = os.path.join(SCRATCH, "session")
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ.update(HOME=work, TMPDIR=work)
-    from agent.sandbox.session import serve
+    from agent.sandbox.session import serve, warm
 
     code = 0
     try:
+        warm(side, device)
         serve(conn, side)
     except BaseException:  # noqa: BLE001 - the exit status says it; the CLI sees the channel close
         code = 70
@@ -123,6 +126,27 @@ def _session(conn: socket.socket, side: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+
+
+def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, socket.socket]:
+    """(pid, our end of its channel) of a new session child."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        control.close()
+        ours.close()
+        _session(theirs, side, device)
+    theirs.close()
+    return pid, ours
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, signal.SIGCONT)  # a stopped spare would hang its session
+    except ProcessLookupError:
+        return False
+    done = _reap()
+    return pid not in done
 
 
 def _preload(names: list[str]) -> dict:
@@ -164,10 +188,14 @@ def main() -> None:
     preload = [m for m in os.environ.pop("MSAGENT_PRELOAD", "").split(",") if m]
     info.update(_preload(preload))
     info["torch_loaded"] = "torch" in sys.modules
-    import agent.sandbox.session  # noqa: F401 - warm, so a session's start costs only the fork
+    from agent.sandbox.session import registry
+
+    registry(side)  # the side's operations imported here, so a session's start costs only the fork
+    device = os.environ.pop("MSAGENT_DEVICE", "cpu")
     wire.send(control, {"ok": True, "result": info})
 
     child = None
+    spare = _fork_session(control, side, device)  # warms while the CLI does other work
     while True:
         try:
             msg, _ = wire.recv(control, max_bytes=1 << 20, max_arrays=0)
@@ -176,18 +204,12 @@ def main() -> None:
             return
         op = msg.get("op")
         if op == "open" and child is None:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pid = os.fork()
-            if pid == 0:
-                control.close()
-                ours.close()
-                _session(theirs, side)
-            theirs.close()
-            child = pid
-            reply = json.dumps({"ok": True, "pid": pid}).encode()
+            if spare is None or not _alive(spare[0]):
+                spare = _fork_session(control, side, device)
+            (child, ours), spare = spare, None
             socket.send_fds(control, [b"F"], [ours.fileno()])  # one byte carrying the fd, then the frame
             ours.close()
-            wire.send(control, json.loads(reply))
+            wire.send(control, {"ok": True, "pid": child})
         elif op == "close":
             status = None
             if child is not None:
@@ -208,6 +230,7 @@ def main() -> None:
             _wipe(places)
             wire.send(control, {"ok": True, "exit": _describe(status) if status is not None else None})
             child = None
+            spare = _fork_session(control, side, device)
         else:
             wire.send(control, {"ok": False, "error": f"unknown or out-of-order control op {op!r}"})
 

@@ -50,8 +50,22 @@ def _set_device(device: str) -> None:
 
     from agent.verify.devices import ms_target
 
+    target = ms_target(device)
+    if _S.get("device") == target:
+        return
+    if _S.get("device") is not None:
+        raise RuntimeError(f"this MindSpore side runs on {_S['device']}, not {target}")
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    ms.set_device(ms_target(device))
+    ms.set_device(target)
+    _S["device"] = target
+
+
+def warm(device: str) -> None:
+    """Set the device and run one kernel: MindSpore's runtime starts before the unit arrives."""
+    import mindspore as ms
+
+    _set_device(device)
+    (ms.Tensor(np.ones((2, 2), np.float32)) + 1).asnumpy()
 
 
 def load(args: dict, arrays: list):

@@ -18,6 +18,13 @@ from agent.verify.tree import encode
 _S: dict = {}  # this session's unit: importer, spec choice, current model
 
 
+def warm(device: str) -> None:
+    """One small op: torch's allocator and thread pool start before the unit arrives."""
+    import torch
+
+    torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2)).sum().item()
+
+
 def _missing(imp, module: str) -> list[dict]:
     from agent.verify.loader import MISSING
 

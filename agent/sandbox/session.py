@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import time
 import traceback
 
 from agent.sandbox import wire
@@ -38,8 +39,9 @@ def serve(conn: socket.socket, side: str) -> None:
         try:
             if op not in ops:
                 raise LookupError(f"no operation {op!r} on the {side} side")
+            started = time.perf_counter()
             result, out = ops[op](msg.get("args") or {}, arrays)
-            reply, out = {"ok": True, "result": result}, list(out)
+            reply, out = {"ok": True, "result": result, "op_s": time.perf_counter() - started}, list(out)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
             reply, out = {"ok": False, "kind": "exception", "error": f"{type(exc).__name__}: {exc}"[:4000],
                           "traceback": "".join(traceback.format_exception(exc))[-6000:]}, []

@@ -18,6 +18,7 @@ Control protocol (JSON frames of `wire`, CLI -> template): {"op": "open"} answer
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -191,6 +192,8 @@ def main() -> None:
     from agent.sandbox.session import registry
 
     registry(side)  # the side's operations imported here, so a session's start costs only the fork
+    gc.collect()
+    gc.freeze()  # the template's objects leave the collector's view: children do not copy their pages to scan them
     device = os.environ.pop("MSAGENT_DEVICE", "cpu")
     wire.send(control, {"ok": True, "result": info})
 

@@ -17,6 +17,8 @@ import traceback
 import numpy as np
 
 from agent.verify.inputs import unpack
+from agent.verify.weights import describe_ms, load_weights
+from agent.verify.devices import ms_target
 from agent.verify.tree import encode
 
 _S: dict = {}
@@ -48,7 +50,6 @@ def _where(exc: BaseException, root: str) -> str:
 def _set_device(device: str) -> None:
     import mindspore as ms
 
-    from agent.verify.devices import ms_target
 
     target = ms_target(device)
     if _S.get("device") == target:
@@ -93,7 +94,6 @@ def load(args: dict, arrays: list):
     _S["obj"] = obj
     if unit.get("kind", "module") != "module":
         return {"kind": "function"}, []
-    from agent.verify.weights import describe_ms
 
     try:
         cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
@@ -121,7 +121,6 @@ class _TopLevel(dict):
 
 
 def weights(args: dict, arrays: list):
-    from agent.verify.weights import load_weights
 
     load_weights(_S["cell"], args["names"], arrays)
     return {}, []

@@ -13,6 +13,10 @@ import time
 import numpy as np
 
 from agent.verify.inputs import unpack
+from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
+from agent.verify.spec_choice import choose_spec, evaluate, run_torch, torch_args
+from agent.verify.weights import describe_torch, perturb_constants
+from agent.verify.observe import observe_unit
 from agent.verify.tree import encode
 
 _S: dict = {}  # this session's unit: importer, spec choice, current model
@@ -22,19 +26,17 @@ def warm(device: str) -> None:
     """One small op: torch's allocator and thread pool start before the unit arrives."""
     import torch
 
+    torch.set_num_threads(1)  # the MindSpore side runs beside it: two sides, one core each
     torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2)).sum().item()
 
 
 def _missing(imp, module: str) -> list[dict]:
-    from agent.verify.loader import MISSING
 
     mod = imp.modules.get(module)
     return [{k: m[k] for k in ("module", "line")} for m in (getattr(mod, MISSING, []) or [])] if mod else []
 
 
 def prepare(args: dict, arrays: list):
-    from agent.verify.loader import RepoImporter, UnitNotFound, load_unit
-    from agent.verify.spec_choice import choose_spec
 
     unit, seed = args["unit"], int(args["seed"])
     imp = RepoImporter(args["pt_root"], "torch")
@@ -60,8 +62,6 @@ def _fresh(seed: int):
     """The torch module built under `seed`, in eval mode, constants perturbed for that seed."""
     import torch
 
-    from agent.verify.spec_choice import evaluate
-    from agent.verify.weights import perturb_constants
 
     torch.manual_seed(seed)
     m = evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init)
@@ -71,7 +71,6 @@ def _fresh(seed: int):
 
 
 def model(args: dict, arrays: list):
-    from agent.verify.weights import describe_torch
 
     seed = int(args["seed"])
     if seed != _S["model_seed"]:
@@ -81,7 +80,6 @@ def model(args: dict, arrays: list):
 
 
 def run(args: dict, arrays: list):
-    from agent.verify.spec_choice import run_torch, torch_args
 
     seed, size = int(args["seed"]), int(args["size"])
     cached = _S["choice"].outputs
@@ -102,7 +100,6 @@ def record(args: dict, arrays: list):
     """Every submodule's inputs and output on these inputs (forward hooks), for localization."""
     import torch
 
-    from agent.verify.spec_choice import torch_args
 
     model_ = _S["model"]
     records, counts, handles, tensors = [], {}, [], []
@@ -169,7 +166,6 @@ def train(args: dict, arrays: list):
     """Train-mode forward with dropout off: outputs and every tensor after the pass."""
     import torch
 
-    from agent.verify.spec_choice import torch_args
 
     m = _fresh(int(args["seed"]))
     m.train()
@@ -183,7 +179,6 @@ def train(args: dict, arrays: list):
 
 def grad(args: dict, arrays: list):
     """Loss (mean of squares over float outputs), every parameter's gradient and the inputs' gradients."""
-    from agent.verify.spec_choice import torch_args
 
     m = _fresh(int(args["seed"]))
     m.train()
@@ -219,7 +214,6 @@ def step(args: dict, arrays: list):
     """One optimizer step (torch_api with kwargs) from the seed's state; parameters after it, and grads."""
     import importlib
 
-    from agent.verify.spec_choice import torch_args
 
     m = _fresh(int(args["seed"]))
     m.train()
@@ -242,7 +236,6 @@ def step(args: dict, arrays: list):
 
 def observe(args: dict, arrays: list):
     """The torch call sites the unit's original runs through (see verify.observe)."""
-    from agent.verify.observe import observe_unit
 
     return observe_unit(args["pt_root"], args["unit"], args.get("specs") or []), []
 

@@ -13,7 +13,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agent.llm.settings import LLMSettings
 
@@ -31,7 +31,8 @@ ENV = {"device": "MSAGENT_DEVICE", "level": "MSAGENT_LEVEL", "rounds": "MSAGENT_
 
 class MigrateSettings(BaseModel):
     device: str = Field("cpu", description="target device: cpu, gpu or ascend; decides which KB targets are used")
-    level: str = Field("forward", description="verification level: forward, train, grad, step or graph")
+    level: str = Field("grad", description="verification level: forward, train, grad (default: eval and train-mode "
+                       "forward, loss, parameter and input gradients), step or graph")
     rounds: int = Field(3, description="repair rounds per unit before giving up")
     fresh: bool = Field(False, description="ignore the run journal in OUT and start over")
     unit_timeout_s: float = Field(300.0, description="wall-clock limit for verifying one unit")
@@ -39,6 +40,24 @@ class MigrateSettings(BaseModel):
     verify: bool = Field(True, description="run verification (off: rules only)")
     llm: LLMSettings | None = Field(None, description="the LLM endpoint; None runs the offline path only")
     kb_root: str | None = Field(None, description="a KB directory other than the packaged one")
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        from agent.verify.devices import DEVICES
+
+        if v not in DEVICES:
+            raise ValueError(f"unknown device {v!r}; choose one of {', '.join(DEVICES)}")
+        return v
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, v: str) -> str:
+        from agent.verify.levels import LEVELS
+
+        if v not in LEVELS:
+            raise ValueError(f"unknown verification level {v!r}; choose one of {', '.join(LEVELS)}")
+        return v
+
     ignored_repo_settings: list[str] = Field(
         default_factory=list, exclude=True,  # a note for the report, not a setting: kept out of dumps and fingerprints
         description="settings the repository tried to choose and may not, one sentence each")

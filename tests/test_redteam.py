@@ -379,7 +379,7 @@ def test_repo_config_does_not_choose_the_llm_endpoint(attack, llm_trap):
 def test_injected_file_name_adds_no_table_row(attack):
     rows = [line for line in attack["markdown"].splitlines() if line.startswith("| `")]
     assert len(rows) == len(attack["report"]["units"])
-    assert all(line.count(" | ") == 5 for line in rows), rows
+    assert all(line.count(" | ") == 6 for line in rows), rows
 
 
 def test_crashing_inputs_are_file_errors_and_the_run_goes_on(attack):

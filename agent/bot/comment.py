@@ -60,11 +60,12 @@ def summary_markdown(report: Report, changed: list[str], verdict: Verdict, head_
         f"conversion rate {report.summary.conversion_rate:.0%}",
     ]
     if verdict.units:
-        lines += ["", "| unit | kind | status | max abs | reason |", "|---|---|---|---|---|"]
+        lines += ["", "| unit | kind | status | level | max abs | reason |", "|---|---|---|---|---|---|"]
         for u in verdict.units:
             max_abs = "" if u.max_abs is None else f"{u.max_abs:.1e}"
+            level = (u.level_reached or "-") + (f" (failed {u.level_failed})" if u.level_failed else "")
             lines.append(f"| {md_inline(f'{u.file}::{u.name}', table=True)} | {md_cell(u.kind, 40)} | "
-                         f"{md_cell(u.status, 40)} | {max_abs} | {md_cell(u.reason, 200)} |")
+                         f"{md_cell(u.status, 40)} | {md_cell(level, 40)} | {max_abs} | {md_cell(u.reason, 200)} |")
     notes = [(f.path, m.line, m.reason) for f in report.files if f.path in set(changed) for m in f.markers]
     notes += [(f.path, None, f.error) for f in report.files if f.path in set(changed) and f.error]
     if notes:

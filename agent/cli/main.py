@@ -33,7 +33,7 @@ def migrate(
     src: Path = typer.Argument(..., help="the PyTorch repository (never written to)"),
     out: Path = typer.Option(..., "-o", "--out", help="where the MindSpore repository goes"),
     device: str = typer.Option(None, help="cpu | gpu | ascend: decides which MindSpore APIs may be used"),
-    level: str = typer.Option(None, help="forward | train | grad | step | graph"),
+    level: str = typer.Option(None, help="forward | train | grad (default) | step | graph"),
     llm_base_url: str = typer.Option(None, "--llm-base-url", help="OpenAI-compatible endpoint for repairs"),
     llm_model: str = typer.Option(None, "--llm-model", help="model name at that endpoint"),
     rounds: int = typer.Option(None, help="repair rounds per unit"),
@@ -48,10 +48,13 @@ def migrate(
     from agent.pipeline import migrate as run_migration
     from agent.report.markdown import render
 
-    if device is not None and device not in ("cpu", "gpu", "ascend"):
-        _fail(f"--device must be cpu, gpu or ascend, not {device!r}")
-    if level is not None and level not in ("forward", "train", "grad", "step", "graph"):
-        _fail(f"--level must be forward, train, grad, step or graph, not {level!r}")
+    from agent.verify.devices import DEVICES
+    from agent.verify.levels import LEVELS
+
+    if device is not None and device not in DEVICES:
+        _fail(f"--device must be {', '.join(DEVICES)}, not {device!r}")
+    if level is not None and level not in LEVELS:
+        _fail(f"--level must be {', '.join(LEVELS)}, not {level!r}")
     try:
         settings = load_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
                                        "verify": False if no_verify else None,

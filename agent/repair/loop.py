@@ -18,6 +18,20 @@ from agent.verify.judge import Verifier
 from agent.write.atomic import write_text
 
 
+def levels_reached(levels: dict) -> tuple[str | None, str | None]:
+    """(deepest level verified, first level failed) from a result's per-level statuses."""
+    from agent.verify.levels import LEVELS
+
+    reached = failed = None
+    for name in LEVELS:
+        status = (levels.get(name) or {}).get("status")
+        if status == "verified" and failed is None:
+            reached = name
+        elif status == "failed" and failed is None:
+            failed = name
+    return reached, failed
+
+
 def verifier_for(src: Path, out: Path, settings: MigrateSettings) -> Verifier:
     """The torch side sees SRC, the MindSpore side sees OUT; nothing else of this machine."""
     return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s)
@@ -180,6 +194,7 @@ class UnitRunner:
                 setattr(record, key, result[key])
         record.weight_map = result.get("weight_map") or {}
         record.levels = result.get("levels") or {}
+        record.level_reached, record.level_failed = levels_reached(record.levels)
         if record.status == "verified-after-repair":
             record.reason = f"after {rounds} repair round(s): " + "; ".join(
                 r["change"] for r in record.repairs if r["status"] == "verified")

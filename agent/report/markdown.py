@@ -31,10 +31,17 @@ def render(report: Report) -> str:
             lines.append(f"- sandbox: not applied here: {md_cell(', '.join(off), 300)}")
     if report.notes:
         lines += ["", "## Notes", "", *[f"- {md_cell(n, 500)}" for n in report.notes]]
-    lines += ["", "## Units", "", "| unit | kind | status | max abs | rounds | reason |", "|---|---|---|---|---|---|"]
+    if len(s.verified_by_level) > 1:
+        lines.insert(7, "- verified per level: " + ", ".join(f"{k} {v}" for k, v in s.verified_by_level.items()))
+    lines += ["", "## Units", "", "| unit | kind | status | level | max abs | rounds | reason |",
+              "|---|---|---|---|---|---|---|"]
     for u in report.units:
+        level = u.level_reached or "-"
+        if u.level_failed:
+            level += f" (failed {u.level_failed})"
         lines.append(f"| {md_inline(f'{u.file}::{u.name}', table=True)} | {md_cell(u.kind, 40)}"
-                     f" | {md_cell(u.status, 40)} | {_num(u.max_abs)} | {u.rounds} | {md_cell(u.reason)} |")
+                     f" | {md_cell(u.status, 40)} | {md_cell(level, 40)} | {_num(u.max_abs)} | {u.rounds}"
+                     f" | {md_cell(u.reason)} |")
     if report.deferred:
         lines += ["", "## Not units at this level", ""]
         lines += [f"- {md_inline(f'{u.file}::{u.name}')}: {md_cell(u.reason, 300)}" for u in report.deferred]

@@ -32,6 +32,8 @@ class UnitRecord(BaseModel):
     failure: str | None = None
     level: str = "forward"
     levels: dict = Field(default_factory=dict, description="per verification level: status, reason, max_abs")
+    level_reached: str | None = Field(None, description="the deepest level that verified (forward, train, grad, ...)")
+    level_failed: str | None = Field(None, description="the first level that failed, its reason in `levels`")
     trials: int = 0
     max_abs: float | None = None
     max_rel: float | None = None
@@ -45,6 +47,20 @@ class UnitRecord(BaseModel):
     repairs: list[dict] = Field(default_factory=list)
 
 
+LEVEL_ORDER = ("forward", "train", "grad", "step", "graph")
+
+
+def verified_by_level(units) -> dict[str, int]:
+    """How many units verified at least to each level (a unit that reached grad counts for forward too)."""
+    out = {}
+    for level in LEVEL_ORDER:
+        n = sum(1 for u in units if u.level_reached in LEVEL_ORDER
+                and LEVEL_ORDER.index(u.level_reached) >= LEVEL_ORDER.index(level))
+        if n or level == "forward":
+            out[level] = n
+    return out
+
+
 class Summary(BaseModel):
     files: int = 0
     api_calls: int = 0
@@ -54,6 +70,8 @@ class Summary(BaseModel):
     units_verified: int = 0
     conversion_rate: float = 0.0
     verified_rate: float = 0.0
+    verified_by_level: dict[str, int] = Field(
+        default_factory=dict, description="units verified at least to each level (forward, train, grad, ...)")
     seconds: float = 0.0
 
 
@@ -87,6 +105,7 @@ class Report(BaseModel):
         s.units_verified = sum(u.status.startswith("verified") for u in self.units)
         s.conversion_rate = round(s.api_converted / s.api_calls, 4) if s.api_calls else 1.0
         s.verified_rate = round(s.units_verified / s.units, 4) if s.units else 0.0
+        s.verified_by_level = verified_by_level(self.units)
         s.seconds = round(seconds, 3)
         return self
 

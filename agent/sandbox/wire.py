@@ -42,7 +42,9 @@ def send(sock: socket.socket, header: dict, arrays: list[np.ndarray] = ()) -> No
     head = json.dumps({**header, "n_arrays": len(arrays)}, allow_nan=True).encode()
     sock.sendall(struct.pack("<I", len(head)) + head)
     for arr in arrays:
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr)
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
+            arr = arr.copy(order="C")
         buf = io.BytesIO()
         np.lib.format.write_array(buf, arr, allow_pickle=False)
         data = buf.getbuffer()

@@ -258,19 +258,22 @@ def train(args: dict, arrays: list):
 def grad(args: dict, arrays: list):
     import mindspore as ms
 
-    cell = _S["cell"]
-    cell.set_train(True)
-    _zero_dropout(cell)
-    pairs = [(n, p) for n, p in cell.parameters_and_names() if p.requires_grad]
+    cell = _S.get("cell")
+    target = cell if cell is not None else _S["obj"]
+    if cell is not None:
+        cell.set_train(True)
+        _zero_dropout(cell)
+    pairs = [(n, p) for n, p in cell.parameters_and_names() if p.requires_grad] if cell is not None else []
     margs = _ms_args(unpack(args["inputs"], arrays))
     float_pos = [i for i, a in enumerate(margs) if isinstance(a, ms.Tensor) and a.dtype in (ms.float16, ms.float32, ms.float64)]
     try:
-        fn = ms.value_and_grad(lambda *xs: loss_of(cell(*xs)), tuple(float_pos) if float_pos else None,
+        fn = ms.value_and_grad(lambda *xs: loss_of(target(*xs)), tuple(float_pos) if float_pos else None,
                                ms.ParameterTuple([p for _, p in pairs]) if pairs else None)
         loss, grads = fn(*margs)
         _sync()
     finally:
-        cell.set_train(False)
+        if cell is not None:
+            cell.set_train(False)
     if float_pos and pairs:
         in_grads, p_grads = grads
     elif float_pos:

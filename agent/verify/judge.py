@@ -334,13 +334,8 @@ class _Check:
     def _levels(self, sizes, plan, first_weights, first_forward) -> None:
         r = self.result
         names = levels_for(self.level)[1:]
-        if not self.is_module:
-            for name in names:
-                r["levels"][name] = {"status": "not-run", "reason": "levels beyond forward apply to modules"}
-            r["notes"].append(f"{self.unit['name']} is a function: verified at forward only")
-            return
         pairs = []
-        if "step" in names:
+        if "step" in names and self.is_module:
             from agent.verify.optimizers import pair_data, repo_optimizers
 
             pairs = [pair_data(p) for p in repo_optimizers(self.pt_root, self.ms_root, self.kb, self.device)]
@@ -354,4 +349,8 @@ class _Check:
             if failure.divergence:
                 r["divergence"] = failure.divergence
             raise UnitFailure(kind, f"forward verified ({r['trials']} trials); {name} failed: {failure.reason}")
-        r["reason"] += "; " + "; ".join(f"{n}: {r['levels'][n]['reason']}" for n in names)
+        r["reason"] += "; " + "; ".join(f"{n}: {r['levels'][n]['reason']}" for n in names
+                                        if r["levels"][n]["status"] == "verified")
+        skipped = [f"{n} ({r['levels'][n]['reason']})" for n in names if r["levels"][n]["status"] == "not-run"]
+        if skipped:
+            r["notes"].append("levels that do not apply: " + "; ".join(skipped))

@@ -59,12 +59,27 @@ class LevelContext:
     pairs: list = field(default_factory=list)  # optimizer pairs for `step`
 
     def both(self, op: str, ref_args: dict | None = None, cand_args: dict | None = None):
-        """Run `op` on both sides at once, from the first seed's weights; ((pt, arrays), (ms, arrays))."""
-        self.cand.call("weights", {"names": self.weights[0]}, self.weights[1])
+        """Run `op` on both sides at once, from the first seed's weights; ((pt, arrays), (ms, arrays)).
+        A torch reply {"skip": why} raises Skip: the level does not apply to this unit."""
+        if self.weights is not None:
+            self.cand.call("weights", {"names": self.weights[0]}, self.weights[1])
         descs, arrays = self.inputs
         self.ref.send(op, {"seed": self.seed, "inputs": descs, **(ref_args or {})}, arrays)
         self.cand.send(op, {"inputs": descs, **(cand_args or {})}, arrays)
-        return self.ref.receive(), self.cand.receive()
+        pt = self.ref.receive()
+        try:
+            ms = self.cand.receive()
+        except Exception:
+            if pt[0].get("skip"):
+                raise Skip(pt[0]["skip"]) from None
+            raise
+        if pt[0].get("skip"):
+            raise Skip(pt[0]["skip"])
+        return pt, ms
+
+
+class Skip(Exception):
+    """A level that does not apply to this unit (a function has no train mode, nothing to differentiate)."""
 
 
 def close(pt: np.ndarray, ms_arr: np.ndarray, what: str, keep: np.ndarray | None = None) -> float:
@@ -112,6 +127,8 @@ def _compare_outputs(pt, pa, ms, ma, what: str) -> float:
 
 # ------------------------------------------------------------------------------ the levels
 def level_train(ctx: LevelContext) -> dict:
+    if ctx.plan is None:
+        raise Skip("a function has no train mode")
     (pt, pa), (ms, ma) = ctx.both("train")
     worst = _compare_outputs(pt["out"], pa, ms["out"], ma, "train-mode output")
     worst = max(worst, _compare_state(ctx.plan, pt["state"], pa, ms["state"], ma, "after the train-mode pass,"))
@@ -122,14 +139,14 @@ def level_grad(ctx: LevelContext) -> dict:
     (pt, pa), (ms, ma) = ctx.both("grad")
     worst = close(np.array(pt["loss"]), np.array(ms["loss"]), "loss")
     checked = 0
-    for tname, entry in ctx.plan.items():
+    for tname, entry in (ctx.plan or {}).items():
         ms_name = entry.get("ms")
         if tname not in pt["grads"] or ms_name not in ms["grads"]:
             continue
         worst = max(worst, close(_layout(pa[pt["grads"][tname]], entry), ma[ms["grads"][ms_name]],
                                  f"gradient of {tname}"))
         checked += 1
-    mapped = {e["ms"] for t, e in ctx.plan.items() if t in pt["grads"] and e.get("ms")}
+    mapped = {e["ms"] for t, e in (ctx.plan or {}).items() if t in pt["grads"] and e.get("ms")}
     extra = sorted(set(ms["grads"]) - mapped)
     if extra:  # a parameter MindSpore trains that torch freezes (requires_grad=False lost)
         raise LevelFailure("value", f"MindSpore computes gradients for {extra[:5]}, which torch does not train")
@@ -144,6 +161,8 @@ def level_grad(ctx: LevelContext) -> dict:
 
 
 def level_step(ctx: LevelContext) -> dict:
+    if ctx.plan is None:
+        raise Skip("a function has no parameters to step")
     worst, done = 0.0, []
     for pair in ctx.pairs:
         where = f" (from {pair['where']})" if pair["where"] != "default" else ""
@@ -174,6 +193,8 @@ def level_step(ctx: LevelContext) -> dict:
 
 
 def level_graph(ctx: LevelContext) -> dict:
+    if ctx.plan is None:
+        raise Skip("graph mode is checked for cells")
     ctx.cand.call("weights", {"names": ctx.weights[0]}, ctx.weights[1])
     descs, arrays = ctx.inputs
     ms, ma = ctx.cand.call("graph", {"inputs": descs}, arrays)
@@ -193,6 +214,9 @@ def run_levels(ctx: LevelContext, level: str, results: dict) -> LevelFailure | N
     for name in names[1:]:
         try:
             out = RUNNERS[name](ctx)
+        except Skip as exc:
+            results[name] = {"status": "not-run", "reason": str(exc)}
+            continue
         except LevelFailure as exc:
             failure = exc
         except Exception as exc:  # a side's error inside a level is a failure of that level

@@ -178,21 +178,35 @@ def train(args: dict, arrays: list):
 
 
 def grad(args: dict, arrays: list):
-    """Loss (mean of squares over float outputs), every parameter's gradient and the inputs' gradients."""
+    """Loss (mean of squares over float outputs), every parameter's gradient and the inputs' gradients.
+    {"skip": why} when there is nothing to differentiate (no float output, or no parameter and no
+    float input)."""
+    import torch
 
-    m = _fresh(int(args["seed"]))
-    m.train()
-    _zero_dropout(m)
-    m.zero_grad(set_to_none=True)
+    if _is_module():
+        m = _fresh(int(args["seed"]))
+        m.train()
+        _zero_dropout(m)
+        m.zero_grad(set_to_none=True)
+        params = list(m.named_parameters(remove_duplicate=False))
+    else:
+        m, params = _S["obj"], []
     with _S["imp"].active():
         targs = torch_args(unpack(args["inputs"], arrays))
-        for a in targs:
-            if hasattr(a, "is_floating_point") and a.is_floating_point():
-                a.requires_grad_(True)
-        loss = loss_of(m(*targs))
+        floats = [a for a in targs if isinstance(a, torch.Tensor) and a.is_floating_point()]
+        if not floats and not any(p.requires_grad for _, p in params):
+            return {"skip": "nothing to differentiate: no trainable parameter and no float input"}, []
+        for a in floats:
+            a.requires_grad_(True)
+        try:
+            loss = loss_of(m(*targs))
+        except ValueError as exc:
+            return {"skip": str(exc)}, []
+        if not loss.requires_grad:
+            return {"skip": "the output does not depend on a parameter or a float input"}, []
         loss.backward()
     tensors, grads, frozen = [], {}, []
-    for name, p in m.named_parameters(remove_duplicate=False):
+    for name, p in params:
         if not p.requires_grad:
             frozen.append(name)
             continue
@@ -201,7 +215,7 @@ def grad(args: dict, arrays: list):
         grads[name] = len(tensors) - 1
     inputs = []
     for a in targs:
-        if hasattr(a, "grad") and getattr(a, "requires_grad", False):
+        if isinstance(a, torch.Tensor) and a.requires_grad:
             g = a.grad
             tensors.append(g.detach().float().numpy().copy() if g is not None else np.zeros(tuple(a.shape), np.float32))
             inputs.append(len(tensors) - 1)

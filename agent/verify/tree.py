@@ -37,7 +37,7 @@ def tensor_array(x) -> tuple[np.ndarray, str] | None:
             x = x.astype(ms.float32)
         return x.asnumpy().copy(), name
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
-        return np.ascontiguousarray(x), str(x.dtype)
+        return np.array(x, order="C", copy=True), str(x.dtype)
     return None
 
 

@@ -1,0 +1,140 @@
+"""The two-sandbox machinery on its own: the wire format a hostile side might abuse, and sessions
+of a framework-free side (fresh process each, nothing left behind, nothing outside the view)."""
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from agent.sandbox import wire
+from agent.sandbox.config import SideConfig
+from agent.sandbox.sides import SessionError, Side, torch_install_paths
+
+
+def _pair():
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def test_arrays_round_trip_with_their_shapes_and_dtypes():
+    a, b = _pair()
+    arrays = [np.float32(3.5) * np.ones(()), np.arange(6, dtype=np.int64).reshape(2, 3), np.zeros((0, 4), np.float16),
+              np.asfortranarray(np.arange(6.0).reshape(2, 3)), np.array([True, False])]
+    wire.send(a, {"x": 1}, arrays)
+    header, got = wire.recv(b)
+    assert header == {"x": 1}
+    for want, have in zip(arrays, got):
+        assert have.shape == want.shape and have.dtype == want.dtype and np.array_equal(have, want)
+
+
+def _raw_frame(header: dict, blobs: list[bytes]) -> bytes:
+    import json
+
+    head = json.dumps({**header, "n_arrays": len(blobs)}).encode()
+    return struct.pack("<I", len(head)) + head + b"".join(struct.pack("<Q", len(x)) + x for x in blobs)
+
+
+def _npy(arr, allow_pickle=False) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("blob, why", [
+    (_npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "plain numeric"),
+    (_npy(np.array(["text"])), "plain numeric"),
+    (_npy(np.arange(4.0))[:-8], "bytes"),
+    (b"not an npy file at all", "header"),
+])
+def test_malformed_arrays_are_refused(blob, why):
+    a, b = _pair()
+    a.sendall(_raw_frame({}, [blob]))
+    with pytest.raises(wire.WireError, match=why):
+        wire.recv(b)
+
+
+def test_oversized_messages_are_refused_before_reading_them():
+    a, b = _pair()
+    a.sendall(struct.pack("<I", wire.MAX_HEADER + 1))
+    with pytest.raises(wire.WireError, match="exceeds"):
+        wire.recv(b)
+    a, b = _pair()
+    a.sendall(_raw_frame({}, [_npy(np.zeros(1000))]))
+    with pytest.raises(wire.WireError, match="exceeds"):
+        wire.recv(b, max_bytes=100)
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory):
+    shown = tmp_path_factory.mktemp("shown")
+    (shown / "data.txt").write_text("visible")
+    with Side(SideConfig(side="echo", repo_paths=[str(shown)], timeout_s=20)) as side:
+        yield side, shown
+
+
+def _run(side, code, arrays=(), timeout=10):
+    with side.session(timeout=timeout) as s:
+        return s.call("run", {"code": code}, list(arrays))
+
+
+def test_a_session_gets_arrays_and_returns_data(echo):
+    side, _ = echo
+    result, arrays = _run(side, "result = {'n': len(inputs)}; arrays = [inputs[0] * 2]", [np.ones(3)])
+    assert result == {"n": 1} and np.array_equal(arrays[0], np.full(3, 2.0))
+
+
+def test_each_session_is_a_fresh_process_and_nothing_is_left_behind(echo):
+    side, _ = echo
+    plant = ("import os, subprocess, sys\n"
+             "open('planted', 'w').write('x'); open('/dev/shm/planted', 'w').write('x')\n"
+             "sys.modules['json'].PLANTED = True\n"
+             "p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+             "result = {'pid': os.getpid(), 'child': p.pid}")
+    first, _ = _run(side, plant)
+    look = ("import os, sys\n"
+            "alive = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{p}/cmdline').read().startswith('sleep')]\n"
+            "result = {'pid': os.getpid(), 'cwd': os.listdir('.'), 'shm': os.listdir('/dev/shm'),\n"
+            "          'patched': hasattr(sys.modules['json'], 'PLANTED'), 'sleepers': alive}")
+    second, _ = _run(side, look)
+    assert second["pid"] != first["pid"]
+    assert second == {**second, "cwd": [], "shm": [], "patched": False, "sleepers": []}
+
+
+def test_the_view_holds_only_what_was_listed(echo):
+    side, shown = echo
+    if not side.isolation.get("fs"):
+        pytest.skip("no filesystem view on this host: " + "; ".join(side.isolation.get("notes", [])))
+    code = ("import os\n"
+            f"result = {{'shown': open({str(shown / 'data.txt')!r}).read(),\n"
+            "          'shadow': os.path.exists('/etc/shadow'), 'root': os.path.exists('/root/.bashrc'),\n"
+            "          'work': sorted(os.listdir('/')), 'writable_root': os.access('/usr', os.W_OK)}\n"
+            f"try:\n    open({str(shown / 'new.txt')!r}, 'w')\n    result['wrote'] = True\n"
+            "except OSError:\n    result['wrote'] = False")
+    result, _ = _run(side, code)
+    assert result["shown"] == "visible" and result["wrote"] is False
+    assert result["shadow"] is False and result["root"] is False
+    assert not (shown / "new.txt").exists()
+
+
+def test_a_hang_is_killed_and_the_next_session_works(echo):
+    side, _ = echo
+    start = time.monotonic()
+    with pytest.raises(SessionError) as err:
+        _run(side, "while True: pass", timeout=2)
+    assert err.value.kind == "timeout" and time.monotonic() - start < 10
+    assert _run(side, "result = {'ok': 1}")[0] == {"ok": 1}
+
+
+def test_a_crash_says_how_the_process_ended(echo):
+    side, _ = echo
+    with pytest.raises(SessionError) as err:
+        _run(side, "import os; os.abort()")
+    assert err.value.kind == "crash" and "SIGABRT" in err.value.message
+
+
+def test_the_candidate_view_hides_torch():
+    found = torch_install_paths()
+    assert any(p.rstrip("/").endswith("torch") for p in found), found

@@ -80,11 +80,11 @@ def test_the_markdown_report_keeps_hostile_text_in_its_cells(env_secret):
     text = render(report)
     [units] = tables(text)
     assert len(units) == 3, units  # header and two units: no injected row
-    assert all(len(row) == 6 for row in units)
+    assert all(len(row) == 7 for row in units)  # unit, kind, status, level, max abs, rounds, reason
     hostile = units[1]
     assert hostile[0].replace("\\|", "|") == "``models/x|y` | injected | row |.py::Net``"  # one code span, one cell
-    assert hostile[5].endswith("…") and len(hostile[5]) < 260
-    assert "\\[redacted\\]" in hostile[5]  # escaped like any other bracket: renders as [redacted]
+    assert hostile[6].endswith("…") and len(hostile[6]) < 260
+    assert "\\[redacted\\]" in hostile[6]  # escaped like any other bracket: renders as [redacted]
     assert env_secret not in text and "PRIVATE KEY" not in text
     assert not any(line in text for line in key_lines(key))
     assert not html_blocks(text)  # "</details>" stayed text

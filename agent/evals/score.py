@@ -122,8 +122,12 @@ def score_case(case: Case, report: dict, out: Path, seconds: float) -> dict:
         u = units.get(key)
         status = u["status"] if u else "absent"
         reason = u["reason"] if u else "the unit was not found in the report"
-        result["expected"].append({"unit": key, "status": status, "reason": reason})
+        reached = (u or {}).get("level_reached")
+        result["expected"].append({"unit": key, "status": status, "reason": reason, "level_reached": reached,
+                                   "level_failed": (u or {}).get("level_failed")})
         result["expected_verified"] += status.startswith("verified")
+    result["verified_by_level"] = dict(report["summary"].get("verified_by_level") or {})
+    result["expected_by_level"] = _by_level([e["level_reached"] for e in result["expected"]])
     for key, dependency in case.missing.items():
         u = units.get(key)
         if u and u["status"] == "not-exercised" and dependency in u["reason"]:
@@ -138,6 +142,25 @@ def score_case(case: Case, report: dict, out: Path, seconds: float) -> dict:
     result["errors"] = list(report.get("errors", [])) + [
         f["error"] for f in report["files"] if f["status"] == "error" and f.get("error")]
     return rates(result)
+
+
+def _by_level(reached: list) -> dict[str, int]:
+    from agent.report.schema import LEVEL_ORDER
+
+    out = {}
+    for level in LEVEL_ORDER:
+        n = sum(1 for r in reached if r in LEVEL_ORDER and LEVEL_ORDER.index(r) >= LEVEL_ORDER.index(level))
+        if n or level == "forward":
+            out[level] = n
+    return out
+
+
+def _sum_levels(results: list[dict], key: str) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for r in results:
+        for level, n in (r.get(key) or {}).items():
+            total[level] = total.get(level, 0) + n
+    return total
 
 
 def marker_counts(files: list[dict]) -> dict[str, int]:
@@ -174,6 +197,8 @@ def summarize(results: list[dict], wall_seconds: float | None = None) -> dict:
     total["seconds"] = round(total["seconds"], 3)
     total["cases_total"] = len(results)
     total["cases_with_errors"] = sum(bool(r["errors"]) for r in results)
+    total["verified_by_level"] = _sum_levels(results, "verified_by_level")
+    total["expected_by_level"] = _sum_levels(results, "expected_by_level")
     if wall_seconds is not None:
         total["wall_seconds"] = round(wall_seconds, 3)
     return rates(total)

@@ -606,7 +606,33 @@ def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes
         return _translate_source(*args, **kwargs)
     except RecursionError:
         pass  # deeply nested code (LibCST recurses per node): once more, on a deep stack
+    if longest_statement(source) > DEEP_RETRY_MAX_TOKENS:
+        raise RecursionError(f"a statement of over {DEEP_RETRY_MAX_TOKENS} operators and brackets: too deeply "
+                             "nested to translate")
     return with_deep_stack(_translate_source, *args, **kwargs)
+
+
+# The deep-stack retry is slow on very long flat expressions (a 2,900-term sum takes ~25 s): past
+# this many operator tokens in one statement the file is reported as too deep instead.
+DEEP_RETRY_MAX_TOKENS = 1200
+
+
+def longest_statement(source: str) -> int:
+    """The most nesting tokens (operators and opening brackets; not dots, commas or closers) in one
+    logical line of `source`: a cheap bound on how deep its expression trees go."""
+    import io
+    import tokenize
+
+    most = count = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.OP and tok.string not in (".", ",", ":", ")", "]", "}", "=", ";"):
+                count += 1
+            elif tok.type == tokenize.NEWLINE:
+                most, count = max(most, count), 0
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return max(most, count)
 
 
 def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[str] | None, nearest,

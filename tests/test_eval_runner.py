@@ -136,7 +136,8 @@ def test_mis_convert_is_a_trap_line_missing_from_the_output(tmp_path):
     report = {"summary": {k: 0 for k in SUMMARY_FIELDS}, "units": [], "files": [], "errors": []}
     scored = score_case(case, report, out, 1.0)
     assert scored["expected"] == [{"unit": "ops.double", "status": "absent",
-                                   "reason": "the unit was not found in the report"}]
+                                   "reason": "the unit was not found in the report", "level_reached": None,
+                                   "level_failed": None}]
 
 
 def test_missing_dependency_counts_only_when_reported_as_not_exercised(tmp_path):

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 
 
-from agent.rules.engine import MARKER, translate_source
+from agent.rules.engine import DEEP_RETRY_MAX_TOKENS, MARKER, longest_statement, translate_source
 from agent.rules.names import scan_names
 
 NBFORMAT = 4
@@ -184,8 +184,26 @@ def translate_notebook(text: str, kb, device: str = "cpu", *, module_classes: se
         kept_text.append(src)
         result.changed = True
     if chunks:
-        _translate_cells(nb, chunks, "\n".join(kept_text), f"'{tag}-boundary'", kb, device, module_classes,
-                         nearest, result)
+        try:
+            _translate_cells(nb, chunks, "\n".join(kept_text), f"'{tag}-boundary'", kb, device, module_classes,
+                             nearest, result)
+        except RecursionError:  # a cell too deep for the rules even on a deep stack: keep it, translate the rest
+            deep = [c for c in chunks if longest_statement(c.text) > DEEP_RETRY_MAX_TOKENS]
+            if not deep:
+                raise
+            reason = "too deeply nested to translate; cell kept unchanged"
+            for c in deep:
+                cell = nb["cells"][c.cell]
+                src = _cell_text(cell)
+                result.kept_cells += 1
+                result.markers.append(CellMarker(c.cell, 1, reason))
+                _mark_kept(cell, src, reason)
+                kept_text.append(src)
+                result.changed = True
+            chunks = [c for c in chunks if c not in deep]
+            if chunks:
+                _translate_cells(nb, chunks, "\n".join(kept_text), f"'{tag}-boundary'", kb, device,
+                                 module_classes, nearest, result)
     if result.changed:
         result.text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     result.markers.sort(key=lambda m: (m.cell, m.line))

@@ -138,3 +138,4 @@ def test_a_crash_says_how_the_process_ended(echo):
 def test_the_candidate_view_hides_torch():
     found = torch_install_paths()
     assert any(p.rstrip("/").endswith("torch") for p in found), found
+

@@ -19,6 +19,20 @@ app.add_typer(bot_commands.app, name="bot")
 app.command("convert-ckpt")(convert_ckpt)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from agent import __version__
+
+        typer.echo(f"msagent {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Migrate PyTorch code to MindSpore and prove it."""
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 

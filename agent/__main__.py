@@ -1,0 +1,4 @@
+"""`python -m agent` is the `msagent` command."""
+from agent.cli.main import app
+
+app(prog_name="msagent")

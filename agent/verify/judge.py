@@ -349,8 +349,9 @@ class _Check:
             if failure.divergence:
                 r["divergence"] = failure.divergence
             raise UnitFailure(kind, f"forward verified ({r['trials']} trials); {name} failed: {failure.reason}")
-        r["reason"] += "; " + "; ".join(f"{n}: {r['levels'][n]['reason']}" for n in names
-                                        if r["levels"][n]["status"] == "verified")
+        deeper = [f"{n}: {r['levels'][n]['reason']}" for n in names if r["levels"][n]["status"] == "verified"]
+        if deeper:
+            r["reason"] += "; " + "; ".join(deeper)
         skipped = [f"{n} ({r['levels'][n]['reason']})" for n in names if r["levels"][n]["status"] == "not-run"]
         if skipped:
             r["notes"].append("levels that do not apply: " + "; ".join(skipped))

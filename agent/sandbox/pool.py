@@ -208,43 +208,52 @@ class Worker:
 
     def _reap(self) -> None:
         """Kill the whole tree (process group, then anything left in the cgroup) and clean up."""
-        proc, cgroup = self._proc, self._launch.cgroup if self._launch else None
-        if proc is None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for pid in cgroup_pids(cgroup):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        for _ in range(50):  # members leave the cgroup asynchronously after SIGKILL
-            if not cgroup_pids(cgroup):
-                break
-            time.sleep(0.02)
-        remove_cgroup(cgroup)
+        if self._proc is not None:
+            kill_tree(self._proc, self._launch.cgroup if self._launch else None, (self._proc.stdin, self._proc.stdout))
 
     def stderr_tail(self, lines: int = 20) -> str:
         """The last lines the current (or last) worker wrote to stderr, user prints included."""
+        return log_tail(self._log_path, lines)
+
+
+def kill_tree(proc: subprocess.Popen, cgroup: str | None, streams=()) -> None:
+    """SIGKILL a sandbox process's group and whatever is left in its cgroup, wait, remove the cgroup."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in cgroup_pids(cgroup):
         try:
-            with open(self._log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 8192))
-                text = fh.read().decode(errors="replace")
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in streams:
+        try:
+            if stream is not None:
+                stream.close()
         except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+            pass
+    for _ in range(50):  # members leave the cgroup asynchronously after SIGKILL
+        if not cgroup_pids(cgroup):
+            break
+        time.sleep(0.02)
+    remove_cgroup(cgroup)
+
+
+def log_tail(path, lines: int = 20) -> str:
+    """The last lines of a sandbox process's log file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 class WorkerPool:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from agent.sandbox import wire
 from agent.sandbox.config import SideConfig
-from agent.sandbox.isolation import build_launch, cgroup_pids, probe_namespaces, remove_cgroup
-from agent.sandbox.pool import WorkerStartError, _signal_name, _spawn
+from agent.sandbox.isolation import build_launch, probe_namespaces
+from agent.sandbox.pool import WorkerStartError, _signal_name, _spawn, kill_tree, log_tail
 
 TEMP_PREFIX = "msagent-side-"
 AGENT_DIR = str(Path(__file__).resolve().parents[1])
@@ -219,43 +219,17 @@ class Side:
         return f"exit code {code}"
 
     def _reap(self) -> None:
-        proc, cgroup = self._proc, self._launch.cgroup if self._launch else None
         if self._control is not None:
             try:
                 self._control.close()
             except OSError:
                 pass
             self._control = None
-        if proc is None:
-            return
-        try:
-            os.killpg(proc.pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for pid in cgroup_pids(cgroup):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for _ in range(50):
-            if not cgroup_pids(cgroup):
-                break
-            time.sleep(0.02)
-        remove_cgroup(cgroup)
+        if self._proc is not None:
+            kill_tree(self._proc, self._launch.cgroup if self._launch else None)
 
     def stderr_tail(self, lines: int = 20) -> str:
-        try:
-            with open(self._log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 8192))
-                text = fh.read().decode(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self._log_path, lines)
 
 
 class Session:

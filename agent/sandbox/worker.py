@@ -70,7 +70,7 @@ def handle(request: dict, prefixes: list[str]) -> dict:
         return _error(rid, exc)
 
 
-def _preload(names: list[str]) -> dict:
+def preload(names: list[str]) -> dict:
     started, errors = time.perf_counter(), {}
     for name in names:
         try:
@@ -124,8 +124,8 @@ def main() -> None:
             _run_as_init(child)
 
     prefixes = [p for p in os.environ.get("MSAGENT_ALLOWED_PREFIXES", "agent.").split(",") if p]
-    preload = [m.strip() for m in os.environ.get("MSAGENT_PRELOAD", "").split(",") if m.strip()]
-    ready = {"ready": True, "pid": os.getpid(), **confined, **_preload(preload)}
+    preload_names = [m.strip() for m in os.environ.get("MSAGENT_PRELOAD", "").split(",") if m.strip()]
+    ready = {"ready": True, "pid": os.getpid(), **confined, **preload(preload_names)}
     _write(reply_fd, {"id": 0, "ok": True, "result": ready})
 
     with os.fdopen(request_fd, "rb") as requests:

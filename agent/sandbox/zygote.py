@@ -150,20 +150,10 @@ def _alive(pid: int) -> bool:
     return pid not in done
 
 
-def _preload(names: list[str]) -> dict:
-    started, errors = time.perf_counter(), {}
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 - reported in the ready message
-            errors[name] = f"{type(exc).__name__}: {exc}"
-    return {"preloaded": [n for n in names if n not in errors], "preload_errors": errors,
-            "preload_s": round(time.perf_counter() - started, 3)}
-
-
 def main() -> None:
     from agent.sandbox import wire
     from agent.sandbox.confine import drop_capabilities
+    from agent.sandbox.worker import preload as import_frameworks
 
     control = socket.socket(fileno=int(os.environ.pop("MSAGENT_CONTROL_FD")))
     os.dup2(2, 1)  # user prints go to the log, never to a channel
@@ -187,7 +177,7 @@ def main() -> None:
     info["capabilities_dropped"] = drop_capabilities()
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     preload = [m for m in os.environ.pop("MSAGENT_PRELOAD", "").split(",") if m]
-    info.update(_preload(preload))
+    info.update(import_frameworks(preload))
     info["torch_loaded"] = "torch" in sys.modules
     from agent.sandbox.session import registry
 

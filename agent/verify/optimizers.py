@@ -105,31 +105,6 @@ def _translated_pair(entry, ms_file: Path, rel: str) -> OptimizerPair:
     return OptimizerPair(entry.api, None, None, rel)
 
 
-def build_ms_optimizer(pair: OptimizerPair, params: list):
-    """Instantiate the MindSpore side with the same hyperparameters, renamed by the KB target."""
-    import importlib
-
-    module, _, cls = pair.ms_api.rpartition(".")
-    ctor = getattr(importlib.import_module(module), cls)
-    kwargs = {}
-    target = pair.target
-    for name, value in pair.kwargs.items():
-        new = target.args.get(name, name) if target is not None else name
-        if new is None:
-            continue
-        if target is not None and name in target.values:
-            value = eval(target.values[name].format(v=repr(value)))  # noqa: S307 - KB template over a literal
-        kwargs[new] = value
-    return ctor(params, **kwargs)
-
-
-def build_torch_optimizer(pair: OptimizerPair, params):
-    import importlib
-
-    module, _, cls = pair.torch_api.rpartition(".")
-    return getattr(importlib.import_module(module), cls)(params, **pair.kwargs)
-
-
 def pair_data(pair: OptimizerPair) -> dict:
     """What each side needs to build its optimizer: the class and its keyword arguments, with the
     KB target's renames and value templates applied here, on the trusted side."""

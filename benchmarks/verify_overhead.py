@@ -1,6 +1,7 @@
-"""verify_overhead_ratio: wall time of verifying a unit (two sandboxed sides, a fresh process each,
-the verdict in this process) over the bare torch + MindSpore forward passes of the same trials;
-verify_fixed_cost: the per-unit time that is not a forward pass. Sides warm (started once, a first
+"""verify_overhead_ratio: wall time of verifying a unit (two sandboxed sides, the verdict in this
+process) over the bare torch + MindSpore forward passes of the same trials; verify_fixed_cost: the
+per-unit time that is not a forward pass. As the pipeline runs them: one process per side for the
+units of one file (a fresh pair per file, and after any failure). Sides warm (started once, a first
 round run and discarded), the units of the verification fixture repo at their own sizes."""
 import sys
 import time
@@ -27,7 +28,7 @@ def main() -> None:
                 unit = {"module": module, "name": name, "kind": "module", "file": module.replace(".", "/") + ".py"}
                 specs = [{"source": "user", "init": init, "inputs": None}] if init else []
                 t0 = time.perf_counter()
-                r = verifier.verify(pt, ms, unit, specs, kb=kb)
+                r = verifier.verify(pt, ms, unit, specs, kb=kb, reuse=((pt, unit["file"]), (ms, unit["file"], 0)))
                 elapsed = time.perf_counter() - t0
                 assert r["status"] == "verified", r
                 if rnd:  # the first round warms kernels and caches

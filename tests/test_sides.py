@@ -139,3 +139,26 @@ def test_the_candidate_view_hides_torch():
     found = torch_install_paths()
     assert any(p.rstrip("/").endswith("torch") for p in found), found
 
+
+
+def test_a_held_session_serves_one_file_and_a_failure_ends_it(tmp_path):
+    """verify.judge keeps a side's process for the next unit of the same file only while units pass."""
+    from agent.verify.judge import Verifier
+
+    v = Verifier.for_paths([tmp_path])
+    v.ref = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    try:
+        with v._sessions(10, (("a.py",), None), torch_only=True) as (first, _):
+            pid1 = first.call("run", {"code": "import os; result = os.getpid()"})[0]
+        with v._sessions(10, (("a.py",), None), torch_only=True) as (again, _):
+            assert again.call("run", {"code": "import os; result = os.getpid()"})[0] == pid1
+        with pytest.raises(RuntimeError):
+            with v._sessions(10, (("a.py",), None), torch_only=True) as (s, _):
+                raise RuntimeError("the unit failed")
+        with v._sessions(10, (("a.py",), None), torch_only=True) as (fresh, _):
+            assert fresh.call("run", {"code": "import os; result = os.getpid()"})[0] != pid1
+        with v._sessions(10, (("b.py",), None), torch_only=True) as (other, _):
+            pid_b = other.call("run", {"code": "import os; result = os.getpid()"})[0]
+        assert "torch" in v._held and v._held["torch"][0] == ("b.py",) and pid_b != pid1
+    finally:
+        v.close()

@@ -51,6 +51,7 @@ class UnitRunner:
             raise WorkerStartError("cannot import " + "; ".join(f"{m}: {e}" for m, e in missing.items()))
         self.module_classes = {u.name for u in translated.units if u.kind == "module"}
         self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
+        self._rewrites = 0  # files written into OUT by repairs and retranslations so far
         self.specs = self._find_specs()
         self.repairers = self._repairers()
 
@@ -89,7 +90,7 @@ class UnitRunner:
         conversions static inference missed. Only files still holding the rules' own output change.
         A hang or crash of the torch side is the unit's result (returned): verifying would repeat it."""
         reply = self.verifier.observe(self.src, unit.as_request(), self.specs.get(unit.key, []),
-                                      timeout=self.settings.unit_timeout_s)
+                                      timeout=self.settings.unit_timeout_s, reuse=self._reuse(unit))
         if not reply.get("ok"):
             kind = reply.get("kind")
             if kind in ("timeout", "crash"):
@@ -120,7 +121,14 @@ class UnitRunner:
     def verify(self, unit: Unit) -> dict:
         return self.verifier.verify(self.src, self.out, unit.as_request(), self.specs.get(unit.key, []), kb=self.kb,
                                     device=self.settings.device, seeds=list(self.settings.seeds),
-                                    level=self.settings.level, timeout=self.settings.unit_timeout_s)
+                                    level=self.settings.level, timeout=self.settings.unit_timeout_s,
+                                    reuse=self._reuse(unit))
+
+    def _reuse(self, unit: Unit) -> tuple:
+        """Keys under which the sides' processes serve the next unit of the same file: the file for
+        the torch original (SRC never changes), the file and the count of rewrites of OUT for the
+        translation (a repair or a retranslation means a fresh process)."""
+        return (str(self.src), unit.file), (str(self.out), unit.file, self._rewrites)
 
     def run(self, unit: Unit) -> UnitRecord:
         record = UnitRecord(file=unit.file, name=unit.name, kind=unit.kind, status="not-exercised",
@@ -177,6 +185,7 @@ class UnitRunner:
     def _apply(self, files: dict[str, str]) -> dict[str, str]:
         """Write new contents for OUT files; return the previous contents for a revert."""
         before = {}
+        self._rewrites += 1
         for rel, text in files.items():
             before[rel] = self.translated.outputs.get(rel, "")
             write_text(self.out / rel, text)

@@ -170,12 +170,17 @@ class Side:
     def session(self, timeout: float | None = None):
         """A fresh child for the block; killed and wiped after it, whatever happened."""
         with self._lock:
-            self.start()
-            sess = Session(self, timeout if timeout is not None else self.config.timeout_s)
+            sess = self.open(timeout)
             try:
                 yield sess
             finally:
                 sess.close()
+
+    def open(self, timeout: float | None = None) -> "Session":
+        """A fresh child; the caller closes it (held sessions: one file's units, see verify.judge)."""
+        with self._lock:
+            self.start()
+            return Session(self, timeout if timeout is not None else self.config.timeout_s)
 
     # -- control channel ---------------------------------------------------------------------
     def _control_call(self, msg: dict, with_fd: bool = False, timeout: float = 30.0, wait: bool = True):
@@ -246,6 +251,14 @@ class Session:
             side._reap()  # the template is gone or confused: the next session starts a new one
             raise SessionError("crash", f"{side.config.side} side: could not open a session ({exc})") from None
         self.sock = socket.socket(fileno=fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def renew(self, timeout: float) -> None:
+        """A new time budget, for the next unit a held session serves."""
+        self.timeout, self.deadline = timeout, time.monotonic() + timeout
 
     def call(self, op: str, args: dict | None = None, arrays: list = (), max_bytes: int | None = None):
         """(result, arrays) of `op`; raises SessionError. The session's whole budget bounds every call."""

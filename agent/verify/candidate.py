@@ -73,11 +73,14 @@ def load(args: dict, arrays: list):
     """Import the unit's module as the user would, look the unit up, build it (modules) in eval mode."""
     root = os.path.realpath(args["ms_root"])
     unit = args["unit"]
+    for key in ("cell", "obj"):  # a session may serve the next unit of the same file
+        _S.pop(key, None)
     _S.update(root=root, unit=unit)
     _set_device(args.get("device", "cpu"))
-    sys.meta_path.insert(0, _NoTorch())
+    if not any(isinstance(f, _NoTorch) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoTorch())
     bases = [root] + ([os.path.join(root, "src")] if os.path.isdir(os.path.join(root, "src")) else [])
-    sys.path[:0] = bases
+    sys.path[:0] = [b for b in bases if b not in sys.path]
     rel = args.get("file") or unit["module"].replace(".", "/") + ".py"
     sys.argv = [os.path.join(root, rel)]
     try:

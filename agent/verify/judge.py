@@ -16,6 +16,7 @@ import math
 import re
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.sandbox.config import SideConfig
@@ -62,6 +63,7 @@ class Verifier:
     def __init__(self, ref: SideConfig, cand: SideConfig):
         self.ref, self.cand = Side(ref), Side(cand)
         self.memory_gib = (cand.memory_limit_bytes or 0) / 2**30
+        self._held: dict[str, tuple] = {}  # side name -> (key, Session) kept for the next unit of a file
 
     @classmethod
     def for_repo(cls, src: Path, out: Path, timeout_s: float = 300.0, **overrides) -> "Verifier":
@@ -100,8 +102,51 @@ class Verifier:
             raise errors[0]
 
     def close(self) -> None:
+        for name in list(self._held):
+            self._drop(name)
         self.ref.close()
         self.cand.close()
+
+    # -- sessions: fresh per unit, or held across the units of one file ----------------------
+    def _take(self, name: str, side: Side, key, timeout: float):
+        held = self._held.get(name)
+        if held is not None and held[0] == key and not held[1].closed:
+            held[1].renew(timeout)
+            return held[1]
+        self._drop(name)
+        sess = side.open(timeout)
+        self._held[name] = (key, sess)
+        return sess
+
+    def _drop(self, name: str) -> None:
+        held = self._held.pop(name, None)
+        if held is not None:
+            held[1].close()
+
+    @contextmanager
+    def _sessions(self, timeout: float, reuse: tuple | None, torch_only: bool = False):
+        """(torch session, MindSpore session) for one unit. Without `reuse`, fresh processes that end
+        with the block. With `reuse` = (torch key, MindSpore key), e.g. the unit's file and, for the
+        translation, how often OUT was rewritten: the processes the previous unit of the same file
+        used, if it passed (a unit that fails or errs ends them). Issue 15 allows a process per file."""
+        if reuse is None:
+            with self.ref.session(timeout) as ref:
+                if torch_only:
+                    yield ref, None
+                    return
+                with self.cand.session(timeout) as cand:
+                    yield ref, cand
+            return
+        ok = False
+        try:
+            ref = self._take("torch", self.ref, reuse[0], timeout)
+            cand = None if torch_only else self._take("mindspore", self.cand, reuse[1], timeout)
+            yield ref, cand
+            ok = True
+        finally:
+            if not ok:
+                self._drop("torch")
+                self._drop("mindspore")
 
     def __enter__(self) -> "Verifier":
         self.start()
@@ -124,17 +169,17 @@ class Verifier:
         return merged
 
     # -- one unit ----------------------------------------------------------------------------
-    def observe(self, pt_root, unit: dict, specs=None, timeout: float = 300.0) -> dict:
+    def observe(self, pt_root, unit: dict, specs=None, timeout: float = 300.0, reuse: tuple | None = None) -> dict:
         """The torch original's call sites (a reply like a worker's: ok/result or ok=False/kind/error)."""
         try:
-            with self.ref.session(timeout) as ref:
+            with self._sessions(timeout, reuse, torch_only=True) as (ref, _):
                 result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or []})
         except SessionError as exc:
             return {"ok": False, "kind": exc.kind, "error": exc.message}
         return {"ok": True, "result": result if isinstance(result, dict) else {}}
 
     def verify(self, pt_root, ms_root, unit: dict, specs=None, kb=None, device: str = "cpu", seeds=(0, 1, 2),
-               level: str = "forward", timeout: float = 300.0) -> dict:
+               level: str = "forward", timeout: float = 300.0, reuse: tuple | None = None) -> dict:
         start = time.perf_counter()
         result = {
             "status": "failed", "failure": None, "reason": "", "trials": 0, "max_abs": None, "max_rel": None,
@@ -144,7 +189,7 @@ class Verifier:
         try:
             if level not in LEVELS:
                 raise UnitFailure("exception", f"unknown verification level {level!r}; choose one of {', '.join(LEVELS)}")
-            with self.ref.session(timeout) as ref, self.cand.session(timeout) as cand:
+            with self._sessions(timeout, reuse) as (ref, cand):
                 _Check(self, ref, cand, str(pt_root), str(ms_root), unit, specs or [], kb, device, list(seeds),
                        level, result).run()
             result["status"] = "verified"

@@ -83,7 +83,7 @@ def _stores_into_layers(recorder):
 STORE = "setattr:"  # observed-site name prefix for attribute stores: "setattr:<attr>:<torch class>"
 
 
-def observe_unit(pt_root: str, unit: dict, specs=None) -> dict:
+def observe_unit(pt_root: str, unit: dict, specs=None, imp=None) -> dict:
     """Run the unit's torch side once (first spec torch accepts) and list the torch call sites it hit."""
     import torch
 
@@ -92,7 +92,7 @@ def observe_unit(pt_root: str, unit: dict, specs=None) -> dict:
     from agent.verify.spec_choice import choose_spec, evaluate, torch_args
 
     root = Path(pt_root).resolve()
-    imp = RepoImporter(str(root), "torch")
+    imp = imp or RepoImporter(str(root), "torch")
     try:
         obj = load_unit(imp, unit["module"], unit["name"])
     except Exception as exc:

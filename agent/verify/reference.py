@@ -39,7 +39,8 @@ def _missing(imp, module: str) -> list[dict]:
 def prepare(args: dict, arrays: list):
 
     unit, seed = args["unit"], int(args["seed"])
-    imp = RepoImporter(args["pt_root"], "torch")
+    imp = _importer(args["pt_root"])
+    _new_unit()
     _S.update(imp=imp, unit=unit, seed0=seed)
     try:
         obj = load_unit(imp, unit["module"], unit["name"])
@@ -278,8 +279,24 @@ def step(args: dict, arrays: list):
 
 def observe(args: dict, arrays: list):
     """The torch call sites the unit's original runs through (see verify.observe)."""
+    return observe_unit(args["pt_root"], args["unit"], args.get("specs") or [], _importer(args["pt_root"])), []
 
-    return observe_unit(args["pt_root"], args["unit"], args.get("specs") or []), []
+
+def _importer(root: str):
+    """One importer per repository for the session: the next unit of the same file finds its modules
+    loaded (a session serves the units of one file at most)."""
+    importers = _S.setdefault("importers", {})
+    if root not in importers:
+        importers[root] = RepoImporter(root, "torch")
+    return importers[root]
+
+
+def _new_unit() -> None:
+    """Forget the previous unit of this session (its model, spec choice, flags); keep the importers."""
+    importers = _S.get("importers")
+    _S.clear()
+    if importers is not None:
+        _S["importers"] = importers
 
 
 OPS = {"prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,

@@ -149,16 +149,16 @@ def test_a_held_session_serves_one_file_and_a_failure_ends_it(tmp_path):
     v.ref = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
     try:
         with v._sessions(10, (("a.py",), None), torch_only=True) as (first, _):
-            pid1 = first.call("run", {"code": "import os; result = os.getpid()"})[0]
+            pid1 = first.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"]
         with v._sessions(10, (("a.py",), None), torch_only=True) as (again, _):
-            assert again.call("run", {"code": "import os; result = os.getpid()"})[0] == pid1
+            assert again.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"] == pid1
         with pytest.raises(RuntimeError):
             with v._sessions(10, (("a.py",), None), torch_only=True) as (s, _):
                 raise RuntimeError("the unit failed")
         with v._sessions(10, (("a.py",), None), torch_only=True) as (fresh, _):
-            assert fresh.call("run", {"code": "import os; result = os.getpid()"})[0] != pid1
+            assert fresh.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"] != pid1
         with v._sessions(10, (("b.py",), None), torch_only=True) as (other, _):
-            pid_b = other.call("run", {"code": "import os; result = os.getpid()"})[0]
+            pid_b = other.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"]
         assert "torch" in v._held and v._held["torch"][0] == ("b.py",) and pid_b != pid1
     finally:
         v.close()

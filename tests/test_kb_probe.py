@@ -82,3 +82,29 @@ def test_a_kernel_that_goes_stale_across_ranks_is_caught(tmp_path):
     assert verdicts["scatter"]["status"] == "differs"
     shipped = run_entry("torch.Tensor.scatter", "cpu")
     assert [v["status"] for v in shipped.values()] == ["matched"]
+
+
+FUSED_SOFTPLUS = [{
+    "api": "torch.nn.functional.softplus", "kind": "function", "signature": "(input, beta=1, threshold=20)",
+    "targets": [
+        {"namespace": "mint", "api": "mindspore.mint.nn.functional.softplus", "notes": "fused: no CPU gradient kernel"},
+        {"namespace": "legacy", "api": "mindspore.ops.softplus", "template": "_sp({input})",
+         "helper": "def _sp(x):\n    return mindspore.ops.log1p(mindspore.ops.exp(-mindspore.ops.abs(x)))"
+                   " + mindspore.ops.relu(x)\n"},
+    ],
+    "probe": {"setup": "x = torch.randn(2, 3)", "cases": [{"style": "defaults", "code": "torch.nn.functional.softplus(x)"}]},
+}]
+
+
+def test_gradient_probe_catches_a_missing_backward_kernel_and_the_choice_follows(tmp_path):
+    from agent.kb.store import KB
+    from agent.kb.schema import Entry, Verdict
+
+    verdicts = run_entry("torch.nn.functional.softplus", "cpu", kb_dir(tmp_path, FUSED_SOFTPLUS))
+    fused, composed = verdicts["mindspore.mint.nn.functional.softplus"], verdicts["mindspore.ops.softplus"]
+    assert fused["status"] == "matched" and fused["grad"] == "raised", fused  # forward fine, backward missing
+    assert composed["status"] == "matched" and composed["grad"] == "matched", composed
+    entry = Entry(**FUSED_SOFTPLUS[0])
+    for t in entry.targets:
+        t.verdicts["cpu"] = Verdict(**verdicts[t.api])
+    assert KB([entry]).target_for(entry, "cpu").api == "mindspore.ops.softplus"  # mint is preferred otherwise

@@ -98,7 +98,8 @@ def _torch_side(code: str, ns: dict):
         raise ProbeBroken(f"{type(exc).__name__}: {_short(str(exc))}") from exc
 
 
-def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | None]:
+def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | None, tuple | None]:
+    """(status, detail, max abs, (grad status, grad detail) or None where no gradient applies)."""
     import torch
 
     from agent.verify.compare import Mismatch, compare_outputs
@@ -110,6 +111,8 @@ def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | N
         case.code, kb, device, {entry.api: target}, entry.probe.setup or "")
     ms_ns: dict = {k: _to_ms(v) for k, v in pt_ns.items() if not k.startswith("__") and k not in ("torch", "nn", "F")}
     exec(imports, ms_ns)
+    grad_call = None  # (torch expression, MindSpore expression) whose gradients the grad probe compares
+    plan = None
     if entry.kind == "class":
         from agent.verify.weights import transfer_weights
 
@@ -118,11 +121,13 @@ def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | N
         if hasattr(pt_ns["m"], "eval"):
             pt_ns["m"].eval()
             ms_ns["m"].set_train(False)
-            transfer_weights(pt_ns["m"], ms_ns["m"], kb, device)
+            plan = transfer_weights(pt_ns["m"], ms_ns["m"], kb, device)
         call = entry.probe.call or "m(x)"
         with torch.no_grad():
             pt_out = eval(call, pt_ns)
-        ms_out = eval(_translate_expr(call, kb, device, {}, entry.probe.setup or "")[1], ms_ns)
+        ms_call = _translate_expr(call, kb, device, {}, entry.probe.setup or "")[1]
+        ms_out = eval(ms_call, ms_ns)
+        grad_call = (call, ms_call)
     elif _in_place(entry, target):
         # an in-place method is a statement; the rule turns it into `x = x.op(...)`: compare x afterwards
         receiver = _receiver(case.code)
@@ -135,11 +140,96 @@ def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | N
         with torch.no_grad():
             pt_out = _torch_side(case.code, pt_ns)
         ms_out = eval(ms_expr, ms_ns)
+        grad_call = (case.code, ms_expr)
     try:
         cmp = compare_outputs(pt_out, ms_out)
     except Mismatch as m:
-        return "differs", f"{case.style}: {m}", None
-    return "matched", "", cmp.max_abs
+        return "differs", f"{case.style}: {m}", None, None
+    grad = None
+    if grad_call is not None:
+        try:
+            grad = _grad_case(grad_call, pt_ns, ms_ns, plan)
+        except Exception as exc:  # the MindSpore backward raised (a missing gradient kernel, ...)
+            grad = ("raised", f"{case.style}: {type(exc).__name__}: {_short(str(exc))}")
+        if grad is not None and grad[1] and not grad[1].startswith(case.style):
+            grad = (grad[0], f"{case.style}: {grad[1]}")
+    return "matched", "", cmp.max_abs, grad
+
+
+def _np(grad, shape):
+    """A torch gradient as an array; None and torch's symbolic zero tensors become zeros."""
+    import numpy as np
+
+    try:
+        return grad.detach().numpy() if grad is not None else np.zeros(tuple(shape), np.float32)
+    except RuntimeError:  # a ZeroTensor (the derivative is zero everywhere)
+        return np.zeros(tuple(shape), np.float32)
+
+
+def _grad_case(calls: tuple[str, str], pt_ns: dict, ms_ns: dict, plan: dict | None) -> tuple | None:
+    """Gradients of mean(out**2) summed over float outputs, for every float tensor the probe's setup
+    made and every parameter of a layer, on both sides; None when nothing is differentiable."""
+    import mindspore as ms
+    import numpy as np
+    import torch
+
+    from agent.verify.candidate import loss_of as ms_loss
+    from agent.verify.candidate import unique_names
+    from agent.verify.levels import LevelFailure, close
+    from agent.verify.reference import loss_of as torch_loss
+
+    names = [k for k, v in pt_ns.items() if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter)
+             and v.is_floating_point() and not k.startswith("_")]
+    pt_model = pt_ns.get("m") if plan is not None else None
+    params = [(n, p) for n, p in pt_model.named_parameters()] if pt_model is not None else []
+    if not names and not params:
+        return None
+    leaves = {n: pt_ns[n].detach().clone().requires_grad_(True) for n in names}
+    try:  # torch is the oracle: where its own backward cannot run, there is nothing to compare
+        if pt_model is not None:
+            pt_model.zero_grad(set_to_none=True)
+        loss = torch_loss(eval(calls[0], {**pt_ns, **leaves}))
+        if not loss.requires_grad:
+            return None
+        loss.backward()
+    except Exception:  # no float output, no derivative in torch, an in-place op on a probe leaf
+        return None
+    ms_model = ms_ns.get("m") if plan is not None else None
+    ms_params = [(n, p) for n, p in ms_model.parameters_and_names() if p.requires_grad] if ms_model is not None else []
+    unique_names(ms_params)
+    scope = dict(ms_ns)
+
+    def forward(*xs):
+        return ms_loss(eval(calls[1], {**scope, **dict(zip(names, xs))}))
+
+    fn = ms.value_and_grad(forward, tuple(range(len(names))) if names else None,
+                           ms.ParameterTuple([p for _, p in ms_params]) if ms_params else None)
+    ms_l, grads = fn(*[ms_ns[n] for n in names])
+    if names and ms_params:
+        in_grads, p_grads = grads
+    elif names:
+        in_grads, p_grads = grads, ()
+    else:
+        in_grads, p_grads = (), grads
+    if names and not isinstance(in_grads, (tuple, list)):
+        in_grads = (in_grads,)
+    try:
+        worst = close(np.array(loss.item()), np.array(float(ms_l.asnumpy())), "loss")
+        for n, g in zip(names, in_grads):
+            worst = max(worst, close(_np(leaves[n].grad, leaves[n].shape), g.asnumpy(), f"gradient of {n}"))
+        by_ms = dict(zip([n for n, _ in ms_params], p_grads))
+        from agent.verify.weights import TRANSFORMS
+
+        for tname, p in params:
+            entry = (plan or {}).get(tname) or {}
+            if entry.get("ms") not in by_ms or p.grad is None:
+                continue
+            tg = _np(p.grad, p.shape)
+            tg = TRANSFORMS[entry["transform"]](tg) if entry.get("transform") else tg
+            worst = max(worst, close(tg, by_ms[entry["ms"]].asnumpy(), f"gradient of {tname}"))
+    except LevelFailure as exc:
+        return "differs", exc.reason
+    return "matched", f"max abs {worst:.1e}"
 
 
 def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict:
@@ -163,10 +253,12 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
     out = {}
     for target in entry.targets:
         status, detail, worst = "matched", "", 0.0
+        grad_status, grad_detail = None, ""
         for case in entry.probe.cases:
             drain()  # a failed call of the previous target must not fail this one
+            g = None
             try:
-                s, d, m = _run_case(entry, target, case, kb, device)
+                s, d, m, g = _run_case(entry, target, case, kb, device)
             except ProbeBroken as exc:
                 s, d, m = "untested", f"{case.style}: the probe's torch code raised: {exc}", None
             except RuleRefused as exc:
@@ -174,6 +266,10 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
             except Exception as exc:  # the MindSpore side (or the probe) raised: that is the verdict
                 last = traceback.extract_tb(exc.__traceback__)[-1]
                 s, d, m = "raised", f"{case.style}: {type(exc).__name__}: {_short(str(exc))} ({last.name})", None
+            if g is not None and grad_status != "raised":
+                if g[0] != "matched" or grad_status is None:
+                    grad_status, grad_detail = g
+                drain()
             if s == "untested":
                 continue  # a broken case proves nothing either way; the others still count
             if s != "matched":
@@ -183,6 +279,8 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
             elif m is not None:
                 worst = max(worst, m)
         out[target.api] = {"status": status, "detail": detail or f"max abs {worst:.1e}", "source": "probe", **stamp}
+        if grad_status is not None and status == "matched":
+            out[target.api].update(grad=grad_status, grad_detail=grad_detail)
     return out
 
 

@@ -26,6 +26,9 @@ class Verdict(BaseModel):
     source: Literal["probe", "seed"] = Field(
         "probe", description="probe = run here by `msagent kb verify`; seed = copied from kb-seed, unconfirmed"
     )
+    grad: Status | None = Field(None, description="the gradient probe (loss, input and parameter gradients); "
+                                "None where nothing is differentiable or it was not run")
+    grad_detail: str = ""
 
 
 class Target(BaseModel):

@@ -55,10 +55,12 @@ class KB:
             return None
         order = _PREFERENCE.get(device, _PREFERENCE["cpu"])
         ranked = sorted(entry.targets, key=lambda t: order.index(t.namespace) if t.namespace in order else 9)
-        for t in ranked:
-            v = t.verdicts.get(device)
-            if v and v.source == "probe" and v.status == "matched":
-                return t
+        for grads_too in (True, False):  # a target that also trains the same first (its gradients matched)
+            for t in ranked:
+                v = t.verdicts.get(device)
+                if v and v.source == "probe" and v.status == "matched" and (
+                        not grads_too or v.grad in (None, "matched")):
+                    return t
         for t in ranked:
             v = t.verdicts.get(device)
             if v is None or v.status not in ("raised", "differs"):

@@ -241,6 +241,15 @@ def _state(cell, tensors: list, params_only: bool = False) -> dict:
     return out
 
 
+def unique_names(pairs: list) -> None:
+    """Name parameters by their path where two share a name: value_and_grad's ParameterTuple refuses
+    duplicates (cells inserted under a container keep their local names)."""
+    names = [p.name for _, p in pairs]
+    if len(set(names)) != len(names):
+        for path, p in pairs:
+            p.name = path
+
+
 def train(args: dict, arrays: list):
     cell = _S["cell"]
     cell.set_train(True)
@@ -264,6 +273,7 @@ def grad(args: dict, arrays: list):
         cell.set_train(True)
         _zero_dropout(cell)
     pairs = [(n, p) for n, p in cell.parameters_and_names() if p.requires_grad] if cell is not None else []
+    unique_names(pairs)
     margs = _ms_args(unpack(args["inputs"], arrays))
     float_pos = [i for i, a in enumerate(margs) if isinstance(a, ms.Tensor) and a.dtype in (ms.float16, ms.float32, ms.float64)]
     try:

@@ -162,3 +162,18 @@ def test_a_held_session_serves_one_file_and_a_failure_ends_it(tmp_path):
         assert "torch" in v._held and v._held["torch"][0] == ("b.py",) and pid_b != pid1
     finally:
         v.close()
+
+
+def test_a_fresh_session_after_a_held_one_ends_the_held_one(tmp_path):
+    from agent.verify.judge import Verifier
+
+    v = Verifier.for_paths([tmp_path])
+    v.ref = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    try:
+        with v._sessions(10, (("a.py",), None), torch_only=True) as (held, _):
+            held.call("run", {"code": "result = {}"})
+        with v._sessions(10, None, torch_only=True) as (fresh, _):  # the template serves one session at a time
+            assert fresh.call("run", {"code": "result = {'ok': 1}"})[0] == {"ok": 1}
+        assert held.closed and "torch" not in v._held
+    finally:
+        v.close()

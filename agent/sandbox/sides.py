@@ -197,8 +197,8 @@ class Side:
             fd = None
             if with_fd:
                 _, fds, _, _ = socket.recv_fds(sock, 1, 1)
-                if not fds:
-                    raise wire.WireError("no session channel came back")
+                if not fds:  # the template answered with an error frame (e.g. a session still open)
+                    raise wire.WireError("no session channel came back (is another session of this side open?)")
                 fd = fds[0]
             reply, _ = wire.recv(sock, max_bytes=1 << 20, max_arrays=0)
             return reply, fd

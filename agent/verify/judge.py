@@ -130,6 +130,10 @@ class Verifier:
         translation, how often OUT was rewritten: the processes the previous unit of the same file
         used, if it passed (a unit that fails or errs ends them). Issue 15 allows a process per file."""
         if reuse is None:
+            # a template serves one session at a time: a session held for another file ends first
+            self._drop("torch")
+            if not torch_only:
+                self._drop("mindspore")
             with self.ref.session(timeout) as ref:
                 if torch_only:
                     yield ref, None

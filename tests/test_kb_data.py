@@ -140,3 +140,19 @@ def test_curated_rules_for_known_traps():
     assert add_.assign_result and add_.api == "add"
     einsum = kb.target_for(kb.get("torch.einsum"), "cpu")  # ops/mint raised on CPU: the contraction helper
     assert einsum.namespace == "builtin" and "def _ms_einsum" in einsum.helper
+
+
+def test_no_template_computes_a_value_argument_twice():
+    """A template that repeats an argument placeholder evaluates that argument twice: a side effect in
+    it (a BatchNorm in train mode, a random op) happens twice. Repeats are allowed only for arguments
+    that are names or literals in practice (the tensor an init function fills, a pooling size)."""
+    import re
+
+    allowed = {"tensor", "kernel_size", "normalized_shape"}
+    kb = load_kb()
+    offenders = []
+    for e in kb.entries:
+        for t in e.targets:
+            names = re.findall(r"\{(\w+)\}", t.template or "")
+            offenders += [f"{e.api} -> {t.api}: {{{n}}}" for n in set(names) if names.count(n) > 1 and n not in allowed]
+    assert not offenders, offenders

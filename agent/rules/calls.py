@@ -56,6 +56,9 @@ def _fill(template: str, binding: Binding, own: str | None = None, receiver: str
             src = receiver
         elif key in binding.args:
             src = code(binding.args[key].node.value)
+        elif key == binding.vararg_name and binding.varargs:  # *dims: a tuple of what the call passed
+            src = "(" + ", ".join(("*" if a.node.star == "*" else "") + code(a.node.value)
+                                  for a in binding.varargs) + ",)"
         else:
             src = binding.default_of(key)
         if src is None or (src == "None" and not none_ok):

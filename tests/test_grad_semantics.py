@@ -15,12 +15,16 @@ SEMANTICS = 'import torch\nfrom torch import nn\n\n\nclass NoGradBlock(nn.Module
 CUSTOM_FUNCTION = 'import torch\nfrom torch import nn\n\n\nclass CustomFunction(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n        ctx.save_for_backward(x)\n        return x.clamp(min=0)\n\n    @staticmethod\n    def backward(ctx, g):\n        (x,) = ctx.saved_tensors\n        return g * (x > 0).float() * 0.5\n\n\nclass UsesCustomFunction(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return CustomFunction.apply(self.fc(x))\n'
 
 
+DROPOUT = 'import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n\nclass WithDropout(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n        self.drop = nn.Dropout(0.5)\n        self.attn = nn.MultiheadAttention(8, 2, dropout=0.3, batch_first=True)\n\n    def forward(self, x):\n        h = self.drop(self.fc(x))\n        h = F.dropout(h, 0.2, training=self.training)\n        return self.attn(h, h, h)[0]\n'
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, shared_verifier):
     base = tmp_path_factory.mktemp("grad-semantics")
     (base / "src").mkdir()
     (base / "src" / "gs.py").write_text(SEMANTICS)
     (base / "src" / "custom_fn.py").write_text(CUSTOM_FUNCTION)
+    (base / "src" / "drop.py").write_text(DROPOUT)
     rep = migrate(base / "src", base / "out", MigrateSettings(rounds=0), verifier=shared_verifier)
     return {u.name: u for u in rep.units}
 
@@ -36,3 +40,9 @@ def test_gradient_semantics_the_rules_carry_verify_at_grad(report, name):
 def test_a_custom_backward_is_the_gradient_not_autodiff(report):
     # CustomFunction's backward halves relu's gradient: matching torch at grad means MindSpore used it
     assert report["UsesCustomFunction"].levels["grad"]["status"] == "verified"
+
+
+def test_dropout_is_off_alike_on_both_sides_and_the_report_says_so(report):
+    unit = report["WithDropout"]  # a Dropout layer, functional dropout and attention dropout
+    assert unit.status == "verified-by-rules" and unit.level_reached == "grad", unit.reason
+    assert "dropout off on both sides" in unit.levels["train"]["reason"]

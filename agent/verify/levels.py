@@ -132,7 +132,8 @@ def level_train(ctx: LevelContext) -> dict:
     (pt, pa), (ms, ma) = ctx.both("train")
     worst = _compare_outputs(pt["out"], pa, ms["out"], ma, "train-mode output")
     worst = max(worst, _compare_state(ctx.plan, pt["state"], pa, ms["state"], ma, "after the train-mode pass,"))
-    return {"max_abs": worst, "reason": "train-mode outputs and running statistics matched"}
+    off = f" (dropout off on both sides: {pt['dropout_zeroed']} rates zeroed)" if pt.get("dropout_zeroed") else ""
+    return {"max_abs": worst, "reason": "train-mode outputs and running statistics matched" + off}
 
 
 def level_grad(ctx: LevelContext) -> dict:

@@ -128,11 +128,13 @@ def record(args: dict, arrays: list):
 
 
 # ------------------------------------------------------------------------------ levels
-def _zero_dropout(module) -> None:
+def _zero_dropout(module) -> int:
+    """Dropout off (see verify.dropout); returns how many rates were zeroed."""
     from agent.verify.dropout import patch_functional, zero_layers
 
-    zero_layers(module.named_modules())
     patch_functional("torch")
+    return zero_layers(module.named_modules())
+
 
 def loss_of(out):
     leaves, stack = [], [out]
@@ -194,12 +196,12 @@ def train(args: dict, arrays: list):
         return {"skip": RANDOM_SKIP}, []
     m = _fresh(int(args["seed"]))
     m.train()
-    _zero_dropout(m)
+    zeroed = _zero_dropout(m)
     with _S["imp"].active(), torch.no_grad():
         out = m(*torch_args(inputs))
     tensors: list = []
     node = encode(out, tensors)
-    return {"out": node, "state": _state(m, tensors)}, tensors
+    return {"out": node, "state": _state(m, tensors), "dropout_zeroed": zeroed}, tensors
 
 
 def grad(args: dict, arrays: list):

@@ -174,7 +174,7 @@ def _grad_case(calls: tuple[str, str], pt_ns: dict, ms_ns: dict, plan: dict | No
     import torch
 
     from agent.verify.candidate import loss_of as ms_loss
-    from agent.verify.candidate import unique_names
+    from agent.verify.candidate import split_grads, unique_names
     from agent.verify.levels import LevelFailure, close
     from agent.verify.reference import loss_of as torch_loss
 
@@ -205,14 +205,7 @@ def _grad_case(calls: tuple[str, str], pt_ns: dict, ms_ns: dict, plan: dict | No
     fn = ms.value_and_grad(forward, tuple(range(len(names))) if names else None,
                            ms.ParameterTuple([p for _, p in ms_params]) if ms_params else None)
     ms_l, grads = fn(*[ms_ns[n] for n in names])
-    if names and ms_params:
-        in_grads, p_grads = grads
-    elif names:
-        in_grads, p_grads = grads, ()
-    else:
-        in_grads, p_grads = (), grads
-    if names and not isinstance(in_grads, (tuple, list)):
-        in_grads = (in_grads,)
+    in_grads, p_grads = split_grads(grads, bool(names), bool(ms_params))
     try:
         worst = close(np.array(loss.item()), np.array(float(ms_l.asnumpy())), "loss")
         for n, g in zip(names, in_grads):

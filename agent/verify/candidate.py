@@ -241,6 +241,19 @@ def _state(cell, tensors: list, params_only: bool = False) -> dict:
     return out
 
 
+def split_grads(grads, inputs: bool, params: bool) -> tuple:
+    """(input gradients, parameter gradients) from what value_and_grad returned for those positions."""
+    if inputs and params:
+        in_grads, p_grads = grads
+    elif inputs:
+        in_grads, p_grads = grads, ()
+    else:
+        in_grads, p_grads = (), grads
+    if inputs and not isinstance(in_grads, (tuple, list)):
+        in_grads = (in_grads,)
+    return in_grads, p_grads
+
+
 def unique_names(pairs: list) -> None:
     """Name parameters by their path where two share a name: value_and_grad's ParameterTuple refuses
     duplicates (cells inserted under a container keep their local names)."""
@@ -284,14 +297,7 @@ def grad(args: dict, arrays: list):
     finally:
         if cell is not None:
             cell.set_train(False)
-    if float_pos and pairs:
-        in_grads, p_grads = grads
-    elif float_pos:
-        in_grads, p_grads = grads, ()
-    else:
-        in_grads, p_grads = (), grads
-    if float_pos and not isinstance(in_grads, (tuple, list)):
-        in_grads = (in_grads,)
+    in_grads, p_grads = split_grads(grads, bool(float_pos), bool(pairs))
     tensors, out = [], {}
     for (name, _), g in zip(pairs, p_grads):
         tensors.append(np.asarray(g.asnumpy(), dtype=np.float32).copy())

@@ -344,5 +344,10 @@ def graph(args: dict, arrays: list):
     return {"out": encode(out, tensors)}, tensors
 
 
-OPS = {"load": load, "weights": weights, "run": run, "record": record, "run_sub": run_sub, "train": train,
+def ping(args: dict, arrays: list):
+    """Nothing: a session's round trip, for benchmarks and health checks."""
+    return {}, []
+
+
+OPS = {"ping": ping, "load": load, "weights": weights, "run": run, "record": record, "run_sub": run_sub, "train": train,
        "grad": grad, "step": step, "graph": graph}

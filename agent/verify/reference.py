@@ -301,5 +301,10 @@ def _new_unit() -> None:
         _S["importers"] = importers
 
 
-OPS = {"prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,
+def ping(args: dict, arrays: list):
+    """Nothing: a session's round trip, for benchmarks and health checks."""
+    return {}, []
+
+
+OPS = {"ping": ping, "prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,
        "step": step, "observe": observe}

@@ -287,6 +287,8 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
         return
     try:
         report.sandbox = runner.isolation
+        if progress and hasattr(progress, "units"):
+            progress.units(len(translated.units))
         for unit in translated.units:
             if progress:
                 progress.unit(unit.key)
@@ -307,6 +309,8 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
                     write_text(out / rel, text)
                     translated.outputs[rel] = text
             report.units.append(UnitRecord(**record))
+            if progress and hasattr(progress, "done"):
+                progress.done(report.units[-1])
     finally:
         runner.close()
 

@@ -13,6 +13,7 @@ def test_version_and_module_entry_point():
 
 
 def test_piped_stderr_gets_one_line_per_finished_unit(tmp_path):
+    import os
     import subprocess
     from pathlib import Path
 
@@ -22,8 +23,16 @@ def test_piped_stderr_gets_one_line_per_finished_unit(tmp_path):
     (src / "m.py").write_text("import torch\nfrom torch import nn\n\n\nclass Tiny(nn.Module):\n"
                               "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
                               "    def forward(self, x):\n        return self.fc(x)\n")
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
     proc = subprocess.run([str(root / ".venv" / "bin" / "msagent"), "migrate", str(src), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=600, cwd=root)
+                          capture_output=True, text=True, timeout=600, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("msagent: [")]
     assert lines == [lines[0]] and lines[0].startswith("msagent: [1/1] m.py::Tiny verified-by-rules (grad) ")
+    text = summary.read_text()  # appended after what an earlier step wrote
+    assert text.startswith("earlier step\n") and "# msagent migration report" in text and "m.py::Tiny" in text
+    quiet = subprocess.run([str(root / ".venv" / "bin" / "msagent"), "migrate", str(src), "-o", str(tmp_path / "q"),
+                            "-q"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert quiet.returncode == 0 and "msagent: [" not in quiet.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def migrate(
     diff: bool = typer.Option(False, "--diff", help="print a unified diff of the Python files"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress on stderr"),
 ) -> None:
     """Translate SRC into OUT, verify every unit by execution, write msagent-report.json/.md."""
     from agent.config import load_settings
@@ -80,7 +82,7 @@ def migrate(
     # SIGTERM (a CI runner cancelling, `kill`) stops like Ctrl-C: a partial report, the worker stopped
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with Progress(enabled=not as_json) as progress:
+        with Progress(enabled=not as_json and not quiet) as progress:
             report = run_migration(src, out, settings, progress=progress)
     except UsageError as exc:
         _fail(str(exc))
@@ -89,6 +91,13 @@ def migrate(
             raise
         typer.echo("msagent: interrupted; the partial report is in OUT/msagent-report.json", err=True)
         raise typer.Exit(130)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:  # in GitHub Actions: the Markdown report on the job's summary page
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(render(report) + "\n")
+        except OSError as exc:
+            typer.echo(f"msagent: cannot append to GITHUB_STEP_SUMMARY ({exc})", err=True)
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump()) + "\n")
     else:

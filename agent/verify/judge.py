@@ -141,6 +141,11 @@ class Verifier:
                 with self.cand.session(timeout) as cand:
                     yield ref, cand
             return
+        held = self._held.get("mindspore")
+        if torch_only and held is not None and held[0] != reuse[1]:
+            # the translation's process of the previous file is done: ending it now lets its template
+            # warm the next one while the torch side works
+            self._drop("mindspore")
         ok = False
         try:
             ref = self._take("torch", self.ref, reuse[0], timeout)

@@ -215,6 +215,27 @@ class Verifier:
         return result
 
 
+MAX_INPUT_ELEMENTS = 2**26  # per input array: the trusted side allocates what a side asks for
+
+
+def _check_sizes(sizes) -> None:
+    """The torch side chose the input shapes; this process builds the arrays: refuse absurd ones."""
+    try:
+        for size in sizes:
+            for inp in size:
+                if "value" in inp:
+                    continue
+                n = 1
+                for d in inp["shape"]:
+                    if not isinstance(d, int) or d < 0:
+                        raise ValueError(f"bad dimension {d!r}")
+                    n *= d
+                if n > MAX_INPUT_ELEMENTS or not str(inp["dtype"]).replace("_", "").isalnum():
+                    raise ValueError(f"input {inp['shape']} {inp['dtype']} refused")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnitFailure("exception", f"the torch side chose unusable inputs: {exc}") from None
+
+
 class _Check:
     """One unit's check: the sequence of calls to both sides and the comparisons between them."""
 
@@ -288,6 +309,7 @@ class _Check:
         if prep.get("spec") is None:
             self._no_spec(prep)
         spec, init, sizes = prep["spec"], prep["init"], prep["sizes"]
+        _check_sizes(sizes)
         r["spec"] = spec
         if len(sizes) < 2:
             r["notes"].append("the torch side accepted only one input size")

@@ -317,11 +317,3 @@ def _why_missing(mod) -> str:
     bits = [f"missing module {m['module']!r} (line {m['line']})" for m in missing]
     bits += [f"line {e['line']}: {e['error']}" for e in errors]
     return (": " + "; ".join(bits)) if bits else ""
-
-
-def missing_imports(mod) -> list[dict]:
-    return list(getattr(mod, MISSING, []) or [])
-
-
-def modules_loaded(importer: RepoImporter) -> dict[str, object]:
-    return dict(importer.modules)

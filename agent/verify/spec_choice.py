@@ -66,12 +66,6 @@ def torch_args(arrays):
     return [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
 
 
-def ms_args(arrays):
-    import mindspore as ms
-
-    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
-
-
 def ms_sync() -> None:
     """Wait for MindSpore's queued kernels (PyNative dispatches them to a worker thread)."""
     from mindspore.graph.api import _pynative_executor

@@ -256,6 +256,26 @@ def log_tail(path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def start_all(processes) -> None:
+    """Call start() on each at once, in threads (their framework imports overlap); re-raise the
+    first failure in the caller's thread."""
+    errors: list[BaseException] = []
+
+    def start_one(p) -> None:
+        try:
+            p.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_one, args=(p,)) for p in processes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 class WorkerPool:
     """N warm workers (or verifiers) handed out one caller at a time (for `msagent eval --jobs N`)."""
 
@@ -270,21 +290,7 @@ class WorkerPool:
 
     def start(self) -> None:
         """Start every worker at once (their preloads overlap); raises if one fails."""
-        errors: list[BaseException] = []
-
-        def start_one(w: Worker) -> None:
-            try:
-                w.start()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=start_one, args=(w,)) for w in self.workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        start_all(self.workers)
 
     @contextmanager
     def worker(self, timeout: float | None = None) -> Iterator[Worker]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from agent.sandbox.config import SideConfig
+from agent.sandbox.pool import start_all
 from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees
 from agent.verify.inputs import make_arrays, pack, shapes
@@ -85,21 +85,7 @@ class Verifier:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        errors: list[BaseException] = []
-
-        def start(side):
-            try:
-                side.start()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=start, args=(s,)) for s in (self.ref, self.cand)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        start_all([self.ref, self.cand])
 
     def close(self) -> None:
         for name in list(self._held):

@@ -33,7 +33,7 @@ eval: $(STAMP)
 	$(BIN)/msagent eval evals/cases
 
 kb-verify: $(STAMP)
-	$(BIN)/msagent kb verify
+	$(BIN)/msagent kb verify --into-package
 
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --no-deps -w dist .

@@ -44,29 +44,51 @@ def verify_cmd(
     apis: list[str] = typer.Argument(None, help="torch APIs to probe (default: every entry with a probe)"),
     device: str = typer.Option("cpu", help="the device the verdicts are for"),
     as_json: bool = typer.Option(False, "--json"),
+    into_package: bool = typer.Option(
+        False, "--into-package",
+        help="record the verdicts in the checkout's mapping_kb/verdicts (`make kb-verify`), probing the packaged "
+        "entries only; default: your data folder"),
 ) -> None:
-    """Run the probes against torch in one warm worker and record a verdict per target."""
-    from agent.kb.store import load_kb
+    """Run the probes against torch in one warm worker and record a verdict per target.
+
+    Verdicts go to verdicts/<device>.json of your KB layer in the user data folder
+    (MSAGENT_DATA_DIR overrides it), layered over the packaged KB, which is never written unless
+    --into-package is given in a source checkout."""
+    from agent.kb.store import kb_root, load_kb, user_kb_root
     from agent.kb.verify_runner import verify
 
-    kb = load_kb()
+    if into_package:
+        root = kb_root()
+        if root.parent.name == "_data":  # inside an installed wheel: site-packages is not ours to write
+            typer.echo(f"msagent: --into-package writes the KB of a source checkout; {root} is an installed "
+                       "package's. Without the flag the verdicts go to your data folder.", err=True)
+            raise typer.Exit(2)
+        kb = load_kb(str(root))
+    else:
+        root = user_kb_root()
+        kb = load_kb()
     try:
-        summary = verify(kb, apis or None, device,
+        summary = verify(kb, apis or None, device, root=root,
                          on_batch=None if as_json else lambda d, n: typer.echo(f"probed {d}/{n}", err=True))
     except KeyError as exc:
         typer.echo(f"msagent: {exc.args[0]}", err=True)
         raise typer.Exit(2)
     load_kb.cache_clear()
+    summary["written"] = str(root / "verdicts" / f"{device}.json")
     typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
 @app.command("accept")
 def accept_cmd(candidates: str = typer.Argument(..., help="OUT/.msagent/kb-candidates.yaml from a migration")) -> None:
-    """Add the proven candidate entries a repair found to mapping_kb/learned.yaml."""
-    from agent.kb.store import kb_root
-    from agent.repair.learn import accept
+    """Add the proven candidate entries a repair found to learned.yaml of your KB layer (in the
+    user data folder; MSAGENT_DATA_DIR overrides it). The packaged KB is never written."""
+    from agent.kb.store import kb_root, user_kb_root
+    from agent.repair.learn import LEARNED_FILE, accept
 
-    result = accept(candidates, kb_root())
+    target = user_kb_root()
+    result = accept(candidates, target, base_dirs=[kb_root()])
     typer.echo(f"accepted: {len(result.accepted)}")
+    if result.accepted:
+        typer.echo(f"written: {target / LEARNED_FILE}")
     for item in result.skipped:
         typer.echo(f"skipped: {item[0]}: {item[1]}")

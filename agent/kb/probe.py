@@ -225,7 +225,7 @@ def _grad_case(calls: tuple[str, str], pt_ns: dict, ms_ns: dict, plan: dict | No
     return "matched", f"max abs {worst:.1e}"
 
 
-def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict:
+def run_entry(api: str, device: str = "cpu", kb_root: str | None = None, kb_user: str | None = None) -> dict:
     """Verdicts for every target of one entry: {target api: verdict dict}."""
     import mindspore as ms
 
@@ -238,7 +238,7 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
         ms.set_device(ms_target(device))
     except RuntimeError:  # a warm probe worker keeps the device its first probe ran on
         pass
-    kb = load_kb(kb_root)
+    kb = load_kb(kb_root, kb_user)
     entry = kb.get(api)
     if entry is None or entry.probe is None:
         return {}
@@ -277,8 +277,8 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None) -> dict
     return out
 
 
-def run_entries(apis: list[str], device: str = "cpu", kb_root: str | None = None) -> dict:
-    return {api: run_entry(api, device, kb_root) for api in apis}
+def run_entries(apis: list[str], device: str = "cpu", kb_root: str | None = None, kb_user: str | None = None) -> dict:
+    return {api: run_entry(api, device, kb_root, kb_user) for api in apis}
 
 
 def _short(text: str) -> str:

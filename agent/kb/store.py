@@ -1,7 +1,15 @@
-"""Load the knowledge base, look entries up by name, and pick a target per device."""
+"""Load the knowledge base, look entries up by name, and pick a target per device.
+
+Two layers: the packaged KB (mapping_kb/, inside the wheel or the checkout), never written at run
+time, and the user's layer under the user data folder (`user_kb_root()`): the entries
+`msagent kb accept` added (learned.yaml) and the verdicts `msagent kb verify` recorded
+(verdicts/<device>.json). `load_kb()` puts the user's layer over the packaged one; where both
+name the same API or the same target's verdict, the user's wins.
+"""
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,9 +34,29 @@ def kb_root() -> Path:
     return Path(__file__).resolve().parents[2] / "mapping_kb"
 
 
+DATA_ENV = "MSAGENT_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The user's msagent data folder: $MSAGENT_DATA_DIR, else platformdirs' user data dir
+    (~/.local/share/msagent on Linux, under $XDG_DATA_HOME when set)."""
+    override = os.environ.get(DATA_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("msagent", appauthor=False))
+
+
+def user_kb_root() -> Path:
+    """The user's KB layer: learned.yaml from `msagent kb accept`, verdicts/ from `msagent kb verify`."""
+    return data_dir() / "mapping_kb"
+
+
 class KB:
-    def __init__(self, entries: list[Entry], root: Path | None = None):
+    def __init__(self, entries: list[Entry], root: Path | None = None, user: Path | None = None):
         self.root = root
+        self.user = user  # the user's layer loaded over `root`, or None
         self.entries = entries
         self._by_name: dict[str, Entry] = {}
         for e in entries:
@@ -101,15 +129,36 @@ def load_entries(root: Path) -> list[Entry]:
     return entries
 
 
+def load_kb(root: str | None = None, user: str | None = None) -> KB:
+    """The KB at `root` with the layer `user` over it. Without `root`: the packaged KB with the
+    user's layer (`user_kb_root()`, or `user` when given). With `root` (MSAGENT_KB_ROOT, a test's
+    KB): that folder, with only the layer `user` names (None: none)."""
+    if not root:
+        root, user = str(kb_root()), user or str(user_kb_root())
+    return _load_kb(str(root), str(user) if user else None)
+
+
 @lru_cache(maxsize=4)
-def load_kb(root: str | None = None) -> KB:
-    path = Path(root) if root else kb_root()
+def _load_kb(root: str, user: str | None) -> KB:
+    path = Path(root)
     entries = load_entries(path)
     verdicts = _load_verdicts(path)
+    layer = Path(user) if user else None
+    if layer is not None and layer.is_dir():
+        mine = load_entries(layer)
+        taken = {e.api for e in mine}  # the user's entry replaces a packaged one of the same API
+        entries = [*mine, *(e for e in entries if e.api not in taken)]
+        for device, per_api in _load_verdicts(layer).items():
+            slot = verdicts.setdefault(device, {})
+            for api, targets in per_api.items():
+                slot.setdefault(api, {}).update(targets)
     for e in entries:
         for t in e.targets:
             for device, per_api in verdicts.items():
                 v = per_api.get(e.api, {}).get(t.api)
                 if v is not None:
                     t.verdicts[device] = v
-    return KB(entries, path)
+    return KB(entries, path, layer)
+
+
+load_kb.cache_clear = _load_kb.cache_clear

@@ -1,7 +1,9 @@
 """`msagent kb verify`: run every probe in one warm worker and record the verdicts per device.
 
-Verdicts land in mapping_kb/verdicts/<device>.json. A probe verdict replaces a seed verdict;
-where they disagree the seed's claim is kept in the detail, so the difference stays visible.
+Verdicts land in verdicts/<device>.json of the user's KB layer (`store.user_kb_root()`), or of
+the packaged mapping_kb/ when the CLI is asked to (`msagent kb verify --into-package`, a checkout's
+`make kb-verify`). A probe verdict replaces a seed verdict; where they disagree the seed's claim
+is kept in the detail, so the difference stays visible.
 """
 from __future__ import annotations
 
@@ -27,17 +29,19 @@ def probe_targets(kb: KB, apis: list[str] | None) -> list[str]:
     return [e.api for e in kb.entries if e.probe is not None and e.targets]
 
 
-def run(kb: KB, apis: list[str], device: str, worker: Worker, kb_root: str | None = None, on_batch=None) -> dict:
+def run(kb: KB, apis: list[str], device: str, worker: Worker, kb_root: str | None = None, on_batch=None,
+        kb_user: str | None = None) -> dict:
     """api -> {target api: verdict}; a batch that crashes the worker is rerun one entry at a time."""
     results: dict[str, dict] = {}
+    where = {"kb_root": kb_root, "kb_user": kb_user}
     for i in range(0, len(apis), BATCH):
         batch = apis[i:i + BATCH]
-        reply = worker.call(OP, {"apis": batch, "device": device, "kb_root": kb_root}, timeout=60 + 10 * len(batch))
+        reply = worker.call(OP, {"apis": batch, "device": device, **where}, timeout=60 + 10 * len(batch))
         if reply.get("ok"):
             results.update(reply["result"])
         else:
             for api in batch:
-                one = worker.call(OP, {"apis": [api], "device": device, "kb_root": kb_root}, timeout=60)
+                one = worker.call(OP, {"apis": [api], "device": device, **where}, timeout=60)
                 if one.get("ok"):
                     results.update(one["result"])
                 else:
@@ -50,16 +54,19 @@ def run(kb: KB, apis: list[str], device: str, worker: Worker, kb_root: str | Non
     return results
 
 
-def merge(root: Path, device: str, fresh: dict) -> dict:
-    """Write the new verdicts over the recorded ones; returns counts of what changed."""
+def merge(root: Path, device: str, fresh: dict, base: Path | None = None) -> dict:
+    """Write the new verdicts over the ones recorded in `root`; returns counts of what changed.
+    `base`: the packaged KB under a user layer, whose seed verdicts the new ones are compared with."""
     path = root / "verdicts" / f"{device}.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
+    base_file = base / "verdicts" / f"{device}.json" if base is not None else None
+    seeds = json.loads(base_file.read_text()).get("verdicts", {}) if base_file and base_file.is_file() else {}
     verdicts = data.setdefault("verdicts", {})
     changed = {"recorded": 0, "disagree_with_seed": 0}
     for api, targets in fresh.items():
         slot = verdicts.setdefault(api, {})
         for tapi, v in targets.items():
-            old = slot.get(tapi)
+            old = slot.get(tapi) or seeds.get(api, {}).get(tapi)
             if old and old.get("source") == "seed" and old.get("status") != v["status"]:
                 v["detail"] = f"{v['detail']} (seed table said {old['status']}: {old.get('detail', '')})".strip()
                 changed["disagree_with_seed"] += 1
@@ -72,13 +79,20 @@ def merge(root: Path, device: str, fresh: dict) -> dict:
 
 
 def verify(kb: KB, apis: list[str] | None, device: str = "cpu", root: Path | None = None, on_batch=None) -> dict:
-    root = root or kb.root
+    """Probe `apis` (default: every entry with a probe) and record the verdicts in `root`: by
+    default the user's layer the KB was loaded with, else the KB's own folder."""
+    root = Path(root or kb.user or kb.root)
     names = probe_targets(kb, apis)
     start = time.perf_counter()
-    with Worker(WorkerConfig(preload=["torch", "mindspore"])) as worker:
-        fresh = run(kb, names, device, worker, kb_root=str(kb.root) if kb.root else None, on_batch=on_batch)
+    user = str(kb.user) if kb.user is not None and kb.user.is_dir() else None
+    # the worker hides $HOME, where the user's layer usually lives: that one folder stays visible, read-only
+    config = WorkerConfig(preload=["torch", "mindspore"], visible_paths=[user] if user else [])
+    with Worker(config) as worker:
+        fresh = run(kb, names, device, worker, kb_root=str(kb.root) if kb.root else None, on_batch=on_batch,
+                    kb_user=user)
     seconds = time.perf_counter() - start
-    counts = merge(root, device, fresh)
+    base = kb.root if kb.root is not None and Path(kb.root).resolve() != root.resolve() else None
+    counts = merge(root, device, fresh, base=base)
     statuses: dict[str, int] = {}
     for targets in fresh.values():
         for v in targets.values():

@@ -8,7 +8,8 @@ API the draft replaced by a composition (torch.einsum -> matmul + transpose) is 
 candidate: the KB already holds the mapping and only `msagent kb verify` may record the verdict.
 
 Candidates accumulate in OUT/.msagent/kb-candidates.yaml; `accept(path, kb_dir)` appends the
-proven new entries to kb_dir/learned.yaml.
+proven new entries to kb_dir/learned.yaml (`msagent kb accept`: the user's KB layer, never the
+packaged KB, whose names are passed as `base_dirs` so an entry there is not added twice).
 """
 from __future__ import annotations
 
@@ -189,21 +190,26 @@ class AcceptResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (api, why)
 
 
-def _names_by_file(kb_dir: Path) -> dict[str, str]:
+def _names_by_file(kb_dir: Path, label: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for f in sorted(kb_dir.glob("*.yaml")):
         for raw in yaml.safe_load(f.read_text()) or []:
             for n in [raw.get("api"), *raw.get("aliases", [])]:
                 if n:
-                    out.setdefault(n, f.name)
+                    out.setdefault(n, label + f.name)
     return out
 
 
-def accept(candidates_path: str | Path, kb_dir: str | Path) -> AcceptResult:
-    """Append the proven new-entry candidates to kb_dir/learned.yaml; say why each other one was left out."""
+def accept(candidates_path: str | Path, kb_dir: str | Path, base_dirs: list[str | Path] = ()) -> AcceptResult:
+    """Append the proven new-entry candidates to kb_dir/learned.yaml (created with its folder when
+    needed); say why each other one was left out. A name already in kb_dir or in one of `base_dirs`
+    (the packaged KB under a user layer) is not added again."""
     kb_dir = Path(kb_dir)
     result = AcceptResult()
-    owners = _names_by_file(kb_dir)
+    owners = _names_by_file(kb_dir) if kb_dir.is_dir() else {}
+    for base in base_dirs:
+        for n, where in _names_by_file(Path(base), label="the packaged ").items():
+            owners.setdefault(n, where)
     learned_path = kb_dir / LEARNED_FILE
     learned = list(yaml.safe_load(learned_path.read_text()) or []) if learned_path.is_file() else []
     for c in load_candidates(Path(candidates_path)):
@@ -228,14 +234,18 @@ def accept(candidates_path: str | Path, kb_dir: str | Path) -> AcceptResult:
             continue
         clash = next((n for n in entry.names if n in owners), None)
         if clash is not None:
-            result.skipped.append((api, f"{clash} already has an entry in {owners[clash]}; add the target "
-                                   f"{entry.targets[0].api} there by hand"))
+            where = owners[clash]
+            fix = (f"the packaged KB is not written: a new target ({entry.targets[0].api}) belongs in "
+                   "tools/kb_src/ of a checkout" if where.startswith("the packaged ")
+                   else f"add the target {entry.targets[0].api} there by hand")
+            result.skipped.append((api, f"{clash} already has an entry in {where}; {fix}"))
             continue
         learned.append(entry.model_dump(exclude_defaults=True))
         for n in entry.names:
             owners[n] = LEARNED_FILE
         result.accepted.append(api)
     if result.accepted:
+        kb_dir.mkdir(parents=True, exist_ok=True)
         tmp = learned_path.with_suffix(".yaml.tmp")
         tmp.write_text(yaml.safe_dump(learned, sort_keys=False, allow_unicode=True))
         os.replace(tmp, learned_path)

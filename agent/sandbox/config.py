@@ -55,6 +55,11 @@ class WorkerConfig(BaseModel):
         description="Paths covered by an empty tmpfs inside the worker; None means the caller's $HOME. A path "
         "holding the Python install, the agent package or the temp dir is never hidden.",
     )
+    visible_paths: list[str] = Field(
+        default_factory=list,
+        description="Folders kept visible (read-only like the rest) even under a hidden path, e.g. the user's KB "
+        "layer that `msagent kb verify` probes.",
+    )
     temp_dir: str | None = Field(
         default=None, description="Parent folder for the worker's private temp dir; None uses the system default."
     )

@@ -190,7 +190,8 @@ def build_launch(config: WorkerConfig, workdir: str, module: str = "agent.sandbo
     if use["fs"] or use["pid"]:
         home = os.path.expanduser("~")
         hidden = config.hidden_paths if config.hidden_paths is not None else ([home] if home != "/" else [])
-        keep = [sys.prefix, sys.base_prefix, PROJECT_ROOT, workdir, *env["PYTHONPATH"].split(os.pathsep)]
+        keep = [sys.prefix, sys.base_prefix, PROJECT_ROOT, workdir, *env["PYTHONPATH"].split(os.pathsep),
+                *config.visible_paths]
         env["MSAGENT_SANDBOX_FS"] = json.dumps({
             "read_only": config.read_only_paths if use["fs"] else [],
             "hidden": hidden if use["fs"] else [],

@@ -57,6 +57,9 @@ def migrate(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress on stderr"),
+    sarif: Path = typer.Option(None, "--sarif", help="also write a SARIF 2.1.0 log to this file for CI code "
+                               "scanning: failed and unproven units and marked call sites at their lines in SRC. "
+                               "A path that cannot be written is an error (exit 2), after the reports are written"),
 ) -> None:
     """Translate SRC into OUT, verify every unit by execution, write msagent-report.json/.md."""
     from agent.config import load_settings
@@ -98,6 +101,14 @@ def migrate(
                 fh.write(render(report) + "\n")
         except OSError as exc:
             typer.echo(f"msagent: cannot append to GITHUB_STEP_SUMMARY ({exc})", err=True)
+    sarif_error = None
+    if sarif is not None:  # code scanning: results at their lines in SRC
+        from agent.report.sarif import write_sarif
+
+        try:
+            write_sarif(report, sarif)
+        except OSError as exc:
+            sarif_error = f"cannot write the SARIF log {sarif}: {exc.strerror or exc}"
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump()) + "\n")
     else:
@@ -106,6 +117,8 @@ def migrate(
 
             print_diff(Path(report.source), Path(report.output))
         typer.echo(render(report))
+    if sarif_error:
+        _fail(sarif_error)
     raise typer.Exit(report.exit_code)
 
 

@@ -287,6 +287,10 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
         return
     try:
         report.sandbox = runner.isolation
+        if report.sandbox.get("unsandboxed"):  # --allow-unsandboxed on a host without the sandbox
+            from agent.sandbox.isolation import UNSANDBOXED_NOTE
+
+            report.notes.append(UNSANDBOXED_NOTE)
         if progress and hasattr(progress, "units"):
             progress.units(len(translated.units))
         for unit in translated.units:

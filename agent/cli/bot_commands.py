@@ -28,6 +28,21 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _require_sandbox(allow_unsandboxed: bool) -> None:
+    """The bot runs pull requests' code: exit 2 where the sandbox cannot be built, unless allowed."""
+    from agent.sandbox.isolation import ALLOW_UNSANDBOXED_ENV, sandbox_refusal
+
+    if allow_unsandboxed:
+        os.environ[ALLOW_UNSANDBOXED_ENV] = "1"
+    why = sandbox_refusal(no_verify=False)
+    if why:
+        _fail(why)
+
+
+_ALLOW_HELP = ("where the sandbox cannot be built (no user namespaces, not Linux), verify pull requests without "
+               "isolation: their code can then read this machine's files and forge verdicts")
+
+
 @app.command()
 def serve(
     port: int = typer.Option(8080, help="port to listen on"),
@@ -40,12 +55,15 @@ def serve(
     state_dir: Path = typer.Option(Path.home() / ".local" / "state" / "msagent-bot", envvar="MSAGENT_BOT_STATE",
                                    help="where handled delivery ids are kept"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
+    allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed", envvar="MSAGENT_ALLOW_UNSANDBOXED",
+                                           help=_ALLOW_HELP),
 ) -> None:
     """Serve the App's webhook: check PRs on opened/synchronize/reopened. The webhook secret is
     read from GITHUB_WEBHOOK_SECRET (an option would show it in the process list)."""
     from agent.bot.server import AppConfig, BotServer
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s")
+    _require_sandbox(allow_unsandboxed)
     secret = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
     if not secret:
         _fail("GITHUB_WEBHOOK_SECRET is not set: the bot refuses unsigned deliveries")
@@ -77,10 +95,14 @@ def serve(
 @app.command()
 def action(
     fail: bool = typer.Option(True, "--fail/--no-fail", help="exit 1 when a changed unit fails verification"),
+    allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed", envvar="MSAGENT_ALLOW_UNSANDBOXED",
+                                           help=_ALLOW_HELP),
 ) -> None:
     """Check the PR of the current GitHub Actions job, on the checked-out workspace."""
     from agent.bot.action import ActionError, run_action
     from agent.report.textsafe import register_secret
+
+    _require_sandbox(allow_unsandboxed)
 
     register_secret(os.environ.get("GITHUB_TOKEN"))  # its name already looks secret; this holds if it is renamed
     logging.basicConfig(level=logging.INFO, format="%(message)s")

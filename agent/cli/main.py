@@ -43,6 +43,17 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _require_sandbox(allow_unsandboxed: bool, no_verify: bool = True) -> None:
+    """Exit 2 where the verification sandbox cannot be built, unless the user agreed to go without it."""
+    from agent.sandbox.isolation import ALLOW_UNSANDBOXED_ENV, sandbox_refusal
+
+    if allow_unsandboxed:
+        os.environ[ALLOW_UNSANDBOXED_ENV] = "1"  # the sides read the consent where they start
+    why = sandbox_refusal(no_verify)
+    if why:
+        _fail(why)
+
+
 @app.command()
 def migrate(
     src: Path = typer.Argument(..., help="the PyTorch repository (never written to)"),
@@ -57,6 +68,10 @@ def migrate(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress on stderr"),
+    allow_unsandboxed: bool = typer.Option(
+        False, "--allow-unsandboxed", envvar="MSAGENT_ALLOW_UNSANDBOXED",
+        help="where the sandbox cannot be built (no user namespaces, not Linux), verify without isolation: "
+        "the code under test can read your files and forge verdicts"),
     sarif: Path = typer.Option(None, "--sarif", help="also write a SARIF 2.1.0 log to this file for CI code "
                                "scanning: failed and unproven units and marked call sites at their lines in SRC. "
                                "A path that cannot be written is an error (exit 2), after the reports are written"),
@@ -82,6 +97,8 @@ def migrate(
         _fail(str(exc))
     for note in settings.ignored_repo_settings:  # the repository asked for something it may not choose
         typer.echo(f"msagent: {note}", err=True)
+    if settings.verify:
+        _require_sandbox(allow_unsandboxed)
     # SIGTERM (a CI runner cancelling, `kill`) stops like Ctrl-C: a partial report, the worker stopped
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -131,12 +148,16 @@ def eval_cmd(
     ray: str = typer.Option(None, "--ray", help="address of a Ray cluster to spread cases over"),
     only: list[str] = typer.Option(None, "--case", help="run only these cases (repeatable)"),
     out: Path = typer.Option(None, "--out", help="keep the migrated cases here"),
+    allow_unsandboxed: bool = typer.Option(
+        False, "--allow-unsandboxed", envvar="MSAGENT_ALLOW_UNSANDBOXED",
+        help="where the sandbox cannot be built, verify the cases without isolation"),
 ) -> None:
     """Run the eval suite and score it."""
     from agent.evals.run import main as run_eval
 
     if not cases.is_dir():
         _fail(f"{cases}: not a directory of eval cases")
+    _require_sandbox(allow_unsandboxed, no_verify=False)
     raise typer.Exit(run_eval(cases, as_json=as_json, compare=compare, jobs=jobs, ray=ray, only=only, out=out))
 
 

@@ -33,6 +33,20 @@ _NS_FLAGS = {
 }
 
 
+# Tests only: make the probe report no sandbox ("namespaces": no namespace can be created;
+# "platform": as on a host that is not Linux), so the refusal and the unsandboxed path run here.
+FORCE_UNAVAILABLE_ENV = "MSAGENT_SANDBOX_FORCE_UNAVAILABLE"
+# The user's consent to verify without isolation (the CLI's --allow-unsandboxed sets it).
+ALLOW_UNSANDBOXED_ENV = "MSAGENT_ALLOW_UNSANDBOXED"
+ALLOW_UNSANDBOXED_FLAG = "--allow-unsandboxed"
+UNSANDBOXED_NOTE = ("verification ran without isolation (--allow-unsandboxed): the code under test could read "
+                    "this machine's files, reach the network and tamper with the verifying process")
+
+
+def _forced() -> str:
+    return os.environ.get(FORCE_UNAVAILABLE_ENV, "").strip().lower()
+
+
 def _runs(argv: list[str]) -> bool:
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -49,7 +63,7 @@ def probe_namespaces() -> dict:
     As root plain unshare works; otherwise a user namespace mapping us to root is tried.
     """
     found = {"unshare": shutil.which("unshare"), "user_ns": False, "network": False, "fs": False, "pid": False}
-    if not found["unshare"]:
+    if not found["unshare"] or sys.platform != "linux" or _forced() in ("namespaces", "platform"):
         return found
     for prefix in ([], ["--map-root-user"]):
         ok = {kind: _runs([found["unshare"], *prefix, *flags, "true"]) for kind, flags in _NS_FLAGS.items()}
@@ -57,6 +71,42 @@ def probe_namespaces() -> dict:
             found.update(ok, user_ns=bool(prefix))
             break
     return found
+
+
+def sandbox_missing() -> list[str]:
+    """What the verification sandbox (network, mount and pid namespaces) needs and this host
+    lacks, one phrase each; [] when it can be built."""
+    forced = _forced()
+    why = f" [{FORCE_UNAVAILABLE_ENV}={forced}]" if forced in ("namespaces", "platform") else ""
+    if sys.platform != "linux" or forced == "platform":
+        return [f"not Linux{why or f' (this is {sys.platform})'}"]
+    ns = probe_namespaces()
+    if not ns["unshare"]:
+        return ["no unshare command (util-linux)"]
+    lacking = [kind for kind in _NS_FLAGS if not ns[kind]]
+    if len(lacking) == len(_NS_FLAGS):
+        if os.geteuid() == 0 and not why:
+            return [f"no namespaces (`unshare --net` failed even as root){why}"]
+        return [f"no user namespaces (`unshare --map-root-user` failed){why}"]
+    return [f"no {kind} namespace (`unshare {' '.join(_NS_FLAGS[kind])}` failed)" for kind in lacking]
+
+
+def allow_unsandboxed() -> bool:
+    """Whether the user agreed to verification without the sandbox (MSAGENT_ALLOW_UNSANDBOXED=1)."""
+    return os.environ.get(ALLOW_UNSANDBOXED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def refusal(missing: list[str], no_verify: bool = True) -> str:
+    """The one-line refusal: what is missing and the flags that go on without the sandbox."""
+    return (f"cannot build the verification sandbox: {'; '.join(missing)}; rerun with {ALLOW_UNSANDBOXED_FLAG} "
+            f"(or {ALLOW_UNSANDBOXED_ENV}=1) to verify without isolation (code under test can then read your "
+            "files and forge verdicts)" + (", or --no-verify" if no_verify else ""))
+
+
+def sandbox_refusal(no_verify: bool = True) -> str | None:
+    """The refusal when the sandbox cannot be built and the user has not agreed to go without it."""
+    missing = sandbox_missing()
+    return refusal(missing, no_verify) if missing and not allow_unsandboxed() else None
 
 
 def _allowed(name: str, patterns: list[str]) -> bool:

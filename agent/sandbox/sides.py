@@ -27,7 +27,8 @@ from pathlib import Path
 
 from agent.sandbox import wire
 from agent.sandbox.config import SideConfig
-from agent.sandbox.isolation import build_launch, probe_namespaces
+from agent.sandbox.isolation import (UNSANDBOXED_NOTE, allow_unsandboxed, build_launch, probe_namespaces, refusal,
+                                     sandbox_missing)
 from agent.sandbox.pool import WorkerStartError, _signal_name, _spawn, kill_tree, log_tail
 
 TEMP_PREFIX = "msagent-side-"
@@ -113,6 +114,10 @@ class Side:
                 self._reap()
                 self.restarts += 1
             self._pending = 0
+            wanted = self.config.network_isolation or self.config.fs_isolation or self.config.pid_isolation
+            missing = sandbox_missing() if wanted else []
+            if missing and not allow_unsandboxed():  # never a silent fall back to running untrusted code bare
+                raise WorkerStartError(f"{self.config.side} side: {refusal(missing)}")
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             cfg = self.config.model_copy(update={"extra_env": {
                 **self.config.extra_env, "MSAGENT_CONTROL_FD": str(theirs.fileno()), "MSAGENT_SIDE": self.config.side}})
@@ -152,6 +157,9 @@ class Side:
                               "fresh_process_per_unit": True}
             if self.config.fs_isolation and not view:
                 self.isolation["notes"] = [*public.get("notes", []), "no filesystem view on this host"]
+            if missing:  # the user agreed to go on without the sandbox: the report says so
+                self.isolation["unsandboxed"] = True
+                self.isolation["notes"] = [*self.isolation.get("notes", []), UNSANDBOXED_NOTE, *missing]
 
     def close(self) -> None:
         with self._lock:

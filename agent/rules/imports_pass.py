@@ -9,13 +9,12 @@ from __future__ import annotations
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
+from agent.rules.names import is_torch as _is_torch
 from agent.rules.walk import Transformer
 
 MARKER = "# msagent:"
 
 
-def _is_torch(module_name: str | None) -> bool:
-    return module_name is not None and (module_name == "torch" or module_name.startswith("torch."))
 
 
 def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:

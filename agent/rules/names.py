@@ -16,8 +16,14 @@ from libcst._metadata_dependent import LazyValue
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
 
+# Packages whose names the rules translate like torch's: torch itself, and libraries whose torch
+# flavour a MindSpore file cannot import (einops' layers import torch; its functions need the
+# MindSpore backend the KB's helper registers). Their APIs are KB entries like any torch API.
+TORCH_BOUND = ("torch", "einops")
+
+
 def is_torch(name: str | None) -> bool:
-    return name is not None and (name == "torch" or name.startswith("torch."))
+    return name is not None and any(name == p or name.startswith(p + ".") for p in TORCH_BOUND)
 
 
 def canonical(name: str) -> str:

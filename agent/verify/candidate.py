@@ -17,6 +17,7 @@ import traceback
 import numpy as np
 
 from agent.verify.inputs import unpack
+from agent.verify.parents import PART
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.tree import encode
@@ -109,6 +110,18 @@ def load(args: dict, arrays: list):
     return {"kind": "module", "desc": describe_ms(cell)}, []
 
 
+def _ms_part(cell, path: str):
+    """The sub-cell at PATH (dotted attribute names and list indices), as `torch_part` walks torch's."""
+    for name in path.split(".") if path else []:
+        child = getattr(cell, name, None)
+        if child is None and name.lstrip("-").isdigit():
+            child = cell[int(name)]
+        if child is None:
+            raise AttributeError(f"{type(cell).__name__} has no sub-cell {name!r} (path {path!r})")
+        cell = child
+    return cell
+
+
 class _TopLevel(dict):
     """Names of an `init` expression that are top-level packages of the translated tree."""
 
@@ -117,6 +130,8 @@ class _TopLevel(dict):
         self.bases = bases
 
     def __missing__(self, key):
+        if key == PART:
+            return _ms_part
         for base in self.bases:
             if os.path.exists(os.path.join(base, key + ".py")) or os.path.isdir(os.path.join(base, key)):
                 return importlib.import_module(key)

@@ -8,6 +8,7 @@ for the second trial size); `public_spec` strips them.
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 
@@ -189,8 +190,48 @@ def forward_params(fn) -> list[inspect.Parameter]:
     return req
 
 
-def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
-    """Candidate first-size argument lists for `module.forward`, from its layers and argument names."""
+_IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
+_IMAGE_CHANNELS = re.compile(r"^(in_?)?(channels|chans|num_channels|in_ch|image_channels)$")
+
+
+def geometry_hints(module, init: str | None) -> dict[str, object]:
+    """Constructor arguments that describe the input (image_size=32, channels=3): from the init
+    expression's keywords, else the constructor's defaults. Values are literals only."""
+    hints: dict[str, object] = {}
+    try:
+        for p in inspect.signature(type(module).__init__).parameters.values():
+            if p.default is not p.empty and isinstance(p.default, (int, tuple, list)):
+                hints[p.name] = p.default
+    except (TypeError, ValueError):
+        pass
+    if init:
+        try:
+            call = ast.parse(init, mode="eval").body
+            for kw in getattr(call, "keywords", []):
+                if kw.arg:
+                    try:
+                        hints[kw.arg] = ast.literal_eval(kw.value)
+                    except ValueError:
+                        pass
+        except SyntaxError:
+            pass
+    return hints
+
+
+def _image_input(hints: dict) -> dict | None:
+    """[B, C, H, W] from an image-size hint (and a channel count if there is one)."""
+    size = next((v for k, v in hints.items() if _IMAGE_SIZE.search(k.lower())), None)
+    if isinstance(size, int):
+        size = (size, size)
+    if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= 256 for v in size)):
+        return None
+    channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 3)
+    return _f((B1, channels, *size))
+
+
+def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -> list[list[dict]]:
+    """Candidate first-size argument lists for `module.forward`, from its layers and argument names
+    (and, for image models, the image size its constructor was given: `hints`)."""
     import itertools
 
     if not callable(getattr(module, "forward", None)):
@@ -198,8 +239,12 @@ def module_input_candidates(module, limit: int = 6) -> list[list[dict]]:
     params = forward_params(module.forward)
     layers = _entry_layers(module)
     kinds = usage.parameter_kinds(module.forward)
+    image = _image_input(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
+        if i == 0 and image is not None and len(params) == 1:
+            per_arg.append([image, *(_layer_inputs(layers[0]) if layers else [])])
+            continue
         kind = kinds.get(p.name)
         if kind == usage.INT:
             per_arg.append([{"value": 4}])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.verify import infer
+from agent.verify import infer, parents
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import perturb_constants
@@ -28,6 +28,8 @@ class _RepoNames(dict):
         self.imp = imp
 
     def __missing__(self, key):
+        if key == parents.PART:
+            return parents.torch_part
         if self.imp.owns(key):
             return self.imp.load(key)
         raise KeyError(key)
@@ -121,7 +123,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
         candidates += [{"source": "defaults", "init": i, "inputs": None} for i in infer.default_inits(unit["name"], pt_obj)]
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
-    for spec in candidates:
+    for spec in _with_parents(candidates, pt_imp, unit, pt_obj, seed, is_module):
         init = spec.get("init") if is_module else None
         inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module else [None])
         for init_text in inits:
@@ -138,7 +140,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             if spec.get("inputs"):
                 firsts = [spec["inputs"][0]]
             elif is_module:
-                firsts = infer.module_input_candidates(obj)
+                firsts = infer.module_input_candidates(obj, hints=infer.geometry_hints(obj, init_text))
             else:
                 firsts = infer.function_input_candidates(obj)
             for first in firsts:
@@ -164,3 +166,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 choice.outputs = outputs if as_trial else []
                 return choice
     return choice
+
+
+def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):
+    """The candidate specs, then (modules only, reached when none of them ran) the specs found by
+    building a repo module that contains the unit."""
+    yield from candidates
+    if is_module and isinstance(pt_obj, type):
+        yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)

@@ -10,7 +10,7 @@ from agent.report.schema import Report
 
 def migrate_one_file(tmp_path: Path, name: str, source: str, worker) -> tuple[Report, str]:
     src = tmp_path / "src"
-    src.mkdir()
+    src.mkdir(exist_ok=True)
     (src / name).write_text(source)
     report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=worker)
     return report, (tmp_path / "out" / name).read_text()

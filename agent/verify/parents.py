@@ -1,0 +1,145 @@
+"""Specs found inside a parent: a module no spec builds on its own (a wrapper taking a submodule,
+`PreNorm(dim, fn)`; a block whose arguments only its model knows) is built by a module of the
+repo that contains it, taken out of that model by its path, and fed inputs of the shapes and
+dtypes its parent actually passed it.
+
+Runs on the torch side, after every other spec failed. The spec it returns is an ordinary one:
+`init` is `__msagent_part__(Parent(...), "blocks.0.attn")`, evaluated on both sides (each side
+binds `__msagent_part__` to its framework's submodule lookup), and `inputs` are size
+descriptions, so both sides get the same freshly generated arrays as for any other spec.
+"""
+from __future__ import annotations
+
+import inspect
+
+from agent.verify import infer
+
+PART = "__msagent_part__"
+MAX_PARENTS = 6
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def torch_part(model, path: str):
+    """The submodule at PATH (dotted attribute names and list indices) of a torch module."""
+    return model.get_submodule(path) if path else model
+
+
+def _parents(imp, unit: dict, cls) -> list[tuple[str, type]]:
+    """(name as the unit's module sees it, class) of repo modules whose source names the unit's class."""
+    import torch
+
+    found, seen = [], set()
+    home = imp.modules.get(unit["module"])
+    modules = [(unit["module"], home)] + [(n, m) for n, m in imp.modules.items() if n != unit["module"]]
+    for mod_name, mod in modules:
+        for name, obj in list(vars(mod).items()) if mod is not None else []:
+            if (not isinstance(obj, type) or obj is cls or id(obj) in seen or getattr(obj, "__module__", "") != mod_name
+                    or not issubclass(obj, torch.nn.Module)):
+                continue
+            if not _mentions(obj, cls.__name__):
+                continue
+            seen.add(id(obj))
+            found.append((name if mod_name == unit["module"] else f"{mod_name}.{name}", obj))
+    return found[:MAX_PARENTS]
+
+
+def _mentions(owner: type, name: str) -> bool:
+    """Some method of OWNER (lambdas and comprehensions inside included) reads the global NAME."""
+    todo = [f.__code__ for f in vars(owner).values() if inspect.isfunction(f)]
+    while todo:
+        code = todo.pop()
+        if name in code.co_names:
+            return True
+        todo += [c for c in code.co_consts if inspect.iscode(c)]
+    return False
+
+
+def _describe(value) -> dict | None:
+    """A size description of one captured argument, or None when it cannot be regenerated."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        shape = list(value.shape)
+        if value.is_floating_point():
+            return {"shape": shape, "dtype": "float32" if dtype in ("float16", "bfloat16") else dtype, "_batch": 0}
+        if dtype == "bool":
+            return {"shape": shape, "dtype": "bool", "_batch": 0}
+        if dtype.startswith(("int", "uint")):
+            low = int(value.min()) if value.numel() else 0
+            high = int(value.max()) + 1 if value.numel() else 1
+            return {"shape": shape, "dtype": "int64", "low": low, "high": max(high, low + 1), "_batch": 0}
+        return None
+    if isinstance(value, _SCALARS):
+        return {"value": value}
+    return None
+
+
+def _capture(imp, parent, cls, inputs: list) -> tuple[str, list, bool] | None:
+    """Run PARENT on INPUTS: the path of the first instance of CLS it called, what it was passed,
+    and whether the parent's whole forward ran."""
+    import torch
+
+    from agent.verify.inputs import make_arrays
+    from agent.verify.spec_choice import run_torch, torch_args
+
+    paths = {id(m): p for p, m in parent.named_modules() if type(m) is cls}
+    if not paths:
+        return None
+    seen: list = []
+
+    def hook(module, args, kwargs):
+        if not seen:
+            seen.append((paths[id(module)], args, kwargs))
+
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for _, m in parent.named_modules()
+               if id(m) in paths]
+    ran = False
+    try:
+        with imp.active(), torch.no_grad():
+            run_torch(parent, torch_args(make_arrays(inputs, 0, 0)))
+        ran = True
+    except Exception:  # noqa: BLE001 - the parent may fail after the child ran: the capture may still do
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    if not seen:
+        return None
+    path, args, kwargs = seen[0]
+    if any(v is not None for v in kwargs.values()):
+        return None  # keyword tensors: not expressible as a positional spec
+    described = [_describe(a) for a in args]
+    if any(d is None for d in described):
+        return None
+    return path, described, ran
+
+
+def parent_specs(imp, unit: dict, cls, seed: int = 0):
+    """Candidate specs for CLS found by building the repo's modules that contain it, best first."""
+    import torch
+
+    from agent.verify.spec_choice import evaluate
+
+    for name, parent_cls in _parents(imp, unit, cls):
+        for init in infer.default_inits(name, parent_cls):
+            try:
+                torch.manual_seed(seed)
+                parent = evaluate(imp, unit["module"], init)
+                parent.eval()
+            except Exception:  # noqa: BLE001 - a parent we cannot build is no help
+                continue
+            fallback = None  # a capture from a parent run that failed later: used when no run succeeds
+            for first in infer.module_input_candidates(parent, hints=infer.geometry_hints(parent, init)):
+                got = _capture(imp, parent, cls, first)
+                if got is None:
+                    continue
+                path, described, ran = got
+                spec = {"source": "parent", "init": f"{PART}({init}, {path!r})", "inputs": [described]}
+                if ran:
+                    yield spec
+                    fallback = None
+                    break
+                fallback = fallback or spec
+            if fallback is not None:
+                yield fallback

@@ -218,15 +218,17 @@ def geometry_hints(module, init: str | None) -> dict[str, object]:
     return hints
 
 
-def _image_input(hints: dict) -> dict | None:
-    """[B, C, H, W] from an image-size hint (and a channel count if there is one)."""
+def _image_inputs(hints: dict) -> list[dict]:
+    """[B, C, H, W] from an image-size hint (and a channel count if there is one): smaller square
+    images first (CPU convolutions are slow; most models accept them), the hinted size last."""
     size = next((v for k, v in hints.items() if _IMAGE_SIZE.search(k.lower())), None)
     if isinstance(size, int):
         size = (size, size)
-    if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= 256 for v in size)):
-        return None
+    if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= 512 for v in size)):
+        return []
     channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 3)
-    return _f((B1, channels, *size))
+    smaller = [(s, s) for s in (32, 64) if s < min(size)]
+    return [_f((B1, channels, *hw)) for hw in [*smaller, tuple(size)]]
 
 
 def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -> list[list[dict]]:
@@ -239,11 +241,11 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
     params = forward_params(module.forward)
     layers = _entry_layers(module)
     kinds = usage.parameter_kinds(module.forward)
-    image = _image_input(hints or {})
+    images = _image_inputs(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
-        if i == 0 and image is not None and len(params) == 1:
-            per_arg.append([image, *(_layer_inputs(layers[0]) if layers else [])])
+        if i == 0 and images and len(params) == 1:
+            per_arg.append([*images, *(_layer_inputs(layers[0]) if layers else [])])
             continue
         kind = kinds.get(p.name)
         if kind == usage.INT:

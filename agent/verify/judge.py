@@ -295,6 +295,10 @@ class _Check:
         if prep.get("spec") is None:
             self._no_spec(prep)
         spec, init, sizes = prep["spec"], prep["init"], prep["sizes"]
+        if prep.get("kind") == "module" and not self.is_module:  # a factory: its model is what is checked
+            self.is_module, unit = True, dict(unit, kind="module")
+            self.unit = unit
+            r["notes"].append(f"a factory: the model {init} builds is checked")
         _check_sizes(sizes)
         r["spec"] = spec
         if len(sizes) < 2:

@@ -16,6 +16,7 @@ from agent.verify import infer
 
 PART = "__msagent_part__"
 MAX_PARENTS = 6
+MAX_FACTORIES = 8
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -115,31 +116,99 @@ def _capture(imp, parent, cls, inputs: list) -> tuple[str, list, bool] | None:
     return path, described, ran
 
 
-def parent_specs(imp, unit: dict, cls, seed: int = 0):
-    """Candidate specs for CLS found by building the repo's modules that contain it, best first."""
+def _smaller(described: list[dict]) -> list[dict] | None:
+    """The captured inputs with image-like axes (of 4-D and 5-D float tensors) cut to at most 16."""
+    out, changed = [], False
+    for d in described:
+        shape = d.get("shape")
+        if shape and len(shape) in (4, 5) and d["dtype"].startswith("float") and max(shape[2:]) > 16:
+            d = {**d, "shape": shape[:2] + [min(n, 16) for n in shape[2:]]}
+            changed = True
+        out.append(d)
+    return out if changed else None
+
+
+def _build(imp, unit: dict, init: str, seed: int):
     import torch
 
     from agent.verify.spec_choice import evaluate
 
+    try:
+        torch.manual_seed(seed)
+        model = evaluate(imp, unit["module"], init)
+    except Exception:  # noqa: BLE001 - a parent we cannot build is no help
+        return None
+    if not isinstance(model, torch.nn.Module):
+        return None
+    return model.eval()
+
+
+def _inside(imp, unit: dict, cls, init: str, seed: int, parent=None):
+    """Specs for CLS as the submodule of the model INIT builds, fed what that model passes it."""
+    parent = parent if parent is not None else _build(imp, unit, init, seed)
+    if parent is None:
+        return
+    fallback = None  # a capture from a parent run that failed later: used when no run succeeds
+    for first in infer.module_input_candidates(parent, hints=infer.geometry_hints(parent, init)):
+        got = _capture(imp, parent, cls, first)
+        if got is None:
+            continue
+        path, described, ran = got
+        spec = {"source": "parent", "init": f"{PART}({init}, {path!r})", "inputs": [described]}
+        if ran:
+            small = _smaller(described)
+            if small is not None:  # the same module on smaller images, when it takes them
+                yield {**spec, "inputs": [small]}
+            yield spec
+            return
+        fallback = fallback or spec
+    if fallback is not None:
+        yield fallback
+
+
+def _factories(imp, unit: dict) -> list[str]:
+    """Public functions of the unit's module callable with no arguments (a model zoo's `resnet18()`)."""
+    mod = imp.modules.get(unit["module"])
+    out = []
+    for name, fn in list(vars(mod).items()) if mod is not None else []:
+        if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != unit["module"]:
+            continue
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            out.append(name)
+    return out
+
+
+def _factory_specs(imp, unit: dict, cls, seed: int):
+    """Specs from the smallest model a zero-argument factory of the module builds that is or holds CLS."""
+    import torch
+
+    found = []
+    for name in _factories(imp, unit)[:MAX_FACTORIES]:
+        model = _build(imp, unit, f"{name}()", seed)
+        if model is None:
+            continue
+        whole = type(model) is cls
+        if whole or any(type(m) is cls for m in model.modules()):
+            found.append((sum(p.numel() for p in model.parameters()), f"{name}()", whole))
+        del model
+        if len(found) == 2:
+            break
+    torch.manual_seed(seed)
+    for _, init, whole in sorted(found):
+        if whole:
+            yield {"source": "factory", "init": init, "inputs": None}
+        else:
+            yield from _inside(imp, unit, cls, init, seed)
+
+
+def parent_specs(imp, unit: dict, cls, seed: int = 0):
+    """Candidate specs for CLS found by building the repo's models that contain it, best first: the
+    classes that name it (arguments guessed), then the module's zero-argument factories."""
     for name, parent_cls in _parents(imp, unit, cls):
         for init in infer.default_inits(name, parent_cls):
-            try:
-                torch.manual_seed(seed)
-                parent = evaluate(imp, unit["module"], init)
-                parent.eval()
-            except Exception:  # noqa: BLE001 - a parent we cannot build is no help
-                continue
-            fallback = None  # a capture from a parent run that failed later: used when no run succeeds
-            for first in infer.module_input_candidates(parent, hints=infer.geometry_hints(parent, init)):
-                got = _capture(imp, parent, cls, first)
-                if got is None:
-                    continue
-                path, described, ran = got
-                spec = {"source": "parent", "init": f"{PART}({init}, {path!r})", "inputs": [described]}
-                if ran:
-                    yield spec
-                    fallback = None
-                    break
-                fallback = fallback or spec
-            if fallback is not None:
-                yield fallback
+            yield from _inside(imp, unit, cls, init, seed)
+    yield from _factory_specs(imp, unit, cls, seed)

@@ -50,8 +50,10 @@ def prepare(args: dict, arrays: list):
         return {"spec": None, "error": f"torch side: {type(exc).__name__}: {exc}", "missing": []}, []
     choice = choose_spec(imp, unit, obj, args.get("specs") or [], seed=seed, as_trial=True)
     _S.update(obj=obj, choice=choice, model=choice.model, model_seed=seed)
+    if choice.kind:
+        _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
-           "missing": _missing(imp, unit["module"])}
+           "missing": _missing(imp, unit["module"]), "kind": choice.kind}
     return out, []
 
 

@@ -100,6 +100,7 @@ class SpecChoice:
     tried: list[str] = field(default_factory=list)
     # (output, forward seconds) per accepted size, on the trial seed's inputs; filled with as_trial=True
     outputs: list[tuple] = field(default_factory=list)
+    kind: str | None = None  # "module" when a function unit is a factory: what it returns is checked
 
 
 def _timed_run(pt_imp, obj, arrays) -> tuple:
@@ -119,13 +120,14 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     is_module = unit.get("kind", "module") == "module"
     choice = SpecChoice()
     candidates = [dict(s) for s in specs or []]
-    if is_module:
+    if is_module and pt_obj is not None:
         candidates += [{"source": "defaults", "init": i, "inputs": None} for i in infer.default_inits(unit["name"], pt_obj)]
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
     for spec in _with_parents(candidates, pt_imp, unit, pt_obj, seed, is_module):
         init = spec.get("init") if is_module else None
-        inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module else [None])
+        inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module and pt_obj is not None
+                                     else [None])
         for init_text in inits:
             try:
                 torch.manual_seed(seed)
@@ -149,6 +151,15 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 except Exception as exc:
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
+                if not is_module and isinstance(outputs[0][0], torch.nn.Module) and all("value" in x for x in first):
+                    # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
+                    init = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})"
+                    made = choose_spec(pt_imp, dict(unit, kind="module"), None,
+                                       [{"source": "factory", "init": init, "inputs": None}], seed, as_trial)
+                    made.kind = "module"
+                    if made.spec is None:
+                        made.tried = choice.tried + made.tried
+                    return made
                 if spec.get("inputs") and len(spec["inputs"]) > 1:
                     sizes = [first, spec["inputs"][1]]
                 else:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agent.llm.settings import LLMSettings
 
-REPO_KEYS = ("device", "level", "rounds", "fresh", "unit_timeout_s", "seeds")  # besides llm
+REPO_KEYS = ("device", "level", "rounds", "fresh", "unit_timeout_s", "seeds", "jobs")  # besides llm
 REPO_LLM_KEYS = ("model", "temperature", "max_tokens")
 # why a repository may not set the others; keys not listed get the general reason
 _WHY = {"kb_root": "a repository may not choose which KB msagent loads",
@@ -25,8 +25,17 @@ _WHY = {"kb_root": "a repository may not choose which KB msagent loads",
         "llm.api_key_env": "a repository may not choose which environment variable is sent as the API key",
         "llm.cache_path": "a repository may not choose files msagent writes"}
 ENV = {"device": "MSAGENT_DEVICE", "level": "MSAGENT_LEVEL", "rounds": "MSAGENT_ROUNDS", "kb_root": "MSAGENT_KB_ROOT",
+       "jobs": "MSAGENT_JOBS",
        "llm.base_url": "MSAGENT_LLM_BASE_URL", "llm.model": "MSAGENT_LLM_MODEL",
        "llm.api_key_env": "MSAGENT_LLM_API_KEY_ENV", "llm.cache_path": "MSAGENT_LLM_CACHE_PATH"}
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which a container or taskset narrows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class MigrateSettings(BaseModel):
@@ -40,6 +49,17 @@ class MigrateSettings(BaseModel):
     verify: bool = Field(True, description="run verification (off: rules only)")
     llm: LLMSettings | None = Field(None, description="the LLM endpoint; None runs the offline path only")
     kb_root: str | None = Field(None, description="a KB directory other than the packaged one")
+    jobs: int = Field(default_factory=available_cores, description="units verified at once, each file's "
+                      "units on one of JOBS verifiers (a torch and a MindSpore side each); default: the cores this "
+                      "process may use. The report is the same for any value")
+
+    @field_validator("jobs")
+    @classmethod
+    def _positive_jobs(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"jobs must be at least 1, not {v}")
+        return v
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, v: str) -> str:

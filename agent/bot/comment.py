@@ -48,15 +48,17 @@ def changed_rate(report: Report, changed: list[str]) -> tuple[int, int]:
     return sum(f.api_converted for f in files), sum(f.api_calls for f in files)
 
 
-def summary_markdown(report: Report, changed: list[str], verdict: Verdict, head_sha: str) -> str:
-    """The short part: used as the check run's summary and as the top of the comment."""
+def summary_markdown(report: Report, changed: list[str], verdict: Verdict, head_sha: str, scope: str = "all") -> str:
+    """The short part: used as the check run's summary and as the top of the comment. `scope`
+    says what was migrated: "all" the whole repository, "changed" the changed files and their imports."""
     converted, calls = changed_rate(report, changed)
     rate = f"{converted}/{calls} ({converted / calls:.0%})" if calls else "no torch calls"
+    where = "whole repository" if scope == "all" else "checked (the changed files and the repo files they import)"
     lines = [
         f"**{verdict.conclusion}**: {verdict.title} (head `{head_sha[:7]}`).",
         "",
         f"- changed Python files: {len(changed)}; torch API call sites converted there: {rate}",
-        f"- whole repository: {report.summary.units_verified}/{report.summary.units} units verified, "
+        f"- {where}: {report.summary.units_verified}/{report.summary.units} units verified, "
         f"conversion rate {report.summary.conversion_rate:.0%}",
     ]
     if verdict.units:
@@ -79,11 +81,17 @@ def summary_markdown(report: Report, changed: list[str], verdict: Verdict, head_
     return "\n".join(lines)
 
 
-def comment_markdown(report: Report, changed: list[str], verdict: Verdict, head_sha: str, where: str) -> str:
+def published(report: Report, where: str) -> Report:
+    """The report as the bot shows it: it names the bot's temp folders; say what was migrated instead."""
+    return report.model_copy(update={"source": where, "output": "(not published)"})
+
+
+def comment_markdown(report: Report, changed: list[str], verdict: Verdict, head_sha: str, where: str,
+                     scope: str = "all") -> str:
     """The PR comment: the marker the bot finds it by, the summary, the full report folded."""
-    # The report names the bot's temp folders; say what was migrated instead.
-    shown = report.model_copy(update={"source": where, "output": "(not published)"})
-    head = f"{MARKER}\n## msagent: PyTorch → MindSpore\n\n{summary_markdown(report, changed, verdict, head_sha)}\n"
+    shown = published(report, where)
+    head = (f"{MARKER}\n## msagent: PyTorch → MindSpore\n\n"
+            f"{summary_markdown(report, changed, verdict, head_sha, scope)}\n")
     full = render(shown)
     room = COMMENT_LIMIT - len(head) - 200
     if len(full) > room:

@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.bot.comment import comment_markdown, judge, message_markdown, summary_markdown
 from agent.bot.fetch import TreeTooLarge, fetch_python_tree
 from agent.bot.github import RepoAPI
+from agent.bot.scope import SCOPES, copy_scoped
 from agent.config import MigrateSettings, load_settings
 from agent.llm.settings import LLMSettings
 
@@ -38,6 +39,7 @@ class Review:
     comment_id: int | None = None
     comment_created: bool = False
     report: object | None = None  # agent.report.schema.Report when a migration ran
+    markdown: str = ""  # what the PR comment says (the Action's job summary reuses it)
 
 
 def pull_request_from_event(event: str, payload: dict) -> PullRequest | None:
@@ -81,14 +83,20 @@ def bot_worker():
 
 
 def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = None,
-                        llm: LLMSettings | None = None, worker=None) -> Review:
+                        llm: LLMSettings | None = None, worker=None, scope: str = "all") -> Review:
     """Check `pr` and report on GitHub. `workspace` is a checkout of the head commit (Action);
     None fetches the code through the API (App). `worker` is a verifier from bot_worker() to
-    reuse (its sides see only BOT_WORK), or None to start one for this run."""
+    reuse (its sides see only BOT_WORK), or None to start one for this run. `scope` "changed"
+    migrates only the changed Python files and the repo files they import (agent.bot.scope);
+    "all" the whole repository. Either way only the changed files' units decide the check."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    # The PR's files as GitHub lists them: the same list decides the verdict, and it needs no git
+    # history in the checkout (actions/checkout fetches one commit by default).
     changed = [f.path for f in api.changed_files(pr.number) if f.path.endswith(".py") and f.status != "removed"]
     if not changed:
         title = "no Python files changed"
-        review = Review("neutral", title)
+        review = Review("neutral", title, markdown=message_markdown(pr.head_sha, title, "Nothing for msagent to check."))
         review.check_run_id = api.create_check_run(pr.head_sha, "neutral", title, "Nothing for msagent to check.")
         if api.find_report_comment(pr.number) is not None:  # refresh an earlier report; never add noise
             review.comment_id, _ = api.upsert_report_comment(
@@ -98,7 +106,7 @@ def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = 
         BOT_WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="msagent-bot-", dir=BOT_WORK if worker is not None else None) as tmp:
         try:
-            report = _migrate(api, pr, workspace, Path(tmp), llm, worker)
+            report = _migrate(api, pr, workspace, Path(tmp), llm, worker, changed if scope == "changed" else None)
         except TreeTooLarge as exc:
             return _post_problem(api, pr, "neutral", "repository too large for the App", str(exc))
         except Exception as exc:  # a bot fault must still leave a visible result on the PR
@@ -106,32 +114,40 @@ def review_pull_request(api: RepoAPI, pr: PullRequest, workspace: Path | None = 
             detail = f"```\n{''.join(traceback.format_exception_only(exc)).strip()}\n```"
             return _post_problem(api, pr, "neutral", "msagent could not run", detail)
     verdict = judge(report, changed)
-    summary = summary_markdown(report, changed, verdict, pr.head_sha)
+    summary = summary_markdown(report, changed, verdict, pr.head_sha, scope)
     review = Review(verdict.conclusion, verdict.title, report=report)
     review.check_run_id = api.create_check_run(pr.head_sha, verdict.conclusion, verdict.title, summary)
-    body = comment_markdown(report, changed, verdict, pr.head_sha, f"{pr.repo}@{pr.head_sha[:7]}")
-    review.comment_id, review.comment_created = api.upsert_report_comment(pr.number, body)
+    review.markdown = comment_markdown(report, changed, verdict, pr.head_sha, f"{pr.repo}@{pr.head_sha[:7]}", scope)
+    review.comment_id, review.comment_created = api.upsert_report_comment(pr.number, review.markdown)
     return review
 
 
-def _migrate(api: RepoAPI, pr: PullRequest, workspace: Path | None, tmp: Path, llm, worker):
+def _migrate(api: RepoAPI, pr: PullRequest, workspace: Path | None, tmp: Path, llm, worker,
+             only: list[str] | None = None):
+    """Migrate the PR's head; `only` (the changed Python files) narrows SRC to their import closure."""
     from agent.pipeline import migrate
 
     if workspace is None:
         src = tmp / "src"
         src.mkdir()
         fetch_python_tree(api, pr.head_sha, src)
-    elif worker is not None and not workspace.resolve().is_relative_to(BOT_WORK.resolve()):
+    elif only is None and worker is not None and not workspace.resolve().is_relative_to(BOT_WORK.resolve()):
         src = tmp / "src"  # a shared verifier's sides see only BOT_WORK: check a copy of the checkout
         shutil.copytree(workspace, src, ignore=shutil.ignore_patterns(".git"), symlinks=True)
     else:
         src = workspace
-    return migrate(src, tmp / "out", bot_settings(src, llm), verifier=worker)
+    scoped = None
+    if only is not None:  # the pipeline has no file filter: give it a SRC holding only what the changes need
+        scoped = copy_scoped(src, tmp / "scoped", only)
+        src = tmp / "scoped"
+    report = migrate(src, tmp / "out", bot_settings(src, llm), verifier=worker)
+    if scoped is not None:
+        report.notes.append(scoped.note())
+    return report
 
 
 def _post_problem(api: RepoAPI, pr: PullRequest, conclusion: str, title: str, detail: str) -> Review:
-    review = Review(conclusion, title)
+    review = Review(conclusion, title, markdown=message_markdown(pr.head_sha, title, detail))
     review.check_run_id = api.create_check_run(pr.head_sha, conclusion, title, detail)
-    review.comment_id, review.comment_created = api.upsert_report_comment(
-        pr.number, message_markdown(pr.head_sha, title, detail))
+    review.comment_id, review.comment_created = api.upsert_report_comment(pr.number, review.markdown)
     return review

@@ -97,11 +97,19 @@ def action(
     fail: bool = typer.Option(True, "--fail/--no-fail", help="exit 1 when a changed unit fails verification"),
     allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed", envvar="MSAGENT_ALLOW_UNSANDBOXED",
                                            help=_ALLOW_HELP),
+    scope: str = typer.Option("changed", "--scope", metavar="changed|all",
+                              help="changed: migrate and verify the Python files the PR changed and the repo files "
+                                   "they import; all: the whole checkout"),
 ) -> None:
-    """Check the PR of the current GitHub Actions job, on the checked-out workspace."""
+    """Check the PR of the current GitHub Actions job, on the checked-out workspace. Writes the
+    outputs verified, units, report and conclusion to GITHUB_OUTPUT and the report to
+    GITHUB_STEP_SUMMARY when Actions provides them."""
     from agent.bot.action import ActionError, run_action
+    from agent.bot.scope import SCOPES
     from agent.report.textsafe import register_secret
 
+    if scope not in SCOPES:
+        _fail(f"--scope must be {' or '.join(SCOPES)}, not {scope!r}")
     _require_sandbox(allow_unsandboxed)
 
     register_secret(os.environ.get("GITHUB_TOKEN"))  # its name already looks secret; this holds if it is renamed
@@ -109,7 +117,7 @@ def action(
     from githubkit.exception import GitHubException
 
     try:
-        review = run_action(os.environ, llm=_operator_llm())
+        review = run_action(os.environ, llm=_operator_llm(), scope=scope)
     except ActionError as exc:
         _fail(str(exc))
     except GitHubException as exc:  # e.g. a read-only token on a fork's PR

@@ -342,6 +342,9 @@ class _Rewriter(Transformer):
             renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
+        if (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
+                and original.value.value == "self" and original.attr.value in structural.MODULE_ATTRIBUTES):
+            return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[original.attr.value]))
         if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
                 and isinstance(original.value, cst.Name) and original.value.value == "self"):
             renamed = self._base_attribute(original.attr.value)

@@ -19,6 +19,8 @@ SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state
                        "modules", "named_modules", "children", "named_children", "to", "cuda", "cpu",
                        "zero_grad", "apply", "register_buffer"}
 _DEVICE_METHODS = {"cuda", "cpu"}
+# A module's own registries, read by container-like subclasses (`for m in self._modules.values()`).
+MODULE_ATTRIBUTES = {"_modules": "_cells", "_parameters": "_params"}
 
 
 def module_classes_of(module: cst.Module, qn, known: set[str]) -> set[str]:

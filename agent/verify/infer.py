@@ -160,6 +160,17 @@ _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 
 
+def _generic(hints: dict) -> list[dict]:
+    """Inputs for a module with no shape-carrying layer: shaped by its channel count when its
+    constructor has one (`ChannelShuffle(channels=8, groups=2)`), then plain guesses."""
+    channels = next((v for k, v in hints.items() if _CHANNELS.search(k.lower()) and isinstance(v, int)), None)
+    shaped = [_f((B1, channels, 16, 16), vary=[2, 3]), _f((B1, channels, 16), vary=[2])] if channels else []
+    return shaped + [g[0] for g in _GENERIC]
+
+
+_CHANNELS = re.compile(r"^(in_?)?(channels|chans|planes|num_features|features|dim)$")
+
+
 def _entry_layers(module) -> list:
     """The first informative layer of the module, then of each top-level branch, in order."""
     firsts = []
@@ -258,7 +269,7 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
             per_arg.append([_i((B1, 8), _vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
-        per_arg.append(_layer_inputs(layer) if layer is not None else [g[0] for g in _GENERIC])
+        per_arg.append(_layer_inputs(layer) if layer is not None else _generic(hints or {}))
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]
@@ -277,7 +288,11 @@ def function_input_candidates(fn) -> list[list[dict]]:
     params = forward_params(fn)
     kinds = usage.parameter_kinds(fn)
     out = []
-    for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3])):
+    guesses = [guess_value(p.name.lower(), p.annotation) for p in params]
+    if params and all(g is not inspect.Parameter.empty and not isinstance(g, float) for g in guesses) \
+            and not any(_INT_ARG.search(p.name.lower()) for p in params):
+        out.append([{"value": g} for g in guesses])  # a builder (`conv3x3_block(in_channels, out_channels)`)
+    for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3])):
         args = []
         for p in params:
             low = p.name.lower()

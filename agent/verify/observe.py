@@ -27,6 +27,7 @@ def _position(frame) -> tuple[int, int] | None:
 
 
 _POSITIONS: dict = {}
+_LAYER_CODE = "/torch/nn/modules/"
 
 
 def _mode_class():
@@ -42,6 +43,9 @@ def _mode_class():
             frame = sys._getframe(1)
             for _ in range(6):  # torch's own Python wrappers sit between the call and the repo
                 if frame is None or frame.f_code.co_filename.startswith(self.root):
+                    break
+                if _LAYER_CODE in frame.f_code.co_filename:
+                    frame = None  # a torch layer's forward made the call (`self.softmax(x)`): not a repo site
                     break
                 frame = frame.f_back
             if frame is not None and frame.f_code.co_filename.startswith(self.root):

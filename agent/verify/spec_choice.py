@@ -9,6 +9,8 @@ the same torch forward twice.
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -146,14 +148,36 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             else:
                 firsts = infer.function_input_candidates(obj)
             for first in firsts:
+                values = all("value" in x for x in first)
+                call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 try:
                     outputs = [_timed_run(pt_imp, obj, make_arrays(first, seed, 0))]
+                except TypeError as exc:
+                    # a builder taking what it passes on through **kwargs: its missing names, guessed
+                    outputs = None
+                    for _ in range(3):
+                        call = _with_missing(call, exc) if not is_module else None
+                        if call is None:
+                            break
+                        try:
+                            with pt_imp.active():
+                                outputs = [(evaluate(pt_imp, unit["module"], call), 0.0)]
+                            break
+                        except TypeError as again:
+                            exc = again
+                        except Exception as other:  # noqa: BLE001
+                            exc = other
+                            break
+                    if outputs is None:
+                        choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
+                                            f"{type(exc).__name__}: {str(exc)[:120]}")
+                        continue
                 except Exception as exc:
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
-                if not is_module and isinstance(outputs[0][0], torch.nn.Module) and all("value" in x for x in first):
+                if not is_module and isinstance(outputs[0][0], torch.nn.Module) and call is not None:
                     # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
-                    init = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})"
+                    init = call
                     made = choose_spec(pt_imp, dict(unit, kind="module"), None,
                                        [{"source": "factory", "init": init, "inputs": None}], seed, as_trial)
                     made.kind = "module"
@@ -185,3 +209,20 @@ def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_mo
     yield from candidates
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)
+
+
+_MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
+
+
+def _with_missing(call: str | None, exc: TypeError) -> str | None:
+    """CALL with the arguments a TypeError says are missing added as guessed keywords, when all are guessable."""
+    found = _MISSING_ARGS.search(str(exc))
+    if call is None or not found:
+        return None
+    names = re.findall(r"'(\w+)'", found.group(1))
+    guesses = {n: infer.guess_value(n.lower()) for n in names}
+    if not names or any(v is inspect.Parameter.empty for v in guesses.values()):
+        return None
+    extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
+    head = call[:-1]
+    return f"{head}{'' if head.endswith('(') else ', '}{extra})"

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.msagent-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test test-slow bench eval kb-verify wheel clean
+.PHONY: install demo test test-slow bench eval eval-wild kb-verify wheel clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,16 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/msagent eval evals/cases
+
+# The wild corpus (evals/wild/corpus.toml): pinned PyPI model packages, downloaded and built into
+# $(WILD) (not committed), scored like the own corpus; the JSON lands in evals/wild/results-latest.json.
+WILD ?= .wild
+eval-wild: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -r evals/wild/requirements.txt
+	$(BIN)/python tools/wild_corpus.py --into $(WILD)
+	$(BIN)/msagent eval $(WILD)/cases --json --out $(WILD)/out > $(WILD)/results.json || test -s $(WILD)/results.json
+	cp $(WILD)/results.json evals/wild/results-latest.json
+	$(BIN)/python -c "import json, agent.evals.table as t; print(t.render_markdown(json.load(open('evals/wild/results-latest.json'))))"
 
 kb-verify: $(STAMP)
 	$(BIN)/msagent kb verify --into-package

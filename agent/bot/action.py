@@ -112,7 +112,7 @@ def write_outputs(env: Mapping[str, str], review: Review | None, where: str = ""
         lines = "".join(f"{k}={v}\n" for k, v in outputs.items() if "\n" not in v and "\r" not in v)
         _append(env["GITHUB_OUTPUT"], lines, "GITHUB_OUTPUT")
     if env.get("GITHUB_STEP_SUMMARY") and review is not None and review.markdown:
-        _append(env["GITHUB_STEP_SUMMARY"], review.markdown.rstrip("\n") + "\n", "GITHUB_STEP_SUMMARY")
+        _append(env["GITHUB_STEP_SUMMARY"], "\n" + review.markdown.strip("\n") + "\n", "GITHUB_STEP_SUMMARY")
     return outputs
 
 

@@ -33,9 +33,9 @@ class Scoped:
 
     def note(self) -> str:
         imported = len(self.kept) - len(self.changed)
-        return (f"scope `changed`: {len(self.kept)} of {len(self.kept) + self.left_out} Python files migrated "
-                f"and verified: the {len(self.changed)} the pull request changed and {imported} they import; "
-                "units in the other files were not checked")
+        return (f"scope changed: {len(self.kept)} of {len(self.kept) + self.left_out} Python files migrated "
+                f"and verified: the {len(self.changed)} the pull request changed and {imported} they import "
+                "(with their packages' __init__.py); units in the other files were not checked")
 
 
 def _readable(path: Path) -> bool:

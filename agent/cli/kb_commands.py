@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -9,17 +10,53 @@ app = typer.Typer(no_args_is_help=True, help="The API-mapping knowledge base.")
 
 
 @app.command()
-def stats(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Entries, rules, probes and verdicts per device."""
+def stats(
+    as_json: bool = typer.Option(False, "--json"),
+    corpus: Path = typer.Option(None, "--corpus", help="a folder of torch code: how often it uses each API, "
+                                "and whether the KB maps it (adds `coverage` to the JSON)"),
+    device: str = typer.Option("cpu", help="with --corpus: the device whose verdicts decide each API's status"),
+    top: int = typer.Option(50, "--top", min=1, help="with --corpus: the most used APIs shown and tallied"),
+) -> None:
+    """Entries, rules, probes and verdicts per device; with --corpus, the KB's coverage of that code."""
     from agent.kb.stats import stats as kb_stats
     from agent.kb.store import load_kb
 
-    data = kb_stats(load_kb())
+    kb = load_kb()
+    data = kb_stats(kb)
+    if corpus is not None:
+        if not corpus.is_dir():
+            typer.echo(f"msagent: --corpus {corpus}: not a folder", err=True)
+            raise typer.Exit(2)
+        from agent.kb.coverage import coverage
+
+        data["coverage"] = coverage(kb, corpus, device=device, top=top)
     if as_json:
         typer.echo(json.dumps(data))
-    else:
-        for k, v in data.items():
+        return
+    for k, v in data.items():
+        if k != "coverage":
             typer.echo(f"{k}: {v}")
+    if corpus is not None:
+        _print_coverage(data["coverage"])
+
+
+def _print_coverage(cov: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    top = cov["apis"][: cov["top"]]
+    table = Table(title=f"the {len(top)} most used torch APIs in {cov['corpus']} ({cov['device']})")
+    for col, justify in (("#", "right"), ("api", "left"), ("uses", "right"), ("files", "right"),
+                         ("status", "left"), ("target", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for i, r in enumerate(top, 1):
+        table.add_row(str(i), r["api"], str(r["uses"]), str(r["files"]), r["status"], r["target"] or "")
+    console = Console()
+    console.print(table)
+    console.print(f"files: {cov['files']} ({cov['skipped']} skipped: unreadable or not parsed); "
+                  f"APIs seen: {len(cov['apis'])}")
+    for label, counts in ((f"top {len(top)}", cov["top_status"]), ("all", cov["status"])):
+        console.print(f"{label}: " + ", ".join(f"{s} {n}" for s, n in counts.items()), highlight=False)
 
 
 @app.command()

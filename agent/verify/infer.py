@@ -108,8 +108,9 @@ def default_inits(name: str, cls) -> list[str]:
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
         return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
-    if unknown:
-        return []  # an object we cannot build: nothing sensible to guess
+    if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
+        return []  # a submodule or callable we cannot build: nothing sensible to guess
+    guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
@@ -201,6 +202,9 @@ def forward_params(fn) -> list[inspect.Parameter]:
     return req
 
 
+_OBJECT_PARAM = re.compile(r"(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
+                           r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
+                           r"tokenizer|vocab|path|file|name|mode|type|kind)$")
 _IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
 _IMAGE_CHANNELS = re.compile(r"^(in_?)?(channels|chans|num_channels|in_ch|image_channels)$")
 
@@ -280,7 +284,21 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
         # forward(x, y) feeding cat([x, y]) into its first Linear: each argument carries a share
         share = first.in_features // len(params)
         combos += [[_f((B1, share)) for _ in params], [_f((B1, 8, share), vary=[1]) for _ in params]]
+    length = _sequence_length(hints or {})
+    if length:  # a model built for sequences of this length (seq_len=16): its sequences have that length
+        fixed = [[dict(x, shape=[x["shape"][0], length, *x["shape"][2:]], _vary=[]) if x.get("_vary") == [1] else x
+                  for x in combo] for combo in combos]
+        combos = [c for c in fixed if c not in combos] + combos
     return combos
+
+
+_SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(max_len|max_length|n_ctx|context_length|block_size|"
+                      r"num_tokens_per_seq)$")
+
+
+def _sequence_length(hints: dict) -> int | None:
+    value = next((v for k, v in hints.items() if _SEQ_LEN.search(k.lower())), None)
+    return value if isinstance(value, int) and 1 < value <= 128 else None
 
 
 def function_input_candidates(fn) -> list[list[dict]]:

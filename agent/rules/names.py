@@ -28,9 +28,9 @@ def is_torch(name: str | None) -> bool:
 
 def canonical(name: str) -> str:
     """torch.nn.modules.conv.Conv2d -> torch.nn.Conv2d (how the KB keys layers)."""
-    if name.startswith("torch.nn.modules."):
+    if name.startswith("torch.nn.modules.") and name.rsplit(".", 1)[1][:1].isupper():
         return "torch.nn." + name.rsplit(".", 1)[1]
-    return name
+    return name  # helpers such as torch.nn.modules.utils._pair keep their module
 
 
 @dataclass

@@ -96,9 +96,10 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 
 
 def default_inits(name: str, cls) -> list[str]:
-    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args."""
+    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args.
+    CLS may also be a function that builds a module."""
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
         return [f"{name}()"]
     required = _required(sig)
@@ -202,7 +203,7 @@ def forward_params(fn) -> list[inspect.Parameter]:
     return req
 
 
-_OBJECT_PARAM = re.compile(r"(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
+_OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
                            r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
                            r"tokenizer|vocab|path|file|name|mode|type|kind)$")
 _IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
@@ -277,6 +278,8 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]
+    if len(params) == 1 and layers:  # the first layer may not see the input first (a rearrange, a permute)
+        combos += [[g] for g in _generic(hints or {})[:2] if [g] not in combos]
     import torch.nn as tnn
 
     first = layers[0] if layers else None

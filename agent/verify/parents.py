@@ -34,8 +34,10 @@ def _parents(imp, unit: dict, cls) -> list[tuple[str, type]]:
     modules = [(unit["module"], home)] + [(n, m) for n, m in imp.modules.items() if n != unit["module"]]
     for mod_name, mod in modules:
         for name, obj in list(vars(mod).items()) if mod is not None else []:
-            if (not isinstance(obj, type) or obj is cls or id(obj) in seen or getattr(obj, "__module__", "") != mod_name
-                    or not issubclass(obj, torch.nn.Module)):
+            builder = inspect.isfunction(obj) and not name.startswith("_")  # `def MLPMixer(*, dim, depth)`
+            if (not (builder or isinstance(obj, type)) or obj is cls or id(obj) in seen
+                    or getattr(obj, "__module__", "") != mod_name
+                    or (not builder and not issubclass(obj, torch.nn.Module))):
                 continue
             if not _mentions(obj, cls.__name__):
                 continue
@@ -44,9 +46,11 @@ def _parents(imp, unit: dict, cls) -> list[tuple[str, type]]:
     return found[:MAX_PARENTS]
 
 
-def _mentions(owner: type, name: str) -> bool:
-    """Some method of OWNER (lambdas and comprehensions inside included) reads the global NAME."""
-    todo = [f.__code__ for f in vars(owner).values() if inspect.isfunction(f)]
+def _mentions(owner, name: str) -> bool:
+    """OWNER (a function, or some method of a class; lambdas and comprehensions inside included)
+    reads the global NAME."""
+    todo = [owner.__code__] if inspect.isfunction(owner) else [f.__code__ for f in vars(owner).values()
+                                                                  if inspect.isfunction(f)]
     while todo:
         code = todo.pop()
         if name in code.co_names:
@@ -154,7 +158,8 @@ def _inside(imp, unit: dict, cls, init: str, seed: int, parent=None):
         if got is None:
             continue
         path, described, ran = got
-        spec = {"source": "parent", "init": f"{PART}({init}, {path!r})", "inputs": [described]}
+        spec = {"source": "parent", "init": f"{PART}({init}, {path!r})", "inputs": [described]} if path else \
+            {"source": "factory", "init": init, "inputs": [described]}  # INIT builds the unit itself
         if ran:
             small = _smaller(described)
             if small is not None:  # the same module on smaller images, when it takes them
@@ -207,8 +212,9 @@ def _factory_specs(imp, unit: dict, cls, seed: int):
 
 def parent_specs(imp, unit: dict, cls, seed: int = 0):
     """Candidate specs for CLS found by building the repo's models that contain it, best first: the
-    classes that name it (arguments guessed), then the module's zero-argument factories."""
+    module's zero-argument factories (the repo's own configurations), then the classes and builder
+    functions that name it (their arguments guessed)."""
+    yield from _factory_specs(imp, unit, cls, seed)
     for name, parent_cls in _parents(imp, unit, cls):
         for init in infer.default_inits(name, parent_cls):
             yield from _inside(imp, unit, cls, init, seed)
-    yield from _factory_specs(imp, unit, cls, seed)

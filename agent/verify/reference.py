@@ -53,7 +53,7 @@ def prepare(args: dict, arrays: list):
     if choice.kind:
         _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
-           "missing": _missing(imp, unit["module"]), "kind": choice.kind}
+           "missing": _missing(imp, unit["module"]), "kind": choice.kind, "random": choice.random}
     return out, []
 
 

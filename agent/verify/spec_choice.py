@@ -103,6 +103,7 @@ class SpecChoice:
     # (output, forward seconds) per accepted size, on the trial seed's inputs; filled with as_trial=True
     outputs: list[tuple] = field(default_factory=list)
     kind: str | None = None  # "module" when a function unit is a factory: what it returns is checked
+    random: bool = False  # the same inputs gave other outputs under another torch seed
 
 
 def _timed_run(pt_imp, obj, arrays) -> tuple:
@@ -195,6 +196,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                             continue
                         sizes.append(second)
                         break
+                choice.random = _differs_on_rerun(pt_imp, obj, first, seed, outputs[0][0])
                 choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
                                "inputs": infer.public_spec(sizes)}
                 choice.init, choice.sizes, choice.model = init_text, sizes, obj
@@ -226,3 +228,23 @@ def _with_missing(call: str | None, exc: TypeError) -> str | None:
     extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
     head = call[:-1]
     return f"{head}{'' if head.endswith('(') else ', '}{extra})"
+
+
+def _differs_on_rerun(pt_imp, obj, first, seed: int, out) -> bool:
+    """Run again on the same inputs under another torch seed: a unit whose outputs change is random
+    (sampling, an init function, dropout left on in eval): no trial can compare it as it stands."""
+    import torch
+
+    from agent.verify.tree import encode
+
+    try:
+        torch.manual_seed(seed + 7919)
+        again = _timed_run(pt_imp, obj, make_arrays(first, seed, 0))[0]
+        a, b = [], []
+        ta, tb = encode(out, a), encode(again, b)
+    except Exception:  # noqa: BLE001 - a unit that fails the second time is judged by the trials
+        return False
+    if ta != tb or len(a) != len(b):
+        return True
+    return any(x.shape != y.shape or not np.allclose(x, y, rtol=1e-6, atol=1e-7, equal_nan=True)
+               for x, y in zip(a, b) if isinstance(x, np.ndarray) and x.dtype.kind in "fiub")

@@ -235,15 +235,17 @@ def geometry_hints(module, init: str | None) -> dict[str, object]:
 
 
 def _image_inputs(hints: dict) -> list[dict]:
-    """[B, C, H, W] from an image-size hint (and a channel count if there is one): smaller square
-    images first (CPU convolutions are slow; most models accept them), the hinted size last."""
+    """[B, C, H, W] from an image-size hint (and a channel count if there is one): a smaller square
+    image first (CPU convolutions are slow; most models accept one), the hinted size last."""
     size = next((v for k, v in hints.items() if _IMAGE_SIZE.search(k.lower())), None)
     if isinstance(size, int):
         size = (size, size)
     if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= 512 for v in size)):
         return []
     channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 3)
-    smaller = [(s, s) for s in (32, 64) if s < min(size)]
+    # 64, not less: a network that downsamples 32x still has 2x2 maps there, and batch statistics over
+    # a 1x1 map of two samples (train mode) are degenerate
+    smaller = [(s, s) for s in (64,) if s < min(size)]
     return [_f((B1, channels, *hw)) for hw in [*smaller, tuple(size)]]
 
 

@@ -3,7 +3,8 @@ the repo's `msagent.toml`, the user's config file (~/.config/msagent/config.toml
 $XDG_CONFIG_HOME), the environment (MSAGENT_*), then command-line flags.
 
 The repository is the input being migrated, not the person running msagent, so its settings
-may say what to check (device, level, rounds, seeds, time per unit, the model name) but not
+may say what to check (device, level, rounds, seeds, time per unit, the model name) and how
+many units to verify at once (at most the cores available: more would only load the machine), but not
 where data goes or what is read: the LLM endpoint, the variable holding its key, the reply
 cache and the KB come only from the user's file, the environment or flags. What a repository
 tried to set anyway is ignored and listed in `ignored_repo_settings`."""
@@ -105,7 +106,11 @@ def _from_repo(table: dict, where: str, notes: list[str]) -> tuple[dict, dict]:
     """(settings, llm settings) a repository may choose; the rest noted in `notes`."""
     kept, llm = {}, {}
     for key, value in table.items():
-        if key in REPO_KEYS:
+        if key == "jobs" and isinstance(value, int) and not isinstance(value, bool) and value > available_cores():
+            kept[key] = available_cores()
+            notes.append(f"{where}: jobs = {value} lowered to {available_cores()}, the cores available: a repository "
+                         f"may not ask for more; set it in {user_config_path()}, {ENV['jobs']} or --jobs")
+        elif key in REPO_KEYS:
             kept[key] = value
         elif key == "llm" and isinstance(value, dict):
             for sub, v in value.items():

@@ -212,7 +212,7 @@ def fingerprint(t: Translated, settings: MigrateSettings) -> str:
     h = hashlib.sha256()
     for rel in sorted(t.sources):
         h.update(rel.encode() + b"\0" + t.sources[rel].encode() + b"\0" + t.outputs.get(rel, "").encode())
-    h.update(settings.model_dump_json(exclude={"fresh", "llm"}).encode())
+    h.update(settings.model_dump_json(exclude={"fresh", "llm", "jobs"}).encode())  # --jobs: the same results
     h.update(__version__.encode())
     return h.hexdigest()
 
@@ -258,10 +258,11 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
     except BaseException as exc:
         if not was_interrupted(exc):
             raise
-        done = {(u.file, u.name) for u in report.units}
-        report.units += [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
-                                    reason="interrupted before this unit finished; rerun to resume")
-                         for u in translated.units if (u.file, u.name) not in done]
+        done = {(u.file, u.name): u for u in report.units}
+        listed = [done.pop((u.file, u.name), None) or UnitRecord(
+            file=u.file, name=u.name, kind=u.kind, status="not-exercised",
+            reason="interrupted before this unit finished; rerun to resume") for u in translated.units]
+        report.units = listed + list(done.values())  # in the order found, whichever lanes finished what
         report.errors.append("interrupted: the report is partial; the same command resumes the run")
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -274,49 +275,189 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
 
 def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
                   progress, verifier) -> None:
+    """Verify every unit: those the journal holds are reused, the others run on `settings.jobs` lanes
+    (a runner and a verifier each, in threads), one file's units on one lane in their order, so a file's
+    held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
+    the report lists units in the order they were found, whatever the number of lanes."""
     from agent.sandbox.pool import WorkerStartError
 
+    units = translated.units
+    todo = [i for i, u in enumerate(units) if journal.get(u.key) is None]
+    files = list(dict.fromkeys(units[i].file for i in todo))  # in the order found
+    jobs = 1 if verifier is not None else max(1, min(settings.jobs, len(files)))
+    verifiers, runners = [], []
     try:
-        runner = runner_cls(src, out, kb, settings, translated, verifier=verifier)
-    except WorkerStartError as exc:  # no torch/MindSpore here, or the sandbox cannot start: say so, keep the rest
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "worker did not start"
-        report.errors.append("verification worker did not start (are torch and mindspore installed? "
-                             f"pip install 'msagent[frameworks]' -c constraints.txt): {first}")
-        report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
-                                   reason="the verification worker did not start") for u in translated.units]
-        return
-    try:
-        report.sandbox = runner.isolation
+        try:
+            if verifier is None:
+                from agent.repair.loop import verifier_for
+
+                verifiers = [verifier_for(src, out, settings) for _ in range(jobs)]
+            # the first lane's verifier starts here; the others start in their lanes while it works
+            runners.append(runner_cls(src, out, kb, settings, translated, verifier=verifier or verifiers[0]))
+        except WorkerStartError as exc:  # no torch/MindSpore here, or the sandbox cannot start: say so, keep the rest
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "worker did not start"
+            report.errors.append("verification worker did not start (are torch and mindspore installed? "
+                                 f"pip install 'msagent[frameworks]' -c constraints.txt): {first}")
+            report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
+                                       reason="the verification worker did not start") for u in units]
+            return
+        report.sandbox = runners[0].isolation
         if report.sandbox.get("unsandboxed"):  # --allow-unsandboxed on a host without the sandbox
             from agent.sandbox.isolation import UNSANDBOXED_NOTE
 
             report.notes.append(UNSANDBOXED_NOTE)
         if progress and hasattr(progress, "units"):
-            progress.units(len(translated.units))
-        for unit in translated.units:
-            if progress:
-                progress.unit(unit.key)
-            entry = journal.get(unit.key)
-            if entry is None:
-                before = dict(translated.outputs)
-                started = time.perf_counter()
-                record = runner.run(unit).model_dump()
-                if not record.get("seconds"):  # a hang or a crash returns no timing of its own: its cost is real
-                    record["seconds"] = round(time.perf_counter() - started, 4)
-                # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
-                # run, which translates OUT afresh, puts them back instead of losing them
-                kept = {rel: text for rel, text in translated.outputs.items() if before.get(rel) != text}
-                journal.record(unit.key, record, files=kept)
-            else:
-                record = entry
-                for rel, text in journal.files(unit.key).items():
+            progress.units(len(units))
+        records: dict[int, UnitRecord] = {}
+
+        def finished(i: int, record: dict) -> None:
+            records[i] = UnitRecord(**record)
+            report.units = [records[j] for j in sorted(records)]
+            if progress and hasattr(progress, "done"):
+                progress.done(records[i])
+
+        # reused units first: the OUT files their accepted repairs wrote go back, in the order written
+        keys = {u.key for u in units}
+        for key in journal.done:
+            if key in keys:
+                for rel, text in journal.files(key).items():
                     write_text(out / rel, text)
                     translated.outputs[rel] = text
-            report.units.append(UnitRecord(**record))
-            if progress and hasattr(progress, "done"):
-                progress.done(report.units[-1])
+        for i, unit in enumerate(units):
+            entry = journal.get(unit.key)
+            if entry is not None:
+                if progress:
+                    progress.unit(unit.key)
+                finished(i, entry)
+        if len(verifiers) <= 1:  # one lane: this thread, where Ctrl-C lands inside the unit it stops
+            for i in todo:
+                if progress:
+                    progress.unit(units[i].key)
+                record, files = _run_unit(runners[0], units[i])
+                journal.record(units[i].key, record, files=files)
+                finished(i, record)
+        else:
+            _run_lanes(runners, verifiers, units, todo, journal, report, progress, finished)
     finally:
-        runner.close()
+        for runner in runners:
+            runner.close()
+        for v in verifiers:
+            try:
+                v.close()
+            except Exception:  # its sides were already killed (an interrupt): make sure, quietly
+                _kill_sides(v)
+
+
+def _run_unit(runner, unit: Unit) -> tuple[dict, dict[str, str]]:
+    """(the unit's record, the OUT files it changed) from one runner."""
+    started = time.perf_counter()
+    record = runner.run(unit).model_dump()
+    if not record.get("seconds"):  # a hang or a crash returns no timing of its own: its cost is real
+        record["seconds"] = round(time.perf_counter() - started, 4)
+    # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
+    # run, which translates OUT afresh, puts them back instead of losing them
+    return record, runner.written()
+
+
+def _kill_sides(verifier) -> None:
+    for side in (getattr(verifier, "ref", None), getattr(verifier, "cand", None)):
+        try:
+            if side is not None:
+                side.close()
+        except Exception:
+            pass
+
+
+def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: Journal, report: Report, progress,
+               finished) -> None:
+    """A thread per verifier takes the next file's units and runs them in order; this thread journals
+    and reports each result as it comes (and alone receives Ctrl-C and SIGTERM). `runners` holds the
+    first lane's runner (its verifier started) and gets the others' as their verifiers come up; a
+    verifier that does not start leaves its files to the other lanes."""
+    import queue
+    import threading
+
+    from agent.repair.loop import Cancelled
+    from agent.rules.walk import DEEP_STACK_BYTES
+
+    groups: queue.Queue = queue.Queue()
+    by_file: dict[str, list[int]] = {}
+    for i in todo:
+        by_file.setdefault(units[i].file, []).append(i)
+    for group in by_file.values():
+        groups.put(group)
+    results: queue.Queue = queue.Queue()
+    first = runners[0]
+    stop = first.state.stop
+
+    def lane(n: int) -> None:
+        try:
+            if n == 0:
+                runner = first
+            else:
+                try:
+                    verifiers[n].start()
+                    if stop.is_set():
+                        return
+                    runner = first.lane(verifiers[n])
+                except Exception as exc:  # the other lanes verify its files
+                    if not stop.is_set():  # (an interrupt closes the sides a lane may still be starting)
+                        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                        report.notes.append(f"verification lane {n + 1} of {len(verifiers)} did not start ({why}); "
+                                            "the other lanes verified its files")
+                    return
+                runners.append(runner)
+            while not stop.is_set():
+                try:
+                    group = groups.get_nowait()
+                except queue.Empty:
+                    return
+                for i in group:
+                    if stop.is_set():
+                        return
+                    if progress:
+                        progress.unit(units[i].key)
+                    record, files = _run_unit(runner, units[i])
+                    results.put((i, record, files, None))
+        except Cancelled:
+            return
+        except BaseException as exc:  # a bug, not a verdict: the run stops and this thread raises it
+            results.put((None, None, None, exc))
+
+    # lanes translate too (retranslations, repairs): the rules' deep-stack retry may raise the recursion
+    # limit process-wide while another lane runs, so every lane gets the retry's stack size
+    size = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        threads = [threading.Thread(target=lane, args=(n,), name=f"msagent-lane-{n}", daemon=True)
+                   for n in range(len(verifiers))]
+        for t in threads:
+            t.start()
+    finally:
+        threading.stack_size(size)
+    pending = len(todo)
+    try:
+        while pending:
+            try:
+                i, record, files, error = results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and results.empty():
+                    raise RuntimeError("verification lanes ended with units left") from None
+                continue
+            if error is not None:
+                raise error
+            journal.record(units[i].key, record, files=files)
+            finished(i, record)
+            pending -= 1
+    except BaseException:
+        stop.set()  # lanes start nothing new; killing the sides ends what they are waiting on
+        for v in verifiers:
+            _kill_sides(v)
+        raise
+    finally:
+        stop.set()
+        deadline = time.monotonic() + 10
+        for t in threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def write_reports(report: Report, out: Path) -> None:

@@ -64,6 +64,8 @@ def migrate(
     llm_model: str = typer.Option(None, "--llm-model", help="model name at that endpoint"),
     rounds: int = typer.Option(None, help="repair rounds per unit"),
     fresh: bool = typer.Option(False, "--fresh", help="ignore the run journal in OUT and start over"),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="verify N units at once, each file's units on one of N "
+                             "verifiers (default: the cores available); the report is the same for any N"),
     diff: bool = typer.Option(False, "--diff", help="print a unified diff of the Python files"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
@@ -89,8 +91,11 @@ def migrate(
         _fail(f"--device must be {', '.join(DEVICES)}, not {device!r}")
     if level is not None and level not in LEVELS:
         _fail(f"--level must be {', '.join(LEVELS)}, not {level!r}")
+    if jobs is not None and jobs < 1:
+        _fail(f"--jobs must be at least 1, not {jobs}")
     try:
         settings = load_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
+                                       "jobs": jobs,
                                        "verify": False if no_verify else None,
                                        "llm_base_url": llm_base_url, "llm_model": llm_model})
     except ValueError as exc:

@@ -1,10 +1,12 @@
 """Progress on stderr. On a terminal: a rich bar with units done of total, rate and ETA (NO_COLOR
 drops the colour, not the bar). Elsewhere (CI logs, pipes): one plain line per finished unit, so
-a log moves while the run does: `msagent: [3/12] models.py::Net verified-by-rules (grad) 1.2 s`."""
+a log moves while the run does: `msagent: [3/12] models.py::Net verified-by-rules (grad) 1.2 s`.
+Safe to call from several threads (`--jobs`): each line is written whole, the count never skips."""
 from __future__ import annotations
 
 import os
 import sys
+import threading
 
 
 class Progress:
@@ -15,6 +17,7 @@ class Progress:
         self._bar = self._task = None
         self._total = 0
         self._done = 0
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "Progress":
         if self.terminal:
@@ -43,16 +46,19 @@ class Progress:
             self._bar.update(self._task, total=total, completed=0, description="verifying")
 
     def unit(self, key: str) -> None:
+        """A unit started (several may be in flight with --jobs: the bar names the latest)."""
         if self._bar is not None:
-            self._bar.update(self._task, description=f"verifying {key}")
+            with self._lock:
+                self._bar.update(self._task, description=f"verifying {key}")
 
     def done(self, record) -> None:
         """One unit finished (its UnitRecord)."""
-        self._done += 1
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1)
-        elif self.enabled:
-            level = f" ({record.level_reached})" if record.level_reached else ""
-            self.stream.write(f"msagent: [{self._done}/{self._total}] {record.file}::{record.name} "
-                              f"{record.status}{level} {record.seconds:.1f} s\n")
-            self.stream.flush()
+        with self._lock:
+            self._done += 1
+            if self._bar is not None:
+                self._bar.update(self._task, advance=1)
+            elif self.enabled:
+                level = f" ({record.level_reached})" if record.level_reached else ""
+                self.stream.write(f"msagent: [{self._done}/{self._total}] {record.file}::{record.name} "
+                                  f"{record.status}{level} {record.seconds:.1f} s\n")
+                self.stream.flush()

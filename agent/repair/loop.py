@@ -4,9 +4,17 @@ The loop a reader should hold in their head: a unit's translation is verified by
 (verify.judge: a torch sandbox, a MindSpore sandbox, the verdict computed here); on failure, repairs are proposed (KB alternatives first, then the LLM when one is
 configured), each applied to the file in OUT and verified again; the first that reaches parity
 stays, the others are reverted. Every attempt goes into the unit's record.
+
+With `--jobs N` the pipeline runs N runners at once (`UnitRunner.lane`), each on its own verifier,
+one file's units at a time. They share one `RunState`: the OUT texts, where torch ran, the count of
+rewrites of OUT, and a readers-writer lock over OUT: verifying reads OUT (shared), a retranslation
+or a repair attempt writes it (exclusive; the attempt is verified and kept or reverted before the
+lock is let go), so no unit is ever judged on another unit's unfinished draft.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.config import MigrateSettings
@@ -32,13 +40,91 @@ def levels_reached(levels: dict) -> tuple[str | None, str | None]:
     return reached, failed
 
 
+class Cancelled(BaseException):
+    """The run is stopping (Ctrl-C, SIGTERM, or another lane's error): the unit ends without a verdict.
+    A BaseException, so that no `except Exception` on the way turns it into a unit's failure."""
+
+
+class OutLock:
+    """A readers-writer lock over the files in OUT, writers first. Reentrant per thread: a writer's
+    own reads pass, and a reader may read again while a writer waits (never a reader that writes)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer: int | None = None
+        self._writers_waiting = 0
+        self._mine = threading.local()
+
+    @contextmanager
+    def shared(self):
+        me = threading.get_ident()
+        depth = getattr(self._mine, "depth", 0)
+        if self._writer == me or depth:
+            self._mine.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._mine.depth = depth
+            return
+        with self._cond:
+            while self._writer is not None or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._mine.depth = 1
+        try:
+            yield
+        finally:
+            self._mine.depth = 0
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self):
+        me = threading.get_ident()
+        if self._writer == me:
+            yield
+            return
+        if getattr(self._mine, "depth", 0):
+            raise RuntimeError("a reader of OUT may not write it (release the shared lock first)")
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = None
+                self._cond.notify_all()
+
+
+class RunState:
+    """What the runners of one migration share (one runner, or one per lane with --jobs)."""
+
+    def __init__(self, specs: dict[str, list[dict]]):
+        self.specs = specs  # unit key -> specs found in the repo (an LLM's proposal goes first)
+        self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
+        self.rewrites = 0  # files written into OUT by repairs and retranslations so far
+        self.out = OutLock()
+        self.sites = threading.Lock()  # adding to `observed` (new sets, never changed in place) and retranslating
+        self.stop = threading.Event()  # set when the run is interrupted: lanes end without verdicts
+
+
 def verifier_for(src: Path, out: Path, settings: MigrateSettings) -> Verifier:
     """The torch side sees SRC, the MindSpore side sees OUT; nothing else of this machine."""
     return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s)
 
 
 class UnitRunner:
-    def __init__(self, src: Path, out: Path, kb: KB, settings: MigrateSettings, translated, verifier=None):
+    def __init__(self, src: Path, out: Path, kb: KB, settings: MigrateSettings, translated, verifier=None,
+                 state: RunState | None = None):
         self.src, self.out, self.kb, self.settings = src, out, kb, settings
         self.translated = translated
         self._own_verifier = verifier is None
@@ -50,10 +136,30 @@ class UnitRunner:
                 self.verifier.close()
             raise WorkerStartError("cannot import " + "; ".join(f"{m}: {e}" for m, e in missing.items()))
         self.module_classes = {u.name for u in translated.units if u.kind == "module"}
-        self.observed: dict[str, set] = {}  # rel -> {(line, column, method)} where torch ran
-        self._rewrites = 0  # files written into OUT by repairs and retranslations so far
-        self.specs = self._find_specs()
+        self.state = state or RunState(self._find_specs())
+        self.specs = self.state.specs
+        self.observed = self.state.observed
+        self._wrote: dict[str, str] = {}  # rel -> its text before this runner's unit first rewrote it
         self.repairers = self._repairers()
+
+    def lane(self, verifier) -> "UnitRunner":
+        """Another runner of the same migration on its own (started) verifier, sharing this one's
+        state; for a thread of its own (`--jobs`). The caller closes the verifier."""
+        return type(self)(self.src, self.out, self.kb, self.settings, self.translated, verifier=verifier,
+                          state=self.state)
+
+    @property
+    def _rewrites(self) -> int:
+        return self.state.rewrites
+
+    def written(self) -> dict[str, str]:
+        """OUT files the current (or last) unit changed, with their texts now: what the journal keeps."""
+        outputs = self.translated.outputs
+        return {rel: outputs[rel] for rel, before in self._wrote.items() if rel in outputs and outputs[rel] != before}
+
+    def _check_stop(self) -> None:
+        if self.state.stop.is_set():
+            raise Cancelled
 
     @property
     def isolation(self) -> dict:
@@ -76,19 +182,22 @@ class UnitRunner:
 
         return repairers_for(self)
 
-    def translate(self, rel: str, overrides: dict | None = None) -> str:
-        """The rules' translation of one SRC file, with what execution observed in it."""
+    def translate(self, rel: str, overrides: dict | None = None, sites: set | None = None) -> str:
+        """The rules' translation of one SRC file, with what execution observed in it (or `sites`)."""
         from agent.rules.engine import translate_source
 
+        if sites is None:
+            sites = self.observed.get(rel)  # a set never changed in place (see observe): no lock needed
         return translate_source(self.translated.sources[rel], self.kb, self.settings.device,
                                 module_classes=self.translated.module_classes or self.module_classes,
                                 nearest=self.translated.nearest, overrides=overrides,
-                                observed=self.observed.get(rel)).code
+                                observed=sites).code
 
     def observe(self, unit: Unit) -> dict | None:
         """Run the torch side once to see which calls are on tensors; retranslate files where that adds
         conversions static inference missed. Only files still holding the rules' own output change.
         A hang or crash of the torch side is the unit's result (returned): verifying would repeat it."""
+        self._check_stop()
         reply = self.verifier.observe(self.src, unit.as_request(), self.specs.get(unit.key, []),
                                       timeout=self.settings.unit_timeout_s, reuse=self._reuse(unit))
         if not reply.get("ok"):
@@ -97,32 +206,32 @@ class UnitRunner:
                 return {"status": "failed", "failure": kind,
                         "reason": f"{kind} while running the torch original: {reply.get('error', '')}".strip()}
             return None
-        before = {rel: set(sites) for rel, sites in self.observed.items()}
-        grown = set()
-        for rel, line, col, name in reply["result"].get("sites", []):
-            if rel in self.translated.sources:
-                seen = self.observed.setdefault(rel, set())
-                if (line, col, name) not in seen:
-                    seen.add((line, col, name))
-                    grown.add(rel)
-        for rel in grown:
-            current = self.translated.outputs.get(rel)
-            now = self.observed[rel]
-            self.observed[rel] = before.get(rel, set())
-            previous = self.translate(rel)  # what the rules gave before these sites were known
-            self.observed[rel] = now
-            if current != previous:
-                continue  # a repair already rewrote this file: leave it
-            new = self.translate(rel)
-            if new != current:
-                self._apply({rel: new})
+        with self.state.sites:  # one lane at a time adds sites and retranslates what they change
+            before: dict[str, set] = {}
+            for rel, line, col, name in reply["result"].get("sites", []):
+                if rel in self.translated.sources:
+                    seen = self.observed.get(rel, set())
+                    if (line, col, name) not in seen:
+                        before.setdefault(rel, seen)
+                        self.observed[rel] = seen | {(line, col, name)}  # a new set: readers hold the old one
+            for rel, known in before.items():
+                current = self.translated.outputs.get(rel)
+                previous = self.translate(rel, sites=known)  # what the rules gave before these sites were known
+                if current != previous:
+                    continue  # a repair already rewrote this file: leave it
+                new = self.translate(rel, sites=self.observed[rel])
+                if new != current:
+                    with self.state.out.exclusive():  # no unit is being verified on OUT while it changes
+                        self._apply({rel: new})
         return None
 
     def verify(self, unit: Unit) -> dict:
-        return self.verifier.verify(self.src, self.out, unit.as_request(), self.specs.get(unit.key, []), kb=self.kb,
-                                    device=self.settings.device, seeds=list(self.settings.seeds),
-                                    level=self.settings.level, timeout=self.settings.unit_timeout_s,
-                                    reuse=self._reuse(unit))
+        self._check_stop()
+        with self.state.out.shared():  # OUT stays as it is while the MindSpore side imports and runs it
+            return self.verifier.verify(self.src, self.out, unit.as_request(), self.specs.get(unit.key, []),
+                                        kb=self.kb, device=self.settings.device, seeds=list(self.settings.seeds),
+                                        level=self.settings.level, timeout=self.settings.unit_timeout_s,
+                                        reuse=self._reuse(unit))
 
     def _reuse(self, unit: Unit) -> tuple:
         """Keys under which the sides' processes serve the next unit of the same file: the file for
@@ -133,6 +242,7 @@ class UnitRunner:
     def run(self, unit: Unit) -> UnitRecord:
         record = UnitRecord(file=unit.file, name=unit.name, kind=unit.kind, status="not-exercised",
                             level=self.settings.level)
+        self._wrote = {}
         if unit.skip_reason:
             record.reason = unit.skip_reason
             return record
@@ -153,17 +263,23 @@ class UnitRunner:
                     record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
                                            "status": "refused", "reason": attempt.description})
                     continue
-                before = self._apply(attempt.files)
-                new = self.verify(unit)
-                if hasattr(repairer, "observe"):
-                    repairer.observe(unit, attempt, new)
-                record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
-                                       "status": new["status"], "reason": new.get("reason", "")})
-                if new["status"] == "verified":
-                    result = new
-                    repairer.accepted(unit, attempt)
-                    break
-                self._apply(before)  # revert: the next attempt starts from the unrepaired draft
+                # the attempt may rewrite any file: other lanes wait until it is kept or reverted
+                with self.state.out.exclusive():
+                    before = self._apply(attempt.files)
+                    try:
+                        new = self.verify(unit)
+                    except BaseException:
+                        self._apply(before)  # interrupted: OUT keeps the unrepaired draft
+                        raise
+                    if hasattr(repairer, "observe"):
+                        repairer.observe(unit, attempt, new)
+                    record.repairs.append({"round": rounds, "by": repairer.name, "change": attempt.description,
+                                           "status": new["status"], "reason": new.get("reason", "")})
+                    if new["status"] == "verified":
+                        result = new
+                        repairer.accepted(unit, attempt)
+                        break
+                    self._apply(before)  # revert: the next attempt starts from the unrepaired draft
         if result.get("status") != "verified" and self.settings.llm is None:
             from agent.repair.llm_repair import needs_llm_reason
 
@@ -185,9 +301,10 @@ class UnitRunner:
     def _apply(self, files: dict[str, str]) -> dict[str, str]:
         """Write new contents for OUT files; return the previous contents for a revert."""
         before = {}
-        self._rewrites += 1
+        self.state.rewrites += 1
         for rel, text in files.items():
             before[rel] = self.translated.outputs.get(rel, "")
+            self._wrote.setdefault(rel, before[rel])
             write_text(self.out / rel, text)
             self.translated.outputs[rel] = text
         return before

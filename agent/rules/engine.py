@@ -266,9 +266,32 @@ class _Rewriter(Transformer):
     def visit_Assign(self, node: cst.Assign) -> None:
         for t in node.targets:
             self.inf.bind_targets(t.target, node.value, self.scope)
+        if self._dropped_setting(node):  # not references to convert: the statement goes
+            for t in node.targets:
+                part = t.target
+                while isinstance(part, cst.Attribute):
+                    self.not_refs.add(id(part))
+                    part = part.value
+                self.not_refs.add(id(part))
+
+    def _dropped_setting(self, node: cst.Assign) -> str | None:
+        """`torch.backends.cudnn.benchmark = True`: a torch backend switch MindSpore has no counterpart of."""
+        names = [self.resolver.torch_name(t.target) if isinstance(t.target, cst.Attribute) else None
+                 for t in node.targets]
+        if names and all(n is not None and n.startswith(structural.DROPPED_SETTINGS) for n in names):
+            return names[0]
+        return None
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign):
-        """`wte.weight = head.weight` where execution saw `wte` is an Embedding: MindSpore's name."""
+        """`wte.weight = head.weight` where execution saw `wte` is an Embedding: MindSpore's name.
+        A torch backend switch is dropped, with a comment saying so."""
+        dropped = self._dropped_setting(original)
+        if dropped:
+            self.api_calls += 1
+            self.api_converted += 1
+            self.frames[-1].append(f"# dropped by msagent: {dropped} = {code(original.value)} "
+                                   "(a torch backend switch; MindSpore has none)")
+            return cst.Pass()
         if not self.stores:
             return updated
         targets = list(updated.targets)
@@ -342,6 +365,12 @@ class _Rewriter(Transformer):
             renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
+        attr = original.attr.value
+        if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(original.value, self.scope):
+            self.api_calls += 1
+            self.api_converted += 1
+            return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
+                                                    structural.TENSOR_ATTRIBUTES[attr]))
         if (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
                 and original.value.value == "self" and original.attr.value in structural.MODULE_ATTRIBUTES):
             return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[original.attr.value]))

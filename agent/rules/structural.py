@@ -19,6 +19,10 @@ SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state
                        "modules", "named_modules", "children", "named_children", "to", "cuda", "cpu",
                        "zero_grad", "apply", "register_buffer"}
 _DEVICE_METHODS = {"cuda", "cpu"}
+# Assignments to these torch switches (cuDNN autotuning, TF32) are dropped: MindSpore has none.
+DROPPED_SETTINGS = ("torch.backends.",)
+# Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.
+TENSOR_ATTRIBUTES = {"is_cuda": "(mindspore.get_context('device_target') == 'GPU')"}
 # A module's own registries, read by container-like subclasses (`for m in self._modules.values()`).
 MODULE_ATTRIBUTES = {"_modules": "_cells", "_parameters": "_params"}
 

@@ -161,7 +161,8 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
                 first_dropped = min(first_dropped, bound.index)
             continue
         node = bound.node
-        if name in target.values:
+        if name in target.values and not (target.values[name] == "list({v})"
+                                          and isinstance(node.value, (cst.List, cst.ListComp))):  # a list already
             filled = _fill(target.values[name], binding, code(node.value))
             if filled is None:
                 raise Unconvertible(f"cannot rewrite argument {name}")

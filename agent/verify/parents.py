@@ -15,7 +15,7 @@ import inspect
 from agent.verify import infer
 
 PART = "__msagent_part__"
-MAX_PARENTS = 6
+MAX_PARENTS = 8
 MAX_FACTORIES = 8
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -26,24 +26,59 @@ def torch_part(model, path: str):
 
 
 def _parents(imp, unit: dict, cls) -> list[tuple[str, type]]:
-    """(name as the unit's module sees it, class) of repo modules whose source names the unit's class."""
+    """(name as the unit's module sees it, class or builder) of the repo's modules and builder
+    functions that name the unit's class, then those naming them (two levels up), nearest first.
+    Repo files that mention the class by name are imported for the search."""
+    _load_mentioning(imp, unit, cls.__name__)
+    found: list[tuple[str, object]] = []
+    seen = {id(cls)}
+    wanted = {cls.__name__}
+    for _depth in range(3):
+        level = [(name, obj) for name, obj in _definitions(imp, unit)
+                 if id(obj) not in seen and any(_mentions(obj, w) for w in wanted)]
+        for name, obj in level:
+            seen.add(id(obj))
+        found += level
+        wanted = {getattr(obj, "__name__", "") for _, obj in level}
+        if not wanted or len(found) >= MAX_PARENTS:
+            break
+    return found[:MAX_PARENTS]
+
+
+def _definitions(imp, unit: dict):
+    """(name as the unit's module sees it, object) of every module class and public function the
+    loaded repo modules define, the unit's own module first."""
     import torch
 
-    found, seen = [], set()
     home = imp.modules.get(unit["module"])
     modules = [(unit["module"], home)] + [(n, m) for n, m in imp.modules.items() if n != unit["module"]]
     for mod_name, mod in modules:
         for name, obj in list(vars(mod).items()) if mod is not None else []:
+            if getattr(obj, "__module__", "") != mod_name:
+                continue
             builder = inspect.isfunction(obj) and not name.startswith("_")  # `def MLPMixer(*, dim, depth)`
-            if (not (builder or isinstance(obj, type)) or obj is cls or id(obj) in seen
-                    or getattr(obj, "__module__", "") != mod_name
-                    or (not builder and not issubclass(obj, torch.nn.Module))):
+            if builder or (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
+                yield (name if mod_name == unit["module"] else f"{mod_name}.{name}"), obj
+
+
+def _load_mentioning(imp, unit: dict, name: str, limit: int = 8) -> None:
+    """Import the repo's files whose text names NAME (a model in another file of the package)."""
+    loaded = 0
+    for path in sorted(imp.root.rglob("*.py")):
+        if loaded >= limit:
+            break
+        rel = path.relative_to(imp.root)
+        module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        if module in imp.modules or any(part.startswith(".") for part in rel.parts):
+            continue
+        try:
+            if name not in path.read_text(encoding="utf-8", errors="replace"):
                 continue
-            if not _mentions(obj, cls.__name__):
-                continue
-            seen.add(id(obj))
-            found.append((name if mod_name == unit["module"] else f"{mod_name}.{name}", obj))
-    return found[:MAX_PARENTS]
+            with imp.active():
+                imp.load(module)
+            loaded += 1
+        except Exception:  # noqa: BLE001 - a file that does not import is no parent
+            continue
 
 
 def _mentions(owner, name: str) -> bool:

@@ -134,7 +134,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
         for init_text in inits:
             try:
                 torch.manual_seed(seed)
-                obj = evaluate(pt_imp, unit["module"], init_text) if init_text else pt_obj
+                obj, init_text = _build(pt_imp, unit, init_text, pt_obj, guessed=spec.get("source") == "defaults")
                 if is_module and hasattr(obj, "eval"):
                     obj.eval()
                 if as_trial and isinstance(obj, torch.nn.Module):
@@ -211,6 +211,22 @@ def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_mo
     yield from candidates
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)
+
+
+def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
+    """(object, the init that built it). A guessed init that passes arguments on through **kwargs may
+    miss names only the callee requires (`PerceiverLM(dim=8)` needs `depth`): those are guessed too."""
+    if not init_text:
+        return pt_obj, init_text
+    for _ in range(3):
+        try:
+            return evaluate(pt_imp, unit["module"], init_text), init_text
+        except TypeError as exc:
+            again = _with_missing(init_text, exc) if guessed else None
+            if again is None:
+                raise
+            init_text = again
+    return evaluate(pt_imp, unit["module"], init_text), init_text
 
 
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from agent.verify.inputs import unpack
+from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, run_torch, torch_args
-from agent.verify.weights import describe_torch, perturb_constants
+from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants
 from agent.verify.observe import observe_unit
 from agent.verify.tree import encode
 
@@ -70,6 +70,10 @@ def _fresh(seed: int):
     m = evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init)
     m.eval()
     perturb_constants(m, seed)
+    sizes = _S["choice"].sizes
+    if sizes:
+        with _S["imp"].active():
+            calibrate_batchnorm(m, lambda: run_torch(m, torch_args(make_arrays(sizes[0], seed, 0))))
     return m
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from agent.verify import infer, parents
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
-from agent.verify.weights import perturb_constants
+from agent.verify.weights import calibrate_batchnorm, perturb_constants
 
 
 class _RepoNames(dict):
@@ -149,6 +149,8 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             else:
                 firsts = infer.function_input_candidates(obj)
             for first in firsts:
+                if as_trial and is_module and isinstance(obj, torch.nn.Module):
+                    calibrate_batchnorm(obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0)))
                 values = all("value" in x for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 try:

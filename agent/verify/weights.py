@@ -50,6 +50,36 @@ def perturb_constants(module, seed: int) -> list[str]:
     return touched
 
 
+def calibrate_batchnorm(module, run) -> int:
+    """Running statistics of every BatchNorm from one forward (RUN) over a trial's inputs, the norms
+    in train mode with a cumulative average. In eval mode each norm then sees activations at their
+    own scale, as a trained network's norms do: a deep network with random weights would otherwise
+    blow values up layer after layer until float rounding alone fails the comparison. Both sides
+    get these statistics with the weights. Returns how many norms were calibrated."""
+    import torch
+
+    norms = [m for m in module.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    saved = [(m, m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        with torch.no_grad():
+            run()
+    except Exception:  # noqa: BLE001 - inputs the model rejects: the trial itself will say so
+        for m in norms:
+            m.reset_running_stats()
+    finally:
+        for m, momentum, training in saved:
+            m.momentum = momentum
+            m.train(training)
+    return len(norms)
+
+
 def describe_torch(module) -> tuple[dict, list]:
     """(description, arrays) of a torch module's tensors, for the trusted side to plan a copy.
     Runs on the reference side. A tensor held under two names is sent once; the second name is

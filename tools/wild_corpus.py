@@ -120,7 +120,7 @@ def build(into: Path, only: list[str] | None = None) -> list[Path]:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest)
         (case / "case.toml").write_text(
-            f'category = "wild"\ndifficulty = "wild"\n'
+            f'category = "{name}"\ndifficulty = "wild"\n'
             f'description = "{name}=={spec["version"]}: {len(files)} files of {spec["package"]}"\n\n[expect]\nverify = []\n')
         made.append(case)
         print(f"{name}=={spec['version']}: {len(files)} files", file=sys.stderr)

@@ -26,7 +26,7 @@ from agent.rules.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, top_level_lines
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
-from agent.rules.walk import TRIVIA, Transformer, with_deep_stack
+from agent.rules.walk import TRIVIA, Transformer, visit, with_deep_stack
 from agent.verify.observe import STORE
 
 MARKER = "# msagent:"
@@ -719,7 +719,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
         plan = ImportPlan(taken)
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
                              resolver=resolver, positions=positions)
-        new = module.visit(rewriter)
+        new = visit(module, rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}
         clash = kept & set(plan.needed)
         if clash and _attempt == 0:

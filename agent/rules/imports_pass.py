@@ -10,7 +10,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 from agent.rules.names import is_torch as _is_torch
-from agent.rules.walk import Transformer
+from agent.rules.walk import Transformer, visit
 
 MARKER = "# msagent:"
 
@@ -96,7 +96,7 @@ def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | Non
     """Swap the imports; `helpers` (adapter functions) go after the file's last top-level import.
     `nested=False` says every torch import is a top-level statement: blocks are not entered."""
     rw = _ImportRewriter(plan.statements(), kept, nested)
-    new = module.visit(rw)
+    new = visit(module, rw)
     if not rw.inserted and plan.needed:
         new = _insert_at_top(new, plan.statements())
     if kept and not (rw.inserted and plan.needed):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.walk import Visitor
+from agent.rules.walk import Visitor, visit
 
 # Tensor methods whose result is not a tensor.
 NON_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "numpy", "ndimension", "nelement",
@@ -63,7 +63,7 @@ def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
             nonlocal found
             found |= "torch.Tensor" in qn(node)
 
-    ann.visit(_V())
+    visit(ann, _V())
     return found
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.names import FileNames, Resolver
-from agent.rules.walk import Transformer, Visitor, statements
+from agent.rules.walk import Transformer, Visitor, statements, visit
 
 MARKER = "# msagent:"
 _LOADER_KEEP = {"dataset", "batch_size", "shuffle", "drop_last"}
@@ -92,7 +92,7 @@ def _inputs(expr: cst.BaseExpression, skip: set[str]) -> list[str]:
         def visit_Name(self, node: cst.Name) -> None:
             names.append(node)
 
-    expr.visit(_V())
+    visit(expr, _V())
     out: list[str] = []
     for n in names:
         if id(n) in callees or n.value in skip or n.value in out or n.value in ("self", "True", "False", "None"):
@@ -177,7 +177,7 @@ class _TrainingRewriter(Transformer):
                             and v.func.attr.value in ("parameters", "trainable_params")):
                         found.add(_code(v.func.value))
 
-        node.visit(_V())
+        visit(node, _V())
         return found
 
     # -- calls ------------------------------------------------------------------------------
@@ -423,10 +423,10 @@ def rewrite_training(module: cst.Module, kb, plan, names: FileNames, busy: set[i
                                  has_optimizers="optim" in names.identifiers)
     if busy is not None:
         rewriter.skip = {id(stmt) for i, stmt in enumerate(module.body) if i not in busy}
-    new = module.visit(rewriter)
+    new = visit(module, rewriter)
     if res.resolved:
         dropper = _DropResolvedMarkers(res.resolved)
-        new = new.visit(dropper)
+        new = visit(new, dropper)
         res.dropped = dropper.dropped
     res.module = new
     return res

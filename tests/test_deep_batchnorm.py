@@ -1,7 +1,8 @@
 """A deep CNN with random weights blows activations up layer after layer when its BatchNorm
 running statistics are the constants (mean 0, variance 1): float rounding alone then fails the
-comparison. The torch side calibrates the running statistics on the trial inputs first (both
-sides get them with the weights), so the eval-mode forward of a deep model verifies."""
+comparison. When the torch output shows that (values beyond 1e3), the torch side calibrates the
+running statistics on the trial inputs (both sides get them with the weights), so the eval-mode
+forward of a deep model verifies."""
 from tests.support.one_file import migrate_one_file
 
 DEEP = '''\

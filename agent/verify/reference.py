@@ -71,7 +71,7 @@ def _fresh(seed: int):
     m.eval()
     perturb_constants(m, seed)
     sizes = _S["choice"].sizes
-    if sizes:
+    if sizes and _S["choice"].calibrated:
         with _S["imp"].active():
             calibrate_batchnorm(m, lambda: run_torch(m, torch_args(make_arrays(sizes[0], seed, 0))))
     return m

@@ -104,6 +104,7 @@ class SpecChoice:
     outputs: list[tuple] = field(default_factory=list)
     kind: str | None = None  # "module" when a function unit is a factory: what it returns is checked
     random: bool = False  # the same inputs gave other outputs under another torch seed
+    calibrated: bool = False  # BatchNorm statistics were calibrated (activations blew up without)
 
 
 def _timed_run(pt_imp, obj, arrays) -> tuple:
@@ -149,8 +150,6 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             else:
                 firsts = infer.function_input_candidates(obj)
             for first in firsts:
-                if as_trial and is_module and isinstance(obj, torch.nn.Module):
-                    calibrate_batchnorm(obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0)))
                 values = all("value" in x for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 try:
@@ -198,6 +197,10 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                             continue
                         sizes.append(second)
                         break
+                if as_trial and is_module and _blown_up(outputs[0][0]) and calibrate_batchnorm(
+                        obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0))):
+                    choice.calibrated = True  # the trial's forwards again, on the calibrated model
+                    outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
                 choice.random = _differs_on_rerun(pt_imp, obj, first, seed, outputs[0][0])
                 choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
                                "inputs": infer.public_spec(sizes)}
@@ -266,3 +269,19 @@ def _differs_on_rerun(pt_imp, obj, first, seed: int, out) -> bool:
         return True
     return any(x.shape != y.shape or not np.allclose(x, y, rtol=1e-6, atol=1e-7, equal_nan=True)
                for x, y in zip(a, b) if isinstance(x, np.ndarray) and x.dtype.kind in "fiub")
+
+
+BLOWN_UP = 1e3  # an output this large from unit-scale inputs: activations grew layer after layer
+
+
+def _blown_up(out) -> bool:
+    """The output of a random-weight network whose activations grew without bound through depth
+    (BatchNorm statistics at their constants do not rein them in): rounding alone would fail it."""
+    from agent.verify.tree import encode
+
+    arrays: list = []
+    try:
+        encode(out, arrays)
+    except Exception:  # noqa: BLE001
+        return False
+    return any(a.dtype.kind == "f" and a.size and float(np.nanmax(np.abs(a))) > BLOWN_UP for a in arrays)

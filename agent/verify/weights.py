@@ -53,9 +53,9 @@ def perturb_constants(module, seed: int) -> list[str]:
 def calibrate_batchnorm(module, run) -> int:
     """Running statistics of every BatchNorm from one forward (RUN) over a trial's inputs, the norms
     in train mode with a cumulative average. In eval mode each norm then sees activations at their
-    own scale, as a trained network's norms do: a deep network with random weights would otherwise
-    blow values up layer after layer until float rounding alone fails the comparison. Both sides
-    get these statistics with the weights. Returns how many norms were calibrated."""
+    own scale, as a trained network's norms do: used when a deep network with random weights blew
+    values up layer after layer (then float rounding alone fails the comparison). Both sides get
+    these statistics with the weights. Returns how many norms were calibrated."""
     import torch
 
     norms = [m for m in module.modules()

@@ -228,8 +228,10 @@ def was_interrupted(exc: BaseException) -> bool:
     return False
 
 
-def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, verifier=None) -> Report:
+def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, verifier=None,
+            ray: str | None = None) -> Report:
     """Migrate SRC into OUT and verify every unit. Writes the reports; returns the Report.
+    With RAY (a cluster address, or `local`), the units are verified on Ray actors (agent.repair.ray_lanes).
 
     A KeyboardInterrupt still writes the (partial) reports, then propagates: units not reached are
     listed as not exercised, and the journal lets the next run resume after the last finished unit.
@@ -251,7 +253,8 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
         report.errors += [f.error for f in translated.files if f.status == "error"]
         journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
         if settings.verify and translated.units:
-            _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, verifier)
+            _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, verifier,
+                          ray)
         elif translated.units:
             report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                        reason="verification turned off") for u in translated.units]
@@ -274,7 +277,7 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
 
 
 def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
-                  progress, verifier) -> None:
+                  progress, verifier, ray: str | None = None) -> None:
     """Verify every unit: those the journal holds are reused, the others run on `settings.jobs` lanes
     (a runner and a verifier each, in threads), one file's units on one lane in their order, so a file's
     held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
@@ -284,6 +287,12 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     units = translated.units
     todo = [i for i, u in enumerate(units) if journal.get(u.key) is None]
     files = list(dict.fromkeys(units[i].file for i in todo))  # in the order found
+    if ray is not None:  # the lanes are Ray actors: journal, report and progress stay here
+        from agent.repair.ray_lanes import verify_on_ray
+
+        finished = _reuse_journal(units, out, translated, journal, report, progress)
+        verify_on_ray(ray, src, out, kb, settings, translated, todo, journal, report, progress, finished)
+        return
     jobs = 1 if verifier is not None else max(1, min(settings.jobs, len(files)))
     verifiers, runners = [], []
     try:
@@ -306,29 +315,7 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
             from agent.sandbox.isolation import UNSANDBOXED_NOTE
 
             report.notes.append(UNSANDBOXED_NOTE)
-        if progress and hasattr(progress, "units"):
-            progress.units(len(units))
-        records: dict[int, UnitRecord] = {}
-
-        def finished(i: int, record: dict) -> None:
-            records[i] = UnitRecord(**record)
-            report.units = [records[j] for j in sorted(records)]
-            if progress and hasattr(progress, "done"):
-                progress.done(records[i])
-
-        # reused units first: the OUT files their accepted repairs wrote go back, in the order written
-        keys = {u.key for u in units}
-        for key in journal.done:
-            if key in keys:
-                for rel, text in journal.files(key).items():
-                    write_text(out / rel, text)
-                    translated.outputs[rel] = text
-        for i, unit in enumerate(units):
-            entry = journal.get(unit.key)
-            if entry is not None:
-                if progress:
-                    progress.unit(unit.key)
-                finished(i, entry)
+        finished = _reuse_journal(units, out, translated, journal, report, progress)
         if len(verifiers) <= 1:  # one lane: this thread, where Ctrl-C lands inside the unit it stops
             for i in todo:
                 if progress:
@@ -346,6 +333,35 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
                 v.close()
             except Exception:  # its sides were already killed (an interrupt): make sure, quietly
                 _kill_sides(v)
+
+
+def _reuse_journal(units: list[Unit], out: Path, translated: Translated, journal: Journal, report: Report,
+                   progress):
+    """Report the units the journal holds (the OUT files their accepted repairs wrote go back, in the
+    order written); return `finished(i, record)`, which reports unit i in the order found."""
+    if progress and hasattr(progress, "units"):
+        progress.units(len(units))
+    records: dict[int, UnitRecord] = {}
+
+    def finished(i: int, record: dict) -> None:
+        records[i] = UnitRecord(**record)
+        report.units = [records[j] for j in sorted(records)]
+        if progress and hasattr(progress, "done"):
+            progress.done(records[i])
+
+    keys = {u.key for u in units}
+    for key in journal.done:
+        if key in keys:
+            for rel, text in journal.files(key).items():
+                write_text(out / rel, text)
+                translated.outputs[rel] = text
+    for i, unit in enumerate(units):
+        entry = journal.get(unit.key)
+        if entry is not None:
+            if progress:
+                progress.unit(unit.key)
+            finished(i, entry)
+    return finished
 
 
 def _run_unit(runner, unit: Unit) -> tuple[dict, dict[str, str]]:

@@ -66,6 +66,9 @@ def migrate(
     fresh: bool = typer.Option(False, "--fresh", help="ignore the run journal in OUT and start over"),
     jobs: int = typer.Option(None, "--jobs", "-j", help="verify N units at once, each file's units on one of N "
                              "verifiers (default: the cores available); the report is the same for any N"),
+    ray: str = typer.Option(None, "--ray", help="verify on a Ray cluster's workers (a cluster address such as "
+                            "ray://host:10001 or auto, or `local`), one actor per CPU (GPU, NPU for --device gpu, "
+                            "ascend) instead of local lanes; needs pip install 'msagent[ray]'"),
     diff: bool = typer.Option(False, "--diff", help="print a unified diff of the Python files"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     no_verify: bool = typer.Option(False, "--no-verify", help="rules only: do not execute anything"),
@@ -93,6 +96,11 @@ def migrate(
         _fail(f"--level must be {', '.join(LEVELS)}, not {level!r}")
     if jobs is not None and jobs < 1:
         _fail(f"--jobs must be at least 1, not {jobs}")
+    if ray is not None:
+        from agent.repair.ray_lanes import RAY_HINT, ray_installed
+
+        if not ray_installed():
+            _fail(RAY_HINT)
     try:
         settings = load_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
                                        "jobs": jobs,
@@ -108,7 +116,7 @@ def migrate(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with Progress(enabled=not as_json and not quiet) as progress:
-            report = run_migration(src, out, settings, progress=progress)
+            report = run_migration(src, out, settings, progress=progress, ray=ray)
     except UsageError as exc:
         _fail(str(exc))
     except BaseException as exc:

@@ -23,7 +23,7 @@ from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
 from agent.rules.names import Resolver, referenced_names, scan_names
-from agent.rules.positions import Positions, top_level_lines
+from agent.rules.positions import Positions, Unchanged, top_level_lines
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
 from agent.rules.walk import TRIVIA, Transformer, visit, with_deep_stack
@@ -726,6 +726,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
             taken |= clash
             continue
         break
+    unchanged = Unchanged(module, source, tops)  # prints the statements no pass changed as their source lines
     # Training-loop, data-loader and checkpoint rewrites (rules/training.py) work on the KB pass's output.
     if training.may_apply(source):
         # only the top-level statements whose own text names a training construct are walked
@@ -733,7 +734,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
         busy = None if tops is None else {i for i, (a, b) in enumerate(tops) if training.may_apply("".join(lines[a - 1:b]))}
         tr = training.rewrite_training(new, kb, plan, names, busy)
         if kept:  # the training rewrites may have removed the last use of a torch name
-            kept &= referenced_names(tr.module)
+            kept &= referenced_names(tr.module, unchanged.code(tr.module))
     else:
         tr = training.TrainingResult(new)
     new = tr.module
@@ -741,7 +742,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
     rule_markers += [Marker(0, r) for r in tr.markers]
     new, import_markers = finish_imports(new, plan, kept, [_statement(a) for a in rewriter.adapters.values()],
                                          nested=names.nested_torch_imports or names.shadowed)
-    result = RulesResult(code=new.code, api_calls=rewriter.api_calls + tr.calls,
+    result = RulesResult(code=unchanged.code(new), api_calls=rewriter.api_calls + tr.calls,
                          api_converted=rewriter.api_converted + tr.converted,
                          markers=sorted(rule_markers + [Marker(l, r) for l, r in import_markers],
                                         key=lambda m: m.line),

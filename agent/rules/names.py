@@ -170,10 +170,11 @@ class Resolver:
         return None
 
 
-def referenced_names(module: cst.Module) -> set[str]:
-    """Names the module's code reads or binds as variables (import statements bind, they do not count)."""
+def referenced_names(module: cst.Module, code: str | None = None) -> set[str]:
+    """Names the module's code reads or binds as variables (import statements bind, they do not count).
+    `code`: the module's code when the caller has it already."""
     try:
-        tree = ast.parse(module.code)
+        tree = ast.parse(module.code if code is None else code)
     except (SyntaxError, ValueError):
         found: set[str] = set()
 

@@ -38,6 +38,54 @@ def top_level_lines(module: cst.Module, tree: ast.Module | None) -> list[tuple[i
     return out if j == len(tree.body) else None
 
 
+class Unchanged:
+    """The source text of each top-level statement of a freshly parsed module, to print a translated module
+    faster: statements no pass changed are the very nodes parsed (the walks keep unchanged nodes), and
+    their text is the source's own lines. Exact by construction: LibCST prints a module as its header,
+    each statement's leading lines and tokens, and its footer, reproducing the source; a statement's
+    text starts at its first leading line and ends on its last line or later (block-final comment lines),
+    so when the ranges of `top_level_lines` tile the lines between header and footer, each range is
+    exactly what LibCST prints for that statement. Files where they do not tile, without a final
+    newline or with carriage returns are printed by LibCST alone."""
+
+    def __init__(self, module: cst.Module, source: str, lines: list[tuple[int, int]] | None):
+        self.texts: dict[int, tuple[cst.CSTNode, str]] = {}  # id(statement) -> (statement, text)
+        if lines is None or not module.has_trailing_newline or "\r" in source or len(lines) != len(module.body):
+            return
+        rows = source.split("\n")  # ast's lines: "\n" ends a line ("\r" excluded above)
+        total = len(rows) - 1  # the source ends with "\n": the last item is empty
+        expect = len(module.header) + 1
+        for first, last in lines:
+            if first != expect or last < first:
+                return
+            expect = last + 1
+        if expect + len(module.footer) != total + 1:
+            return
+        self.texts = {id(stmt): (stmt, "\n".join(rows[a - 1:b]) + "\n") for stmt, (a, b) in zip(module.body, lines)}
+
+    def code(self, module: cst.Module) -> str:
+        """`module.code`, printing only the statements not in the source as parsed."""
+        if not self.texts:
+            return module.code
+        state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+        for h in module.header:
+            h._codegen(state)
+        texts = self.texts
+        for stmt in module.body:
+            known = texts.get(id(stmt))
+            if known is not None and known[0] is stmt:
+                state.add_token(known[1])
+            else:
+                stmt._codegen(state)
+        for f in module.footer:
+            f._codegen(state)
+        if not module.has_trailing_newline:
+            return module.code  # (not reached for a module parsed with its newline: kept for safety)
+        if not state.tokens:
+            state.add_token(state.default_newline)
+        return "".join(state.tokens)
+
+
 class Positions:
     """Start positions of nodes, resolved one top-level statement (or one method of a top-level class)
     at a time: LibCST's PositionProvider over a whole file costs more than the rest of the rules."""

@@ -53,6 +53,8 @@ class RulesResult:
 
 
 class _Rewriter(Transformer):
+    trivia_inert = True  # on_visit refuses trivia first; on_leave returns it unchanged
+
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -374,9 +376,10 @@ class _Rewriter(Transformer):
             self.api_converted += 1
             return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
                                                     structural.TENSOR_ATTRIBUTES[attr]))
-        if (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
-                and original.value.value == "self" and original.attr.value in structural.MODULE_ATTRIBUTES):
-            return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[original.attr.value]))
+        if attr in structural.MODULE_ATTRIBUTES and (
+                (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
+                 and original.value.value == "self") or self.inf.is_module(original.value, self.scope)):
+            return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[attr]))
         if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
                 and isinstance(original.value, cst.Name) and original.value.value == "self"):
             renamed = self._base_attribute(original.attr.value)

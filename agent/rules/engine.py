@@ -53,8 +53,6 @@ class RulesResult:
 
 
 class _Rewriter(Transformer):
-    trivia_inert = True  # on_visit refuses trivia first; on_leave returns it unchanged
-
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):

@@ -163,6 +163,8 @@ def _children(node: cst.CSTNode, spec: tuple, visitor) -> cst.CSTNode:
         old = getattr(node, name)
         if kind == 1:  # visit_required
             new = _walk(old, visitor)
+            if new is old:
+                continue
             if isinstance(new, RemovalSentinel):
                 raise TypeError(f"We got a RemovalSentinel while visiting a {type(old).__name__}. This node's parent "
                                 "does not allow it to be removed.")
@@ -172,6 +174,8 @@ def _children(node: cst.CSTNode, spec: tuple, visitor) -> cst.CSTNode:
             if old is None:
                 continue
             new = _walk(old, visitor)
+            if new is old:
+                continue
             if isinstance(new, FlattenSentinel):
                 raise _no_sequence(old)
             if isinstance(new, RemovalSentinel):
@@ -205,14 +209,16 @@ def _sequence(children, visitor):
     same = type(children) is tuple  # LibCST makes every visited sequence a tuple
     for child in children:
         new = _walk(child, visitor)
-        if isinstance(new, FlattenSentinel):
+        if new is child:
+            out.append(new)
+        elif isinstance(new, FlattenSentinel):
             out.extend(new)
             same = False
         elif isinstance(new, RemovalSentinel):
             same = False
         else:
             out.append(new)
-            same = same and new is child
+            same = False
     return children if same else tuple(out)
 
 
@@ -250,7 +256,7 @@ def _walk(node: cst.CSTNode, visitor):
         visitor.on_leave(node)
         return node
     result = visitor.on_leave(node, updated)
-    if not isinstance(result, (cst.CSTNode, RemovalSentinel, FlattenSentinel)):
+    if result is not updated and not isinstance(result, (cst.CSTNode, RemovalSentinel, FlattenSentinel)):
         raise CSTValidationError("Expected a node of type CSTNode or a RemovalSentinel, "
                                  f"but got a return value of {type(result).__name__}")
     return result

@@ -151,16 +151,17 @@ def test_later_pushes_edit_the_same_comment(bot, github):
     github.set_pull(REPO, PR, SHA_B, changed=["tiny/model.py", "tiny/noisy.py"])
     assert deliver(bot, payload("synchronize", SHA_B))[0] == 202
     repo = github.repos[REPO]
-    assert [(r["head_sha"], r["conclusion"]) for r in repo.check_runs] == [(SHA_A, "success"), (SHA_B, "failure")]
+    # Noisy's torch original is random (rand_like): it cannot be compared, so it is not exercised and
+    # the check is neutral, never green
+    assert [(r["head_sha"], r["conclusion"]) for r in repo.check_runs] == [(SHA_A, "success"), (SHA_B, "neutral")]
     [comment] = repo.comments  # one comment, edited in place
     assert comment["edits"] == 1
     assert len(github.calls("POST", r"/issues/\d+/comments$")) == 1
     assert len(github.calls("PATCH", r"/issues/comments/\d+$")) == 1
     body = comment["body"]
     assert f"head `{SHA_B[:7]}`" in body and f"head `{SHA_A[:7]}`" not in body
-    assert "`tiny/noisy.py::Noisy` | module | failed" in body
+    assert "`tiny/noisy.py::Noisy` | module | not-exercised" in body and "random" in body
     assert "`tiny/model.py::TinyNet` | module | verified-by-rules" in body
-    assert "1 of 2 changed units failed verification" in body
 
 
 def test_bad_or_missing_signature_is_refused_and_nothing_runs(bot, github):

@@ -4,9 +4,14 @@ lookups for markers on as in a migration. The best of a few passes, so a busy ma
 shows less.
 
 Prints `rules_lines_per_s: X lines/s` and `rules_corpus_lines: N lines`.
+
+RULES_BENCH_TREE=/path measures every .py file under that folder instead (the goal is stated on
+timm 1.0.31's source: `pip download --no-deps timm==1.0.31`, unzip, point this at `timm/`); run it
+under `taskset -c 0` for one core.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +25,11 @@ from agent.rules.engine import translate_source  # noqa: E402
 
 
 def corpus() -> list[str]:
-    paths = sorted(ROOT.glob("evals/cases/*/repo/**/*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    tree = os.environ.get("RULES_BENCH_TREE")
+    if tree:
+        paths = sorted(Path(tree).rglob("*.py"))
+    else:
+        paths = sorted(ROOT.glob("evals/cases/*/repo/**/*.py")) + sorted((ROOT / "examples").rglob("*.py"))
     return [p.read_text() for p in paths if "__pycache__" not in p.parts]
 
 

@@ -15,8 +15,9 @@ import struct
 
 import numpy as np
 
-# Plain numeric and boolean dtypes only: no objects, strings, structured or void records.
-ALLOWED_KINDS = set("biuf")
+# Plain numeric and boolean dtypes only (complex included: FFT outputs): no objects, strings,
+# structured or void records.
+ALLOWED_KINDS = set("biufc")
 MAX_HEADER = 64 * 2**20
 DEFAULT_MAX_BYTES = 8 * 2**30
 DEFAULT_MAX_ARRAYS = 200_000

@@ -244,6 +244,7 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
     report = Report(tool_version=__version__, source=str(src), output=str(out), device=settings.device,
                     level=settings.level, notes=list(settings.ignored_repo_settings))
     translated = Translated()
+    journal = None
     try:
         translated = translate_repo(src, out, kb, settings, on_file=progress.file if progress else None)
         report.files = translated.files
@@ -262,6 +263,10 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
         if not was_interrupted(exc):
             raise
         done = {(u.file, u.name): u for u in report.units}
+        for u in translated.units:  # a unit journaled a moment before the signal is reported as finished
+            entry = journal.get(u.key) if journal is not None and (u.file, u.name) not in done else None
+            if entry is not None:
+                done[(u.file, u.name)] = UnitRecord(**entry)
         listed = [done.pop((u.file, u.name), None) or UnitRecord(
             file=u.file, name=u.name, kind=u.kind, status="not-exercised",
             reason="interrupted before this unit finished; rerun to resume") for u in translated.units]

@@ -263,8 +263,11 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
         if not was_interrupted(exc):
             raise
         done = {(u.file, u.name): u for u in report.units}
-        for u in translated.units:  # a unit journaled a moment before the signal is reported as finished
-            entry = journal.get(u.key) if journal is not None and (u.file, u.name) not in done else None
+        # what reached the journal file is what finished: a signal can land between a line's write and
+        # this thread's bookkeeping (it is delivered to whichever thread the kernel picks), so reread it
+        on_disk = Journal(out, journal.fingerprint).done if journal is not None else {}
+        for u in translated.units:
+            entry = on_disk.get(u.key)
             if entry is not None:
                 done[(u.file, u.name)] = UnitRecord(**entry)
         listed = [done.pop((u.file, u.name), None) or UnitRecord(

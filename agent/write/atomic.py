@@ -7,10 +7,19 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once, at import (one thread): setting the umask to read it would, later, race with files other
+# threads (verification lanes) create in that instant.
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -157,19 +157,14 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 except TypeError as exc:
                     # a builder taking what it passes on through **kwargs: its missing names, guessed
                     outputs = None
-                    for _ in range(3):
-                        call = _with_missing(call, exc) if not is_module else None
-                        if call is None:
-                            break
+                    call = _with_missing(call, exc) if not is_module else None
+                    if call is not None:
                         try:
                             with pt_imp.active():
-                                outputs = [(evaluate(pt_imp, unit["module"], call), 0.0)]
-                            break
-                        except TypeError as again:
+                                built, call = _build(pt_imp, unit, call, None, guessed=True)
+                            outputs = [(built, 0.0)]
+                        except Exception as again:  # noqa: BLE001
                             exc = again
-                        except Exception as other:  # noqa: BLE001
-                            exc = other
-                            break
                     if outputs is None:
                         choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
                                             f"{type(exc).__name__}: {str(exc)[:120]}")

@@ -47,6 +47,10 @@ _WHY = {"kb_root": "a repository may not choose which KB msagent loads",
         "llm.cache_path": "a repository may not choose files msagent writes"}
 
 
+class UsageError(Exception):
+    """Bad paths or settings: exit code 2."""
+
+
 def available_cores() -> int:
     """The CPUs this process may run on (its affinity mask, which a container or taskset narrows)."""
     try:

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
 
 from agent import __version__
-from agent.config import MigrateSettings
+from agent.config import MigrateSettings, UsageError
+from agent.kb.retrieve import nearest_candidate
 from agent.kb.store import KB, load_kb
+from agent.repair.translated import Translated
 from agent.report.markdown import render
 from agent.report.schema import FileRecord, MarkerRecord, Report, UnitRecord
 from agent.rules.engine import translate_source
@@ -22,20 +21,6 @@ from agent.scan.files import SourceFile, module_name, shown, walk_repo
 from agent.scan.units import Unit, find_units, module_classes
 from agent.write.atomic import copy_file, write_text
 from agent.write.journal import Journal
-
-
-class UsageError(Exception):
-    """Bad paths or settings: exit code 2."""
-
-
-@dataclass
-class Translated:
-    files: list[FileRecord] = field(default_factory=list)
-    units: list[Unit] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # rel -> torch source
-    outputs: dict[str, str] = field(default_factory=dict)  # rel -> MindSpore source
-    module_classes: set[str] = field(default_factory=set)  # repo classes deriving from nn.Module
-    nearest: object = None  # the marker hint function the rules used
 
 
 def check_paths(src: Path, out: Path) -> tuple[Path, Path]:
@@ -56,23 +41,6 @@ def check_paths(src: Path, out: Path) -> tuple[Path, Path]:
     except OSError as exc:
         raise UsageError(f"output {out} is not writable: {exc.strerror or exc}") from exc
     return s, o
-
-
-def nearest_candidate(kb: KB) -> Callable[[str], str | None]:
-    try:
-        from agent.kb import retrieve
-    except ImportError:
-        return lambda text: None
-
-    @functools.lru_cache(maxsize=4096)  # the same unconverted API is marked many times in a repo
-    def nearest(text: str) -> str | None:
-        try:
-            hits = retrieve.search(kb, text, k=1)
-        except Exception:
-            return None
-        return hits[0].api if hits else None
-
-    return nearest
 
 
 def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_file=None) -> Translated:
@@ -164,7 +132,7 @@ def _copied_through(f: SourceFile, out: Path, error: str) -> FileRecord:
 
 def _translate_notebook(f: SourceFile, out: Path, kb: KB, settings: MigrateSettings, repo_modules: set[str],
                         nearest) -> FileRecord:
-    from agent.scan.notebooks import NotebookError, translate_notebook
+    from agent.rules.notebooks import NotebookError, translate_notebook
 
     try:
         text = f.path.read_bytes().decode("utf-8")
@@ -290,6 +258,7 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     (a runner and a verifier each, in threads), one file's units on one lane in their order, so a file's
     held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
     the report lists units in the order they were found, whatever the number of lanes."""
+    from agent.repair.loop import run_unit
     from agent.sandbox.pool import WorkerStartError
 
     units = translated.units
@@ -328,7 +297,7 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
             for i in todo:
                 if progress:
                     progress.unit(units[i].key)
-                record, files = _run_unit(runners[0], units[i])
+                record, files = run_unit(runners[0], units[i])
                 journal.record(units[i].key, record, files=files)
                 finished(i, record)
         else:
@@ -372,17 +341,6 @@ def _reuse_journal(units: list[Unit], out: Path, translated: Translated, journal
     return finished
 
 
-def _run_unit(runner, unit: Unit) -> tuple[dict, dict[str, str]]:
-    """(the unit's record, the OUT files it changed) from one runner."""
-    started = time.perf_counter()
-    record = runner.run(unit).model_dump()
-    if not record.get("seconds"):  # a hang or a crash returns no timing of its own: its cost is real
-        record["seconds"] = round(time.perf_counter() - started, 4)
-    # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
-    # run, which translates OUT afresh, puts them back instead of losing them
-    return record, runner.written()
-
-
 def _kill_sides(verifier) -> None:
     for side in (getattr(verifier, "ref", None), getattr(verifier, "cand", None)):
         try:
@@ -401,7 +359,7 @@ def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: 
     import queue
     import threading
 
-    from agent.repair.loop import Cancelled
+    from agent.repair.loop import Cancelled, run_unit
     from agent.rules.walk import DEEP_STACK_BYTES
 
     groups: queue.Queue = queue.Queue()
@@ -441,7 +399,7 @@ def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: 
                         return
                     if progress:
                         progress.unit(units[i].key)
-                    record, files = _run_unit(runner, units[i])
+                    record, files = run_unit(runner, units[i])
                     results.put((i, record, files, None))
         except Cancelled:
             return

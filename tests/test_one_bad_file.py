@@ -256,7 +256,7 @@ def test_deep_stack_passes_results_and_exceptions_back():
 
 def test_deeply_nested_notebook_cell_is_kept_with_reason():
     from agent.kb.store import load_kb
-    from agent.scan.notebooks import translate_notebook
+    from agent.rules.notebooks import translate_notebook
 
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,

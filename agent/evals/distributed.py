@@ -15,8 +15,7 @@ from pathlib import Path
 
 from agent.evals.run import EvalSetupError, _line, _note, eval_verifier, run_case
 from agent.evals.score import Case, failed_case, load_case
-
-SKIP_DIRS = {"__pycache__", ".git"}
+from agent.write.trees import pack_tree, unpack_tree
 
 
 def _import_ray():
@@ -26,21 +25,6 @@ def _import_ray():
         raise EvalSetupError("--ray needs Ray, an optional extra: install it with "
                              "`pip install -c constraints.txt ray` (or `pip install msagent[ray]`)") from exc
     return ray
-
-
-def pack_tree(root: Path) -> dict[str, bytes]:
-    """Every file under ROOT as {relative path: bytes}."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not SKIP_DIRS & set(p.relative_to(root).parts)}
-
-
-def unpack_tree(files: dict[str, bytes], root: Path) -> None:
-    for rel, data in files.items():
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root.resolve()):
-            raise ValueError(f"{rel}: outside the tree")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
 
 
 class CaseRunner:

@@ -7,7 +7,9 @@ and its verdict details, with CamelCase and dotted names split into words as wel
 """
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from agent.kb.schema import Entry
@@ -108,3 +110,17 @@ def search(kb: KB, text: str, k: int = 5) -> list[Entry]:
     if first is not None:
         hits = [first, *[h for h in hits if h is not first]][:k]
     return hits
+
+
+def nearest_candidate(kb: KB) -> Callable[[str], str | None]:
+    """The marker hint of a translation: the KB api nearest to an unconverted call's text, or None."""
+
+    @functools.lru_cache(maxsize=4096)  # the same unconverted API is marked many times in a repo
+    def nearest(text: str) -> str | None:
+        try:
+            hits = search(kb, text, k=1)
+        except Exception:
+            return None
+        return hits[0].api if hits else None
+
+    return nearest

@@ -14,6 +14,7 @@ lock is let go), so no unit is ever judged on another unit's unfinished draft.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -326,3 +327,14 @@ class UnitRunner:
                 r["change"] for r in record.repairs if r["status"] == "verified")
         record.rounds, record.llm_tokens = rounds, tokens
         return record
+
+
+def run_unit(runner: UnitRunner, unit: Unit) -> tuple[dict, dict[str, str]]:
+    """(the unit's record, the OUT files it changed) from one runner."""
+    started = time.perf_counter()
+    record = runner.run(unit).model_dump()
+    if not record.get("seconds"):  # a hang or a crash returns no timing of its own: its cost is real
+        record["seconds"] = round(time.perf_counter() - started, 4)
+    # a repair the unit kept rewrote files in OUT; the journal keeps them so that a resumed
+    # run, which translates OUT afresh, puts them back instead of losing them
+    return record, runner.written()

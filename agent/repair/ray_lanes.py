@@ -89,7 +89,7 @@ def runtime_env_for(same_machine: bool, env_vars: dict[str, str] | None = None,
 
 
 def _pack(root: Path, skip=None) -> dict[str, bytes]:
-    from agent.evals.distributed import pack_tree
+    from agent.write.trees import pack_tree
 
     return {rel: data for rel, data in pack_tree(root).items() if not (skip and skip.match(rel))}
 
@@ -99,8 +99,9 @@ class FileLane:
 
     def __init__(self, src_files: dict, out_files: dict, kb, settings_json: str, found: dict, shown: dict):
         from agent.config import MigrateSettings
-        from agent.evals.distributed import unpack_tree
-        from agent.pipeline import Translated, nearest_candidate
+        from agent.kb.retrieve import nearest_candidate
+        from agent.repair.translated import Translated
+        from agent.write.trees import unpack_tree
 
         self.root = Path(tempfile.mkdtemp(prefix="msagent-ray-"))
         self.src, self.out = self.root / "src", self.root / "out"
@@ -135,9 +136,9 @@ class FileLane:
             self.runner.state.rewrites += 1  # the MindSpore side starts afresh on the new OUT
 
     def unit(self, i: int) -> tuple[dict, dict[str, str]]:
-        from agent.pipeline import _run_unit
+        from agent.repair.loop import run_unit
 
-        record, files = _run_unit(self.runner, self.translated.units[i])
+        record, files = run_unit(self.runner, self.translated.units[i])
         return self._shown(record), files
 
     def _shown(self, value):
@@ -160,7 +161,7 @@ class FileLane:
 
 
 def _connect(ray, address: str) -> bool:
-    from agent.pipeline import UsageError
+    from agent.config import UsageError
 
     if ray.is_initialized():
         return False
@@ -195,7 +196,7 @@ def verify_on_ray(address: str, src: Path, out: Path, kb, settings, translated, 
                   progress, finished) -> None:
     """Run the units `todo` (indexes into translated.units) on Ray actors, a file's units on one actor in
     their order; journal, write and report each result here as it comes."""
-    from agent.pipeline import UsageError
+    from agent.config import UsageError
     from agent.sandbox.isolation import ALLOW_UNSANDBOXED_ENV
     from agent.write.atomic import write_text
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -356,11 +358,7 @@ def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: 
     and reports each result as it comes (and alone receives Ctrl-C and SIGTERM). `runners` holds the
     first lane's runner (its verifier started) and gets the others' as their verifiers come up; a
     verifier that does not start leaves its files to the other lanes."""
-    import queue
-    import threading
-
-    from agent.repair.loop import Cancelled, run_unit
-    from agent.rules.walk import DEEP_STACK_BYTES
+    from agent.repair.loop import Cancelled
 
     groups: queue.Queue = queue.Queue()
     by_file: dict[str, list[int]] = {}
@@ -374,62 +372,20 @@ def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: 
 
     def lane(n: int) -> None:
         try:
-            if n == 0:
-                runner = first
-            else:
-                try:
-                    verifiers[n].start()
-                    if stop.is_set():
-                        return
-                    runner = first.lane(verifiers[n])
-                except Exception as exc:  # the other lanes verify its files
-                    if not stop.is_set():  # (an interrupt closes the sides a lane may still be starting)
-                        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-                        report.notes.append(f"verification lane {n + 1} of {len(verifiers)} did not start ({why}); "
-                                            "the other lanes verified its files")
-                    return
+            runner = first if n == 0 else _start_lane(n, first, verifiers, report)
+            if runner is None:
+                return
+            if n:
                 runners.append(runner)
-            while not stop.is_set():
-                try:
-                    group = groups.get_nowait()
-                except queue.Empty:
-                    return
-                for i in group:
-                    if stop.is_set():
-                        return
-                    if progress:
-                        progress.unit(units[i].key)
-                    record, files = run_unit(runner, units[i])
-                    results.put((i, record, files, None))
+            _run_groups(runner, groups, results, units, progress, stop)
         except Cancelled:
             return
         except BaseException as exc:  # a bug, not a verdict: the run stops and this thread raises it
             results.put((None, None, None, exc))
 
-    # lanes translate too (retranslations, repairs): the rules' deep-stack retry may raise the recursion
-    # limit process-wide while another lane runs, so every lane gets the retry's stack size
-    size = threading.stack_size(DEEP_STACK_BYTES)
+    threads = _start_threads(lane, len(verifiers))
     try:
-        threads = [threading.Thread(target=lane, args=(n,), name=f"msagent-lane-{n}", daemon=True)
-                   for n in range(len(verifiers))]
-        for t in threads:
-            t.start()
-    finally:
-        threading.stack_size(size)
-    pending = len(todo)
-    try:
-        while pending:
-            try:
-                i, record, files, error = results.get(timeout=0.5)
-            except queue.Empty:
-                if not any(t.is_alive() for t in threads) and results.empty():
-                    raise RuntimeError("verification lanes ended with units left") from None
-                continue
-            if error is not None:
-                raise error
-            journal.record(units[i].key, record, files=files)
-            finished(i, record)
-            pending -= 1
+        _collect(results, threads, len(todo), units, journal, finished)
     except BaseException:
         stop.set()  # lanes start nothing new; killing the sides ends what they are waiting on
         for v in verifiers:
@@ -440,6 +396,75 @@ def _run_lanes(runners: list, verifiers: list, units, todo: list[int], journal: 
         deadline = time.monotonic() + 10
         for t in threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _start_lane(n: int, first, verifiers: list, report: Report):
+    """Lane n's runner once its verifier started; None when it did not start (a note says so) or the run
+    was stopped meanwhile."""
+    stop = first.state.stop
+    try:
+        verifiers[n].start()
+        if stop.is_set():
+            return None
+        return first.lane(verifiers[n])
+    except Exception as exc:  # the other lanes verify its files
+        if not stop.is_set():  # (an interrupt closes the sides a lane may still be starting)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            report.notes.append(f"verification lane {n + 1} of {len(verifiers)} did not start ({why}); "
+                                "the other lanes verified its files")
+        return None
+
+
+def _run_groups(runner, groups: queue.Queue, results: queue.Queue, units, progress, stop) -> None:
+    """One lane's work: the next file's units in order, each result put on `results`, until no file is
+    left or the run stops."""
+    from agent.repair.loop import run_unit
+
+    while not stop.is_set():
+        try:
+            group = groups.get_nowait()
+        except queue.Empty:
+            return
+        for i in group:
+            if stop.is_set():
+                return
+            if progress:
+                progress.unit(units[i].key)
+            record, files = run_unit(runner, units[i])
+            results.put((i, record, files, None))
+
+
+def _start_threads(lane, count: int) -> list[threading.Thread]:
+    from agent.rules.walk import DEEP_STACK_BYTES
+
+    # lanes translate too (retranslations, repairs): the rules' deep-stack retry may raise the recursion
+    # limit process-wide while another lane runs, so every lane gets the retry's stack size
+    size = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        threads = [threading.Thread(target=lane, args=(n,), name=f"msagent-lane-{n}", daemon=True)
+                   for n in range(count)]
+        for t in threads:
+            t.start()
+    finally:
+        threading.stack_size(size)
+    return threads
+
+
+def _collect(results: queue.Queue, threads: list, pending: int, units, journal: Journal, finished) -> None:
+    """Journal and report the lanes' results as they come, until `pending` are in; a lane's error is
+    raised here."""
+    while pending:
+        try:
+            i, record, files, error = results.get(timeout=0.5)
+        except queue.Empty:
+            if not any(t.is_alive() for t in threads) and results.empty():
+                raise RuntimeError("verification lanes ended with units left") from None
+            continue
+        if error is not None:
+            raise error
+        journal.record(units[i].key, record, files=files)
+        finished(i, record)
+        pending -= 1
 
 
 def write_reports(report: Report, out: Path) -> None:

@@ -82,14 +82,37 @@ def migrate(
                                "A path that cannot be written is an error (exit 2), after the reports are written"),
 ) -> None:
     """Translate SRC into OUT, verify every unit by execution, write msagent-report.json/.md."""
-    from agent.config import load_settings
-    from agent.pipeline import UsageError, was_interrupted
-    from agent.pipeline import migrate as run_migration
     from agent.report.markdown import render
 
+    settings = _migrate_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
+                                       "jobs": jobs,
+                                       "verify": False if no_verify else None,
+                                       "llm_base_url": llm_base_url, "llm_model": llm_model}, ray)
+    if settings.verify:
+        _require_sandbox(allow_unsandboxed)
+    report = _run_migration(src, out, settings, not as_json and not quiet, ray)
+    _append_step_summary(report)
+    sarif_error = _write_sarif(report, sarif) if sarif is not None else None
+    if as_json:
+        sys.stdout.write(json.dumps(report.model_dump()) + "\n")
+    else:
+        if diff:
+            from agent.cli.diff import print_diff
+
+            print_diff(Path(report.source), Path(report.output))
+        typer.echo(render(report))
+    if sarif_error:
+        _fail(sarif_error)
+    raise typer.Exit(report.exit_code)
+
+
+def _migrate_settings(src: Path, flags: dict, ray: str | None):
+    """The settings of `msagent migrate` from its flags and the other sources; exit 2 on a bad value."""
+    from agent.config import load_settings
     from agent.verify.devices import DEVICES
     from agent.verify.levels import LEVELS
 
+    device, level, jobs = flags["device"], flags["level"], flags["jobs"]
     if device is not None and device not in DEVICES:
         _fail(f"--device must be {', '.join(DEVICES)}, not {device!r}")
     if level is not None and level not in LEVELS:
@@ -102,21 +125,25 @@ def migrate(
         if not ray_installed():
             _fail(RAY_HINT)
     try:
-        settings = load_settings(src, {"device": device, "level": level, "rounds": rounds, "fresh": fresh or None,
-                                       "jobs": jobs,
-                                       "verify": False if no_verify else None,
-                                       "llm_base_url": llm_base_url, "llm_model": llm_model})
+        settings = load_settings(src, flags)
     except ValueError as exc:
         _fail(str(exc))
     for note in settings.ignored_repo_settings:  # the repository asked for something it may not choose
         typer.echo(f"msagent: {note}", err=True)
-    if settings.verify:
-        _require_sandbox(allow_unsandboxed)
+    return settings
+
+
+def _run_migration(src: Path, out: Path, settings, show_progress: bool, ray: str | None):
+    """The report of the migration; exit 2 on a usage error, 130 when interrupted (the partial report is
+    written)."""
+    from agent.pipeline import UsageError, was_interrupted
+    from agent.pipeline import migrate as run_migration
+
     # SIGTERM (a CI runner cancelling, `kill`) stops like Ctrl-C: a partial report, the worker stopped
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with Progress(enabled=not as_json and not quiet) as progress:
-            report = run_migration(src, out, settings, progress=progress, ray=ray)
+        with Progress(enabled=show_progress) as progress:
+            return run_migration(src, out, settings, progress=progress, ray=ray)
     except UsageError as exc:
         _fail(str(exc))
     except BaseException as exc:
@@ -124,32 +151,31 @@ def migrate(
             raise
         typer.echo("msagent: interrupted; the partial report is in OUT/msagent-report.json", err=True)
         raise typer.Exit(130)
+
+
+def _append_step_summary(report) -> None:
+    """In GitHub Actions: the Markdown report on the job's summary page."""
+    from agent.report.markdown import render
+
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:  # in GitHub Actions: the Markdown report on the job's summary page
+    if summary:
         try:
             with open(summary, "a", encoding="utf-8") as fh:
                 fh.write(render(report) + "\n")
         except OSError as exc:
             typer.echo(f"msagent: cannot append to GITHUB_STEP_SUMMARY ({exc})", err=True)
-    sarif_error = None
-    if sarif is not None:  # code scanning: results at their lines in SRC
-        from agent.report.sarif import write_sarif
 
-        try:
-            write_sarif(report, sarif)
-        except OSError as exc:
-            sarif_error = f"cannot write the SARIF log {sarif}: {exc.strerror or exc}"
-    if as_json:
-        sys.stdout.write(json.dumps(report.model_dump()) + "\n")
-    else:
-        if diff:
-            from agent.cli.diff import print_diff
 
-            print_diff(Path(report.source), Path(report.output))
-        typer.echo(render(report))
-    if sarif_error:
-        _fail(sarif_error)
-    raise typer.Exit(report.exit_code)
+def _write_sarif(report, sarif: Path) -> str | None:
+    """Code scanning: results at their lines in SRC. The error to exit with once the output is printed,
+    or None."""
+    from agent.report.sarif import write_sarif
+
+    try:
+        write_sarif(report, sarif)
+    except OSError as exc:
+        return f"cannot write the SARIF log {sarif}: {exc.strerror or exc}"
+    return None
 
 
 @app.command("eval")

@@ -136,14 +136,28 @@ def _literal(src: str) -> bool:
 
 def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
     """The target call's argument list. `render` turns a dotted MindSpore name into source text."""
+    _refuse_unsupported(binding, target)
+    items, first_dropped = _renamed_args(binding, target, render)
+    out, present = _placed_args(items, target, first_dropped)
+    _add_defaults(out, present, binding, target, render)
+    return out
+
+
+def _refuse_unsupported(binding: Binding, target: Target, runtime: type[Exception] = DependsOnRuntime) -> None:
+    """An argument the target does not support, given a value other than torch's default, stops the
+    call: `runtime` when the value is not a literal (an adapter can decide at run time)."""
     for name, reason in target.unsupported.items():
         bound = binding.args.get(name)
         if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
             src = code(bound.node.value)
-            error = DependsOnRuntime if not _literal(src) else Unconvertible
+            error = runtime if not _literal(src) else Unconvertible
             raise error(f"argument {name}={src} not supported: {reason}")
 
-    # (order, torch name, target name, arg, was positional)
+
+def _renamed_args(binding: Binding, target: Target, render) -> tuple[list[tuple], int]:
+    """The bound arguments in torch's order as (order, torch name, target name, arg, was positional),
+    renamed, dropped, their values rewritten and varargs packed as the target says; and the order of
+    the first positional argument dropped (10**6 when none is)."""
     items: list[tuple[int, str | None, str | None, cst.Arg, bool]] = []
     if binding.varargs:
         if target.pack_varargs and (len(binding.varargs) > 1 or binding.varargs[0].node.star == "*"):
@@ -171,7 +185,12 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
             new_name = target.pack_varargs
         items.append((bound.index, name, new_name, node, bound.positional))
     items.sort(key=lambda t: t[0])
+    return items, first_dropped
 
+
+def _placed_args(items: list[tuple], target: Target, first_dropped: int) -> tuple[list[cst.Arg], set[str]]:
+    """The arguments as the target takes them: positional while the target's parameter order allows,
+    by keyword from the first that may not stay in place; and the target names given."""
     out: list[cst.Arg] = []
     present: set[str] = set()
     positional_ok = True
@@ -197,6 +216,12 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
         else:
             positional_ok = False
             out.append(_kw(name, node.value))
+    return out, present
+
+
+def _add_defaults(out: list[cst.Arg], present: set[str], binding: Binding, target: Target, render) -> None:
+    """The target's `defaults` the call lacks, and its `defaults_from` (a keyword filled from another
+    argument where the call leaves it out or None), appended to `out`."""
     for name, template in target.defaults.items():
         if name in present:
             continue
@@ -216,15 +241,11 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
             out[given[0]] = _kw(name, _expr(f"{v} if {v} is not None else {filled}", render))
         elif not given and name not in present:
             out.append(_kw(name, _expr(filled, render)))
-    return out
 
 
 def fill_template(binding: Binding, target: Target, render, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     """A target given as a whole-call template: every placeholder filled from the bound call."""
-    for name, reason in target.unsupported.items():
-        bound = binding.args.get(name)
-        if bound is not None and not _same_value(code(bound.node.value), binding.default_of(name)):
-            raise Unconvertible(f"argument {name}={code(bound.node.value)} not supported: {reason}")
+    _refuse_unsupported(binding, target, runtime=Unconvertible)
     filled = _fill(target.template, binding, receiver=code(receiver) if receiver is not None else None,
                    none_ok=True)
     if filled is None:
@@ -245,3 +266,10 @@ def has_arg_rules(target: Target) -> bool:
 
 def describe(entry: Entry, target: Target) -> str:
     return f"{entry.api} -> {target.api}"
+
+
+def fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
+    """The argument list without a trailing comma after its last argument."""
+    if not args:
+        return args
+    return [*args[:-1], args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]

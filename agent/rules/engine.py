@@ -3,6 +3,10 @@
 Matching is by qualified name (rules/names.py), so every import style resolves.
 Tensor methods are rewritten only on receivers known to be tensors (rules/tensors.py).
 What cannot be converted is left as it was and carries a `# msagent:` marker line.
+
+The pass is one rewriter: its state, markers, positions and assignments are here; its rewrites of
+calls (rules/call_rules.py), of torch names used as values and isinstance narrowing
+(rules/references.py), and of classes and functions (rules/classes.py) are mixins of it.
 """
 from __future__ import annotations
 
@@ -17,20 +21,19 @@ import libcst as cst
 from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
-from agent.rules.calls import (MS_NAME, DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
-                               has_arg_rules)
-from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.call_rules import CallRules
+from agent.rules.calls import MS_NAME, code
+from agent.rules.classes import ClassRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
 from agent.rules.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, Unchanged, top_level_lines
-from agent.rules.signature import BindError, Binding, SpreadArguments, bind
-from agent.rules.tensors import ClassFacts, Inference, Scope, function_params
+from agent.rules.references import ReferenceRules
+from agent.rules.tensors import ClassFacts, Inference, Scope
 from agent.rules.walk import TRIVIA, Transformer, visit, with_deep_stack
 from agent.verify.observe import STORE
 
 MARKER = "# msagent:"
-_PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
 
 
 @dataclass
@@ -52,7 +55,7 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-class _Rewriter(Transformer):
+class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -189,83 +192,7 @@ class _Rewriter(Transformer):
         self.inf.module_classes = self.module_classes
         return True
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        for base in node.bases:
-            self._type_positions(base.value)
-        facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
-        self.classes.append(facts)
-        base = self._layer_base(node)
-        if base is not None:  # the base layer's parameters are tensors here too (self.weight)
-            facts.tensors |= {"weight", "bias"} | set(self._target(base).param_map)
-        self.layer_bases.append(base)
-        self.frames.append([])
-        return True
-
-    def leave_ClassDef(self, original, updated):
-        self.classes.pop()
-        self.layer_bases.pop()
-        return self._pop(updated)
-
-    def _layer_base(self, node: cst.ClassDef):
-        """The KB entry of a torch layer this class derives from, when its constructor has argument rules
-        (`class StdConv2d(nn.Conv2d)`: its `super().__init__` takes torch's arguments)."""
-        for base in node.bases:
-            name = self._torch_name(base.value)
-            entry = self.kb.get(name) if name else None
-            target = self._target(entry) if entry is not None and entry.kind == "class" else None
-            if target is not None and has_arg_rules(target) and not target.template:
-                return entry
-        return None
-
-    def _base_attribute(self, name: str) -> str | None:
-        """In a layer subclass, `self.groups` is the base's constructor argument kept as an attribute:
-        MindSpore's layer keeps it under its own argument name (`group`). Parameters keep theirs."""
-        target = self._target(self.layer_bases[-1])
-        if name in ("weight", "bias") or name in target.param_map:
-            return None
-        renamed = target.args.get(name)
-        return renamed if renamed and renamed != name else None
-
-    def _super_init(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        """`super().__init__(in_ch, out_ch, k, bias=False)` inside a layer subclass: the base is now
-        MindSpore's, so the arguments get the base entry's rules."""
-        entry = self.layer_bases[-1]
-        target = self._target(entry)
-        self.api_calls += 1
-        try:
-            args = build_args(bind(updated, entry.signature), target, self.plan.render)
-        except SpreadArguments as exc:
-            # spread arguments: a function with torch's signature returns the base's keyword arguments
-            name = adapter_name(entry, keywords_only=True)
-            try:
-                self.adapters.setdefault(name, adapter_source(entry, target, self.plan.render, keywords_only=True))
-            except Unconvertible:
-                self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
-                return updated
-            self.api_converted += 1
-            return updated.with_changes(args=[cst.Arg(cst.Call(func=cst.Name(name), args=updated.args), star="**")])
-        except (BindError, Unconvertible) as exc:
-            self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
-            return updated
-        self.api_converted += 1
-        return updated.with_changes(args=_fix_commas(args))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
-        in_module = cls is not None and cls.is_module
-        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn)))
-        self.frames.append([])
-        return True
-
-    def _directly_in_class(self, node: cst.FunctionDef) -> bool:
-        return len(self.classes) > 0 and len(self.scopes) == len(self.classes)
-
-    def leave_FunctionDef(self, original, updated):
-        scope = self.scopes.pop()
-        if scope.cls is not None and scope.cls.is_module and updated.name.value == "forward":
-            updated = updated.with_changes(name=cst.Name("construct"))
-        return self._pop(updated)
-
+    # -- assignments ---------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
         for t in node.targets:
             self.inf.bind_targets(t.target, node.value, self.scope)
@@ -321,115 +248,6 @@ class _Rewriter(Transformer):
     def visit_ImportFrom(self, node) -> bool:
         return False
 
-    # -- torch references ---------------------------------------------------------------------
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if _dotted(node) and self._torch_name(node) is not None:
-            self.roots.add(id(node))
-            return False
-        self.not_refs.add(id(node.attr))
-        return True
-
-    def visit_Name(self, node: cst.Name) -> bool:
-        if self._torch_name(node) is not None:
-            self.roots.add(id(node))
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        if node.keyword is not None:
-            self.not_refs.add(id(node.keyword))
-        return True
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        self.call_funcs.add(id(node.func))
-        if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass") and len(node.args) == 2:
-            self._type_positions(node.args[1].value)
-        return True
-
-    def visit_Comparison(self, node: cst.Comparison) -> bool:
-        self._type_positions(node.left)  # type(m) is nn.Linear
-        for c in node.comparisons:
-            self._type_positions(c.comparator)
-        return True
-
-    def _type_positions(self, node: cst.BaseExpression) -> None:
-        """Where a torch class stands for its type, it is renamed, never wrapped."""
-        if isinstance(node, (cst.Tuple, cst.List)):
-            for e in node.elements:
-                self._type_positions(e.value)
-        else:
-            self.type_context.add(id(node))
-
-    def leave_Attribute(self, original, updated):
-        if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
-            # torch's (values, indices) results are named tuples; MindSpore's are plain tuples
-            index = "0" if original.attr.value == "values" else "1"
-            return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
-        if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
-            renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
-            if renamed:
-                return updated.with_changes(attr=cst.Name(renamed))
-        attr = original.attr.value
-        if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(original.value, self.scope):
-            self.api_calls += 1
-            self.api_converted += 1
-            return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
-                                                    structural.TENSOR_ATTRIBUTES[attr]))
-        if attr in structural.MODULE_ATTRIBUTES and (
-                (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
-                 and original.value.value == "self") or self.inf.is_module(original.value, self.scope)):
-            return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[attr]))
-        if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
-                and isinstance(original.value, cst.Name) and original.value.value == "self"):
-            renamed = self._base_attribute(original.attr.value)
-            if renamed:
-                return updated.with_changes(attr=cst.Name(renamed))
-        return self._reference(original, updated)
-
-    def _returns_pair(self, node: cst.BaseExpression) -> bool:
-        """A torch call that returns (values, indices): max/min/sort/topk/... over a dimension."""
-        if not isinstance(node, cst.Call):
-            return False
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _PAIR_RESULTS:
-            if self.inf.is_tensor(func.value, self.scope) or self._torch_name(func) is not None:
-                return bool(node.args) or func.attr.value in ("sort", "topk")
-            return self._seen_on_tensor(node, func.attr.value)
-        return False
-
-    # -- isinstance narrowing: `if isinstance(m, nn.BatchNorm2d): m.weight` is m.gamma in MindSpore --
-    def visit_If(self, node: cst.If) -> bool:
-        self.frames.append([])
-        names = self._narrowing(node.test)
-        if names:
-            self.pending_narrow[id(node.body)] = names
-        return True
-
-    def _narrowing(self, test: cst.BaseExpression) -> dict[str, dict[str, str]]:
-        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
-                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
-            return {}
-        types = test.args[1].value
-        nodes = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
-        maps = []
-        for n in nodes:
-            name = self._torch_name(n)
-            entry = self.kb.get(name) if name else None
-            target = self._target(entry) if entry else None
-            maps.append({k: v for k, v in (target.param_map if target else {}).items() if v and v != k})
-        # only renames every narrowed class agrees on
-        common = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])} if maps else {}
-        return {test.args[0].value.value: common} if common else {}
-
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
-        names = self.pending_narrow.pop(id(node), None)
-        base = self.narrowed[-1] if self.narrowed else {}
-        self.narrowed.append({**base, **names} if names else base)
-        return True
-
-    def leave_IndentedBlock(self, original, updated):
-        self.narrowed.pop()
-        return updated
-
     # -- f-strings: a rewritten expression must not close its string (no same quotes before 3.12) --
     def visit_FormattedString(self, node: cst.FormattedString) -> bool:
         self.fquotes.append(node.start.lstrip("rRfFbBuU"))
@@ -451,185 +269,11 @@ class _Rewriter(Transformer):
                             "outside the f-string")
         return original
 
-    def leave_Name(self, original, updated):
-        return self._reference(original, updated)
-
-    def _reference(self, original, updated):
-        if id(original) not in self.roots or id(original) in self.call_funcs:
-            return updated
-        name = self._torch_name(original)
-        self.api_calls += 1
-        entry = self.kb.get(name)
-        target = self._target(entry) if entry else None
-        if target is None:
-            self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
-            return updated
-        if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
-            try:  # called later with torch's arguments: a function with torch's signature builds the layer
-                self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
-            except Unconvertible as exc:
-                self._unconverted(original, f"{name} used as a value: {exc}", name)
-                return updated
-            self.api_converted += 1
-            return cst.Name(adapter_name(entry))
-        if target.helper:
-            self._add_helper(target.helper)
-        self.api_converted += 1
-        return expression(self.plan.render(target.api))
-
-    def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
-        root = self._root_name(node.func if isinstance(node, cst.Call) else node)
-        if root:
-            self.unconverted_roots.add(root)
-        self.mark(node, reason, api)
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        if id(original.func) in self.roots:
-            return self._torch_call(original, updated)
-        func = original.func
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            if self.inf.is_tensor(func.value, self.scope) or self._seen_on_tensor(original, method):
-                return self._tensor_method(original, updated, method)
-            if self.inf.is_module(func.value, self.scope) or (
-                    isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
-                    and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS):
-                return self._module_method(original, updated, method)
-            if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
-                return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))
-            if (method == "__init__" and isinstance(func.value, cst.Call) and code(func.value.func) == "super"
-                    and self.layer_bases and self.layer_bases[-1] is not None):
-                return self._super_init(original, updated)
-        return updated
-
-    def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        name = self._torch_name(original.func)
-        self.api_calls += 1
-        special = structural.torch_call(name, updated, self)
-        if special is not None:
-            self.api_converted += 1
-            return special
-        entry = self.kb.get(name)
-        target = self._target(entry) if entry else None
-        if target is None:
-            why = "no MindSpore mapping" if entry is None or not entry.targets else "no mapping verified on this device"
-            self._unconverted(original, f"{why} for {name} ({self.device})", name)
-            return updated
-        return self._apply(original, updated, entry, target, receiver=None)
-
-    def _apply(self, original, updated, entry: Entry, target, receiver):
-        try:
-            binding = bind(updated, entry.signature) if entry.signature else Binding()
-            if not entry.signature and updated.args:
-                raise Unconvertible("the KB has no torch signature to check this call against")
-            if target.template:
-                if target.helper:
-                    self._add_helper(target.helper)
-                new = fill_template(binding, target, self.plan.render, receiver)
-                self.api_converted += 1
-                return new
-            args = build_args(binding, target, self.plan.render)
-        except SpreadArguments as exc:
-            if not has_arg_rules(target) and not target.template and (receiver is not None
-                                                                       or target.namespace != "tensor"):
-                args = list(updated.args)  # a plain rename: the spread reaches the same parameters
-            elif receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
-                self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
-                return updated.with_changes(func=cst.Name(adapter_name(entry)))
-            else:
-                self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-                return updated
-        except DependsOnRuntime as exc:
-            # the value decides at run time: call an adapter that converts, or raises a clear error
-            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
-                self.api_converted += 1
-                return updated.with_changes(func=cst.Name(adapter_name(entry)))
-            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-            return updated
-        except (BindError, Unconvertible) as exc:
-            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-            return updated
-        if target.namespace == "tensor":
-            if receiver is None:  # a torch function written as a method of its first argument
-                if not args:
-                    self._unconverted(original, f"{entry.api}: no tensor argument to call {target.api} on")
-                    return updated
-                receiver, args = args[0].value, args[1:]
-            func = cst.Attribute(value=receiver, attr=cst.Name(target.api))
-        else:
-            func = expression(self.plan.render(target.api))
-            if receiver is not None:  # a Tensor method becoming a function of the tensor
-                args = [cst.Arg(receiver), *args]
-        if target.helper:  # a function the target names, written into the file once
-            self._add_helper(target.helper)
-        self.api_converted += 1
-        return updated.with_changes(func=func, args=_fix_commas(args))
-
-    def _use_adapter(self, entry: Entry, target) -> bool:
-        """Write (once) the function with torch's signature that builds the target at run time."""
-        try:
-            self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
-        except Unconvertible:
-            return False
-        return True
-
-    def _tensor_method(self, original, updated, method: str):
-        special = structural.tensor_method(method, updated, self)
-        if special is not None:
-            self.api_calls += 1
-            self.api_converted += 1
-            return special
-        entry = self.kb.get(f"torch.Tensor.{method}")
-        if entry is None:
-            return updated  # not a torch API we know: user-defined or dynamic, leave it
-        self.api_calls += 1
-        target = self._target(entry)
-        if target is None:
-            self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
-            return updated
-        out = self._apply(original, updated, entry, target, receiver=updated.func.value)
-        if target.assign_result and out is not updated and not isinstance(original.func.value, cst.Call):
-            # in-place: MindSpore's in-place arithmetic is a silent no-op on CPU, copy_ is not; writing the
-            # out-of-place result back keeps torch's aliasing (other names, parameters) and its return value.
-            # On a temporary (a call's result) the out-of-place form alone is exact.
-            receiver = updated.func.value
-            return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("copy_")), args=[cst.Arg(out)])
-        return out
-
-    def _module_method(self, original, updated, method: str):
-        special = structural.module_method(method, updated, self)
-        if special is not None:
-            self.api_calls += 1
-            self.api_converted += 1
-            return special
-        entry = self.kb.get(f"torch.nn.Module.{method}")
-        if entry is None:
-            return updated
-        self.api_calls += 1
-        target = self._target(entry)
-        if target is None:
-            self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
-            return updated
-        return self._apply(original, updated, entry, target, receiver=updated.func.value)
-
 
 @functools.lru_cache(maxsize=1024)
 def _statement(source: str) -> cst.BaseStatement:
     """A helper or adapter definition, parsed once per process (nodes are immutable)."""
     return cst.parse_statement(source)
-
-
-def _dotted(node: cst.BaseExpression) -> bool:
-    """A plain dotted name (torch.nn.Conv2d), not an attribute of a call result."""
-    while isinstance(node, cst.Attribute):
-        node = node.value
-    return isinstance(node, cst.Name)
-
-
-def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
-    if not args:
-        return args
-    return [*args[:-1], args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
 
 
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,

@@ -1,0 +1,145 @@
+"""The rules pass on calls (a mixin of the engine's rewriter, whose state it uses): a torch function or
+class called, a Tensor method on a receiver known (or seen by execution) to be a tensor, an nn.Module
+method; each bound against its KB entry's torch signature and rewritten as the target the device
+picks, by its argument rules, its template or an adapter with torch's signature."""
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.kb.schema import Entry
+from agent.rules import structural
+from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
+                               fix_commas, has_arg_rules)
+from agent.rules.signature import BindError, Binding, SpreadArguments, bind
+
+
+class CallRules:
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if id(original.func) in self.roots:
+            return self._torch_call(original, updated)
+        func = original.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if self.inf.is_tensor(func.value, self.scope) or self._seen_on_tensor(original, method):
+                return self._tensor_method(original, updated, method)
+            if self.inf.is_module(func.value, self.scope) or (
+                    isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
+                    and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS):
+                return self._module_method(original, updated, method)
+            if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
+                return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))
+            if (method == "__init__" and isinstance(func.value, cst.Call) and code(func.value.func) == "super"
+                    and self.layer_bases and self.layer_bases[-1] is not None):
+                return self._super_init(original, updated)
+        return updated
+
+    def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = self._torch_name(original.func)
+        self.api_calls += 1
+        special = structural.torch_call(name, updated, self)
+        if special is not None:
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(name)
+        target = self._target(entry) if entry else None
+        if target is None:
+            why = "no MindSpore mapping" if entry is None or not entry.targets else "no mapping verified on this device"
+            self._unconverted(original, f"{why} for {name} ({self.device})", name)
+            return updated
+        return self._apply(original, updated, entry, target, receiver=None)
+
+    def _apply(self, original, updated, entry: Entry, target, receiver):
+        try:
+            binding = bind(updated, entry.signature) if entry.signature else Binding()
+            if not entry.signature and updated.args:
+                raise Unconvertible("the KB has no torch signature to check this call against")
+            if target.template:
+                if target.helper:
+                    self._add_helper(target.helper)
+                new = fill_template(binding, target, self.plan.render, receiver)
+                self.api_converted += 1
+                return new
+            args = build_args(binding, target, self.plan.render)
+        except SpreadArguments as exc:
+            if not has_arg_rules(target) and not target.template and (receiver is not None
+                                                                       or target.namespace != "tensor"):
+                args = list(updated.args)  # a plain rename: the spread reaches the same parameters
+            elif receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+                self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
+                return updated.with_changes(func=cst.Name(adapter_name(entry)))
+            else:
+                self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+                return updated
+        except DependsOnRuntime as exc:
+            # the value decides at run time: call an adapter that converts, or raises a clear error
+            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+                self.api_converted += 1
+                return updated.with_changes(func=cst.Name(adapter_name(entry)))
+            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+            return updated
+        except (BindError, Unconvertible) as exc:
+            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+            return updated
+        if target.namespace == "tensor":
+            if receiver is None:  # a torch function written as a method of its first argument
+                if not args:
+                    self._unconverted(original, f"{entry.api}: no tensor argument to call {target.api} on")
+                    return updated
+                receiver, args = args[0].value, args[1:]
+            func = cst.Attribute(value=receiver, attr=cst.Name(target.api))
+        else:
+            func = expression(self.plan.render(target.api))
+            if receiver is not None:  # a Tensor method becoming a function of the tensor
+                args = [cst.Arg(receiver), *args]
+        if target.helper:  # a function the target names, written into the file once
+            self._add_helper(target.helper)
+        self.api_converted += 1
+        return updated.with_changes(func=func, args=fix_commas(args))
+
+    def _use_adapter(self, entry: Entry, target) -> bool:
+        """Write (once) the function with torch's signature that builds the target at run time."""
+        try:
+            self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+        except Unconvertible:
+            return False
+        return True
+
+    def _tensor_method(self, original, updated, method: str):
+        special = structural.tensor_method(method, updated, self)
+        if special is not None:
+            self.api_calls += 1
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(f"torch.Tensor.{method}")
+        if entry is None:
+            return updated  # not a torch API we know: user-defined or dynamic, leave it
+        self.api_calls += 1
+        target = self._target(entry)
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
+            return updated
+        out = self._apply(original, updated, entry, target, receiver=updated.func.value)
+        if target.assign_result and out is not updated and not isinstance(original.func.value, cst.Call):
+            # in-place: MindSpore's in-place arithmetic is a silent no-op on CPU, copy_ is not; writing the
+            # out-of-place result back keeps torch's aliasing (other names, parameters) and its return value.
+            # On a temporary (a call's result) the out-of-place form alone is exact.
+            receiver = updated.func.value
+            return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("copy_")), args=[cst.Arg(out)])
+        return out
+
+    def _module_method(self, original, updated, method: str):
+        special = structural.module_method(method, updated, self)
+        if special is not None:
+            self.api_calls += 1
+            self.api_converted += 1
+            return special
+        entry = self.kb.get(f"torch.nn.Module.{method}")
+        if entry is None:
+            return updated
+        self.api_calls += 1
+        target = self._target(entry)
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
+            return updated
+        return self._apply(original, updated, entry, target, receiver=updated.func.value)

@@ -1,0 +1,92 @@
+"""The rules pass on classes and functions (a mixin of the engine's rewriter, whose state it uses):
+scopes for tensor inference, `forward` renamed `construct` in nn.Module subclasses, and subclasses of a
+torch layer (`class StdConv2d(nn.Conv2d)`), whose `super().__init__` and attributes take the base
+layer's MindSpore names."""
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.rules import structural
+from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.calls import Unconvertible, build_args, fix_commas, has_arg_rules
+from agent.rules.signature import BindError, SpreadArguments, bind
+from agent.rules.tensors import Scope, function_params
+
+
+class ClassRules:
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        for base in node.bases:
+            self._type_positions(base.value)
+        facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
+        self.classes.append(facts)
+        base = self._layer_base(node)
+        if base is not None:  # the base layer's parameters are tensors here too (self.weight)
+            facts.tensors |= {"weight", "bias"} | set(self._target(base).param_map)
+        self.layer_bases.append(base)
+        self.frames.append([])
+        return True
+
+    def leave_ClassDef(self, original, updated):
+        self.classes.pop()
+        self.layer_bases.pop()
+        return self._pop(updated)
+
+    def _layer_base(self, node: cst.ClassDef):
+        """The KB entry of a torch layer this class derives from, when its constructor has argument rules
+        (`class StdConv2d(nn.Conv2d)`: its `super().__init__` takes torch's arguments)."""
+        for base in node.bases:
+            name = self._torch_name(base.value)
+            entry = self.kb.get(name) if name else None
+            target = self._target(entry) if entry is not None and entry.kind == "class" else None
+            if target is not None and has_arg_rules(target) and not target.template:
+                return entry
+        return None
+
+    def _base_attribute(self, name: str) -> str | None:
+        """In a layer subclass, `self.groups` is the base's constructor argument kept as an attribute:
+        MindSpore's layer keeps it under its own argument name (`group`). Parameters keep theirs."""
+        target = self._target(self.layer_bases[-1])
+        if name in ("weight", "bias") or name in target.param_map:
+            return None
+        renamed = target.args.get(name)
+        return renamed if renamed and renamed != name else None
+
+    def _super_init(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """`super().__init__(in_ch, out_ch, k, bias=False)` inside a layer subclass: the base is now
+        MindSpore's, so the arguments get the base entry's rules."""
+        entry = self.layer_bases[-1]
+        target = self._target(entry)
+        self.api_calls += 1
+        try:
+            args = build_args(bind(updated, entry.signature), target, self.plan.render)
+        except SpreadArguments as exc:
+            # spread arguments: a function with torch's signature returns the base's keyword arguments
+            name = adapter_name(entry, keywords_only=True)
+            try:
+                self.adapters.setdefault(name, adapter_source(entry, target, self.plan.render, keywords_only=True))
+            except Unconvertible:
+                self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
+                return updated
+            self.api_converted += 1
+            return updated.with_changes(args=[cst.Arg(cst.Call(func=cst.Name(name), args=updated.args), star="**")])
+        except (BindError, Unconvertible) as exc:
+            self._unconverted(original, f"super().__init__ of {entry.api}: {exc}", entry.api)
+            return updated
+        self.api_converted += 1
+        return updated.with_changes(args=fix_commas(args))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
+        in_module = cls is not None and cls.is_module
+        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn)))
+        self.frames.append([])
+        return True
+
+    def _directly_in_class(self, node: cst.FunctionDef) -> bool:
+        return len(self.classes) > 0 and len(self.scopes) == len(self.classes)
+
+    def leave_FunctionDef(self, original, updated):
+        scope = self.scopes.pop()
+        if scope.cls is not None and scope.cls.is_module and updated.name.value == "forward":
+            updated = updated.with_changes(name=cst.Name("construct"))
+        return self._pop(updated)

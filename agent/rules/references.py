@@ -1,0 +1,164 @@
+"""The rules pass on torch names used as values (a mixin of the engine's rewriter, whose state it
+uses): a reference to a torch function or class outside a call, tensor and module attributes, the
+`.values/.indices` of torch's pair results, class references in type positions (isinstance, bases,
+`type(m) is nn.Linear`), which are renamed and never wrapped, and isinstance narrowing:
+`if isinstance(m, nn.BatchNorm2d): m.weight` is `m.gamma` in MindSpore."""
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.rules import structural
+from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.calls import MS_NAME, Unconvertible, expression, has_arg_rules
+
+PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
+
+
+class ReferenceRules:
+    # -- torch references ---------------------------------------------------------------------
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if dotted(node) and self._torch_name(node) is not None:
+            self.roots.add(id(node))
+            return False
+        self.not_refs.add(id(node.attr))
+        return True
+
+    def visit_Name(self, node: cst.Name) -> bool:
+        if self._torch_name(node) is not None:
+            self.roots.add(id(node))
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        if node.keyword is not None:
+            self.not_refs.add(id(node.keyword))
+        return True
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        self.call_funcs.add(id(node.func))
+        if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass") and len(node.args) == 2:
+            self._type_positions(node.args[1].value)
+        return True
+
+    def visit_Comparison(self, node: cst.Comparison) -> bool:
+        self._type_positions(node.left)  # type(m) is nn.Linear
+        for c in node.comparisons:
+            self._type_positions(c.comparator)
+        return True
+
+    def _type_positions(self, node: cst.BaseExpression) -> None:
+        """Where a torch class stands for its type, it is renamed, never wrapped."""
+        if isinstance(node, (cst.Tuple, cst.List)):
+            for e in node.elements:
+                self._type_positions(e.value)
+        else:
+            self.type_context.add(id(node))
+
+    def leave_Attribute(self, original, updated):
+        if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
+            # torch's (values, indices) results are named tuples; MindSpore's are plain tuples
+            index = "0" if original.attr.value == "values" else "1"
+            return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
+        if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
+            renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
+            if renamed:
+                return updated.with_changes(attr=cst.Name(renamed))
+        attr = original.attr.value
+        if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(original.value, self.scope):
+            self.api_calls += 1
+            self.api_converted += 1
+            return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
+                                                    structural.TENSOR_ATTRIBUTES[attr]))
+        if attr in structural.MODULE_ATTRIBUTES and (
+                (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
+                 and original.value.value == "self") or self.inf.is_module(original.value, self.scope)):
+            return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[attr]))
+        if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
+                and isinstance(original.value, cst.Name) and original.value.value == "self"):
+            renamed = self._base_attribute(original.attr.value)
+            if renamed:
+                return updated.with_changes(attr=cst.Name(renamed))
+        return self._reference(original, updated)
+
+    def _returns_pair(self, node: cst.BaseExpression) -> bool:
+        """A torch call that returns (values, indices): max/min/sort/topk/... over a dimension."""
+        if not isinstance(node, cst.Call):
+            return False
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in PAIR_RESULTS:
+            if self.inf.is_tensor(func.value, self.scope) or self._torch_name(func) is not None:
+                return bool(node.args) or func.attr.value in ("sort", "topk")
+            return self._seen_on_tensor(node, func.attr.value)
+        return False
+
+    def leave_Name(self, original, updated):
+        return self._reference(original, updated)
+
+    def _reference(self, original, updated):
+        if id(original) not in self.roots or id(original) in self.call_funcs:
+            return updated
+        name = self._torch_name(original)
+        self.api_calls += 1
+        entry = self.kb.get(name)
+        target = self._target(entry) if entry else None
+        if target is None:
+            self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
+            return updated
+        if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
+            try:  # called later with torch's arguments: a function with torch's signature builds the layer
+                self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+            except Unconvertible as exc:
+                self._unconverted(original, f"{name} used as a value: {exc}", name)
+                return updated
+            self.api_converted += 1
+            return cst.Name(adapter_name(entry))
+        if target.helper:
+            self._add_helper(target.helper)
+        self.api_converted += 1
+        return expression(self.plan.render(target.api))
+
+    def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
+        root = self._root_name(node.func if isinstance(node, cst.Call) else node)
+        if root:
+            self.unconverted_roots.add(root)
+        self.mark(node, reason, api)
+
+    # -- isinstance narrowing: `if isinstance(m, nn.BatchNorm2d): m.weight` is m.gamma in MindSpore --
+    def visit_If(self, node: cst.If) -> bool:
+        self.frames.append([])
+        names = self._narrowing(node.test)
+        if names:
+            self.pending_narrow[id(node.body)] = names
+        return True
+
+    def _narrowing(self, test: cst.BaseExpression) -> dict[str, dict[str, str]]:
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
+            return {}
+        types = test.args[1].value
+        nodes = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
+        maps = []
+        for n in nodes:
+            name = self._torch_name(n)
+            entry = self.kb.get(name) if name else None
+            target = self._target(entry) if entry else None
+            maps.append({k: v for k, v in (target.param_map if target else {}).items() if v and v != k})
+        # only renames every narrowed class agrees on
+        common = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])} if maps else {}
+        return {test.args[0].value.value: common} if common else {}
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        names = self.pending_narrow.pop(id(node), None)
+        base = self.narrowed[-1] if self.narrowed else {}
+        self.narrowed.append({**base, **names} if names else base)
+        return True
+
+    def leave_IndentedBlock(self, original, updated):
+        self.narrowed.pop()
+        return updated
+
+
+def dotted(node: cst.BaseExpression) -> bool:
+    """A plain dotted name (torch.nn.Conv2d), not an attribute of a call result."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)

@@ -106,21 +106,10 @@ class CallRules:
         return True
 
     def _tensor_method(self, original, updated, method: str):
-        special = structural.tensor_method(method, updated, self)
-        if special is not None:
-            self.api_calls += 1
-            self.api_converted += 1
-            return special
-        entry = self.kb.get(f"torch.Tensor.{method}")
-        if entry is None:
-            return updated  # not a torch API we know: user-defined or dynamic, leave it
-        self.api_calls += 1
-        target = self._target(entry)
-        if target is None:
-            self._unconverted(original, f"no MindSpore mapping for Tensor.{method} on {self.device}", entry.api)
-            return updated
-        out = self._apply(original, updated, entry, target, receiver=updated.func.value)
-        if target.assign_result and out is not updated and not isinstance(original.func.value, cst.Call):
+        out, target = self._method_call(original, updated, method, structural.tensor_method, "torch.Tensor",
+                                        f"Tensor.{method} on {self.device}")
+        if (target is not None and target.assign_result and out is not updated
+                and not isinstance(original.func.value, cst.Call)):
             # in-place: MindSpore's in-place arithmetic is a silent no-op on CPU, copy_ is not; writing the
             # out-of-place result back keeps torch's aliasing (other names, parameters) and its return value.
             # On a temporary (a call's result) the out-of-place form alone is exact.
@@ -129,17 +118,23 @@ class CallRules:
         return out
 
     def _module_method(self, original, updated, method: str):
-        special = structural.module_method(method, updated, self)
+        return self._method_call(original, updated, method, structural.module_method, "torch.nn.Module",
+                                 f"Module.{method}")[0]
+
+    def _method_call(self, original, updated, method: str, structural_rule, owner: str, shown: str):
+        """`receiver.method(...)` rewritten by the structural rule, else by the KB entry `owner.method` (a call
+        no entry knows is user code: left as it is); (the call, the KB target applied or None)."""
+        special = structural_rule(method, updated, self)
         if special is not None:
             self.api_calls += 1
             self.api_converted += 1
-            return special
-        entry = self.kb.get(f"torch.nn.Module.{method}")
+            return special, None
+        entry = self.kb.get(f"{owner}.{method}")
         if entry is None:
-            return updated
+            return updated, None  # not a torch API we know: user-defined or dynamic, leave it
         self.api_calls += 1
         target = self._target(entry)
         if target is None:
-            self._unconverted(original, f"no MindSpore mapping for Module.{method}", entry.api)
-            return updated
-        return self._apply(original, updated, entry, target, receiver=updated.func.value)
+            self._unconverted(original, f"no MindSpore mapping for {shown}", entry.api)
+            return updated, None
+        return self._apply(original, updated, entry, target, receiver=updated.func.value), target

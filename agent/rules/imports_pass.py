@@ -125,9 +125,8 @@ def _insert_after_imports(module: cst.Module, stmts: list) -> cst.Module:
         if isinstance(stmt, cst.SimpleStatementLine) and all(
                 isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
             last = i
-        elif not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr)
-                  and isinstance(stmt.body[0].value, cst.SimpleString)):
-            break  # after the first statement that is neither an import nor the docstring
+        elif not isinstance(stmt, (cst.SimpleStatementLine, cst.Try, cst.If)):
+            break  # the first definition: the imports before it (past `__all__ = [...]`, guarded imports) bind the names helpers use
     spaced = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in stmts]
     rest = body[last + 1:]
     if rest and not rest[0].leading_lines:

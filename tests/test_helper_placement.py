@@ -1,0 +1,32 @@
+"""Helpers (code the KB writes once into a translated file) go after the file's imports, wherever the
+file puts them: past `__all__` and module constants, before the first definition."""
+from agent.kb.store import load_kb
+from agent.rules.engine import translate_source
+
+SOURCE = '''"""Normalization routines."""
+
+__all__ = ["make"]
+
+import math
+import torch
+import torch.nn as nn
+
+try:
+    import scipy
+except ImportError:
+    scipy = None
+
+
+def make(c):
+    return nn.InstanceNorm2d(c)
+'''
+
+
+def test_helper_follows_the_imports_after_all_and_guarded_imports():
+    code = translate_source(SOURCE, load_kb(), "cpu").code
+    helper = code.index("class _MsInstanceNorm")
+    assert code.index("__all__") < code.index("from mindspore import nn") < helper
+    assert helper < code.index("def make")
+    namespace: dict = {}
+    exec(compile(code, "<translated>", "exec"), namespace)  # binds nn before the helper's class statement
+    assert namespace["make"](4) is not None

@@ -11,7 +11,7 @@ AGENT = ROOT / "agent"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 # Over the limits today, to be split by whoever works there; remove an entry once it is under.
-OVER_LIMIT_PENDING = {"agent/verify/spec_choice.py::choose_spec"}
+OVER_LIMIT_PENDING: set[str] = set()
 
 
 def _functions(tree: ast.AST, prefix: str = ""):

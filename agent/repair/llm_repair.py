@@ -128,8 +128,8 @@ class LLMRepair:
         return []
 
     def propose(self, unit, result: dict) -> Iterator[Attempt]:
-        if self.llm is None or unit.file not in self.runner.translated.outputs:
-            return
+        if self.llm is None or unit.file not in self.runner.translated.outputs or result.get("failure") == "precision":
+            return  # (float32 rounding decides a precision failure: no draft changes that)
         draft = self.runner.translated.outputs[unit.file]
         rejected = ""
         for n in range(1, self.runner.settings.rounds + 1):
@@ -220,7 +220,7 @@ def needs_llm_reason(result: dict) -> str:
         if "no spec ran on the torch side" in reason and "missing module" not in reason:
             return f"needs a spec: add one under [verify] in msagent.toml, or an LLM can propose one ({how})"
         return ""  # a missing dependency or a skipped unit: no model fixes that
-    if kind in ("network", "memory", "protocol") or "the torch original" in reason:
+    if kind in ("network", "memory", "protocol", "precision") or "the torch original" in reason:
         return ""  # the sandbox's limits, or the original itself hangs or crashes: no draft fixes that
     if kind == "import" and "imports torch" in reason:
         return f"the rules left torch code in this file; an LLM draft is needed ({how})"

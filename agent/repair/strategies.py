@@ -60,7 +60,7 @@ class KBAlternatives:
         return [e for e in found if len(e.targets) > 1]
 
     def propose(self, unit, result: dict) -> Iterator[Attempt]:
-        if result.get("failure") in ("timeout", "crash", "weights") and not result.get("divergence"):
+        if result.get("failure") in ("timeout", "crash", "weights", "precision") and not result.get("divergence"):
             return
         kb, device = self.runner.kb, self.runner.settings.device
         for entry in self._suspects(unit, result):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import re
 
 from agent.verify import usage
@@ -128,10 +129,13 @@ def _i(shape, high, batch=0, vary=()):
     return {"shape": list(shape), "dtype": "int64", "low": 0, "high": int(high), "_batch": batch, "_vary": list(vary)}
 
 
-def _layer_inputs(m) -> list[dict]:
+def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
     """Candidate single inputs accepted by layer `m`, best first; [] for layers that say nothing."""
     import torch.nn as tnn
 
+    einops = _einops_inputs(m, hints or {})
+    if einops:
+        return einops
     if isinstance(m, (tnn.Conv1d, tnn.ConvTranspose1d)):
         return [_f((B1, m.in_channels, 16), vary=[2])]
     if isinstance(m, (tnn.Conv2d, tnn.ConvTranspose2d)):
@@ -158,6 +162,33 @@ def _layer_inputs(m) -> list[dict]:
     return []
 
 
+_EINOPS_AXES = re.compile(r"\(([^)]*)\)|(\.\.\.|…)|(\S+)")
+
+
+def _einops_inputs(m, hints: dict) -> list[dict]:
+    """The input an einops layer (`Rearrange("b c (h p1) (w p2) -> ...", p1=4, p2=4)`) takes, read
+    from its pattern: one axis per name or group, a group as the product of its known lengths (its
+    unknown names 1), a lone unknown name 8 (a channel axis: the constructor's channel count)."""
+    pattern, lengths = getattr(m, "pattern", None), getattr(m, "axes_lengths", None)
+    if not (type(m).__module__.startswith("einops") and isinstance(pattern, str) and "->" in pattern
+            and isinstance(lengths, dict)):
+        return []
+    channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 8)
+    shape = []
+    for group, ellipsis, name in _EINOPS_AXES.findall(pattern.split("->")[0]):
+        if ellipsis:
+            return []  # any rank: the pattern says nothing
+        if name:
+            known = int(name) if name.isdigit() else lengths.get(name)
+            shape.append(known if isinstance(known, int) else channels if name in ("c", "ch", "chan", "channels") else 8)
+        else:
+            sizes = [int(n) if n.isdigit() else lengths.get(n) for n in group.split()]
+            shape.append(math.prod(v for v in sizes if isinstance(v, int)) if any(isinstance(v, int) for v in sizes) else 8)
+    if len(shape) < 2:
+        return []
+    return [_f((B1, *shape[1:]))]
+
+
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 
@@ -173,12 +204,12 @@ def _generic(hints: dict) -> list[dict]:
 _CHANNELS = re.compile(r"^(in_?)?(channels|chans|planes|num_features|features|dim)$")
 
 
-def _entry_layers(module) -> list:
+def _entry_layers(module, hints: dict | None = None) -> list:
     """The first informative layer of the module, then of each top-level branch, in order."""
     firsts = []
     for child in [module, *module.children()]:
         for sub in child.modules():
-            if _layer_inputs(sub):
+            if _layer_inputs(sub, hints):
                 if sub not in firsts:
                     firsts.append(sub)
                 break
@@ -257,13 +288,13 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
     if not callable(getattr(module, "forward", None)):
         return []  # not a module (a Dataset, a config): nothing to feed
     params = forward_params(module.forward)
-    layers = _entry_layers(module)
+    layers = _entry_layers(module, hints)
     kinds = usage.parameter_kinds(module.forward)
     images = _image_inputs(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
         if i == 0 and images and len(params) == 1:
-            per_arg.append([*images, *(_layer_inputs(layers[0]) if layers else [])])
+            per_arg.append([*images, *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)
         if kind == usage.INT:
@@ -276,7 +307,7 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
             per_arg.append([_i((B1, 8), _vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
-        per_arg.append(_layer_inputs(layer) if layer is not None else _generic(hints or {}))
+        per_arg.append(_layer_inputs(layer, hints) if layer is not None else _generic(hints or {}))
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]

@@ -33,9 +33,11 @@ ADAM_GRAD_FLOOR = 1e-4
 
 
 class LevelFailure(Exception):
-    def __init__(self, failure: str, reason: str, divergence: dict | None = None, max_abs: float | None = None):
+    def __init__(self, failure: str, reason: str, divergence: dict | None = None, max_abs: float | None = None,
+                 numeric: bool = True):
         super().__init__(reason)
         self.failure, self.reason, self.divergence, self.max_abs = failure, reason, divergence, max_abs
+        self.numeric = numeric  # a difference of numbers (rounding may explain it), not of structure
 
 
 def levels_for(level: str) -> list[str]:
@@ -126,39 +128,83 @@ def _compare_outputs(pt, pa, ms, ma, what: str) -> float:
 
 
 # ------------------------------------------------------------------------------ the levels
+def _within_rounding(ctx: LevelContext, op: str, failure: LevelFailure, compare) -> LevelFailure:
+    """FAILURE, or a precision failure when torch's own float32 numbers for OP miss a float64 run of
+    the same level (the torch side's twin; COMPARE checks torch against it) by more than the tolerance:
+    then float32 rounding alone decides the comparison."""
+    if failure.failure != "value" or not failure.numeric:
+        return failure
+    descs, arrays = ctx.inputs
+    try:
+        wide = ctx.ref.call(op, {"seed": ctx.seed, "inputs": descs, "float64": True}, arrays)
+        if wide[0].get("skip"):
+            return failure
+        compare(*wide)
+    except LevelFailure as noise:
+        return LevelFailure("precision", f"{failure.reason}; float32 rounding alone fails the tolerance here (torch's "
+                            f"own float32 result against its float64 run: {noise.reason}), so this comparison cannot "
+                            "tell a translation error from rounding", failure.divergence, failure.max_abs)
+    except Exception:  # noqa: BLE001 - no float64 twin (a dtype fixed in the code): the failure stands
+        return failure
+    return failure
+
+
+def _same_names(plan: dict | None) -> dict:
+    """The weight plan for comparing torch with torch: every name to itself, no layout change."""
+    return {t: {"ms": t} for t in plan or {}}
+
+
 def level_train(ctx: LevelContext) -> dict:
     if ctx.plan is None:
         raise Skip("a function has no train mode")
     (pt, pa), (ms, ma) = ctx.both("train")
-    worst = _compare_outputs(pt["out"], pa, ms["out"], ma, "train-mode output")
-    worst = max(worst, _compare_state(ctx.plan, pt["state"], pa, ms["state"], ma, "after the train-mode pass,"))
+
+    def compare(plan, ref, ra, other, oa) -> float:
+        worst = _compare_outputs(ref["out"], ra, other["out"], oa, "train-mode output")
+        return max(worst, _compare_state(plan, ref["state"], ra, other["state"], oa, "after the train-mode pass,"))
+
+    try:
+        worst = compare(ctx.plan, pt, pa, ms, ma)
+    except LevelFailure as exc:
+        raise _within_rounding(ctx, "train", exc, lambda w, wa: compare(_same_names(ctx.plan), w, wa, pt, pa)) from None
     off = f" (dropout off on both sides: {pt['dropout_zeroed']} rates zeroed)" if pt.get("dropout_zeroed") else ""
     return {"max_abs": worst, "reason": "train-mode outputs and running statistics matched" + off}
 
 
 def level_grad(ctx: LevelContext) -> dict:
     (pt, pa), (ms, ma) = ctx.both("grad")
+    try:
+        worst, checked, inputs = _compare_grads(ctx.plan, pt, pa, ms, ma)
+    except LevelFailure as exc:
+        raise _within_rounding(ctx, "grad", exc,
+                               lambda w, wa: _compare_grads(_same_names(ctx.plan), w, wa, pt, pa)) from None
+    extra_in = f" and {inputs} input gradient(s)" if inputs else ""
+    return {"max_abs": worst, "reason": f"loss, {checked} parameter gradients{extra_in} matched"}
+
+
+def _compare_grads(plan: dict | None, pt: dict, pa: list, ms: dict, ma: list) -> tuple[float, int, int]:
+    """(worst difference, parameter gradients compared, input gradients compared) of two grad replies."""
     worst = close(np.array(pt["loss"]), np.array(ms["loss"]), "loss")
     checked = 0
-    for tname, entry in (ctx.plan or {}).items():
+    for tname, entry in (plan or {}).items():
         ms_name = entry.get("ms")
         if tname not in pt["grads"] or ms_name not in ms["grads"]:
             continue
         worst = max(worst, close(_layout(pa[pt["grads"][tname]], entry), ma[ms["grads"][ms_name]],
                                  f"gradient of {tname}"))
         checked += 1
-    mapped = {e["ms"] for t, e in (ctx.plan or {}).items() if t in pt["grads"] and e.get("ms")}
+    mapped = {e["ms"] for t, e in (plan or {}).items() if t in pt["grads"] and e.get("ms")}
     extra = sorted(set(ms["grads"]) - mapped)
     if extra:  # a parameter MindSpore trains that torch freezes (requires_grad=False lost)
-        raise LevelFailure("value", f"MindSpore computes gradients for {extra[:5]}, which torch does not train")
+        raise LevelFailure("value", f"MindSpore computes gradients for {extra[:5]}, which torch does not train",
+                           numeric=False)
     inputs = 0
     for i, (a, b) in enumerate(zip(pt["input_grads"], ms["input_grads"] + [None] * len(pt["input_grads"]))):
         if a is None or b is None:
             continue
         worst = max(worst, close(pa[a], ma[b], f"gradient of input {i}"))
         inputs += 1
-    extra_in = f" and {inputs} input gradient(s)" if inputs else ""
-    return {"max_abs": worst, "reason": f"loss, {checked} parameter gradients{extra_in} matched"}
+    return worst, checked, inputs
 
 
 def level_step(ctx: LevelContext) -> dict:

@@ -48,12 +48,14 @@ def prepare(args: dict, arrays: list):
         return {"spec": None, "error": f"torch side: {exc}", "missing": _missing(imp, unit["module"])}, []
     except Exception as exc:  # noqa: BLE001 - the original itself does not import
         return {"spec": None, "error": f"torch side: {type(exc).__name__}: {exc}", "missing": []}, []
-    choice = choose_spec(imp, unit, obj, args.get("specs") or [], seed=seed, as_trial=True)
+    choice = choose_spec(imp, unit, obj, args.get("specs") or [], seed=seed, as_trial=True,
+                         calibrate=args.get("calibrate"))
     _S.update(obj=obj, choice=choice, model=choice.model, model_seed=seed)
     if choice.kind:
         _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
-           "missing": _missing(imp, unit["module"]), "kind": choice.kind, "random": choice.random}
+           "missing": _missing(imp, unit["module"]), "kind": choice.kind, "random": choice.random,
+           "calibrated": choice.calibrated, "norms": choice.norms}
     return out, []
 
 
@@ -101,6 +103,23 @@ def run(args: dict, arrays: list):
             seconds = time.perf_counter() - t0
     tensors: list = []
     return {"out": encode(out, tensors), "seconds": seconds}, tensors
+
+
+def float64(args: dict, arrays: list):
+    """The outputs of a float64 copy of this seed's model on these inputs (float inputs widened), sent
+    as float32: the judge measures how far torch's own float32 result is from it, i.e. how much of the
+    tolerance float32 rounding alone takes at this spec."""
+    import copy
+
+    seed = int(args["seed"])
+    if seed != _S["model_seed"]:
+        _S["model"], _S["model_seed"] = _fresh(seed), seed
+    twin = copy.deepcopy(_S["model"]).double()
+    with _S["imp"].active():
+        out = run_torch(twin, torch_args(_widened(unpack(args["inputs"], arrays))))
+    tensors: list = []
+    node = encode(out, tensors)
+    return {"out": node}, _narrowed(tensors)
 
 
 def record(args: dict, arrays: list):
@@ -201,13 +220,24 @@ def train(args: dict, arrays: list):
         _S["random_in_train"] = True
         return {"skip": RANDOM_SKIP}, []
     m = _fresh(int(args["seed"]))
+    if args.get("float64"):
+        m, inputs = m.double(), _widened(inputs)
     m.train()
     zeroed = _zero_dropout(m)
     with _S["imp"].active(), torch.no_grad():
         out = m(*torch_args(inputs))
     tensors: list = []
     node = encode(out, tensors)
-    return {"out": node, "state": _state(m, tensors), "dropout_zeroed": zeroed}, tensors
+    return {"out": node, "state": _state(m, tensors), "dropout_zeroed": zeroed}, _narrowed(tensors)
+
+
+def _widened(inputs: list) -> list:
+    """float32 input arrays as float64 (a level's float64 twin run: how much rounding alone moves it)."""
+    return [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype == np.float32 else a for a in inputs]
+
+
+def _narrowed(tensors: list) -> list:
+    return [t.astype(np.float32) if isinstance(t, np.ndarray) and t.dtype == np.float64 else t for t in tensors]
 
 
 def grad(args: dict, arrays: list):
@@ -218,8 +248,10 @@ def grad(args: dict, arrays: list):
 
     if _S.get("random_in_train"):
         return {"skip": RANDOM_SKIP}, []
+    wide = bool(args.get("float64"))
     if _is_module():
         m = _fresh(int(args["seed"]))
+        m = m.double() if wide else m
         m.train()
         _zero_dropout(m)
         m.zero_grad(set_to_none=True)
@@ -227,7 +259,8 @@ def grad(args: dict, arrays: list):
     else:
         m, params = _S["obj"], []
     with _S["imp"].active():
-        targs = torch_args(unpack(args["inputs"], arrays))
+        inputs = unpack(args["inputs"], arrays)
+        targs = torch_args(_widened(inputs) if wide else inputs)
         floats = [a for a in targs if isinstance(a, torch.Tensor) and a.is_floating_point()]
         if not floats and not any(p.requires_grad for _, p in params):
             return {"skip": "nothing to differentiate: no trainable parameter and no float input"}, []
@@ -313,4 +346,4 @@ def ping(args: dict, arrays: list):
 
 
 OPS = {"ping": ping, "prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,
-       "step": step, "observe": observe}
+       "step": step, "observe": observe, "float64": float64}

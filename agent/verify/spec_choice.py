@@ -12,6 +12,7 @@ import ast
 import inspect
 import re
 import time
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from agent.verify import infer, parents
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
-from agent.verify.weights import calibrate_batchnorm, perturb_constants
+from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants
 
 
 class _RepoNames(dict):
@@ -56,7 +57,9 @@ def evaluate(imp: RepoImporter, module: str, expr: str):
     with imp.active():
         ns = imp.load(module).__dict__
         for dotted in dotted_prefixes(expr):
-            if dotted.split(".")[0] not in ns and imp.owns(dotted):
+            top = ns.get(dotted.split(".")[0])
+            # a repo package the module binds (`import pkg`) may not have imported the submodule yet
+            if (top is None or isinstance(top, types.ModuleType)) and imp.owns(dotted):
                 try:
                     imp.load(dotted)
                 except ImportError:
@@ -105,6 +108,7 @@ class SpecChoice:
     kind: str | None = None  # "module" when a function unit is a factory: what it returns is checked
     random: bool = False  # the same inputs gave other outputs under another torch seed
     calibrated: bool = False  # BatchNorm statistics were calibrated (activations blew up without)
+    norms: int = 0  # BatchNorm layers with running statistics in the chosen model
 
 
 def _timed_run(pt_imp, obj, arrays) -> tuple:
@@ -115,10 +119,13 @@ def _timed_run(pt_imp, obj, arrays) -> tuple:
         return out, time.perf_counter() - t0
 
 
-def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = False) -> SpecChoice:
+def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = False,
+                calibrate: bool | None = None) -> SpecChoice:
     """The first spec torch accepts, its model built under `seed`. With `as_trial`, a module's
     constant tensors get the trial perturbation for `seed` before the runs that test the sizes, and
-    those runs' outputs are kept: they are the first trial's torch forwards."""
+    those runs' outputs are kept: they are the first trial's torch forwards. BatchNorm statistics are
+    calibrated when the outputs blew up (`calibrate` None), always (True) or never (False): the judge
+    asks for the other choice when float32 rounding alone failed the first."""
     import torch
 
     is_module = unit.get("kind", "module") == "module"
@@ -129,6 +136,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
     for spec in _with_parents(candidates, pt_imp, unit, pt_obj, seed, is_module):
+        if not is_module and spec.get("init"):  # a builder's call written in the repo: `get_resnet(blocks=18)`
+            made = _as_factory(pt_imp, unit, spec, seed, as_trial, choice.tried, calibrate)
+            if made is not None:
+                return made
+            continue
         init = spec.get("init") if is_module else None
         inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module and pt_obj is not None
                                      else [None])
@@ -143,13 +155,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             except Exception as exc:
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
-            if spec.get("inputs"):
-                firsts = [spec["inputs"][0]]
-            elif is_module:
-                firsts = infer.module_input_candidates(obj, hints=infer.geometry_hints(obj, init_text))
-            else:
-                firsts = infer.function_input_candidates(obj)
-            for first in firsts:
+            for first in _first_sizes(spec, obj, init_text, is_module):
                 values = all("value" in x for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 try:
@@ -174,35 +180,83 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     continue
                 if not is_module and isinstance(outputs[0][0], torch.nn.Module) and call is not None:
                     # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
-                    init = call
-                    made = choose_spec(pt_imp, dict(unit, kind="module"), None,
-                                       [{"source": "factory", "init": init, "inputs": None}], seed, as_trial)
-                    made.kind = "module"
-                    if made.spec is None:
-                        made.tried = choice.tried + made.tried
-                    return made
-                if spec.get("inputs") and len(spec["inputs"]) > 1:
-                    sizes = [first, spec["inputs"][1]]
-                else:
-                    sizes = [first]
-                    for second in infer.second_sizes(first):
-                        try:
-                            outputs.append(_timed_run(pt_imp, obj, make_arrays(second, seed, 1)))
-                        except Exception:
-                            continue
-                        sizes.append(second)
-                        break
-                if as_trial and is_module and _blown_up(outputs[0][0]) and calibrate_batchnorm(
-                        obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0))):
-                    choice.calibrated = True  # the trial's forwards again, on the calibrated model
-                    outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
-                choice.random = _differs_on_rerun(pt_imp, obj, first, seed, outputs[0][0])
-                choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
-                               "inputs": infer.public_spec(sizes)}
-                choice.init, choice.sizes, choice.model = init_text, sizes, obj
-                choice.outputs = outputs if as_trial else []
-                return choice
+                    return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, choice.tried,
+                                      calibrate)
+                return _accept(choice, pt_imp, obj, spec, init_text, first, outputs, seed, as_trial, is_module, calibrate)
     return choice
+
+
+def _first_sizes(spec: dict, obj, init_text: str | None, is_module: bool) -> list[list[dict]]:
+    """The candidate first inputs: the spec's own, else inferred from the module's layers or the function."""
+    if spec.get("inputs"):
+        return [spec["inputs"][0]]
+    if is_module:
+        return infer.module_input_candidates(obj, hints=infer.geometry_hints(obj, init_text))
+    return infer.function_input_candidates(obj)
+
+
+def _accept(choice: SpecChoice, pt_imp, obj, spec: dict, init_text, first, outputs: list, seed: int, as_trial: bool,
+            is_module: bool, calibrate: bool | None) -> SpecChoice:
+    """CHOICE filled for the spec torch accepted on FIRST: a second size, BatchNorm calibration, the
+    random-unit check, and (as_trial) the first trial's outputs."""
+    if spec.get("inputs") and len(spec["inputs"]) > 1:
+        sizes = [first, spec["inputs"][1]]
+    else:
+        sizes = [first]
+        for second in infer.second_sizes(first):
+            try:
+                outputs.append(_timed_run(pt_imp, obj, make_arrays(second, seed, 1)))
+            except Exception:
+                continue
+            sizes.append(second)
+            break
+    if as_trial and is_module and calibrate is not False and (calibrate or _blown_up(outputs[0][0])) \
+            and calibrate_batchnorm(
+            obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0))):
+        choice.calibrated = True  # the trial's forwards again, on the calibrated model
+        outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
+    choice.random = _differs_on_rerun(pt_imp, obj, first, seed, outputs[0][0])
+    choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
+                   "inputs": infer.public_spec(sizes)}
+    choice.init, choice.sizes, choice.model = init_text, sizes, obj
+    choice.norms = batchnorms(obj) if is_module else 0
+    choice.outputs = outputs if as_trial else []
+    return choice
+
+
+def _module_of(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list[str],
+               calibrate: bool | None = None) -> SpecChoice:
+    """The choice for what a factory call (SPEC's init) builds, checked as a module."""
+    made = choose_spec(pt_imp, dict(unit, kind="module"), None,
+                       [{"source": spec["source"], "init": spec["init"], "inputs": spec.get("inputs")}], seed, as_trial,
+                       calibrate)
+    made.kind = "module"
+    if made.spec is None:
+        made.tried = tried + made.tried
+    return made
+
+
+def _as_factory(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list[str],
+                calibrate: bool | None = None) -> SpecChoice | None:
+    """A function unit called as SPEC's init says: the choice for the module it returns, or None (noted
+    in TRIED) when the call fails or returns something else."""
+    import torch
+
+    try:
+        torch.manual_seed(seed)
+        with pt_imp.active():
+            built = evaluate(pt_imp, unit["module"], spec["init"])
+    except Exception as exc:  # noqa: BLE001 - the next spec is tried
+        tried.append(f"{spec['init']}: {type(exc).__name__}: {str(exc)[:120]}")
+        return None
+    if not isinstance(built, torch.nn.Module):
+        return None
+    del built
+    made = _module_of(pt_imp, unit, spec, seed, as_trial, tried, calibrate)
+    if made.spec is None:
+        tried[:] = made.tried
+        return None
+    return made
 
 
 def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):
@@ -264,9 +318,6 @@ def _differs_on_rerun(pt_imp, obj, first, seed: int, out) -> bool:
         return True
     return any(x.shape != y.shape or not np.allclose(x, y, rtol=1e-6, atol=1e-7, equal_nan=True)
                for x, y in zip(a, b) if isinstance(x, np.ndarray) and x.dtype.kind in "fiub")
-
-
-BLOWN_UP = 1e3  # an output this large from unit-scale inputs: activations grew layer after layer
 
 
 def _blown_up(out) -> bool:

@@ -118,6 +118,9 @@ class RepoIndex:
     def _scan_scopes(self, f: _File, node: ast.AST, scope: int) -> None:
         for child in ast.iter_child_nodes(node):
             inner = id(child) if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scope
+            if inner != scope:  # a parameter's default is its value in the calls the function makes
+                for arg, default in _parameter_defaults(child.args):
+                    f.scopes.setdefault(inner, {}).setdefault(arg, []).append((child.lineno, default))
             if isinstance(child, ast.Assign) and len(child.targets) == 1 and isinstance(child.targets[0], ast.Name):
                 f.scopes.setdefault(scope, {}).setdefault(child.targets[0].id, []).append((child.lineno, child.value))
                 if isinstance(child.value, ast.Call) and isinstance(child.value.func, ast.Attribute) \
@@ -126,6 +129,13 @@ class RepoIndex:
             if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr == "add_argument":
                 _record_argument(f, child)
             self._scan_scopes(f, child, inner)
+
+
+def _parameter_defaults(args: ast.arguments) -> list[tuple[str, ast.expr]]:
+    """(name, default) of a function's parameters that have one."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    return pairs + [(a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
 
 
 def _dataclass_defaults(node: ast.ClassDef) -> dict[str, ast.expr] | None:
@@ -226,10 +236,14 @@ class _Renderer:
         hint = self.f.imported.get(func.id if isinstance(func, ast.Name) else getattr(func.value, "id", ""), None) \
             if ident else None
         callee = self._repo_name(ident, hint) if ident else None
-        if callee is None or any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+        positional = list(node.args)
+        if positional and isinstance(positional[-1], ast.Starred):
+            positional.pop()  # `*args` passed on last: the caller's own callers give none here
+        if callee is None or any(isinstance(a, ast.Starred) for a in positional):
             return None
-        args = [self.render(a) for a in node.args]
-        kwargs = {k.arg: self.render(k.value) for k in node.keywords}
+        args = [self.render(a) for a in positional]
+        # `**kwargs` passed on: the caller's callers may add keywords; this call alone is the repo's default
+        kwargs = {k.arg: self.render(k.value) for k in node.keywords if k.arg is not None}
         if None in args or None in kwargs.values():
             return None
         module = callee.rsplit(".", 1)[0] if "." in callee else self._home(ident)
@@ -292,7 +306,6 @@ def find_repo_specs(src_root: Path, units: list[dict]) -> dict[str, list[dict]]:
     for unit in units:
         key = unit_key(unit)
         specs = list(users.get(key, []))
-        if unit.get("kind", "module") == "module":
-            specs += repo_specs(index, unit)
+        specs += repo_specs(index, unit)  # a function's calls in the repo: a builder's own configurations
         out[key] = specs[:MAX_SPECS]
     return out

@@ -50,6 +50,17 @@ def perturb_constants(module, seed: int) -> list[str]:
     return touched
 
 
+BLOWN_UP = 1e3  # an output this large from unit-scale inputs: activations grew layer after layer
+
+
+def batchnorms(module) -> int:
+    """How many BatchNorm layers of MODULE keep running statistics (what calibration would set)."""
+    import torch
+
+    return sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+               for m in module.modules())
+
+
 def calibrate_batchnorm(module, run) -> int:
     """Running statistics of every BatchNorm from one forward (RUN) over a trial's inputs, the norms
     in train mode with a cumulative average. In eval mode each norm then sees activations at their

@@ -1,0 +1,74 @@
+"""Specs for real model code: a builder function (`get_net(blocks, ...)`) is built as the repo's own
+wrappers call it (`get_net(blocks=2, **kwargs)`: the pass-through dropped, a wrapper's parameter
+defaults filled in), and a model whose first layer is an einops pattern gets inputs of the rank and
+sizes that pattern reads. Real torch and MindSpore where something runs."""
+import textwrap
+from pathlib import Path
+
+import torch.nn as nn
+from einops.layers.torch import Rearrange
+
+from agent.verify import infer
+from agent.verify.specs import find_repo_specs
+from tests.support.one_file import migrate_one_file
+
+ZOO = '''\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, blocks, width=8, classes=10):
+        super().__init__()
+        layers = [nn.Linear(16, width)]
+        for _ in range(blocks):
+            layers += [nn.ReLU(), nn.Linear(width, width)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def get_net(blocks, width=8, model_name=None, **kwargs):
+    if blocks not in (2, 4):
+        raise ValueError(f"Unsupported Net with {blocks} blocks")
+    net = Net(blocks, width=width, **kwargs)
+    nn.init.zeros_(net.head.bias)
+    return net
+
+
+def net2(width=6, **kwargs):
+    return get_net(blocks=2, width=width, model_name="net2", **kwargs)
+
+
+def net4(*args, **kwargs):
+    return get_net(4, *args, model_name="net4", **kwargs)
+'''
+
+
+def test_builder_specs_come_from_the_repos_own_calls(tmp_path):
+    (tmp_path / "zoo.py").write_text(ZOO)
+    specs = find_repo_specs(tmp_path, [{"module": "zoo", "name": "get_net", "kind": "function"}])["zoo.get_net"]
+    inits = [s["init"] for s in specs]
+    assert "get_net(blocks=2, width=6, model_name='net2')" in inits, inits
+    assert "get_net(4, model_name='net4')" in inits, inits
+    assert all(s["source"] == "repo" for s in specs)
+
+
+def test_builder_function_verifies_as_the_model_it_builds(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "zoo.py", ZOO, shared_verifier)
+    unit = next(u for u in report.units if u.name == "get_net")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["source"] == "repo" and unit.spec["init"].startswith("get_net("), unit.spec
+
+
+def test_einops_first_layer_gives_the_input_rank_and_sizes():
+    model = nn.Sequential(
+        Rearrange("b c (t pt) (h p1) (w p2) -> b (h w t) (p1 p2 pt c)", p1=4, p2=4, pt=2),
+        nn.Linear(4 * 4 * 2 * 3, 8),
+    )
+    candidates = infer.module_input_candidates(model, hints={"channels": 3})
+    shapes = [c[0]["shape"] for c in candidates]
+    assert [2, 3, 2, 4, 4] in shapes, shapes
+    out = model(__import__("torch").randn(2, 3, 2, 4, 4))
+    assert tuple(out.shape) == (2, 1, 8)

@@ -172,9 +172,6 @@ def test_the_judges_level_loop_runs_the_toy_level(toy_level):
     assert results == {toy_level: {"status": "verified", "max_abs": 0.0, "reason": "forward output finite"}}
 
 
-@pytest.mark.xfail(strict=True, reason="verify/judge.py binds LEVELS when it is imported (`from agent.verify.levels "
-                   "import LEVELS`), so Verifier.verify refuses a level added to verify/levels.LEVELS later; it "
-                   "would have to read levels.LEVELS when it checks (or let levels_for raise)")
 def test_the_verifier_accepts_the_toy_level(toy_level):
     verifier = Verifier.__new__(Verifier)  # never started: an unknown level is refused before any side is used
     verifier._sessions = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("sides reached"))

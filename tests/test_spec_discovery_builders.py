@@ -72,3 +72,36 @@ def test_einops_first_layer_gives_the_input_rank_and_sizes():
     assert [2, 3, 2, 4, 4] in shapes, shapes
     out = model(__import__("torch").randn(2, 3, 2, 4, 4))
     assert tuple(out.shape) == (2, 1, 8)
+
+
+WRAPPERS = '''\
+import torch
+from torch import nn
+
+
+class PreNorm(nn.Module):
+    def __init__(self, dim, fn):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fn = fn
+
+    def forward(self, x, **kwargs):
+        return self.fn(self.norm(x), **kwargs) + x
+
+
+class Gate(nn.Module):
+    def __init__(self, f, g):
+        super().__init__()
+        self.f, self.g = f, g
+
+    def forward(self, x):
+        a, b = torch.chunk(x, 2, dim=-1)
+        return torch.cat([a + self.f(b), b + self.g(a)], dim=-1)
+'''
+
+
+def test_wrapper_of_a_submodule_is_checked_around_an_identity(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "wrappers.py", WRAPPERS, shared_verifier)
+    for unit in report.units:
+        assert unit.status == "verified-by-rules", (unit.name, unit.status, unit.reason)
+        assert "__msagent_identity__()" in unit.spec["init"], unit.spec

@@ -17,7 +17,7 @@ import traceback
 import numpy as np
 
 from agent.verify.inputs import unpack
-from agent.verify.parents import PART
+from agent.verify.parents import IDENTITY, PART
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.tree import encode
@@ -122,6 +122,17 @@ def _ms_part(cell, path: str):
     return cell
 
 
+def _ms_identity():
+    """The MindSpore twin of parents.torch_identity: a cell returning its first argument."""
+    from mindspore import nn
+
+    class Identity(nn.Cell):
+        def construct(self, x, *args, **kwargs):
+            return x
+
+    return Identity()
+
+
 class _TopLevel(dict):
     """Names of an `init` expression that are top-level packages of the translated tree."""
 
@@ -132,6 +143,8 @@ class _TopLevel(dict):
     def __missing__(self, key):
         if key == PART:
             return _ms_part
+        if key == IDENTITY:
+            return _ms_identity
         for base in self.bases:
             if os.path.exists(os.path.join(base, key + ".py")) or os.path.isdir(os.path.join(base, key)):
                 return importlib.import_module(key)

@@ -96,6 +96,17 @@ def config_inits(name: str, cls, param: str) -> list[str]:
     return out
 
 
+IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
+_WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body)$")
+
+
+class _Code(str):
+    """An argument written as code, not as a literal (`fn=__msagent_identity__()`)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def default_inits(name: str, cls) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args.
     CLS may also be a function that builds a module."""
@@ -110,6 +121,10 @@ def default_inits(name: str, cls) -> list[str]:
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
         return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
+    for k in unknown:
+        if _WRAPPED.search(k.lower()):  # the module a wrapper applies (`PreNorm(dim, fn)`): an identity stands in
+            guesses[k] = _Code(f"{IDENTITY}()")
+    unknown = [k for k in unknown if not isinstance(guesses[k], _Code)]
     if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
         return []  # a submodule or callable we cannot build: nothing sensible to guess
     guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width

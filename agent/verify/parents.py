@@ -20,6 +20,20 @@ MAX_FACTORIES = 8
 _SCALARS = (bool, int, float, str, type(None))
 
 
+IDENTITY = infer.IDENTITY  # a stand-in for a wrapped submodule (`PreNorm(dim, fn)`): returns its input
+
+
+def torch_identity():
+    """A torch module returning its first argument whatever else it is given (`fn(x, mask=m)`)."""
+    import torch
+
+    class Identity(torch.nn.Module):
+        def forward(self, x, *args, **kwargs):
+            return x
+
+    return Identity()
+
+
 def torch_part(model, path: str):
     """The submodule at PATH (dotted attribute names and list indices) of a torch module."""
     return model.get_submodule(path) if path else model

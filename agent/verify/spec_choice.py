@@ -33,6 +33,8 @@ class _RepoNames(dict):
     def __missing__(self, key):
         if key == parents.PART:
             return parents.torch_part
+        if key == parents.IDENTITY:
+            return parents.torch_identity
         if self.imp.owns(key):
             return self.imp.load(key)
         raise KeyError(key)

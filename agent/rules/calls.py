@@ -93,8 +93,13 @@ def _fold(expr: str) -> str:
         return expr
     if isinstance(value, float):
         value = round(value, 12)
-    if isinstance(value, (int, float, str, bool, tuple)) and ast.literal_eval(repr(value)) == value:
-        return repr(value)
+    if not isinstance(value, (int, float, str, bool, tuple)):
+        return expr
+    try:  # inf and nan print as names (`inf`), which are no literal; a huge int refuses to print
+        if ast.literal_eval(repr(value)) == value:
+            return repr(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
     return expr
 
 

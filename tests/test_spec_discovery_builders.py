@@ -105,3 +105,20 @@ def test_wrapper_of_a_submodule_is_checked_around_an_identity(tmp_path, shared_v
     for unit in report.units:
         assert unit.status == "verified-by-rules", (unit.name, unit.status, unit.reason)
         assert "__msagent_identity__()" in unit.spec["init"], unit.spec
+
+
+def test_a_model_told_its_input_axes_gets_channels_last_data():
+    class Reader(nn.Module):
+        def __init__(self, input_channels=3, input_axis=2):
+            super().__init__()
+            self.input_axis = input_axis
+            self.proj = nn.Linear(input_channels, 8)
+
+        def forward(self, data):
+            assert data.ndim == self.input_axis + 2, "input data must have the right number of axis"
+            return self.proj(data)
+
+    model = Reader()
+    candidates = infer.module_input_candidates(model, hints=infer.geometry_hints(model, "Reader()"))
+    assert candidates[0][0]["shape"] == [2, 8, 8, 3], candidates[0]
+    assert tuple(model(__import__("torch").randn(*candidates[0][0]["shape"])).shape) == (2, 8, 8, 8)

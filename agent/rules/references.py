@@ -68,9 +68,8 @@ class ReferenceRules:
             self.api_converted += 1
             return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
                                                     structural.TENSOR_ATTRIBUTES[attr]))
-        if attr in structural.MODULE_ATTRIBUTES and (
-                (self.scope.cls is not None and self.scope.cls.is_module and isinstance(original.value, cst.Name)
-                 and original.value.value == "self") or self.inf.is_module(original.value, self.scope)):
+        if attr in structural.MODULE_ATTRIBUTES and (  # in a module class: `self._modules`, `self.blocks._modules`
+                (self.scope.cls is not None and self.scope.cls.is_module) or self.inf.is_module(original.value, self.scope)):
             return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[attr]))
         if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
                 and isinstance(original.value, cst.Name) and original.value.value == "self"):

@@ -253,7 +253,18 @@ _OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|module
                            r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
                            r"tokenizer|vocab|path|file|name|mode|type|kind)$")
 _IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
-_IMAGE_CHANNELS = re.compile(r"^(in_?)?(channels|chans|num_channels|in_ch|image_channels)$")
+_IMAGE_CHANNELS = re.compile(r"^(in_?|input_)?(channels|chans|num_channels|in_ch|image_channels)$")
+_AXES = re.compile(r"^(input_axis|input_axes|num_axes|n_axes|num_input_axes)$")
+
+
+def _axes_inputs(hints: dict) -> list[list[dict]]:
+    """[B, 8, ..., C]: a model told how many input axes it reads (`input_axis=2`) takes data with that
+    many axes between the batch and the channels (channels last)."""
+    axes = next((v for k, v in hints.items() if _AXES.search(k.lower()) and isinstance(v, int)), None)
+    if not isinstance(axes, int) or isinstance(axes, bool) or not 1 <= axes <= 3:
+        return []
+    channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 3)
+    return [[_f((B1, *[8] * axes, channels), vary=list(range(1, axes + 1)))]]
 
 
 def geometry_hints(module, init: str | None) -> dict[str, object]:
@@ -326,6 +337,8 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]
+    if len(params) == 1:
+        combos = [c for c in _axes_inputs(hints or {}) if c not in combos] + combos
     if len(params) == 1 and layers:  # the first layer may not see the input first (a rearrange, a permute)
         combos += [[g] for g in _generic(hints or {})[:2] if [g] not in combos]
     import torch.nn as tnn

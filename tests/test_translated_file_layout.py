@@ -30,3 +30,25 @@ def test_helper_follows_the_imports_after_all_and_guarded_imports():
     namespace: dict = {}
     exec(compile(code, "<translated>", "exec"), namespace)  # binds nn before the helper's class statement
     assert namespace["make"](4) is not None
+
+
+CONTAINER = '''\
+import torch.nn as nn
+
+
+class Dense(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential()
+        self.blocks.add_module("a", nn.Linear(4, 4))
+
+    def forward(self, x):
+        for layer in self.blocks._modules.values():
+            x = layer(x)
+        return x
+'''
+
+
+def test_registry_of_a_submodule_is_renamed_inside_a_module_class():
+    code = translate_source(CONTAINER, load_kb(), "cpu").code
+    assert "self.blocks._cells.values()" in code and "_modules" not in code

@@ -44,3 +44,40 @@ def test_values_template_over_inf_translates_and_runs(kb):
     exec(r.code, ns)
     y = ns["y"].asnumpy()
     np.testing.assert_allclose(ns["w"].asnumpy(), np.abs(y).min(axis=1), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- GRUCell
+GRU_CELLS = '''\
+class Cells(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRUCell(4, 5)
+        self.plain = nn.GRUCell(input_size=4, hidden_size=5, bias=False)
+
+    def forward(self, x, h):
+        return self.gru(x, h), self.gru(x), self.gru(x[0], h[0]), self.gru(x[1]), self.plain(x, h), self.plain(x)
+'''
+
+
+def test_gru_cell_matches_torch_with_and_without_state_and_unbatched(kb):
+    code, tm, mm = _parity(kb, GRU_CELLS, "Cells()", [(3, 4), (3, 5)])
+    assert "_MsGRUCell(4, 5, True)" in code and "_MsGRUCell(4, 5, False)" in code
+    assert sorted(n for n, _ in mm.parameters_and_names()) == sorted(n for n, _ in tm.named_parameters())
+    assert dict(mm.parameters_and_names())["gru.weight_ih"].shape == (15, 4)
+
+
+def test_unrolled_gru_cell_over_a_sequence(kb):
+    src = '''\
+class Loop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, xs):
+        h = None
+        for t in range(xs.size(0)):
+            h = self.cell(xs[t], h)
+        return self.head(h)
+'''
+    _parity(kb, src, "Loop()", [(4, 2, 3)])

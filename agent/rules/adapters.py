@@ -72,6 +72,32 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
     else:
         body, doc = f"{render(target.api)}({', '.join(args)})", f"built as {target.api}"
     name = adapter_name(entry, keywords_only)
+    if entry.kind == "class" and not keywords_only:  # a class, so `isinstance(m, norm_layer)` still works
+        built = body.split("(", 1)[0]
+        method = "".join(guards) + "".join(lines) + f"    return {body}\n"
+        return (f"class {name}(metaclass={META_NAME}):\n"
+                f'    """{entry.api} called with torch\'s arguments: builds (and isinstance checks) {target.api}."""\n\n'
+                f"    @staticmethod\n    def built():\n        return {built}\n\n"
+                f"    def __new__(cls, {', '.join(sig)}):\n"
+                + "".join("    " + line + "\n" if line else "\n" for line in method.rstrip("\n").split("\n")))
     return (f"def {name}({', '.join(sig)}):\n"
             f'    """{entry.api} called with torch\'s arguments, {doc}."""\n'
             + "".join(guards) + "".join(lines) + f"    return {body}\n")
+
+
+META_NAME = "_MsLayerAdapter"
+META_SOURCE = f'''class {META_NAME}(type):
+    """The type of a torch layer class used as a value (`norm_layer=nn.BatchNorm2d`): isinstance against it
+    checks the MindSpore layer it builds."""
+
+    def __instancecheck__(cls, obj):
+        built = cls.built()
+        return isinstance(built, type) and isinstance(obj, built)
+'''
+
+
+def adapter_sources(entry: Entry, target: Target, render) -> list[tuple[str, str]]:
+    """(name, source) of what a file needs for the adapter of ENTRY, in definition order."""
+    source = adapter_source(entry, target, render)
+    own = (adapter_name(entry), source)
+    return [(META_NAME, META_SOURCE), own] if source.startswith("class ") else [own]

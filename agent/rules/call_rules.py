@@ -8,7 +8,7 @@ import libcst as cst
 
 from agent.kb.schema import Entry
 from agent.rules import structural
-from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
                                fix_commas, has_arg_rules)
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
@@ -100,7 +100,8 @@ class CallRules:
     def _use_adapter(self, entry: Entry, target) -> bool:
         """Write (once) the function with torch's signature that builds the target at run time."""
         try:
-            self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+            for name, source in adapter_sources(entry, target, self.plan.render):
+                self.adapters.setdefault(name, source)
         except Unconvertible:
             return False
         return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 from agent.rules import structural
-from agent.rules.adapters import adapter_name, adapter_source
+from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import MS_NAME, Unconvertible, expression, has_arg_rules
 
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -104,7 +104,8 @@ class ReferenceRules:
             return updated
         if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
             try:  # called later with torch's arguments: a function with torch's signature builds the layer
-                self.adapters.setdefault(adapter_name(entry), adapter_source(entry, target, self.plan.render))
+                for helper, source in adapter_sources(entry, target, self.plan.render):
+                    self.adapters.setdefault(helper, source)
             except Unconvertible as exc:
                 self._unconverted(original, f"{name} used as a value: {exc}", name)
                 return updated

@@ -81,3 +81,93 @@ class Loop(nn.Module):
         return self.head(h)
 '''
     _parity(kb, src, "Loop()", [(4, 2, 3)])
+
+
+# ---------------------------------------------------------------- RNG state of reversible networks
+DETERMINISTIC = '''\
+from torch.utils.checkpoint import get_device_states, set_device_states
+
+
+class Deterministic(nn.Module):
+    def __init__(self, net):
+        super().__init__(); self.net = net; self.cpu_state = None; self.cuda_in_fwd = None; self.gpu_devices = None; self.gpu_states = None
+    def record_rng(self, *args):
+        self.cpu_state = torch.get_rng_state()
+        if torch.cuda._initialized:
+            self.cuda_in_fwd = True
+            self.gpu_devices, self.gpu_states = get_device_states(*args)
+    def forward(self, *args, record_rng = False, set_rng = False, **kwargs):
+        if record_rng: self.record_rng(*args)
+        if not set_rng: return self.net(*args, **kwargs)
+        rng_devices = []
+        if self.cuda_in_fwd: rng_devices = self.gpu_devices
+        with torch.random.fork_rng(devices=rng_devices, enabled=True):
+            torch.set_rng_state(self.cpu_state)
+            if self.cuda_in_fwd: set_device_states(self.gpu_devices, self.gpu_states)
+            return self.net(*args, **kwargs)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = Deterministic(nn.Sequential(nn.Linear(4, 4), nn.Tanh()))
+        self.g = Deterministic(nn.Linear(4, 4))
+
+    def forward(self, x1, x2):
+        y1 = x1 + self.f(x2, record_rng=True)
+        y2 = x2 + self.g(y1, record_rng=True)
+        # the reverse pass recomputes under the recorded state, as a reversible block's backward does
+        z1 = y1 - self.f(x2, set_rng=True)
+        return y1, y2, z1, self.g(y1, set_rng=True)
+'''
+
+
+def _torch_names(code: str) -> set:
+    import ast
+
+    tree = ast.parse(code)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    return {n for n in names | imported | modules if n and n.split(".")[0] == "torch"} | (
+        {"get_device_states", "set_device_states"} & names)
+
+
+def test_deterministic_wrapper_translates_without_torch_names_and_matches(kb):
+    code, tm, mm = _parity(kb, DETERMINISTIC, "Block()", [(2, 4), (2, 4)])
+    assert not _torch_names(code), _torch_names(code)
+    body = code.split("class Deterministic", 1)[1]
+    assert "if False:" in body and "_ms_get_device_states(*args)" in body
+    assert "with _ms_fork_rng(True):" in body and "ms.set_rng_state(state=self.cpu_state)" in body
+    assert "_ms_set_device_states(self.gpu_devices, self.gpu_states)" in body
+    assert mm.f.cuda_in_fwd is None and mm.f.cpu_state is not None  # recorded, the CUDA branch not taken
+
+
+def test_fork_rng_restores_the_global_rng_state_on_exit(kb):
+    src = HEAD + '''\
+def forked(fn, enabled=True):
+    before = torch.get_rng_state()
+    with torch.random.fork_rng(devices=[], enabled=enabled):
+        fn()
+        inside = torch.get_rng_state()
+    return before, inside, torch.get_rng_state()
+
+
+def devices(*args):
+    return get_device_states(*args), set_device_states([], [])
+'''
+    src = src.replace("import torch\n", "import torch\nfrom torch.utils.checkpoint import get_device_states, set_device_states\n", 1)
+    code = _translate(kb, src)
+    assert not _torch_names(code)
+    tns, mns = {}, {}
+    exec(src, tns)
+    exec(code, mns)
+    for ns, seed, equal in ((tns, torch.manual_seed, torch.equal),
+                            (mns, ms.manual_seed, lambda a, b: bool((a == b).all()))):
+        seed(1)
+        before, inside, after = ns["forked"](lambda: seed(7))
+        assert equal(before, after) and not equal(before, inside)
+        before, inside, after = ns["forked"](lambda: seed(7), False)  # enabled=False: nothing restored
+        assert equal(inside, after) and not equal(before, after)
+        assert ns["devices"](torch.randn(2)) == (([], []), None)
+    ms.manual_seed(0)

@@ -171,3 +171,46 @@ def devices(*args):
         assert equal(inside, after) and not equal(before, after)
         assert ns["devices"](torch.randn(2)) == (([], []), None)
     ms.manual_seed(0)
+
+
+# ---------------------------------------------------------------- keepdims alias, more reductions
+def test_keepdims_alias_in_float_reductions_with_gradients(kb):
+    src = '''\
+class Red(nn.Module):
+    def forward(self, x):
+        z = torch.cat([torch.zeros(1, 3, 4), x[:1]])
+        return (x.std(1, keepdims=True), torch.std(x, 1, keepdims=True), x.var(dim=(0, 2), keepdims=True),
+                torch.var(x, dim=0, keepdims=True, unbiased=False), x.prod(1, keepdims=True), torch.prod(x, -1, keepdims=True),
+                torch.prod(z, 0), z.prod(), x.logsumexp(1, keepdims=True), torch.logsumexp(x, -1, keepdims=True),
+                x.median(0, keepdims=True)[0], torch.median(x, 1, keepdims=True).values, x.median(),
+                torch.median(x, -1)[0], x.std(1, keepdim=True), torch.prod(x, 1, True))
+'''
+    code, _, _ = _parity(kb, src, "Red()", [(2, 3, 4)])
+    body = code.split("class Red", 1)[1]
+    assert "keepdims=True" in body  # ops.std/var's own keyword
+    assert "x.prod(1, keepdim=True)" in body and "ops.prod(x, -1, keep_dims=True)" in body
+    assert "_ms_median(x, 0, False, True)" in body and "_ms_median(x, 1, keepdim=True)" in body
+    assert "_ms_median(x, None, False, False)" in body
+
+
+def test_keepdims_alias_in_index_and_bool_reductions(kb):
+    src = '''\
+class Red(nn.Module):
+    def forward(self, x):
+        b = x > 0.3
+        return (x.argmax(-1, keepdims=True), torch.argmax(x, 1, keepdims=True), x.argmin(0, keepdims=True),
+                torch.argmin(x, 1, keepdims=True), b.any(1, keepdims=True), torch.any(b, 2, keepdims=True),
+                b.all(-1, keepdims=True), torch.all(b, 0, keepdims=True), torch.any(b), torch.all(x > -3, (0, 2)),
+                x.median(1, keepdims=True)[1], torch.argmax(x, 1, True), b.any(1, True))
+'''
+    code = _translate(kb, HEAD + src)
+    body = code.split("class Red", 1)[1]
+    assert "x.argmax(-1, keepdim=True)" in body and "b.all(-1, keepdim=True)" in body
+    assert "ops.argmin(x, axis=1, keepdims=True)" in body and "ops.any(b, 2, keep_dims=True)" in body
+    tns, mns = {}, {}
+    exec(HEAD + src, tns)
+    exec(code, mns)
+    a = np.random.default_rng(2).standard_normal((2, 3, 4)).astype(np.float32)
+    for t, m in zip(tns["Red"]()(torch.tensor(a)), mns["Red"]()(ms.Tensor(a)), strict=True):
+        assert tuple(t.shape) == tuple(m.shape)
+        np.testing.assert_array_equal(m.asnumpy(), t.numpy())

@@ -214,3 +214,35 @@ class Red(nn.Module):
     for t, m in zip(tns["Red"]()(torch.tensor(a)), mns["Red"]()(ms.Tensor(a)), strict=True):
         assert tuple(t.shape) == tuple(m.shape)
         np.testing.assert_array_equal(m.asnumpy(), t.numpy())
+
+
+# ---------------------------------------------------------------- F.normalize on an all-zero row
+NORMALIZE = '''\
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 5)
+
+    def forward(self, x, y):
+        z = torch.cat([torch.zeros(1, 5), self.proj(x)[1:]])  # an all-zero row, as padding gives
+        return (F.normalize(z, dim=1), F.normalize(z, p=2, dim=-1, eps=1e-6), F.normalize(y, dim=0),
+                F.normalize(x, p=1.0, dim=1), F.normalize(self.proj(x)))
+'''
+
+
+def test_normalize_zero_row_gradients_are_finite_and_match_torch(kb):
+    code, tm, mm = _parity(kb, NORMALIZE, "Normalize()", [(3, 4), (4, 6)])
+    assert "_ms_normalize(z, 2.0, 1, 1e-12)" in code and "_ms_normalize(x, 1.0, 1, 1e-12)" in code
+
+    # the input gradient of the zero row is 1/eps times the upstream in torch; nan with ops.norm's gradient
+    ns: dict = {}
+    exec(_translate(kb, HEAD + "def f(v, g):\n    return (F.normalize(v, dim=1, eps=1e-6) * g).sum()\n"), ns)
+    v = np.zeros((2, 3), np.float32)
+    v[1] = [3.0, 4.0, 0.0]
+    g = np.array([[1.0, -2.0, 0.5], [0.3, 0.1, -1.0]], np.float32)
+    mg = ms.grad(lambda a: ns["f"](a, ms.Tensor(g)))(ms.Tensor(v)).asnumpy()
+    tv = torch.tensor(v, requires_grad=True)
+    (torch.nn.functional.normalize(tv, dim=1, eps=1e-6) * torch.tensor(g)).sum().backward()
+    assert np.isfinite(mg).all()
+    np.testing.assert_allclose(mg, tv.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mg[0], g[0] / 1e-6, rtol=1e-5)

@@ -52,3 +52,29 @@ class Dense(nn.Module):
 def test_registry_of_a_submodule_is_renamed_inside_a_module_class():
     code = translate_source(CONTAINER, load_kb(), "cpu").code
     assert "self.blocks._cells.values()" in code and "_modules" not in code
+
+
+VERSIONED = '''\
+import torch
+
+
+def pick(x):
+    if torch.__version__ < "1.5":
+        return x - 1
+    if torch.__version__ >= "2.2":  # "2.13" >= "2.2" as versions, not as strings
+        return x * 2
+    return x
+'''
+
+
+def test_torch_version_checks_answer_as_the_pinned_torch_does():
+    import torch
+
+    code = translate_source(VERSIONED, load_kb(), "cpu").code
+    assert "if torch.__version__" not in code and "import torch" not in code
+    namespace: dict = {}
+    exec(compile(code, "<translated>", "exec"), namespace)
+    assert namespace["pick"](3) == 6
+    original: dict = {}
+    exec(compile(VERSIONED, "<original>", "exec"), original)
+    assert original["pick"](3) == namespace["pick"](3), torch.__version__

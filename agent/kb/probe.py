@@ -53,7 +53,9 @@ def _translate_line(line_src: str, kb, device: str, overrides: dict, setup: str)
     tree = ast.parse(r.code)
     # imports and the helpers/adapters the rules wrote, never the setup's own translation (the MindSpore
     # side gets the torch inputs converted, not fresh random ones)
-    keep = [ast.get_source_segment(r.code, n) for n in tree.body[:-1]
+    lines = r.code.splitlines()
+    keep = ["\n".join(lines[min([n.lineno] + [d.lineno for d in getattr(n, "decorator_list", [])]) - 1:n.end_lineno])
+            for n in tree.body[:-1]  # a helper's decorators included
             if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
     return "\n".join(keep), r.code.splitlines()[-1]
 

@@ -10,6 +10,8 @@ calls (rules/call_rules.py), of torch names used as values and isinstance narrow
 """
 from __future__ import annotations
 
+import re
+
 import functools
 import gc
 import threading
@@ -106,7 +108,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
 
     def _add_helper(self, source: str) -> None:
         """A KB target's helper (a def or class), once per file, its MindSpore names imported."""
-        name = source.split("(", 1)[0].split()[-1].rstrip(":")
+        found = re.search(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.M)  # past any decorator
+        name = found.group(1) if found else source.split("(", 1)[0].split()[-1].rstrip(":")
         if name not in self.adapters:
             self.adapters[name] = MS_NAME.sub(lambda m: self.plan.render(m.group(0)), source)
 

@@ -263,10 +263,13 @@ def _as_factory(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list
 
 def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):
     """The candidate specs, then (modules only, reached when none of them ran) the specs found by
-    building a repo module that contains the unit."""
-    yield from candidates
+    building a repo module that contains the unit; guesses with an identity standing in for a wrapped
+    submodule come last: the repo's own use of a wrapper says more."""
+    stand_in = [c for c in candidates if infer.IDENTITY in (c.get("init") or "")]
+    yield from (c for c in candidates if c not in stand_in)
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)
+    yield from stand_in
 
 
 def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):

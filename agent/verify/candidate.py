@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import os
+import types
 import sys
 import time
 import traceback
@@ -99,6 +100,7 @@ def load(args: dict, arrays: list):
     if unit.get("kind", "module") != "module":
         return {"kind": "function"}, []
 
+    _import_named_submodules(args["init"], module, bases)
     try:
         cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
         cell.set_train(False)
@@ -131,6 +133,22 @@ def _ms_identity():
             return x
 
     return Identity()
+
+
+def _import_named_submodules(init: str, module, bases) -> None:
+    """`pkg.sub.Model(...)` in a spec: import pkg.sub of the translated tree when the unit's module binds
+    only pkg (the torch side does the same), so the attribute lookup finds it."""
+    from agent.verify.spec_choice import dotted_prefixes
+
+    for dotted in dotted_prefixes(init):
+        top = module.__dict__.get(dotted.split(".")[0])
+        path = os.path.join(*dotted.split("."))
+        if (top is None or isinstance(top, types.ModuleType)) and any(
+                os.path.exists(os.path.join(b, path + ".py")) or os.path.isdir(os.path.join(b, path)) for b in bases):
+            try:
+                importlib.import_module(dotted)
+            except Exception:  # noqa: BLE001 - the spec's own evaluation reports what is wrong
+                pass
 
 
 class _TopLevel(dict):

@@ -241,19 +241,7 @@ def _module_of(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list[
 def _as_factory(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list[str],
                 calibrate: bool | None = None) -> SpecChoice | None:
     """A function unit called as SPEC's init says: the choice for the module it returns, or None (noted
-    in TRIED) when the call fails or returns something else."""
-    import torch
-
-    try:
-        torch.manual_seed(seed)
-        with pt_imp.active():
-            built = evaluate(pt_imp, unit["module"], spec["init"])
-    except Exception as exc:  # noqa: BLE001 - the next spec is tried
-        tried.append(f"{spec['init']}: {type(exc).__name__}: {str(exc)[:120]}")
-        return None
-    if not isinstance(built, torch.nn.Module):
-        return None
-    del built
+    in TRIED) when the call fails or what it returns runs as no module."""
     made = _module_of(pt_imp, unit, spec, seed, as_trial, tried, calibrate)
     if made.spec is None:
         tried[:] = made.tried

@@ -253,6 +253,7 @@ class Session:
         self.deadline = time.monotonic() + timeout
         self.exit: str | None = None
         self._closed = False
+        self._awaited = 0  # replies not read yet: a child still working is killed at close, not waited for
         try:
             reply, fd = side._control_call({"op": "open"}, with_fd=True)
         except (OSError, EOFError, wire.WireError) as exc:
@@ -276,9 +277,11 @@ class Session:
     def send(self, op: str, args: dict | None = None, arrays: list = ()) -> None:
         """Start `op` without waiting: two sides then compute at the same time (`receive` gets the reply)."""
         self._guard(lambda: wire.send(self.sock, {"op": op, "args": args or {}}, arrays))
+        self._awaited += 1
 
     def receive(self, max_bytes: int | None = None):
         reply, out = self._guard(lambda: wire.recv(self.sock, max_bytes=max_bytes or self.side.config.max_reply_bytes))
+        self._awaited -= 1
         if reply.get("ok") is True and isinstance(reply.get("result"), (dict, list, type(None))):
             return reply["result"], out
         if reply.get("ok") is False:
@@ -309,6 +312,7 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        kill = kill or self._awaited > 0
         try:
             self.sock.close()
         except OSError:

@@ -268,6 +268,15 @@ class _Check:
         except SessionError as exc:
             raise self._ms_failure(exc, stage) from None
 
+    @staticmethod
+    def _start(session, op: str, args: dict) -> SessionError | None:
+        """Send `op` without waiting for it; a failure to send is kept for when its reply is due."""
+        try:
+            session.send(op, args)
+        except SessionError as exc:
+            return exc
+        return None
+
     def _ms_failure(self, exc: SessionError, stage: str) -> UnitFailure:
         if exc.kind == "timeout":
             return UnitFailure("timeout", f"the MindSpore translation timed out ({exc.message})")
@@ -313,6 +322,8 @@ class _Check:
 
     def _run(self, calibrate: bool | None) -> None:
         r, unit = self.result, self.unit
+        where = {"ms_root": self.ms_root, "unit": unit, "device": self.device, "file": unit.get("file")}
+        importing = self._start(self.cand, "import", where)  # the translation imports while torch chooses
         prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
                                          "seed": self.seeds[0], "calibrate": calibrate})
         if prep.get("spec") is None:
@@ -334,8 +345,13 @@ class _Check:
         if len(sizes) < 2:
             r["notes"].append("the torch side accepted only one input size")
         self._static_torch_check()
-        load, _ = self.mindspore("load", {"ms_root": self.ms_root, "unit": unit, "init": init,
-                                          "device": self.device, "file": unit.get("file")}, stage="import")
+        if importing is not None:
+            raise self._ms_failure(importing, "import")
+        try:
+            self.cand.receive()
+        except SessionError as exc:
+            raise self._ms_failure(exc, "import") from None
+        load, _ = self.mindspore("load", dict(where, unit=unit, init=init), stage="import")
         if load.get("error"):
             kind = "missing-kernel" if KERNEL_MISSING.search(load["reason"]) else load["error"]
             raise UnitFailure(kind, ("the translated file does not import: " if load["error"] == "import" else

@@ -71,6 +71,6 @@ def test_stats_contract_fields(kb):
 
 def test_show_lists_targets_rules_and_verdicts(kb):
     text = show(kb, "torch.nn.BatchNorm2d")
-    assert "mindspore.nn.BatchNorm2d" in text and "1 - {v}" in text and "moving_mean" in text
+    assert "builtins._MsBatchNorm2d" in text and "1 - {v}" in text and "moving_mean" in text
     assert "cpu: matched (" in text and "chosen on cpu" in text
     assert show(kb, "torch.nn.NoSuchLayer").startswith("no KB entry")

@@ -25,7 +25,7 @@ from agent.verify.compare import Mismatch, compare_trees
 from agent.verify.inputs import make_arrays, pack, shapes
 from agent.verify import levels
 from agent.verify.levels import LevelContext, levels_for, run_levels
-from agent.verify.loader import torch_imports
+from agent.verify.loader import torch_import_in
 from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
 
@@ -268,15 +268,6 @@ class _Check:
         except SessionError as exc:
             raise self._ms_failure(exc, stage) from None
 
-    @staticmethod
-    def _start(session, op: str, args: dict) -> SessionError | None:
-        """Send `op` without waiting for it; a failure to send is kept for when its reply is due."""
-        try:
-            session.send(op, args)
-        except SessionError as exc:
-            return exc
-        return None
-
     def _ms_failure(self, exc: SessionError, stage: str) -> UnitFailure:
         if exc.kind == "timeout":
             return UnitFailure("timeout", f"the MindSpore translation timed out ({exc.message})")
@@ -323,7 +314,11 @@ class _Check:
     def _run(self, calibrate: bool | None) -> None:
         r, unit = self.result, self.unit
         where = {"ms_root": self.ms_root, "unit": unit, "device": self.device, "file": unit.get("file")}
-        importing = self._start(self.cand, "import", where)  # the translation imports while torch chooses
+        importing = None  # the translation imports while torch chooses the spec; a failure counts when due
+        try:
+            self.cand.send("import", where)
+        except SessionError as exc:
+            importing = exc
         prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
                                          "seed": self.seeds[0], "calibrate": calibrate})
         if prep.get("spec") is None:
@@ -344,7 +339,8 @@ class _Check:
             r["notes"].append(f"{CALIBRATED}: with their initial values activations grew past {BLOWN_UP:g} through depth")
         if len(sizes) < 2:
             r["notes"].append("the torch side accepted only one input size")
-        self._static_torch_check()
+        if found := torch_import_in(self.ms_root, unit.get("file")):
+            raise UnitFailure("import", found)
         if importing is not None:
             raise self._ms_failure(importing, "import")
         try:
@@ -464,18 +460,6 @@ class _Check:
         lead = "; ".join(f"missing module {m['module']!r} (line {m['line']})" for m in missing)
         raise UnitFailure("import" if missing else None, (lead + "; " if lead else "")
                           + "no spec ran on the torch side; tried: " + " | ".join(tried[:8]), "not-exercised")
-
-    def _static_torch_check(self) -> None:
-        rel = self.unit.get("file")
-        path = Path(self.ms_root, rel) if rel else None
-        if path is None or not path.is_file():
-            return
-        try:
-            hits = torch_imports(path.read_text(encoding="utf-8", errors="replace"), rel)
-        except (SyntaxError, ValueError, RecursionError):
-            return  # the candidate's import will say what is wrong with the file
-        if hits:
-            raise UnitFailure("import", f"MindSpore side imports {hits[0]['module']} at {hits[0]['file']}:{hits[0]['line']}")
 
     def _localize(self, inputs: list) -> None:
         from agent.verify.localize import localize

@@ -156,6 +156,18 @@ def torch_imports(source: str, filename: str = "<src>") -> list[dict]:
     return hits
 
 
+def torch_import_in(root, rel: str | None) -> str | None:
+    """'MindSpore side imports torch at pkg/m.py:3' when the translated file ROOT/REL imports torch anywhere."""
+    path = Path(root, rel) if rel else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        hits = torch_imports(path.read_text(encoding="utf-8", errors="replace"), rel)
+    except (SyntaxError, ValueError, RecursionError):
+        return None  # the candidate's import will say what is wrong with the file
+    return f"MindSpore side imports {hits[0]['module']} at {hits[0]['file']}:{hits[0]['line']}" if hits else None
+
+
 class _Loader(importlib.abc.Loader):
     def __init__(self, importer: "RepoImporter", path: Path):
         self.importer = importer

@@ -148,3 +148,23 @@ def test_step_level_catches_mint_adam_and_the_kb_alternative_repairs_it(tmp_path
     assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "verified"
     assert "mint.optim.Adam left every trainable parameter unchanged" in r["levels"]["step"]["reason"]
     assert r["divergence"] == {"torch_api": "torch.optim.Adam", "level": "step"}
+
+
+def test_grad_level_feeds_copies_so_inplace_ops_on_the_input_run(tmp_path):
+    # torch refuses an in-place op on a leaf that requires grad; in training the op meets an earlier
+    # layer's output, so the grad level must not fail the torch original for it
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "act.py").write_text("import torch.nn as nn\n\n\nclass Act(nn.Module):\n    def __init__(self):\n"
+                                "        super().__init__()\n        self.act = nn.ReLU(inplace=True)\n"
+                                "        self.fc = nn.Linear(4, 3)\n\n    def forward(self, x):\n"
+                                "        return self.fc(self.act(x))\n")
+    (out / "act.py").write_text("from mindspore import nn, ops\n\n\nclass Act(nn.Cell):\n    def __init__(self):\n"
+                                "        super().__init__()\n        self.fc = nn.Dense(4, 3)\n\n"
+                                "    def construct(self, x):\n        return self.fc(ops.relu(x))\n")
+    unit = {"file": "act.py", "module": "act", "name": "Act", "kind": "module"}
+    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Act()", "inputs": None}],
+                    seeds=(0,), level="grad")
+    assert r["status"] == "verified", r["reason"]
+    assert r["levels"]["grad"]["status"] == "verified" and "input gradient" in r["levels"]["grad"]["reason"]

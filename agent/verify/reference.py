@@ -266,8 +266,11 @@ def grad(args: dict, arrays: list):
             return {"skip": "nothing to differentiate: no trainable parameter and no float input"}, []
         for a in floats:
             a.requires_grad_(True)
+        # the model gets copies: a leaf that requires grad refuses in-place ops (a first ReLU(inplace=True)),
+        # which in training meet the output of an earlier layer, never a leaf; gradients reach the leaves
+        given = [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in targs]
         try:
-            loss = loss_of(m(*targs))
+            loss = loss_of(m(*given))
         except ValueError as exc:
             return {"skip": str(exc)}, []
         if not loss.requires_grad:

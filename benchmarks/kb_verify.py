@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from agent.kb.store import kb_root, load_kb
-from agent.kb.verify_runner import verify
+from agent.probes.runner import verify
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.kb.probe import run_entry
+from agent.probes.probe import run_entry
 
 pytest.importorskip("mindspore")
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from agent.kb.store import kb_root, load_kb, user_kb_root
-from agent.kb.verify_runner import merge
+from agent.probes.runner import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 MSAGENT = [sys.executable, "-m", "agent"]

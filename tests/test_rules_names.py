@@ -1,4 +1,4 @@
-"""rules/names.py: qualified names from imports (and the scope-aware fallback), lazy positions,
+"""scan/names.py: qualified names from imports (and the scope-aware fallback), lazy positions,
 checked against LibCST's own providers on real files of the eval corpus."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from agent.rules.names import FileNames, Resolver, scan_names
+from agent.scan.names import FileNames, Resolver, scan_names
 from agent.rules.positions import Positions, top_level_lines
 from agent.rules.walk import statements
 

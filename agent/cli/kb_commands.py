@@ -92,7 +92,7 @@ def verify_cmd(
     (MSAGENT_DATA_DIR overrides it), layered over the packaged KB, which is never written unless
     --into-package is given in a source checkout."""
     from agent.kb.store import kb_root, load_kb, user_kb_root
-    from agent.kb.verify_runner import verify
+    from agent.probes.runner import verify
 
     if into_package:
         root = kb_root()

@@ -1,6 +1,6 @@
 """How much of a corpus of torch code the KB covers (`msagent kb stats --corpus DIR`).
 
-Every .py file under the corpus is read with the rules' own name resolution (agent/rules/names.py),
+Every .py file under the corpus is read with the rules' own name resolution (agent/scan/names.py),
 so `import torch.nn as nn; nn.Conv2d` counts as torch.nn.Conv2d and torch.nn.modules.conv.Conv2d as
 torch.nn.Conv2d; einops' names count like torch's. Each torch reference is one use: a call, a
 base class, an attribute such as torch.float32, a decorator. Import statements are not uses, nor
@@ -28,7 +28,7 @@ import libcst as cst
 
 from agent.kb.schema import Entry
 from agent.kb.store import KB
-from agent.rules.names import FileNames, Resolver, is_torch, scan_names
+from agent.scan.names import FileNames, Resolver, is_torch, scan_names
 from agent.scan.files import MAX_PY_BYTES, SKIP_DIRS
 
 STATUSES = ("verified", "mapped-unprobed", "refuted", "explained", "missing")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.kb.schema import Entry
 from agent.kb.store import KB
-from agent.scan.units import qualify, torch_aliases
+from agent.scan.names import import_aliases, qualify
 
 KINDS = ("import", "construct", "missing-kernel", "shape", "value", "exception", "timeout", "crash", "weights")
 MAX_ENTRIES = 8
@@ -99,7 +99,7 @@ def unit_torch_apis(source: str, name: str) -> list[str]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError):
         return []
-    aliases = torch_aliases(tree)
+    aliases = import_aliases(tree, "torch")
     node = unit_node(tree, name)
     if node is None or not aliases:
         return []

@@ -24,7 +24,7 @@ import yaml
 from agent.kb.schema import Entry, Probe, ProbeCase, Target
 from agent.kb.store import KB
 from agent.repair.classify import unit_node, unit_torch_apis
-from agent.scan.units import qualify, torch_aliases
+from agent.scan.names import import_aliases, qualify
 from agent.write.atomic import write_text
 
 CANDIDATES_FILE = ".msagent/kb-candidates.yaml"
@@ -38,23 +38,10 @@ def _norm(name: str) -> str:
     return name.rsplit(".", 1)[-1].replace("_", "").lower()
 
 
-def mindspore_aliases(tree: ast.Module) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.name.split(".")[0] == "mindspore":
-                    out[a.asname or "mindspore"] = a.name if a.asname else "mindspore"
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "mindspore":
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
-    return out
-
-
 def ms_apis(code: str, name: str | None = None) -> list[str]:
     """Qualified MindSpore names used in `code` (in the top-level class or function `name` when given)."""
     tree = ast.parse(code)
-    aliases = mindspore_aliases(tree)
+    aliases = import_aliases(tree, "mindspore")
     scope = unit_node(tree, name) if name else tree
     if scope is None or not aliases:
         return []
@@ -74,7 +61,7 @@ def _namespace(ms_api: str) -> str:
 
 def _first_call(torch_source: str, unit_name: str, api: str) -> ast.Call | None:
     tree = ast.parse(torch_source)
-    aliases = torch_aliases(tree)
+    aliases = import_aliases(tree, "torch")
     scope = unit_node(tree, unit_name) or tree
     for n in ast.walk(scope):
         if isinstance(n, ast.Call) and qualify(n.func, aliases) == api:

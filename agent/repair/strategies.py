@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agent.kb.schema import Entry, Target
-from agent.rules.names import canonical
+from agent.scan.names import canonical
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The rules stage: one LibCST pass that applies KB entries to every torch reference in a file.
 
-Matching is by qualified name (rules/names.py), so every import style resolves.
+Matching is by qualified name (scan/names.py), so every import style resolves.
 Tensor methods are rewritten only on receivers known to be tensors (rules/tensors.py).
 What cannot be converted is left as it was and carries a `# msagent:` marker line.
 
@@ -28,7 +28,7 @@ from agent.rules.calls import MS_NAME, code
 from agent.rules.classes import ClassRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
-from agent.rules.names import Resolver, referenced_names, scan_names
+from agent.scan.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, Unchanged, top_level_lines
 from agent.rules.references import ReferenceRules
 from agent.rules.tensors import ClassFacts, Inference, Scope

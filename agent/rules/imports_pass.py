@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from agent.rules.names import is_torch as _is_torch
+from agent.scan.names import is_torch as _is_torch
 from agent.rules.walk import Transformer, visit
 
 MARKER = "# msagent:"

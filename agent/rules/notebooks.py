@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 
 from agent.rules.engine import DEEP_RETRY_MAX_TOKENS, MARKER, longest_statement, translate_source
-from agent.rules.names import scan_names
+from agent.scan.names import scan_names
 
 NBFORMAT = 4
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.names import FileNames, Resolver
+from agent.scan.names import FileNames, Resolver
 from agent.rules.walk import Transformer, Visitor, statements, visit
 
 MARKER = "# msagent:"

@@ -2,7 +2,7 @@
 its crashes. The CLI never imports torch or MindSpore; only the worker does.
 
     with Worker(WorkerConfig(preload=["torch", "mindspore"])) as w:
-        reply = w.call("agent.kb.probe:run_probe", {...}, timeout=60)
+        reply = w.call("agent.probes.probe:run_probe", {...}, timeout=60)
 
 A reply is {"id", "ok": True, "result"} or {"id", "ok": False, "kind":
 "exception"|"timeout"|"crash", "error", ...}; call() never raises for the worker's failures.

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ast
 from dataclasses import asdict, dataclass
 
+from agent.scan.names import import_aliases, qualify
+
 _MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
                  "torch.nn.ModuleList", "torch.nn.ModuleDict"}
 # Calls that mark a function as training or data code rather than a computation on tensors.
@@ -29,36 +31,11 @@ class Unit:
         return d
 
 
-def torch_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> qualified torch name, from the file's imports (any nesting level)."""
-    out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.name == "torch" or a.name.startswith("torch."):
-                    out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
-                node.module == "torch" or node.module.startswith("torch.")):
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
-    return out
-
-
-def qualify(expr: ast.expr, aliases: dict[str, str]) -> str | None:
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name) or expr.id not in aliases:
-        return None
-    return ".".join([aliases[expr.id], *reversed(parts)])
-
-
 def module_classes(trees: dict[str, ast.Module]) -> set[str]:
     """Simple names of every class in the repo deriving from nn.Module, transitively."""
     classes: list[tuple[ast.ClassDef, dict[str, str]]] = []
     for tree in trees.values():
-        aliases = torch_aliases(tree)
+        aliases = import_aliases(tree, "torch")
         classes += [(n, aliases) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     found: set[str] = set()
     changed = True
@@ -78,7 +55,7 @@ def module_classes(trees: dict[str, ast.Module]) -> set[str]:
 
 
 def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str]) -> list[Unit]:
-    aliases = torch_aliases(tree)
+    aliases = import_aliases(tree, "torch")
     units: list[Unit] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in repo_modules:

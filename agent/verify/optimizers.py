@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.scan.units import qualify, torch_aliases
+from agent.scan.names import import_aliases, qualify
 
 DEFAULT_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam")
 # Hyperparameters of the one-step check: large enough that an optimizer that does not move the
@@ -32,19 +32,6 @@ class OptimizerPair:
     @property
     def kwargs(self) -> dict:
         return dict(STEP_KWARGS.get(self.torch_api, _FALLBACK_KWARGS))
-
-
-def _aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> qualified name for every import in the file (any package)."""
-    out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
-    return out
 
 
 def _calls(tree: ast.Module, aliases: dict[str, str]) -> list[str]:
@@ -76,7 +63,7 @@ def repo_optimizers(pt_root: str, ms_root: str, kb, device: str) -> list[Optimiz
         tree = _parse(path)
         if tree is None:
             continue
-        aliases = torch_aliases(tree)
+        aliases = import_aliases(tree, "torch")
         if not aliases:
             continue
         for name in _calls(tree, aliases):
@@ -99,7 +86,7 @@ def _translated_pair(entry, ms_file: Path, rel: str) -> OptimizerPair:
     by_api = {t.api: t for t in entry.targets}
     tree = _parse(ms_file) if ms_file.is_file() else None
     if tree is not None:
-        for name in _calls(tree, _aliases(tree)):
+        for name in _calls(tree, import_aliases(tree)):
             if name in by_api:
                 return OptimizerPair(entry.api, name, by_api[name], rel)
     return OptimizerPair(entry.api, None, None, rel)

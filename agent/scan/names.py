@@ -33,6 +33,34 @@ def canonical(name: str) -> str:
     return name  # helpers such as torch.nn.modules.utils._pair keep their module
 
 
+def import_aliases(tree: ast.Module, package: str | None = None) -> dict[str, str]:
+    """Local name -> qualified name bound by the file's absolute imports (any nesting level), only
+    those of PACKAGE (`torch`, `mindspore`) when given: the quick `ast` view, without the rules'
+    scope check."""
+    out: dict[str, str] = {}
+    ours = (lambda name: True) if package is None else (lambda name: name.split(".")[0] == package)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if ours(a.name):
+                    out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and ours(node.module):
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def qualify(expr: ast.expr, aliases: dict[str, str]) -> str | None:
+    """`nn.Conv2d` -> `torch.nn.Conv2d` through ALIASES (of `import_aliases`); None for other names."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name) or expr.id not in aliases:
+        return None
+    return ".".join([aliases[expr.id], *reversed(parts)])
+
+
 @dataclass
 class FileNames:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> what an import binds it to

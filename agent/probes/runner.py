@@ -16,7 +16,7 @@ from agent.sandbox.config import WorkerConfig
 from agent.sandbox.pool import Worker
 from agent.write.atomic import write_text
 
-OP = "agent.kb.probe:run_entries"
+OP = "agent.probes.probe:run_entries"
 BATCH = 25
 
 

@@ -27,7 +27,7 @@ SRC = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def f
 @pytest.fixture
 def toy_device(monkeypatch):
     """A device running MindSpore on its CPU target, declared where the doc says devices are."""
-    monkeypatch.setitem(devices.DEVICES, TOY_DEVICE, "CPU")
+    monkeypatch.setitem(devices.DEVICES, TOY_DEVICE, devices.Device(TOY_DEVICE, "CPU"))
     return TOY_DEVICE
 
 
@@ -100,6 +100,18 @@ def test_cli_rejects_an_unknown_device(toy_device, clean_env, tmp_path):
     assert result.exit_code == 2
     assert f"--device must be cpu, gpu, ascend, {toy_device}, not 'bogus'" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_kb_commands_take_the_toy_device_and_reject_an_unknown_one(toy_device, clean_env, tmp_path):
+    ok = CliRunner().invoke(app, ["kb", "stats", "--json", "--device", toy_device])
+    assert ok.exit_code == 0, ok.output
+    for command in (["kb", "stats", "--device", "bogus"], ["kb", "verify", "--device", "bogus", "torch.relu"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2
+        assert f"--device must be cpu, gpu, ascend, {toy_device}, not 'bogus'" in result.output
+    assert devices.device(toy_device).verdict_file == f"verdicts/{toy_device}.json"
+    with pytest.raises(ValueError, match="unknown device 'bogus'"):
+        load_kb().target_for(load_kb().get("torch.relu"), "bogus")  # never a silent CPU
 
 
 def test_a_repository_cannot_name_an_unknown_device(toy_device, clean_env, tmp_path):

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
+from agent.verify.devices import DEVICES, device as declared
+
 app = typer.Typer(no_args_is_help=True, help="The API-mapping knowledge base.")
+
+
+def _known_device(device: str) -> str:
+    """--device checked against the one device table: an unknown name is a usage error (exit 2)."""
+    if device not in DEVICES:
+        typer.echo(f"msagent: --device must be {', '.join(DEVICES)}, not {device!r}", err=True)
+        raise typer.Exit(2)
+    return device
 
 
 @app.command()
@@ -14,7 +24,8 @@ def stats(
     as_json: bool = typer.Option(False, "--json"),
     corpus: Path = typer.Option(None, "--corpus", help="a folder of torch code: how often it uses each API, "
                                 "and whether the KB maps it (adds `coverage` to the JSON)"),
-    device: str = typer.Option("cpu", help="with --corpus: the device whose verdicts decide each API's status"),
+    device: str = typer.Option("cpu", callback=_known_device,
+                               help="with --corpus: the device whose verdicts decide each API's status"),
     top: int = typer.Option(50, "--top", min=1, help="with --corpus: the most used APIs shown and tallied"),
 ) -> None:
     """Entries, rules, probes and verdicts per device; with --corpus, the KB's coverage of that code."""
@@ -79,7 +90,7 @@ def show(api: str) -> None:
 @app.command("verify")
 def verify_cmd(
     apis: list[str] = typer.Argument(None, help="torch APIs to probe (default: every entry with a probe)"),
-    device: str = typer.Option("cpu", help="the device the verdicts are for"),
+    device: str = typer.Option("cpu", callback=_known_device, help="the device the verdicts are for"),
     as_json: bool = typer.Option(False, "--json"),
     into_package: bool = typer.Option(
         False, "--into-package",
@@ -111,7 +122,7 @@ def verify_cmd(
         typer.echo(f"msagent: {exc.args[0]}", err=True)
         raise typer.Exit(2)
     load_kb.cache_clear()
-    summary["written"] = str(root / "verdicts" / f"{device}.json")
+    summary["written"] = str(root / declared(device).verdict_file)
     typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 

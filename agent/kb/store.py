@@ -16,15 +16,7 @@ from pathlib import Path
 import yaml
 
 from agent.kb.schema import Entry, Target, Verdict
-
-# Preference when no target has a recorded verdict for the device: on CPU half of mint has no
-# kernel, so the legacy namespaces come first; elsewhere mint follows torch most closely.
-_PREFERENCE = {
-    "cpu": ("legacy", "tensor", "builtin", "mint"),
-    "gpu": ("mint", "legacy", "tensor", "builtin"),
-    "ascend": ("mint", "legacy", "tensor", "builtin"),
-}
-
+from agent.verify.devices import device as declared
 
 def kb_root() -> Path:
     """mapping_kb/ inside an installed wheel, else the checkout's."""
@@ -81,7 +73,7 @@ class KB:
         """The target a translation for `device` should use: a verified one first, never a raised one."""
         if not entry.targets:
             return None
-        order = _PREFERENCE.get(device, _PREFERENCE["cpu"])
+        order = declared(device).namespaces
         ranked = sorted(entry.targets, key=lambda t: order.index(t.namespace) if t.namespace in order else 9)
         for grads_too in (True, False):  # a target that also trains the same first (its gradients matched)
             for t in ranked:
@@ -97,7 +89,7 @@ class KB:
 
     def alternatives(self, entry: Entry, device: str, exclude: Target | None = None) -> list[Target]:
         """Other targets to try during repair, best first."""
-        order = _PREFERENCE.get(device, _PREFERENCE["cpu"])
+        order = declared(device).namespaces
         rest = [t for t in entry.targets if t is not exclude]
         return sorted(rest, key=lambda t: order.index(t.namespace) if t.namespace in order else 9)
 

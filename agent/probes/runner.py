@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from agent.kb.store import KB
+from agent.verify.devices import device as declared
 from agent.sandbox.config import WorkerConfig
 from agent.sandbox.pool import Worker
 from agent.write.atomic import write_text
@@ -57,9 +58,9 @@ def run(kb: KB, apis: list[str], device: str, worker: Worker, kb_root: str | Non
 def merge(root: Path, device: str, fresh: dict, base: Path | None = None) -> dict:
     """Write the new verdicts over the ones recorded in `root`; returns counts of what changed.
     `base`: the packaged KB under a user layer, whose seed verdicts the new ones are compared with."""
-    path = root / "verdicts" / f"{device}.json"
+    path = root / declared(device).verdict_file
     data = json.loads(path.read_text()) if path.is_file() else {}
-    base_file = base / "verdicts" / f"{device}.json" if base is not None else None
+    base_file = base / declared(device).verdict_file if base is not None else None
     seeds = json.loads(base_file.read_text()).get("verdicts", {}) if base_file and base_file.is_file() else {}
     verdicts = data.setdefault("verdicts", {})
     changed = {"recorded": 0, "disagree_with_seed": 0}

@@ -26,6 +26,8 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
+from agent.verify.devices import device as declared
+
 RAY_HINT = "--ray needs Ray, an optional extra: pip install 'msagent[ray]' -c constraints.txt"
 # OUT files that are msagent's own, not the migrated repository's: they stay in the main process
 _OWN = re.compile(r"^(\.msagent/|msagent-report\.(json|md)$)")
@@ -39,11 +41,10 @@ def ray_installed() -> bool:
 
 def device_resources(device: str) -> dict:
     """The Ray resources of one actor: a CPU, and the accelerator `--device` verifies on."""
-    if device == "gpu":
+    need = declared(device).accelerator
+    if need == "GPU":
         return {"num_cpus": 1, "num_gpus": 1}
-    if device == "ascend":
-        return {"num_cpus": 1, "resources": {"NPU": 1}}
-    return {"num_cpus": 1}
+    return {"num_cpus": 1, "resources": {need: 1}} if need else {"num_cpus": 1}
 
 
 def pinned_requirements(constraints: Path | None = None) -> list[str]:
@@ -215,10 +216,10 @@ def verify_on_ray(address: str, src: Path, out: Path, kb, settings, translated, 
     try:
         resources = device_resources(settings.device)
         have = ray.cluster_resources()
-        slots = have.get({"gpu": "GPU", "ascend": "NPU"}.get(settings.device, "CPU"), 0)
+        need = declared(settings.device).accelerator
+        slots = have.get(need or "CPU", 0)
         if slots < 1:
-            need = "GPU" if settings.device == "gpu" else "NPU"
-            raise UsageError(f"--device {settings.device} needs a {need} and the Ray cluster at {address} has none")
+            raise UsageError(f"--device {settings.device} needs a {need or 'CPU'} and the Ray cluster at {address} has none")
         env_vars = {k: os.environ[k] for k in (ALLOW_UNSANDBOXED_ENV, settings.llm and settings.llm.api_key_env,
                                                 "OPENAI_API_KEY") if k and os.environ.get(k)}
         lane_class = ray.remote(max_restarts=0, **resources)(FileLane).options(

@@ -261,7 +261,7 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
     the report lists units in the order they were found, whatever the number of lanes."""
     from agent.repair.loop import run_unit
-    from agent.sandbox.pool import WorkerStartError
+    from agent.sandbox.pool import DeviceUnavailable, WorkerStartError
 
     units = translated.units
     todo = [i for i, u in enumerate(units) if journal.get(u.key) is None]
@@ -282,6 +282,8 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
                 verifiers = [verifier_for(src, out, settings) for _ in range(jobs)]
             # the first lane's verifier starts here; the others start in their lanes while it works
             runners.append(runner_cls(src, out, kb, settings, translated, verifier=verifier or verifiers[0]))
+        except DeviceUnavailable as exc:
+            raise UsageError(f"--device {settings.device}: {exc}") from None
         except WorkerStartError as exc:  # no torch/MindSpore here, or the sandbox cannot start: say so, keep the rest
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "worker did not start"
             report.errors.append("verification worker did not start (are torch and mindspore installed? "

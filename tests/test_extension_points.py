@@ -6,6 +6,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 
 import numpy as np
@@ -190,3 +191,15 @@ def test_the_verifier_accepts_the_toy_level(toy_level):
     result = verifier.verify("src", "out", {"file": "net.py", "module": "net", "name": "Net", "kind": "module"},
                              level=toy_level)
     assert "unknown verification level" not in result["reason"]
+
+
+@pytest.mark.skipif(os.path.exists("/dev/nvidia0"), reason="a GPU is here: MindSpore may well run on it")
+def test_a_device_the_framework_cannot_use_stops_the_run_with_a_usage_error(clean_env, tmp_path):
+    """The MindSpore side warms on the run's device; where its build cannot (GPU asked on a CPU-only
+    machine) the run stops once with the framework's reason, not unit by unit with repairs."""
+    _repo(tmp_path)
+    result = CliRunner().invoke(app, ["migrate", str(tmp_path / "src"), "-o", str(tmp_path / "out"), "--json", "-q",
+                                      "--device", "gpu"])
+    assert result.exit_code == 2, result.output
+    assert "--device gpu: the side's framework cannot run on device 'gpu'" in result.output
+    assert "GPU" in result.output.split("device 'gpu':", 1)[1]

@@ -120,7 +120,7 @@ class RunState:
 
 def verifier_for(src: Path, out: Path, settings: MigrateSettings) -> Verifier:
     """The torch side sees SRC, the MindSpore side sees OUT; nothing else of this machine."""
-    return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s)
+    return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s, device=settings.device)
 
 
 class UnitRunner:

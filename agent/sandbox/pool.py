@@ -55,6 +55,10 @@ class WorkerStartError(RuntimeError):
     """The worker process did not come up (or did not finish its preload) in time."""
 
 
+class DeviceUnavailable(WorkerStartError):
+    """The side's framework cannot run on the device asked for (a CPU-only build asked for GPU)."""
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name

@@ -28,7 +28,12 @@ def warm(side: str, device: str) -> None:
         module.warm(device)
 
 
-def serve(conn: socket.socket, side: str) -> None:
+DEVICE_ERROR = "the side's framework cannot run on device"
+
+
+def serve(conn: socket.socket, side: str, broken: str | None = None) -> None:
+    """Answer requests until EOF; with BROKEN (the runtime did not start on the device) every request
+    gets it as its error."""
     ops = registry(side)
     while True:
         try:
@@ -37,6 +42,8 @@ def serve(conn: socket.socket, side: str) -> None:
             return
         op = msg.get("op")
         try:
+            if broken:
+                raise RuntimeError(broken)
             if op not in ops:
                 raise LookupError(f"no operation {op!r} on the {side} side")
             started = time.perf_counter()

@@ -115,12 +115,16 @@ def _session(conn: socket.socket, side: str, device: str) -> None:
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ.update(HOME=work, TMPDIR=work)
-    from agent.sandbox.session import serve, warm
+    from agent.sandbox.session import DEVICE_ERROR, serve, warm
 
     code = 0
     try:
-        warm(side, device)
-        serve(conn, side)
+        try:
+            warm(side, device)
+            broken = None
+        except Exception as exc:  # noqa: BLE001 - every request then gets this answer
+            broken = f"{DEVICE_ERROR} {device!r}: {type(exc).__name__}: {str(exc)[:500]}"
+        serve(conn, side, broken)
     except BaseException:  # noqa: BLE001 - the exit status says it; the CLI sees the channel close
         code = 70
     finally:

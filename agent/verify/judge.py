@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.sandbox.config import SideConfig
-from agent.sandbox.pool import start_all
+from agent.sandbox.pool import DeviceUnavailable, start_all
+from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees
 from agent.verify.inputs import make_arrays, pack, shapes
@@ -87,6 +88,13 @@ class Verifier:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         start_all([self.ref, self.cand])
+        if self.cand.config.device != "cpu":  # a runtime that cannot use the device fails the run, not each unit
+            try:
+                with self.cand.session(timeout=120) as probe:
+                    probe.call("ping")
+            except SessionError as exc:
+                if DEVICE_ERROR in exc.message:
+                    raise DeviceUnavailable(exc.message.split(": ", 1)[-1]) from None
 
     def close(self) -> None:
         for name in list(self._held):

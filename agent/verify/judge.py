@@ -23,21 +23,13 @@ from agent.sandbox.pool import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees
+from agent.verify.failures import KERNEL_MISSING, blocked_by_limits
 from agent.verify.inputs import make_arrays, pack, shapes
 from agent.verify import levels
 from agent.verify.levels import LevelContext, levels_for, run_levels
 from agent.verify.loader import torch_import_in
 from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
-
-KERNEL_MISSING = re.compile(
-    r"kernel.{0,80}(unregistered|not registered|not found|not support)|not supported on this device"
-    r"|Unsupported op|can ?not find.{0,40}kernel",
-    re.I | re.S,
-)
-NETWORK = re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
-                     r"|gaierror|ConnectionRefused|Connection refused|urlopen error|No route to host", re.I)
-MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory|DefaultCPUAllocator", re.I)
 
 
 class UnitFailure(Exception):
@@ -48,15 +40,6 @@ class UnitFailure(Exception):
 
 def _finite(x):
     return x if x is None or math.isfinite(x) else None
-
-
-def _blocked(text: str, memory_gib: float) -> UnitFailure | None:
-    """A failure caused by the sandbox's own limits, named as such (not as a missing spec)."""
-    if NETWORK.search(text):
-        return UnitFailure("network", "the code needs the network, which verification blocks: " + text[:300])
-    if MEMORY.search(text):
-        return UnitFailure("memory", f"ran out of memory under the sandbox's {memory_gib:g} GiB limit: " + text[:300])
-    return None
 
 
 class Verifier:
@@ -267,8 +250,8 @@ class _Check:
             return UnitFailure("crash", f"the torch original crashed ({exc.message})")
         if exc.kind == "protocol":
             return UnitFailure("protocol", f"the torch original wrote on the verification channel ({exc.message})")
-        blocked = _blocked(exc.message, self.v.memory_gib)
-        return blocked or UnitFailure("exception", f"torch side: {exc.message[:600]}")
+        blocked = blocked_by_limits(exc.message, self.v.memory_gib)
+        return UnitFailure(*blocked) if blocked else UnitFailure("exception", f"torch side: {exc.message[:600]}")
 
     def mindspore(self, op, args=None, arrays=(), stage="exception"):
         try:
@@ -285,7 +268,8 @@ class _Check:
             return UnitFailure("protocol", f"the MindSpore code wrote on the verification channel ({exc.message})")
         if KERNEL_MISSING.search(exc.message):
             return UnitFailure("missing-kernel", exc.message[:800])
-        return _blocked(exc.message, self.v.memory_gib) or UnitFailure(stage, exc.message[:800])
+        blocked = blocked_by_limits(exc.message, self.v.memory_gib)
+        return UnitFailure(*blocked) if blocked else UnitFailure(stage, exc.message[:800])
 
     def both_run(self, seed: int, size_idx: int, inputs: list):
         descs, arrays = pack(inputs)
@@ -461,9 +445,9 @@ class _Check:
                               else "failed")
         tried = [str(t) for t in prep.get("tried") or []]
         for t in tried:
-            blocked = _blocked(t, self.v.memory_gib)
+            blocked = blocked_by_limits(t, self.v.memory_gib)
             if blocked:
-                raise blocked
+                raise UnitFailure(*blocked)
         missing = prep.get("missing") or []
         lead = "; ".join(f"missing module {m['module']!r} (line {m['line']})" for m in missing)
         raise UnitFailure("import" if missing else None, (lead + "; " if lead else "")

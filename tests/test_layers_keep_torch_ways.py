@@ -96,3 +96,26 @@ def test_modulelist_keeps_none_entries_at_their_index(kb):
     assert len(mm.extras) == 3 and mm.extras[0] is None and mm.extras[2] is None
     assert sorted(n for n, _ in mm.parameters_and_names()) == sorted(n for n, _ in tm.named_parameters())
     _same_outputs(kb, tm, mm, (2, 4))
+
+
+LAYER_AS_VALUE = HEAD + '''
+class Net(nn.Module):
+    def __init__(self, c=4, norm_layer=nn.BatchNorm2d, layers=nn.ModuleList):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = norm_layer(c)
+        self.extra = layers([nn.ReLU(), None])
+        nn.init.zeros_(self.bn.weight)
+
+    def forward(self, x):
+        return self.extra[0](self.bn(self.conv(x))) + x
+'''
+
+
+def test_layer_classes_passed_as_values_bring_their_helpers(kb):
+    # the adapter that builds BatchNorm2d from torch's arguments builds the helper class: it must be in the file
+    tm, mm, code = _both(kb, LAYER_AS_VALUE)
+    assert code.index("class _MsBatchNorm2d(") < code.index("class Net(")
+    np.testing.assert_array_equal(mm.bn.gamma.asnumpy(), np.zeros(4, np.float32))
+    assert mm.extra[1] is None
+    _same_outputs(kb, tm, mm, (2, 4, 5, 5))

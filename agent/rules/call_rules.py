@@ -100,10 +100,13 @@ class CallRules:
     def _use_adapter(self, entry: Entry, target) -> bool:
         """Write (once) the function with torch's signature that builds the target at run time."""
         try:
-            for name, source in adapter_sources(entry, target, self.plan.render):
-                self.adapters.setdefault(name, source)
+            sources = adapter_sources(entry, target, self.plan.render)
         except Unconvertible:
             return False
+        if target.helper:  # the adapter builds the target, which may be a helper of the KB
+            self._add_helper(target.helper)
+        for name, source in sources:
+            self.adapters.setdefault(name, source)
         return True
 
     def _tensor_method(self, original, updated, method: str):

@@ -104,11 +104,14 @@ class ReferenceRules:
             return updated
         if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
             try:  # called later with torch's arguments: a function with torch's signature builds the layer
-                for helper, source in adapter_sources(entry, target, self.plan.render):
-                    self.adapters.setdefault(helper, source)
+                sources = adapter_sources(entry, target, self.plan.render)
             except Unconvertible as exc:
                 self._unconverted(original, f"{name} used as a value: {exc}", name)
                 return updated
+            if target.helper:  # the adapter builds the target, which may be a helper of the KB
+                self._add_helper(target.helper)
+            for helper, source in sources:
+                self.adapters.setdefault(helper, source)
             self.api_converted += 1
             return cst.Name(adapter_name(entry))
         if target.helper:

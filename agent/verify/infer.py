@@ -131,7 +131,18 @@ def default_inits(name: str, cls) -> list[str]:
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
+    sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower())]
+    for stand_in in _SEQUENCE_STAND_INS if sequences else ():
+        # `blocks` may be the blocks themselves (`Sequential(blocks)`, `ReversibleSequence([(f, g), ...])`)
+        given = dict(guesses, **{k: _Code(stand_in) for k in sequences})
+        inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
     return inits
+
+
+# Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
+# alone or in (f, g) pairs as reversible blocks take them. Tried after the numeric guesses.
+_SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")
+_SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENTITY}()), ({IDENTITY}(), {IDENTITY}())]")
 
 
 # ---- inputs -------------------------------------------------------------------------------------

@@ -91,11 +91,9 @@ class MigrateSettings(BaseSettings):
     @field_validator("device")
     @classmethod
     def _known_device(cls, v: str) -> str:
-        from agent.verify.devices import DEVICES
+        from agent.verify.devices import device
 
-        if v not in DEVICES:
-            raise ValueError(f"unknown device {v!r}; choose one of {', '.join(DEVICES)}")
-        return v
+        return device(v).name  # an unknown name raises the table's own error
 
     @field_validator("level")
     @classmethod

@@ -119,3 +119,68 @@ def test_layer_classes_passed_as_values_bring_their_helpers(kb):
     np.testing.assert_array_equal(mm.bn.gamma.asnumpy(), np.zeros(4, np.float32))
     assert mm.extra[1] is None
     _same_outputs(kb, tm, mm, (2, 4, 5, 5))
+
+
+SUBCLASSED_NORMS = HEAD + '''
+import torch.nn.functional as F
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Channels-first LayerNorm written the way image models write it: the layer's own parameters
+    and eps passed to the functional form."""
+
+    def __init__(self, num_channels, eps=1e-6):
+        super().__init__(num_channels, eps=eps)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GroupNorm1(nn.GroupNorm):
+    def __init__(self, num_channels, **kwargs):
+        super().__init__(1, num_channels, **kwargs)
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = LayerNorm2d(4)
+        self.gn = GroupNorm1(4)
+
+    def forward(self, x):
+        return self.gn(self.ln(x) * 2.0)
+'''
+
+
+def test_norm_subclasses_pass_their_parameters_by_torch_names(kb):
+    tm, mm, code = _both(kb, SUBCLASSED_NORMS)
+    assert "self.weight" in code and "class LayerNorm2d(_MsLayerNorm)" in code
+    assert mm.ln.weight is mm.ln.gamma and mm.gn.bias is mm.gn.beta and mm.ln.eps == 1e-6
+    _same_outputs(kb, tm, mm, (2, 4, 5, 5))
+
+
+def test_subclasses_of_torch_layers_are_units_to_verify():
+    import ast
+
+    from agent.scan.units import module_classes
+
+    tree = ast.parse(SUBCLASSED_NORMS + "\n\nclass Weight(nn.Parameter):\n    pass\n\n\nclass Plain:\n    pass\n")
+    assert module_classes({"norms.py": tree}) == {"LayerNorm2d", "GroupNorm1", "Net"}
+
+
+def test_isinstance_checks_the_mindspore_layer_so_layers_built_in_other_files_match(kb):
+    # each translated file writes its own copy of a helper class: a layer built by another file's copy
+    # (a norm-layer factory in norms.py, checked in blocks.py) must pass the isinstance the torch code makes
+    src = HEAD + "def check(m):\n    return isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)), issubclass(type(m), nn.ModuleList)\n"
+    code = translate_source(src, kb, "cpu").code
+    assert "isinstance(m, (nn.BatchNorm2d, nn.LayerNorm))" in code and "issubclass(type(m), nn.CellList)" in code
+    ns: dict = {}
+    exec(code, ns)
+    other: dict = {}
+    exec(translate_source(HEAD + "a = nn.BatchNorm2d(3)\nb = nn.ModuleList([None])\n", kb, "cpu").code, other)
+    assert ns["check"](other["a"]) == (True, False) and ns["check"](other["b"]) == (False, True)

@@ -86,7 +86,7 @@ def test_repair_prompt_from_a_wrong_layernorm_epsilon(runner):
     assert result["reason"].split(":")[0] in user  # the verifier's own words ("seed 0, inputs ...")
     assert "- path: norm" in user and "- class: LayerNorm" in user
     assert "- PyTorch API: torch.nn.LayerNorm" in user
-    assert "mindspore.nn.LayerNorm" in user  # the mapping the draft uses, and the KB entry's target
+    assert "_MsLayerNorm" in user  # the mapping the draft uses: the KB entry's helper over mindspore.nn.LayerNorm
     assert "torch.nn.LayerNorm(" in user  # the KB entry, written with its signature
     assert "epsilon=1e-1" in user  # the draft to repair
     assert "nn.LayerNorm(dim)" in user  # the torch original

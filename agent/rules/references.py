@@ -5,6 +5,8 @@ uses): a reference to a torch function or class outside a call, tensor and modul
 `if isinstance(m, nn.BatchNorm2d): m.weight` is `m.gamma` in MindSpore."""
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from agent.rules import structural
@@ -36,7 +38,7 @@ class ReferenceRules:
     def visit_Call(self, node: cst.Call) -> bool:
         self.call_funcs.add(id(node.func))
         if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass") and len(node.args) == 2:
-            self._type_positions(node.args[1].value)
+            self._type_positions(node.args[1].value, checked=True)
         return True
 
     def visit_Comparison(self, node: cst.Comparison) -> bool:
@@ -45,13 +47,15 @@ class ReferenceRules:
             self._type_positions(c.comparator)
         return True
 
-    def _type_positions(self, node: cst.BaseExpression) -> None:
-        """Where a torch class stands for its type, it is renamed, never wrapped."""
+    def _type_positions(self, node: cst.BaseExpression, checked: bool = False) -> None:
+        """Where a torch class stands for its type, it is renamed, never wrapped (CHECKED: isinstance's)."""
         if isinstance(node, (cst.Tuple, cst.List)):
             for e in node.elements:
-                self._type_positions(e.value)
+                self._type_positions(e.value, checked)
         else:
             self.type_context.add(id(node))
+            if checked:
+                self.instance_checks.add(id(node))
 
     def leave_Attribute(self, original, updated):
         if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
@@ -114,9 +118,12 @@ class ReferenceRules:
                 self.adapters.setdefault(helper, source)
             self.api_converted += 1
             return cst.Name(adapter_name(entry))
+        self.api_converted += 1
+        base = helper_base(target) if id(original) in self.instance_checks else None
+        if base is not None:  # isinstance against the MindSpore layer the helper extends: layers built
+            return expression(self.plan.render(base))  # elsewhere (inside a MindSpore layer) match too
         if target.helper:
             self._add_helper(target.helper)
-        self.api_converted += 1
         return expression(self.plan.render(target.api))
 
     def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
@@ -165,3 +172,12 @@ def dotted(node: cst.BaseExpression) -> bool:
     while isinstance(node, cst.Attribute):
         node = node.value
     return isinstance(node, cst.Name)
+
+
+def helper_base(target) -> str | None:
+    """`mindspore.nn.LayerNorm` when the target is a helper class extending that one MindSpore class."""
+    if not target.helper:
+        return None
+    name = re.escape(target.api.rsplit(".", 1)[-1])
+    found = re.search(rf"^class\s+{name}\(\s*(mindspore\.[\w.]+)\s*\)\s*:", target.helper, re.M)
+    return found.group(1) if found else None

@@ -31,6 +31,15 @@ class Unit:
         return d
 
 
+def _torch_layer(qualified: str | None) -> bool:
+    """`torch.nn.LayerNorm`, `torch.nn.modules.conv.Conv2d`: a torch layer class a repo class may extend
+    (`class LayerNorm2d(nn.LayerNorm)`); not a parameter or buffer type, nothing under torch.nn.utils."""
+    if not qualified or not qualified.startswith("torch.nn.") or qualified.startswith("torch.nn.utils."):
+        return False
+    last = qualified.rsplit(".", 1)[1]
+    return last[:1].isupper() and not any(word in last for word in ("Parameter", "Buffer"))
+
+
 def module_classes(trees: dict[str, ast.Module]) -> set[str]:
     """Simple names of every class in the repo deriving from nn.Module, transitively."""
     classes: list[tuple[ast.ClassDef, dict[str, str]]] = []
@@ -47,7 +56,7 @@ def module_classes(trees: dict[str, ast.Module]) -> set[str]:
             for base in cls.bases:
                 q = qualify(base, aliases)
                 simple = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
-                if q in _MODULE_BASES or simple in found:
+                if q in _MODULE_BASES or _torch_layer(q) or simple in found:
                     found.add(cls.name)
                     changed = True
                     break

@@ -178,7 +178,10 @@ def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [_f((8, B1, m.input_size), batch=1, vary=[0])]
     if isinstance(m, tnn.LayerNorm):
         shape = tuple(m.normalized_shape)
-        return [_f((B1, 8, *shape), vary=[1]), _f((B1, *shape))]
+        found = [_f((B1, 8, *shape), vary=[1]), _f((B1, *shape))]
+        if type(m) is not tnn.LayerNorm and len(shape) == 1:  # a subclass (LayerNorm2d): channels-first maps
+            found.append(_f((B1, shape[0], 16, 16), vary=[2, 3]))
+        return found
     if isinstance(m, tnn.BatchNorm1d):
         return [_f((B1, m.num_features)), _f((B1, m.num_features, 16), vary=[2])]
     if isinstance(m, tnn.BatchNorm2d):

@@ -101,6 +101,9 @@ def describe_torch(module) -> tuple[dict, list]:
         names = [f"{cls.__module__}.{cls.__qualname__}"]
         if cls.__module__.startswith("torch.nn"):
             names.insert(0, f"torch.nn.{cls.__name__}")
+        # a subclass of a torch layer (`class LayerNorm2d(nn.LayerNorm)`) keeps its base's tensor names
+        names += [f"torch.nn.{b.__name__}" for b in cls.__mro__[1:]
+                  if b.__module__.startswith("torch.nn.modules") and b.__name__ != "Module"]
         local = [(n, t, "param", True) for n, t in mod._parameters.items() if t is not None]
         local += [(n, t, "buffer", n not in mod._non_persistent_buffers_set)
                   for n, t in mod._buffers.items() if t is not None]

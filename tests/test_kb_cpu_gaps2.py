@@ -34,7 +34,7 @@ def _leaves(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def _parity(kb, src: str, build: str, shapes, *, call=lambda m, *xs: m(*xs), atol=1e-5, ints=()):
+def _parity(kb, src: str, build: str, shapes, *, call=lambda m, *xs: m(*xs), atol=1e-5, scale=1.0):
     """Translate SRC, build the layer both ways with torch's weights, compare outputs and gradients."""
     code = _translate(kb, HEAD + src)
     tns, mns = {}, {}
@@ -46,7 +46,7 @@ def _parity(kb, src: str, build: str, shapes, *, call=lambda m, *xs: m(*xs), ato
     mm.set_train(False)
     plan = transfer_weights(tm, mm, kb, "cpu")
     rng = np.random.default_rng(1)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    arrays = [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
     txs = [torch.tensor(a, requires_grad=True) for a in arrays]
     tout = _leaves(call(tm, *txs))
     projections = [rng.standard_normal(tuple(o.shape)).astype(np.float32) for o in tout]

@@ -12,23 +12,15 @@ torch = pytest.importorskip("torch")
 
 from agent.kb.store import load_kb  # noqa: E402
 from agent.rules.engine import translate_source  # noqa: E402
-from agent.verify.weights import transfer_weights  # noqa: E402
+from tests.test_kb_cpu_gaps2 import HEAD, _parity, _translate  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
-
-HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 
 
 @pytest.fixture(scope="module")
 def kb():
     return load_kb()
-
-
-def _translate(kb, src: str) -> str:
-    r = translate_source(src, kb, "cpu")
-    assert not r.markers, [(m.line, m.reason) for m in r.markers]
-    return r.code
 
 
 def _both(kb, src: str):
@@ -38,56 +30,6 @@ def _both(kb, src: str):
     exec(HEAD + src, tns)
     exec(code, mns)
     return tns, mns, code
-
-
-def _leaves(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-def _parity(kb, src: str, build: str, shapes, *, call=lambda m, *xs: m(*xs), atol=1e-5, scale=1.0):
-    """Translate SRC, build the layer both ways with torch's weights, compare outputs and gradients."""
-    tns, mns, code = _both(kb, src)
-    torch.manual_seed(0)
-    tm, mm = eval(build, tns), eval(build, mns)
-    tm.eval()
-    mm.set_train(False)
-    plan = transfer_weights(tm, mm, kb, "cpu")
-    rng = np.random.default_rng(1)
-    arrays = [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
-    txs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    tout = _leaves(call(tm, *txs))
-    projections = [rng.standard_normal(tuple(o.shape)).astype(np.float32) for o in tout]
-    loss = sum((o * torch.tensor(p)).sum() for o, p in zip(tout, projections))
-    loss.backward()
-
-    params = [p for p in mm.trainable_params()]
-
-    def forward(*xs):
-        outs = _leaves(call(mm, *xs))
-        return sum((o * ms.Tensor(p)).sum() for o, p in zip(outs, projections)), outs
-
-    fn = ms.value_and_grad(forward, grad_position=tuple(range(len(arrays))), weights=params or None, has_aux=True)
-    (mloss, mout), grads = fn(*[ms.Tensor(a) for a in arrays])
-    if params:
-        in_grads, p_grads = grads
-    else:
-        in_grads, p_grads = grads, ()
-    in_grads = in_grads if isinstance(in_grads, tuple) else (in_grads,)
-    assert len(tout) == len(mout)
-    for t, m in zip(tout, mout):
-        assert tuple(t.shape) == tuple(m.shape)
-        np.testing.assert_allclose(m.asnumpy(), t.detach().numpy(), atol=atol, rtol=1e-4)
-    np.testing.assert_allclose(float(mloss.asnumpy()), loss.item(), atol=atol * 10, rtol=1e-4)
-    for tx, g in zip(txs, in_grads):
-        np.testing.assert_allclose(g.asnumpy(), tx.grad.numpy(), atol=atol, rtol=1e-4)
-    by_ms = {p.name: g for p, g in zip(params, p_grads)}
-    tparams = dict(tm.named_parameters())
-    assert len(by_ms) == len(tparams)
-    for tname, p in tparams.items():
-        ms_name = plan[tname]["ms"]
-        np.testing.assert_allclose(by_ms[ms_name].asnumpy(), p.grad.numpy(), atol=atol, rtol=1e-4,
-                                   err_msg=f"gradient of {tname}")
-    return code, tm, mm
 
 
 # ---------------------------------------------------------------- F.group_norm / F.rms_norm (timm layers/norm.py)

@@ -11,7 +11,6 @@ ms = pytest.importorskip("mindspore")
 torch = pytest.importorskip("torch")
 
 from agent.kb.store import load_kb  # noqa: E402
-from agent.rules.engine import translate_source  # noqa: E402
 from tests.test_kb_cpu_gaps2 import HEAD, _parity, _translate  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)

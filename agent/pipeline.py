@@ -23,6 +23,7 @@ from agent.scan.files import SourceFile, module_name, shown, walk_repo
 from agent.scan.units import Unit, find_units, module_classes
 from agent.write.atomic import copy_file, write_text
 from agent.write.journal import Journal
+from agent.scan.names import parse_python
 
 
 def check_paths(src: Path, out: Path) -> tuple[Path, Path]:
@@ -62,7 +63,7 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
             result.files.append(FileRecord(path=f.rel, status="error", error=f"{f.rel}: unreadable: {exc.strerror}"))
             continue
         try:
-            trees[f.rel] = ast.parse(text, filename=f.rel)
+            trees[f.rel] = parse_python(text, filename=f.rel)
         except (SyntaxError, ValueError) as exc:  # ValueError: null bytes on older Pythons
             where = f"{f.rel}:{exc.lineno}" if getattr(exc, "lineno", None) else f.rel
             why = getattr(exc, "msg", None) or str(exc)

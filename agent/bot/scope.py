@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.scan.files import MAX_PY_BYTES, SKIP_DIRS
+from agent.scan.names import parse_python
 
 SCOPES = ("changed", "all")
 
@@ -90,7 +91,7 @@ def import_closure(root: Path, changed: Iterable[str]) -> set[str]:
         if not _readable(path):
             continue
         try:
-            tree = ast.parse(path.read_bytes(), filename=rel)
+            tree = parse_python(path.read_bytes(), filename=rel)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
             continue  # the pipeline reports the file; it imports nothing we can see
         for level, parts, names in _imports(tree):

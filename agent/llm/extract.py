@@ -12,6 +12,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from agent.scan.names import parse_python
+
 _PYTHON_LABELS = {"python", "py", "python3", "py3"}
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)[^`]*$")
 
@@ -88,7 +90,7 @@ def extract_python_block(text: str) -> str:
 
 def parse_module(code: str) -> ast.Module:
     try:
-        return ast.parse(code)
+        return parse_python(code)
     except SyntaxError as exc:
         raise CodeSyntaxError(exc.msg, exc.lineno, exc.offset) from exc
     except (ValueError, RecursionError) as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.kb.schema import Entry
 from agent.kb.store import KB
-from agent.scan.names import import_aliases, qualify
+from agent.scan.names import import_aliases, parse_python, qualify
 
 KINDS = ("import", "construct", "missing-kernel", "shape", "value", "exception", "timeout", "crash", "weights")
 MAX_ENTRIES = 8
@@ -85,7 +85,7 @@ def unit_node(tree: ast.Module, name: str) -> ast.AST | None:
 def unit_source(source: str, name: str) -> str:
     """The text of the top-level class or function `name` in `source`; the whole file when not found."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError):
         return source
     node = unit_node(tree, name)
@@ -96,7 +96,7 @@ def unit_source(source: str, name: str) -> str:
 def unit_torch_apis(source: str, name: str) -> list[str]:
     """Qualified torch names the unit's class or function uses, in source order, outermost only."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError):
         return []
     aliases = import_aliases(tree, "torch")

@@ -24,7 +24,7 @@ import yaml
 from agent.kb.schema import Entry, Probe, ProbeCase, Target
 from agent.kb.store import KB
 from agent.repair.classify import unit_node, unit_torch_apis
-from agent.scan.names import import_aliases, qualify
+from agent.scan.names import import_aliases, parse_python, qualify
 from agent.write.atomic import write_text
 
 CANDIDATES_FILE = ".msagent/kb-candidates.yaml"
@@ -40,7 +40,7 @@ def _norm(name: str) -> str:
 
 def ms_apis(code: str, name: str | None = None) -> list[str]:
     """Qualified MindSpore names used in `code` (in the top-level class or function `name` when given)."""
-    tree = ast.parse(code)
+    tree = parse_python(code)
     aliases = import_aliases(tree, "mindspore")
     scope = unit_node(tree, name) if name else tree
     if scope is None or not aliases:
@@ -60,7 +60,7 @@ def _namespace(ms_api: str) -> str:
 
 
 def _first_call(torch_source: str, unit_name: str, api: str) -> ast.Call | None:
-    tree = ast.parse(torch_source)
+    tree = parse_python(torch_source)
     aliases = import_aliases(tree, "torch")
     scope = unit_node(tree, unit_name) or tree
     for n in ast.walk(scope):

@@ -20,6 +20,7 @@ from agent.llm.extract import CodeSyntaxError, NoCodeBlock, check_no_torch, extr
 from agent.llm.prompts import chat
 from agent.repair.classify import FailureReport, classify, describe_entries, unit_source
 from agent.repair.strategies import Attempt
+from agent.scan.names import parse_python
 
 CACHE_FILE = ".msagent/llm-cache.sqlite"
 # Whole files above this size are cut to the unit's own source in prompts.
@@ -57,7 +58,7 @@ def code_from_reply(text: str, unit_name: str) -> str:
         raise Rejected(f"the code does not parse: {exc}") from None
     if torch_uses:
         raise Rejected("the code uses torch: " + "; ".join(torch_uses[:3]))
-    tree = ast.parse(code)
+    tree = parse_python(code)
     defined = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
     defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     if unit_name not in defined:

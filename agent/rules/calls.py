@@ -10,6 +10,7 @@ import libcst as cst
 
 from agent.kb.schema import Entry, Target
 from agent.rules.signature import Binding
+from agent.scan.names import parse_python
 
 _EMPTY = cst.Module([])
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -74,7 +75,7 @@ def _fill(template: str, binding: Binding, own: str | None = None, receiver: str
 def _fold(expr: str) -> str:
     """`1 - 0.1` -> `0.9`: templates over numeric literals read better folded."""
     try:
-        tree = ast.parse(expr, mode="eval")
+        tree = parse_python(expr, mode="eval")
     except SyntaxError:
         return expr
     nodes = list(ast.walk(tree))

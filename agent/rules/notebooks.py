@@ -8,7 +8,6 @@ result's markers. Notebooks are not imported by the verifier, so they hold no un
 """
 from __future__ import annotations
 
-import ast
 import json
 import re
 import secrets
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 
 
 from agent.rules.engine import DEEP_RETRY_MAX_TOKENS, MARKER, longest_statement, translate_source
-from agent.scan.names import scan_names
+from agent.scan.names import parse_python, scan_names
 
 NBFORMAT = 4
 
@@ -98,7 +97,7 @@ def _unmask(text: str, originals: dict[str, str]) -> str:
 
 def _parses(text: str) -> SyntaxError | ValueError | RecursionError | None:
     try:
-        ast.parse(text)
+        parse_python(text)
     except (SyntaxError, ValueError, RecursionError) as exc:  # ValueError: null bytes
         return exc
     return None

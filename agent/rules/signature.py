@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import libcst as cst
 
+from agent.scan.names import parse_python
+
 
 @dataclass(frozen=True)
 class Param:
@@ -52,7 +54,7 @@ class SpreadArguments(BindError):
 @lru_cache(maxsize=4096)
 def parse_signature(signature: str) -> tuple[Param, ...]:
     """'(input, dim=0, *, out=None)' -> Params. Raises ValueError on a malformed string."""
-    tree = ast.parse(f"def _f{signature}: pass")
+    tree = parse_python(f"def _f{signature}: pass")
     fn = tree.body[0]
     assert isinstance(fn, ast.FunctionDef)
     a = fn.args

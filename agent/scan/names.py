@@ -9,6 +9,7 @@ collects the imports, the other bindings and every identifier (so new aliases ne
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -20,6 +21,17 @@ from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 # flavour a MindSpore file cannot import (einops' layers import torch; its functions need the
 # MindSpore backend the KB's helper registers). Their APIs are KB entries like any torch API.
 TORCH_BOUND = ("torch", "einops")
+
+
+_PARSE = threading.Lock()
+
+
+def parse_python(source, filename: str = "<unknown>", mode: str = "exec") -> ast.AST:
+    """ast.parse, one thread at a time: CPython 3.11's AST builder keeps its recursion depth per
+    interpreter, so two verification lanes parsing at once can fail with "SystemError: AST constructor
+    recursion depth mismatch" (a verdict lost to a race, not to the code)."""
+    with _PARSE:
+        return ast.parse(source, filename, mode)
 
 
 def is_torch(name: str | None) -> bool:
@@ -75,7 +87,7 @@ def scan_names(source: str) -> FileNames:
     """One `ast` pass. Source `ast` cannot parse (LibCST accepted it) is treated as shadowed."""
     out = FileNames()
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError):
         out.shadowed = True
         return out
@@ -202,7 +214,7 @@ def referenced_names(module: cst.Module, code: str | None = None) -> set[str]:
     """Names the module's code reads or binds as variables (import statements bind, they do not count).
     `code`: the module's code when the caller has it already."""
     try:
-        tree = ast.parse(module.code if code is None else code)
+        tree = parse_python(module.code if code is None else code)
     except (SyntaxError, ValueError):
         found: set[str] = set()
 

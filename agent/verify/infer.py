@@ -14,6 +14,7 @@ import math
 import re
 
 from agent.verify import usage
+from agent.scan.names import parse_python
 
 B1, B2 = 2, 3
 SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
@@ -293,7 +294,7 @@ def geometry_hints(module, init: str | None) -> dict[str, object]:
         pass
     if init:
         try:
-            call = ast.parse(init, mode="eval").body
+            call = parse_python(init, mode="eval").body
             for kw in getattr(call, "keywords", []):
                 if kw.arg:
                     try:

@@ -17,6 +17,8 @@ import types
 from contextlib import contextmanager
 from pathlib import Path
 
+from agent.scan.names import parse_python
+
 MISSING = "__msagent_missing__"  # list of {"module", "names", "line"} for imports that failed
 ERRORS = "__msagent_errors__"  # list of {"line", "error"} for other guarded statements that raised
 
@@ -130,7 +132,7 @@ def _strip_block(body: list[ast.stmt], top: bool) -> list[ast.stmt]:
 
 
 def strip_script_code(source: str, filename: str) -> ast.Module:
-    tree = ast.parse(source, filename)
+    tree = parse_python(source, filename)
     tree.body = _strip_block(tree.body, top=True)
     ast.fix_missing_locations(tree)
     return tree
@@ -139,7 +141,7 @@ def strip_script_code(source: str, filename: str) -> ast.Module:
 def torch_imports(source: str, filename: str = "<src>") -> list[dict]:
     """Every import of torch anywhere in the file (function-local ones too), with its line."""
     hits = []
-    for node in ast.walk(ast.parse(source, filename)):
+    for node in ast.walk(parse_python(source, filename)):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

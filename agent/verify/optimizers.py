@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.scan.names import import_aliases, qualify
+from agent.scan.names import import_aliases, parse_python, qualify
 
 DEFAULT_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam")
 # Hyperparameters of the one-step check: large enough that an optimizer that does not move the
@@ -40,7 +40,7 @@ def _calls(tree: ast.Module, aliases: dict[str, str]) -> list[str]:
 
 def _parse(path: Path) -> ast.Module | None:
     try:
-        return ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        return parse_python(path.read_text(encoding="utf-8", errors="replace"))
     except (SyntaxError, ValueError, OSError, RecursionError):
         return None
 

@@ -21,6 +21,7 @@ from agent.verify import infer, parents
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants
+from agent.scan.names import parse_python
 
 
 class _RepoNames(dict):
@@ -43,7 +44,7 @@ class _RepoNames(dict):
 def dotted_prefixes(expr: str) -> list[str]:
     """'pkg.config' for `pkg.config.GPTConfig(...)`: submodules a qualified spec needs imported."""
     out = []
-    for node in ast.walk(ast.parse(expr, mode="eval")):
+    for node in ast.walk(parse_python(expr, mode="eval")):
         parts = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)

@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.scan.names import parse_python
+
 MAX_SPECS = 5
 _SKIP_DIRS = {".git", ".venv", "venv", "build", "dist", "__pycache__", "node_modules", ".tox"}
 
@@ -94,7 +96,7 @@ class RepoIndex:
             if any(p in _SKIP_DIRS or p.startswith(".") for p in rel.parts[:-1]):
                 continue
             try:
-                tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+                tree = parse_python(path.read_text(encoding="utf-8"), str(path))
             except (SyntaxError, ValueError, RecursionError, OSError):  # undecodable or too deep: no specs
                 continue
             self._index(_File(_module_name(rel), tree), path.name == "__init__.py")

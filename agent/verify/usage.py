@@ -11,6 +11,8 @@ import ast
 import inspect
 import textwrap
 
+from agent.scan.names import parse_python
+
 INT, SHAPE, INDEX = "int", "shape", "index"
 
 # calls whose positional arguments (from the given position on) are sizes / counts
@@ -25,7 +27,7 @@ _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1
 def parameter_kinds(fn) -> dict[str, str]:
     """{parameter name: INT | SHAPE | INDEX} for the parameters whose use tells; {} without source."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        tree = parse_python(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError, IndentationError):
         return {}
     func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)

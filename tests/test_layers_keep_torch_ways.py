@@ -184,3 +184,20 @@ def test_isinstance_checks_the_mindspore_layer_so_layers_built_in_other_files_ma
     other: dict = {}
     exec(translate_source(HEAD + "a = nn.BatchNorm2d(3)\nb = nn.ModuleList([None])\n", kb, "cpu").code, other)
     assert ns["check"](other["a"]) == (True, False) and ns["check"](other["b"]) == (False, True)
+
+
+@pytest.mark.parametrize("source", [SUBCLASSED_NORMS, LIST_WITH_NONE], ids=["norm-subclasses", "list-with-none"])
+def test_helper_layers_pass_every_level_up_to_graph_mode(kb, tmp_path, source):
+    # the helpers' attribute aliases and None entries also hold in training, gradients, an optimizer
+    # step and MindSpore's graph mode (ms.jit compiles construct), through the sandboxed verifier
+    from tests.support.verify import verify_unit
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "src" / "net.py").write_text(source)
+    (tmp_path / "out" / "net.py").write_text(translate_source(source, kb, "cpu").code)
+    unit = {"file": "net.py", "module": "net", "name": "Net", "kind": "module"}
+    r = verify_unit(str(tmp_path / "src"), str(tmp_path / "out"), unit, [], seeds=(0,), level="graph")
+    assert r["status"] == "verified", r["reason"]
+    assert {k: v["status"] for k, v in r["levels"].items()} == dict.fromkeys(
+        ["forward", "train", "grad", "step", "graph"], "verified")

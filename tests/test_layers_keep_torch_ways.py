@@ -201,3 +201,11 @@ def test_helper_layers_pass_every_level_up_to_graph_mode(kb, tmp_path, source):
     assert r["status"] == "verified", r["reason"]
     assert {k: v["status"] for k, v in r["levels"].items()} == dict.fromkeys(
         ["forward", "train", "grad", "step", "graph"], "verified")
+
+
+def test_an_import_the_file_already_makes_is_not_added_twice(kb):
+    for src in ("import math\nimport torch\n\n\ndef f(x):\n    return torch.sin(x * torch.pi) + math.e\n",
+                "import torch\nimport math\n\n\ndef f(x):\n    return torch.sin(x * torch.pi) + math.e\n"):
+        code = translate_source(src, kb, "cpu").code
+        assert code.count("import math") == 1, code
+        assert "math.pi" in code

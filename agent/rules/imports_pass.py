@@ -95,16 +95,24 @@ def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | Non
                    nested: bool = True) -> tuple[cst.Module, list[tuple[int, str]]]:
     """Swap the imports; `helpers` (adapter functions) go after the file's last top-level import.
     `nested=False` says every torch import is a top-level statement: blocks are not entered."""
-    rw = _ImportRewriter(plan.statements(), kept, nested)
+    stmts = _not_yet_imported(module, plan.statements())
+    rw = _ImportRewriter(stmts, kept, nested)
     new = visit(module, rw)
-    if not rw.inserted and plan.needed:
-        new = _insert_at_top(new, plan.statements())
-    if kept and not (rw.inserted and plan.needed):
+    if not rw.inserted and stmts:
+        new = _insert_at_top(new, stmts)
+    if kept and not (rw.inserted and stmts):
         new = new.with_changes(header=[*new.header, *rw._note()])
     if helpers:
         new = _insert_after_imports(new, helpers)
     markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
     return new, markers
+
+
+def _not_yet_imported(module: cst.Module, stmts: list[cst.SimpleStatementLine]) -> list[cst.SimpleStatementLine]:
+    """The plan's imports the file does not already make at top level (`import math` for `math.pi`)."""
+    have = {module.code_for_node(s).strip() for s in module.body if isinstance(s, cst.SimpleStatementLine)
+            and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)}
+    return [s for s in stmts if module.code_for_node(s).strip() not in have]
 
 
 def _insert_at_top(module: cst.Module, stmts: list[cst.SimpleStatementLine]) -> cst.Module:

@@ -33,16 +33,15 @@ class Rejected(ValueError):
 
 def llm_for(runner) -> LLM | None:
     """The runner's LLM client (one per runner, cache in OUT/.msagent/); None when no LLM is configured."""
-    existing = getattr(runner, "_msagent_llm", None)
-    if existing is not None:
-        return existing
+    if runner.llm_client is not None:
+        return runner.llm_client
     settings = runner.settings.llm
     if settings is None:
         return None
     if settings.cache_path is None:
         settings = settings.model_copy(update={"cache_path": Path(runner.out) / CACHE_FILE})
     llm = LLM(settings)
-    runner._msagent_llm = llm  # shared by LLMRepair and propose_spec: one cache connection, one token count
+    runner.llm_client = llm  # shared by LLMRepair and propose_spec: one cache connection, one token count
     return llm
 
 

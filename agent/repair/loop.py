@@ -141,6 +141,7 @@ class UnitRunner:
         self.specs = self.state.specs
         self.observed = self.state.observed
         self._wrote: dict[str, str] = {}  # rel -> its text before this runner's unit first rewrote it
+        self.llm_client = None  # the LLM its repairers and spec proposals share (llm_repair.llm_for)
         self.repairers = self._repairers()
 
     def lane(self, verifier) -> "UnitRunner":

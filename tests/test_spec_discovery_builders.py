@@ -163,3 +163,28 @@ def test_a_container_of_blocks_is_checked_around_identity_blocks(tmp_path, share
         unit = by_name[name]
         assert unit.status == "verified-by-rules", (name, unit.status, unit.reason)
         assert stand_in in unit.spec["init"], unit.spec
+
+
+SAME_PADDING = '''\
+import torch.nn as nn
+
+
+class StaticSameConv(nn.Conv2d):
+    """Padding computed once for the image size it is told; without one it cannot be built."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, image_size=None, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        assert image_size is not None
+        pad = max(kernel_size - 1, 0)
+        self.pad = nn.ZeroPad2d((pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+
+    def forward(self, x):
+        return super().forward(self.pad(x))
+'''
+
+
+def test_an_image_size_left_none_is_given_one_when_the_constructor_needs_it(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "same.py", SAME_PADDING, shared_verifier)
+    unit = report.units[0]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "image_size=64" in unit.spec["init"], unit.spec

@@ -132,6 +132,10 @@ def default_inits(name: str, cls) -> list[str]:
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
+    sized = {p.name: 64 for p in sig.parameters.values() if p.default is None and _IMAGE_SIZE.search(p.name.lower())}
+    if sized:  # an image size left None that the constructor then requires (same-padding layers assert it)
+        given = {**guesses, **sized}
+        inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
     sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower())]
     for stand_in in _SEQUENCE_STAND_INS if sequences else ():
         # `blocks` may be the blocks themselves (`Sequential(blocks)`, `ReversibleSequence([(f, g), ...])`)

@@ -2,6 +2,7 @@
 wrappers call it (`get_net(blocks=2, **kwargs)`: the pass-through dropped, a wrapper's parameter
 defaults filled in), and a model whose first layer is an einops pattern gets inputs of the rank and
 sizes that pattern reads. Real torch and MindSpore where something runs."""
+
 import torch.nn as nn
 from einops.layers.torch import Rearrange
 

@@ -2,7 +2,8 @@
 process) over the bare torch + MindSpore forward passes of the same trials; verify_fixed_cost: the
 per-unit time that is not a forward pass. As the pipeline runs them: one process per side for the
 units of one file (a fresh pair per file, and after any failure). Sides warm (started once, a first
-round run and discarded), the units of the verification fixture repo at their own sizes."""
+round run and discarded: it also leaves the judge each unit's constructor call, which the pipeline's
+observe step gives it), the units of the verification fixture repo at their own sizes."""
 import sys
 import time
 from pathlib import Path

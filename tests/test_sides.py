@@ -2,7 +2,6 @@
 of a framework-free side (fresh process each, nothing left behind, nothing outside the view)."""
 from __future__ import annotations
 
-import io
 import socket
 import struct
 import time
@@ -30,29 +29,35 @@ def test_arrays_round_trip_with_their_shapes_and_dtypes():
         assert have.shape == want.shape and have.dtype == want.dtype and np.array_equal(have, want)
 
 
-def _raw_frame(header: dict, blobs: list[bytes]) -> bytes:
+def _raw_frame(header: dict, described: list, body: bytes = b"") -> bytes:
     import json
 
-    head = json.dumps({**header, "n_arrays": len(blobs)}).encode()
-    return struct.pack("<I", len(head)) + head + b"".join(struct.pack("<Q", len(x)) + x for x in blobs)
+    head = json.dumps({**header, "_arrays": described}).encode()
+    return struct.pack("<I", len(head)) + head + body
 
 
-def _npy(arr, allow_pickle=False) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("blob, why", [
-    (_npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "plain numeric"),
-    (_npy(np.array(["text"])), "plain numeric"),
-    (_npy(np.arange(4.0))[:-8], "bytes"),
-    (b"not an npy file at all", "header"),
+@pytest.mark.parametrize("described, why", [
+    ([["|O", [1]]], "plain numeric"),  # objects would need pickle
+    ([["<U4", [1]]], "plain numeric"),
+    ([["V8", [1]]], "plain numeric"),
+    ([["<f4", [-1]]], "bad shape"),
+    ([["<f4", [2.5]]], "bad shape"),
+    ([["<f4", [1] * 33]], "bad shape"),
+    (["<f4"], "bad array description"),
+    ({"dtype": "<f4"}, "bad array list"),
 ])
-def test_malformed_arrays_are_refused(blob, why):
+def test_malformed_arrays_are_refused(described, why):
     a, b = _pair()
-    a.sendall(_raw_frame({}, [blob]))
+    a.sendall(_raw_frame({}, described, b"\0" * 64))
     with pytest.raises(wire.WireError, match=why):
+        wire.recv(b)
+
+
+def test_a_truncated_frame_is_an_end_not_an_array():
+    a, b = _pair()
+    a.sendall(_raw_frame({}, [["<f8", [4]]], b"\0" * 24))  # 32 bytes announced
+    a.close()
+    with pytest.raises(EOFError):
         wire.recv(b)
 
 
@@ -62,7 +67,7 @@ def test_oversized_messages_are_refused_before_reading_them():
     with pytest.raises(wire.WireError, match="exceeds"):
         wire.recv(b)
     a, b = _pair()
-    a.sendall(_raw_frame({}, [_npy(np.zeros(1000))]))
+    a.sendall(_raw_frame({}, [["<f8", [1000]]]))  # no data follows: the size alone refuses it
     with pytest.raises(wire.WireError, match="exceeds"):
         wire.recv(b, max_bytes=100)
 
@@ -143,37 +148,39 @@ def test_the_candidate_view_hides_torch():
 
 def test_a_held_session_serves_one_file_and_a_failure_ends_it(tmp_path):
     """verify.judge keeps a side's process for the next unit of the same file only while units pass."""
-    from agent.verify.judge import Verifier
+    from agent.verify.sessions import Sessions
 
-    v = Verifier.for_paths([tmp_path])
-    v.ref = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    echo = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    v = Sessions(echo, None)
     try:
-        with v._sessions(10, (("a.py",), None), torch_only=True) as (first, _):
+        with v.pair(10, (("a.py",), None), torch_only=True) as (first, _):
             pid1 = first.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"]
-        with v._sessions(10, (("a.py",), None), torch_only=True) as (again, _):
+        with v.pair(10, (("a.py",), None), torch_only=True) as (again, _):
             assert again.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"] == pid1
         with pytest.raises(RuntimeError):
-            with v._sessions(10, (("a.py",), None), torch_only=True) as (s, _):
+            with v.pair(10, (("a.py",), None), torch_only=True) as (s, _):
                 raise RuntimeError("the unit failed")
-        with v._sessions(10, (("a.py",), None), torch_only=True) as (fresh, _):
+        with v.pair(10, (("a.py",), None), torch_only=True) as (fresh, _):
             assert fresh.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"] != pid1
-        with v._sessions(10, (("b.py",), None), torch_only=True) as (other, _):
+        with v.pair(10, (("b.py",), None), torch_only=True) as (other, _):
             pid_b = other.call("run", {"code": "import os; result = {'pid': os.getpid()}"})[0]["pid"]
         assert "torch" in v._held and v._held["torch"][0] == ("b.py",) and pid_b != pid1
     finally:
-        v.close()
+        v.drop_all()
+        echo.close()
 
 
 def test_a_fresh_session_after_a_held_one_ends_the_held_one(tmp_path):
-    from agent.verify.judge import Verifier
+    from agent.verify.sessions import Sessions
 
-    v = Verifier.for_paths([tmp_path])
-    v.ref = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    echo = Side(SideConfig(side="echo", repo_paths=[str(tmp_path)], timeout_s=20))
+    v = Sessions(echo, None)
     try:
-        with v._sessions(10, (("a.py",), None), torch_only=True) as (held, _):
+        with v.pair(10, (("a.py",), None), torch_only=True) as (held, _):
             held.call("run", {"code": "result = {}"})
-        with v._sessions(10, None, torch_only=True) as (fresh, _):  # the template serves one session at a time
+        with v.pair(10, None, torch_only=True) as (fresh, _):  # the template serves one session at a time
             assert fresh.call("run", {"code": "result = {'ok': 1}"})[0] == {"ok": 1}
         assert held.closed and "torch" not in v._held
     finally:
-        v.close()
+        v.drop_all()
+        echo.close()

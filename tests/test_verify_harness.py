@@ -89,3 +89,27 @@ def test_mindspore_side_importing_torch_is_refused_with_file_and_line():
     r = run("torchleak", "leak", "Head")
     assert r["status"] == "failed" and r["failure"] == "import"
     assert "leak.py:10" in r["reason"]
+
+
+def test_the_constructor_built_early_counts_only_when_torch_chooses_it():
+    """The MindSpore side builds the constructor call torch accepted before (observe) while torch
+    chooses again; a guess torch does not confirm is built again as chosen."""
+    from agent.kb.store import load_kb
+    from agent.verify.judge import Verifier, init_key
+
+    pt, ms = str(FIX / "tvrepo" / "torch"), str(FIX / "tvrepo" / "ms")
+    unit = {"file": "tvnet/blocks.py", "module": "tvnet.blocks", "name": "ConvBlock", "kind": "module"}
+    specs = [{"source": "user", "init": "ConvBlock(3, 8)", "inputs": None}]
+    kb = load_kb(KB)
+    with Verifier.for_paths([FIX]) as v:
+        assert v.observe(pt, unit, specs)["ok"]
+        key = init_key(pt, unit, specs)
+        assert v.inits[key] == "ConvBlock(3, 8)"
+        assert v.verify(pt, ms, unit, specs, kb=kb)["status"] == "verified"
+        # stale guesses: one the translation cannot build, one it builds with other shapes (whose
+        # weights would not fit if that cell were the one compared)
+        for stale in ("ConvBlock(3, 8, 'no such argument')", "ConvBlock(3, 4)"):
+            v.inits[key] = stale
+            r = v.verify(pt, ms, unit, specs, kb=kb)
+            assert r["status"] == "verified", r["reason"]
+            assert r["spec"]["init"] == "ConvBlock(3, 8)" and v.inits[key] == "ConvBlock(3, 8)"

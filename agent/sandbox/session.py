@@ -20,6 +20,17 @@ def registry(side: str) -> dict:
     return importlib.import_module(REGISTRIES[side]).OPS
 
 
+def prime(side: str) -> None:
+    """Framework-only work the template does before forking (the side's `prime()` if it has one):
+    what it imports or caches, every session inherits instead of repeating."""
+    module = importlib.import_module(REGISTRIES[side])
+    if hasattr(module, "prime"):
+        try:
+            module.prime()
+        except Exception:  # noqa: BLE001 - only a head start: a session then does the same work itself
+            pass
+
+
 def warm(side: str, device: str) -> None:
     """Start the side's runtime (thread pools, first kernels) before any request: the side's
     `warm(device)` if it has one. Only the framework's own code runs here."""

@@ -1,14 +1,13 @@
 """Messages between the trusted CLI and a sandboxed session: one JSON header plus raw arrays.
 
-A frame is `u32 header length | header JSON | for each array: u64 length | .npy bytes`; the header
-names how many arrays follow. Arrays are written and read with numpy's .npy format and
-`allow_pickle=False`, so nothing executable crosses. The reading side validates everything
-before it believes it: frame and total sizes against the caller's bounds, dtypes against an
-allow-list of plain numeric kinds, and each array's byte length against its shape.
+A frame is `u32 header length | header JSON | the arrays' bytes, one after another`. The header
+lists each array as [dtype, shape] (`_arrays`); an array's bytes are its C-order data. Nothing
+executable crosses: the dtype is one of an allow-list of plain numeric strings, looked up, never
+evaluated. The reading side validates everything before it believes it: header size, array count,
+dtypes, shapes, and the frame's total size against the caller's bounds before reading the data.
 """
 from __future__ import annotations
 
-import io
 import json
 import socket
 import struct
@@ -27,7 +26,13 @@ class WireError(Exception):
     """A malformed, oversized or truncated frame; the other side is not believed."""
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+ALLOWED = {np.dtype(n).str: np.dtype(n) for n in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
+    "complex64", "complex128")}
+_SMALL = 1 << 20  # frames up to this size go out in one write
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytearray:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
@@ -35,22 +40,30 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
         if k == 0:
             raise EOFError("the other side closed the channel")
         got += k
-    return bytes(buf)
+    return buf
+
+
+def _plain(arr) -> np.ndarray:
+    """A C-ordered array of an allowed dtype (byte order made native), or ValueError."""
+    arr = np.asarray(arr)
+    if arr.dtype.str not in ALLOWED:
+        if arr.dtype.kind not in ALLOWED_KINDS or arr.dtype.fields is not None or arr.dtype.subdtype:
+            raise ValueError(f"dtype {arr.dtype} is not a plain numeric type")
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
+        arr = arr.copy(order="C")
+    return arr
 
 
 def send(sock: socket.socket, header: dict, arrays: list[np.ndarray] = ()) -> None:
-    arrays = list(arrays)
-    head = json.dumps({**header, "n_arrays": len(arrays)}, allow_nan=True).encode()
-    sock.sendall(struct.pack("<I", len(head)) + head)
-    for arr in arrays:
-        arr = np.asarray(arr)
-        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
-            arr = arr.copy(order="C")
-        buf = io.BytesIO()
-        np.lib.format.write_array(buf, arr, allow_pickle=False)
-        data = buf.getbuffer()
-        sock.sendall(struct.pack("<Q", len(data)))
-        sock.sendall(data)
+    arrays = [_plain(a) for a in arrays]
+    head = json.dumps({**header, "_arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}, allow_nan=True).encode()
+    parts = [struct.pack("<I", len(head)) + head] + [a.reshape(-1).view(np.uint8).data for a in arrays if a.size]
+    if sum(len(p) for p in parts) <= _SMALL:
+        sock.sendall(b"".join(parts))
+    else:
+        for part in parts:
+            sock.sendall(part)
 
 
 def recv(sock: socket.socket, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -65,33 +78,34 @@ def recv(sock: socket.socket, max_bytes: int = DEFAULT_MAX_BYTES,
         raise WireError(f"header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise WireError("header is not an object")
-    n = header.pop("n_arrays", 0)
-    if not isinstance(n, int) or n < 0 or n > max_arrays:
-        raise WireError(f"bad array count {n!r}")
-    arrays, total = [], hlen
-    for _ in range(n):
-        (alen,) = struct.unpack("<Q", _recv_exact(sock, 8))
-        total += alen
+    listed = header.pop("_arrays", [])
+    if not isinstance(listed, list) or len(listed) > max_arrays:
+        raise WireError(f"bad array list ({type(listed).__name__} of {len(listed) if isinstance(listed, list) else '?'})")
+    layout, total = [], hlen
+    for item in listed:
+        dtype, shape, count = _described(item)
+        layout.append((dtype, shape, count))
+        total += count * dtype.itemsize
         if total > max_bytes:
             raise WireError(f"message exceeds {max_bytes} bytes")
-        arrays.append(_parse_npy(_recv_exact(sock, alen)))
+    data = _recv_exact(sock, total - hlen)
+    arrays, offset = [], 0
+    for dtype, shape, count in layout:
+        arrays.append(np.frombuffer(data, dtype, count, offset).reshape(shape) if count else np.zeros(shape, dtype))
+        offset += count * dtype.itemsize
     return header, arrays
 
 
-def _parse_npy(data: bytes) -> np.ndarray:
-    buf = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(buf)
-        shape, fortran, dtype = np.lib.format._read_array_header(buf, version)  # noqa: SLF001 - header only
-    except (ValueError, OSError) as exc:
-        raise WireError(f"bad .npy header: {exc}") from None
-    if dtype.hasobject or dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype:
-        raise WireError(f"dtype {dtype} is not a plain numeric type")
-    if not all(isinstance(d, int) and d >= 0 for d in shape) or len(shape) > 32:
-        raise WireError(f"bad shape {shape!r}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    body = data[buf.tell():]
-    if len(body) != count * dtype.itemsize:
-        raise WireError(f"array of shape {list(shape)} {dtype} has {len(body)} bytes, expected {count * dtype.itemsize}")
-    arr = np.frombuffer(body, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-    return arr.copy()  # writable, owns its memory
+def _described(item) -> tuple[np.dtype, tuple, int]:
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)):
+        raise WireError(f"bad array description {str(item)[:80]!r}")
+    dtype = ALLOWED.get(item[0])
+    if dtype is None:
+        raise WireError(f"dtype {item[0][:40]!r} is not a plain numeric type")
+    shape = item[1]
+    if len(shape) > 32 or not all(type(d) is int and 0 <= d < 2**40 for d in shape):
+        raise WireError(f"bad shape {str(shape)[:80]}")
+    count = 1
+    for d in shape:
+        count *= d
+    return dtype, tuple(shape), count

@@ -182,9 +182,10 @@ def main() -> None:
     preload = [m for m in os.environ.pop("MSAGENT_PRELOAD", "").split(",") if m]
     info.update(import_frameworks(preload))
     info["torch_loaded"] = "torch" in sys.modules
-    from agent.sandbox.session import registry
+    from agent.sandbox.session import prime, registry
 
     registry(side)  # the side's operations imported here, so a session's start costs only the fork
+    prime(side)
     gc.collect()
     gc.freeze()  # the template's objects leave the collector's view: children do not copy their pages to scan them
     device = os.environ.pop("MSAGENT_DEVICE", "cpu")

@@ -21,6 +21,7 @@ from agent.verify.inputs import unpack
 from agent.verify.parents import IDENTITY, PART
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
+from agent.verify.spec_choice import dotted_prefixes
 from agent.verify.tree import encode
 
 _S: dict = {}
@@ -61,6 +62,15 @@ def _set_device(device: str) -> None:
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_device(target)
     _S["device"] = target
+
+
+def prime() -> None:
+    """In the template, before any fork: build small cells (no kernel runs) so the lazy imports and
+    caches of cell construction are done once, not in every session."""
+    from mindspore import nn
+
+    nn.SequentialCell([nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Dense(2, 2),
+                       nn.LayerNorm((2,)), nn.Embedding(4, 2)])
 
 
 def warm(device: str) -> None:
@@ -160,8 +170,6 @@ def _ms_identity():
 def _import_named_submodules(init: str, module, bases) -> None:
     """`pkg.sub.Model(...)` in a spec: import pkg.sub of the translated tree when the unit's module binds
     only pkg (the torch side does the same), so the attribute lookup finds it."""
-    from agent.verify.spec_choice import dotted_prefixes
-
     for dotted in dotted_prefixes(init):
         top = module.__dict__.get(dotted.split(".")[0])
         path = os.path.join(*dotted.split("."))

@@ -20,7 +20,7 @@ B1, B2 = 2, 3
 SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
 
 # (pattern over the lower-cased parameter name, guessed value); first match wins.
-_NAME_GUESSES: list[tuple[str, object]] = [
+_NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
     (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
     (r"eps|epsilon", 1e-5),
     (r"heads?$|n_head|num_heads|nhead", 2),
@@ -37,13 +37,13 @@ _NAME_GUESSES: list[tuple[str, object]] = [
     (r"^(training|train|inplace|deterministic|verbose|debug)$", False),  # False: the deterministic path
     (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
     (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
-]
+]]  # compiled at import: in the sides' templates, not in every session
 
 
 def guess_value(name: str, annotation=inspect.Parameter.empty):
     low = name.lower()
     for pattern, value in _NAME_GUESSES:
-        if re.search(pattern, low):
+        if pattern.search(low):
             return value
     if annotation in (int, "int"):
         return 8
@@ -223,6 +223,7 @@ def _einops_inputs(m, hints: dict) -> list[dict]:
     return [_f((B1, *shape[1:]))]
 
 
+_LABEL = re.compile(r"label|target")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 
@@ -404,9 +405,9 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 args.append({"value": list(shape)})
             elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
                 args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
-            elif re.search(r"^(dim|axis)$", low):
+            elif low in ("dim", "axis"):
                 args.append({"value": -1})
-            elif re.search(r"label|target", low):
+            elif _LABEL.search(low):
                 args.append(_i((B1,), shape[-1]))
             elif _INT_ARG.search(low):
                 args.append(_i(shape[:2], 10, vary=vary[:1]))

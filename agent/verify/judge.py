@@ -12,10 +12,10 @@ built here. The result dict is the one docs/architecture.md describes.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from agent.sandbox.config import SideConfig
@@ -28,6 +28,7 @@ from agent.verify.inputs import make_arrays, pack, shapes
 from agent.verify import levels
 from agent.verify.levels import LevelContext, levels_for, run_levels
 from agent.verify.loader import torch_import_in
+from agent.verify.sessions import Sessions
 from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
 
@@ -48,7 +49,10 @@ class Verifier:
     def __init__(self, ref: SideConfig, cand: SideConfig):
         self.ref, self.cand = Side(ref), Side(cand)
         self.memory_gib = (cand.memory_limit_bytes or 0) / 2**30
-        self._held: dict[str, tuple] = {}  # side name -> (key, Session) kept for the next unit of a file
+        self.sessions = Sessions(self.ref, self.cand)
+        # (torch root, unit, specs) -> the constructor call torch accepted: the MindSpore side builds it
+        # while torch chooses again (see _Check._run)
+        self.inits: dict[tuple, str] = {}
 
     @classmethod
     def for_repo(cls, src: Path, out: Path, timeout_s: float = 300.0, **overrides) -> "Verifier":
@@ -80,60 +84,9 @@ class Verifier:
                     raise DeviceUnavailable(exc.message.split(": ", 1)[-1]) from None
 
     def close(self) -> None:
-        for name in list(self._held):
-            self._drop(name)
+        self.sessions.drop_all()
         self.ref.close()
         self.cand.close()
-
-    # -- sessions: fresh per unit, or held across the units of one file ----------------------
-    def _take(self, name: str, side: Side, key, timeout: float):
-        held = self._held.get(name)
-        if held is not None and held[0] == key and not held[1].closed:
-            held[1].renew(timeout)
-            return held[1]
-        self._drop(name)
-        sess = side.open(timeout)
-        self._held[name] = (key, sess)
-        return sess
-
-    def _drop(self, name: str) -> None:
-        held = self._held.pop(name, None)
-        if held is not None:
-            held[1].close()
-
-    @contextmanager
-    def _sessions(self, timeout: float, reuse: tuple | None, torch_only: bool = False):
-        """(torch session, MindSpore session) for one unit. Without `reuse`, fresh processes that end
-        with the block. With `reuse` = (torch key, MindSpore key), e.g. the unit's file and, for the
-        translation, how often OUT was rewritten: the processes the previous unit of the same file
-        used, if it passed (a unit that fails or errs ends them). Issue 15 allows a process per file."""
-        if reuse is None:
-            # a template serves one session at a time: a session held for another file ends first
-            self._drop("torch")
-            if not torch_only:
-                self._drop("mindspore")
-            with self.ref.session(timeout) as ref:
-                if torch_only:
-                    yield ref, None
-                    return
-                with self.cand.session(timeout) as cand:
-                    yield ref, cand
-            return
-        held = self._held.get("mindspore")
-        if torch_only and held is not None and held[0] != reuse[1]:
-            # the translation's process of the previous file is done: ending it now lets its template
-            # warm the next one while the torch side works
-            self._drop("mindspore")
-        ok = False
-        try:
-            ref = self._take("torch", self.ref, reuse[0], timeout)
-            cand = None if torch_only else self._take("mindspore", self.cand, reuse[1], timeout)
-            yield ref, cand
-            ok = True
-        finally:
-            if not ok:
-                self._drop("torch")
-                self._drop("mindspore")
 
     def __enter__(self) -> "Verifier":
         self.start()
@@ -159,10 +112,12 @@ class Verifier:
     def observe(self, pt_root, unit: dict, specs=None, timeout: float = 300.0, reuse: tuple | None = None) -> dict:
         """The torch original's call sites (a reply like a worker's: ok/result or ok=False/kind/error)."""
         try:
-            with self._sessions(timeout, reuse, torch_only=True) as (ref, _):
+            with self.sessions.pair(timeout, reuse, torch_only=True) as (ref, _):
                 result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or []})
         except SessionError as exc:
             return {"ok": False, "kind": exc.kind, "error": exc.message}
+        if isinstance(result, dict) and isinstance(result.get("init"), str):
+            self.inits[init_key(pt_root, unit, specs)] = result["init"]
         return {"ok": True, "result": result if isinstance(result, dict) else {}}
 
     def verify(self, pt_root, ms_root, unit: dict, specs=None, kb=None, device: str = "cpu", seeds=(0, 1, 2),
@@ -177,7 +132,7 @@ class Verifier:
             if level not in levels.LEVELS:  # read now: a level added to the table after import counts
                 raise UnitFailure("exception", f"unknown verification level {level!r}; "
                                                f"choose one of {', '.join(levels.LEVELS)}")
-            with self._sessions(timeout, reuse) as (ref, cand):
+            with self.sessions.pair(timeout, reuse) as (ref, cand):
                 _Check(self, ref, cand, str(pt_root), str(ms_root), unit, specs or [], kb, device, list(seeds),
                        level, result).run()
             result["status"] = "verified"
@@ -226,6 +181,10 @@ class _Recalibrate(Exception):
         self.calibrate = calibrate
 
 
+def init_key(pt_root, unit: dict, specs) -> tuple:
+    return str(pt_root), unit.get("module"), unit.get("name"), json.dumps(specs or [], sort_keys=True, default=str)
+
+
 class _Check:
     """One unit's check: the sequence of calls to both sides and the comparisons between them."""
 
@@ -234,6 +193,7 @@ class _Check:
         self.pt_root, self.ms_root, self.unit, self.specs = pt_root, ms_root, unit, specs
         self.kb, self.device, self.seeds, self.level, self.result = kb, device, seeds, level, result
         self.is_module = unit.get("kind", "module") == "module"
+        self.prefetched = None  # the next seed's torch model, asked for during the last trial of a seed
 
     # -- calls with failures named for the side that failed ------------------------------------
     def torch(self, op, args=None, arrays=()):
@@ -271,7 +231,9 @@ class _Check:
         blocked = blocked_by_limits(exc.message, self.v.memory_gib)
         return UnitFailure(*blocked) if blocked else UnitFailure(stage, exc.message[:800])
 
-    def both_run(self, seed: int, size_idx: int, inputs: list):
+    def both_run(self, seed: int, size_idx: int, inputs: list, next_seed: int | None = None):
+        """Both sides' outputs on INPUTS. With NEXT_SEED, torch builds that seed's model while the
+        MindSpore side still runs (its reply: `prefetched`)."""
         descs, arrays = pack(inputs)
         args = {"seed": seed, "size": size_idx, "inputs": descs}
         try:
@@ -284,12 +246,19 @@ class _Check:
             raise self._ms_failure(exc, "exception") from None
         try:
             pt = self.ref.receive()
+            if next_seed is not None:
+                self.ref.send("model", {"seed": next_seed})
         except SessionError as exc:
             raise self._torch_failure(exc) from None
         try:
             ms = self.cand.receive()
         except SessionError as exc:
             raise self._ms_failure(exc, "exception") from None
+        if next_seed is not None:
+            try:
+                self.prefetched = self.ref.receive()
+            except SessionError as exc:  # counts when that seed's turn comes
+                self.prefetched = exc
         return pt, ms
 
     # -- the check ---------------------------------------------------------------------------
@@ -306,13 +275,22 @@ class _Check:
     def _run(self, calibrate: bool | None) -> None:
         r, unit = self.result, self.unit
         where = {"ms_root": self.ms_root, "unit": unit, "device": self.device, "file": unit.get("file")}
-        importing = None  # the translation imports while torch chooses the spec; a failure counts when due
+        # the translation imports while torch chooses the spec, and builds the constructor call torch
+        # accepted before (observe, an earlier check), which torch's choice now confirms or not; a
+        # failure of either counts when due
+        key = init_key(self.pt_root, unit, self.specs)
+        guess = self.v.inits.get(key) if self.is_module else None
+        importing = None
         try:
             self.cand.send("import", where)
+            if guess:
+                self.cand.send("load", dict(where, unit=unit, init=guess))
         except SessionError as exc:
             importing = exc
         prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
                                          "seed": self.seeds[0], "calibrate": calibrate})
+        if isinstance(prep.get("init"), str) and self.is_module and prep.get("kind") is None:
+            self.v.inits[key] = prep["init"]
         if prep.get("spec") is None:
             self._no_spec(prep)
         spec, init, sizes = prep["spec"], prep["init"], prep["sizes"]
@@ -337,9 +315,11 @@ class _Check:
             raise self._ms_failure(importing, "import")
         try:
             self.cand.receive()
+            load = self.cand.receive()[0] if guess else None
         except SessionError as exc:
             raise self._ms_failure(exc, "import") from None
-        load, _ = self.mindspore("load", dict(where, unit=unit, init=init), stage="import")
+        if load is None or guess != init:  # no guess, or a guess torch did not confirm: built again as chosen
+            load, _ = self.mindspore("load", dict(where, unit=unit, init=init), stage="import")
         if load.get("error"):
             kind = "missing-kernel" if KERNEL_MISSING.search(load["reason"]) else load["error"]
             raise UnitFailure(kind, ("the translated file does not import: " if load["error"] == "import" else
@@ -353,11 +333,14 @@ class _Check:
     def _trials(self, sizes, load: dict, prep: dict, calibrate: bool | None) -> tuple:
         """Every seed and size compared; (weight plan, first seed's weights, first forward) for the levels."""
         r = self.result
-        plan = first_weights = first_forward = None
+        plan = first_weights = first_forward = self.prefetched = None
         worst = {"max_abs": 0.0, "max_rel": 0.0, "cosine": 1.0}
         for seed_idx, seed in enumerate(self.seeds):
             if self.is_module:
-                m, tarr = self.torch("model", {"seed": seed})
+                got, self.prefetched = self.prefetched, None
+                if isinstance(got, SessionError):
+                    raise self._torch_failure(got)
+                m, tarr = got or self.torch("model", {"seed": seed})
                 try:
                     if plan is None:
                         plan = plan_weight_map(m["desc"], load["desc"], self.kb, self.device)
@@ -372,7 +355,8 @@ class _Check:
                 self.mindspore("weights", {"names": names}, warr)
             for size_idx, size in enumerate(sizes):
                 inputs = make_arrays(size, seed, size_idx)
-                (pt, pa), (ms, ma) = self.both_run(seed, size_idx, inputs)
+                last = size_idx == len(sizes) - 1 and seed_idx + 1 < len(self.seeds) and self.is_module
+                (pt, pa), (ms, ma) = self.both_run(seed, size_idx, inputs, self.seeds[seed_idx + 1] if last else None)
                 for side, node, arrs in (("torch", pt, pa), ("MindSpore", ms, ma)):
                     try:
                         validate(node.get("out") if isinstance(node, dict) else None, len(arrs))

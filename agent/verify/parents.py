@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 
 from agent.verify import infer
+from agent.verify.weights import seed_torch
 
 PART = "__msagent_part__"
 MAX_PARENTS = 8
@@ -187,7 +188,7 @@ def _build(imp, unit: dict, init: str, seed: int):
     from agent.verify.spec_choice import evaluate
 
     try:
-        torch.manual_seed(seed)
+        seed_torch(seed)
         model = evaluate(imp, unit["module"], init)
     except Exception:  # noqa: BLE001 - a parent we cannot build is no help
         return None
@@ -251,7 +252,7 @@ def _factory_specs(imp, unit: dict, cls, seed: int):
         del model
         if len(found) == 2:
             break
-    torch.manual_seed(seed)
+    seed_torch(seed)
     for _, init, whole in sorted(found):
         if whole:
             yield {"source": "factory", "init": init, "inputs": None}

@@ -15,7 +15,7 @@ import numpy as np
 from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, run_torch, torch_args
-from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants
+from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants, seed_torch
 from agent.verify.observe import observe_unit
 from agent.verify.tree import encode
 
@@ -68,7 +68,7 @@ def _fresh(seed: int):
     import torch
 
 
-    torch.manual_seed(seed)
+    seed_torch(seed)
     m = evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init)
     m.eval()
     perturb_constants(m, seed)
@@ -200,7 +200,7 @@ def _random_in_train(seed: int, inputs: list) -> bool:
         m = _fresh(seed)
         m.train()
         _zero_dropout(m)
-        torch.manual_seed(rng)
+        seed_torch(rng)
         with _S["imp"].active(), torch.no_grad():
             arrays: list = []
             encode(m(*torch_args(inputs)), arrays)

@@ -20,7 +20,7 @@ import numpy as np
 from agent.verify import infer, parents
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
-from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants
+from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
 from agent.scan.names import parse_python
 
 
@@ -149,7 +149,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                                      else [None])
         for init_text in inits:
             try:
-                torch.manual_seed(seed)
+                seed_torch(seed)
                 obj, init_text = _build(pt_imp, unit, init_text, pt_obj, guessed=spec.get("source") == "defaults")
                 if is_module and hasattr(obj, "eval"):
                     obj.eval()
@@ -302,7 +302,7 @@ def _differs_on_rerun(pt_imp, obj, first, seed: int, out) -> bool:
     from agent.verify.tree import encode
 
     try:
-        torch.manual_seed(seed + 7919)
+        seed_torch(seed + 7919)
         again = _timed_run(pt_imp, obj, make_arrays(first, seed, 0))[0]
         a, b = [], []
         ta, tb = encode(out, a), encode(again, b)

@@ -23,6 +23,16 @@ class WeightMapError(Exception):
         self.problems = problems
 
 
+def seed_torch(seed: int) -> None:
+    """torch.manual_seed without its cost on a CPU-only build: there, seeding CUDA, XPU and MTIA queues
+    each call with a formatted stack (~1 ms a call, several calls per unit)."""
+    import torch
+
+    torch.random.default_generator.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
 def perturb_constants(module, seed: int) -> list[str]:
     """Add noise to constant floating tensors (BatchNorm/LayerNorm weight=1, bias=0, running stats)
     so that a swapped or dropped mapping shows up in the outputs. Returns the names perturbed."""

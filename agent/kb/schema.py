@@ -101,6 +101,15 @@ class Probe(BaseModel):
     call: str | None = Field(None, description="for class entries: how the layer `m` is applied, e.g. m(x)")
 
 
+class Example(BaseModel):
+    """What the rules make of a use of the entry: whole files, torch before and MindSpore after, as
+    written on CPU with the packaged KB (tests/test_kb_examples.py checks each byte for byte)."""
+
+    model_config = ConfigDict(extra="forbid")
+    before: str
+    after: str
+
+
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     api: str = Field(description="qualified torch name, e.g. torch.nn.Conv2d or torch.Tensor.view")
@@ -109,6 +118,7 @@ class Entry(BaseModel):
     signature: str | None = Field(None, description="torch signature without the name, e.g. '(input, dim=None)'")
     targets: list[Target] = Field(default_factory=list)
     probe: Probe | None = None
+    examples: list[Example] = Field(default_factory=list, description="before/after files showing the rewrite")
     notes: str = ""
     sources: list[str] = Field(default_factory=list, description="where the facts come from")
 

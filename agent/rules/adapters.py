@@ -8,6 +8,7 @@ import libcst as cst
 
 from agent.kb.schema import Entry, Target
 from agent.rules.calls import MS_NAME, Unconvertible, build_args, code
+from agent.rules.catalog import rewrite
 from agent.rules.signature import bind, parse_signature
 
 
@@ -15,8 +16,9 @@ def adapter_name(entry: Entry, keywords_only: bool = False) -> str:
     return "_ms_" + entry.api.rsplit(".", 1)[1] + ("_kwargs" if keywords_only else "")
 
 
+@rewrite("layer-class-as-value")
 def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = False) -> str:
-    """Source of the adapter function. Raises Unconvertible when the entry cannot have one.
+    """A torch layer class used as a value becomes an adapter with torch's signature. Source of the adapter. Raises Unconvertible when the entry cannot have one.
     `keywords_only`: the function returns the target's keyword arguments instead of calling it (for
     `super().__init__(**...)` in a subclass of the layer)."""
     if not entry.signature:

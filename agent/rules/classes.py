@@ -10,7 +10,8 @@ from agent.rules import structural
 from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.calls import Unconvertible, build_args, fix_commas, has_arg_rules
 from agent.rules.signature import BindError, SpreadArguments, bind
-from agent.rules.tensors import Scope, function_params
+from agent.rules.catalog import rewrite
+from agent.rules.tensors import Scope, function_params, module_params
 
 
 class ClassRules:
@@ -42,6 +43,7 @@ class ClassRules:
                 return entry
         return None
 
+    @rewrite("layer-subclass-attributes")
     def _base_attribute(self, name: str) -> str | None:
         """In a layer subclass, `self.groups` is the base's constructor argument kept as an attribute:
         MindSpore's layer keeps it under its own argument name (`group`). Parameters keep theirs."""
@@ -51,6 +53,7 @@ class ClassRules:
         renamed = target.args.get(name)
         return renamed if renamed and renamed != name else None
 
+    @rewrite("layer-subclass-init")
     def _super_init(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         """`super().__init__(in_ch, out_ch, k, bias=False)` inside a layer subclass: the base is now
         MindSpore's, so the arguments get the base entry's rules."""
@@ -78,7 +81,8 @@ class ClassRules:
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
         in_module = cls is not None and cls.is_module
-        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn)))
+        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn),
+                                 modules=module_params(node, self._qn, self.module_classes)))
         self.frames.append([])
         return True
 

@@ -25,6 +25,7 @@ from agent.kb.store import KB
 from agent.rules import structural, training
 from agent.rules.call_rules import CallRules
 from agent.rules.calls import MS_NAME, code
+from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
@@ -208,6 +209,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
                     part = part.value
                 self.not_refs.add(id(part))
 
+    @rewrite("backend-switches-dropped")
     def _dropped_setting(self, node: cst.Assign) -> str | None:
         """`torch.backends.cudnn.benchmark = True`: a torch backend switch MindSpore has no counterpart of."""
         names = [self.resolver.torch_name(t.target) if isinstance(t.target, cst.Attribute) else None

@@ -12,6 +12,7 @@ import libcst as cst
 from agent.rules import structural
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import MS_NAME, Unconvertible, expression, has_arg_rules
+from agent.rules.catalog import rewrite
 
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
 
@@ -58,29 +59,57 @@ class ReferenceRules:
                 self.instance_checks.add(id(node))
 
     def leave_Attribute(self, original, updated):
+        for rule in (self._pair_part, self._narrowed_attribute, self._tensor_attribute, self._module_registry,
+                     self._layer_attribute):
+            out = rule(original, updated)
+            if out is not None:
+                return out
+        return self._reference(original, updated)
+
+    @rewrite("pair-results-are-tuples")
+    def _pair_part(self, original, updated):
+        """`.values` / `.indices` of max/min/sort/topk results: torch's named tuple is a plain tuple in MindSpore."""
         if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
-            # torch's (values, indices) results are named tuples; MindSpore's are plain tuples
             index = "0" if original.attr.value == "values" else "1"
             return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
+        return None
+
+    def _narrowed_attribute(self, original, updated):
+        """An attribute of a name an enclosing isinstance narrowed to a layer (see `_narrowing`)."""
         if id(original) not in self.roots and self.narrowed and isinstance(original.value, cst.Name):
             renamed = self.narrowed[-1].get(original.value.value, {}).get(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
+        return None
+
+    @rewrite("tensor-attributes")
+    def _tensor_attribute(self, original, updated):
+        """A Tensor attribute MindSpore lacks (`is_cuda`), as the expression that answers it there."""
         attr = original.attr.value
         if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(original.value, self.scope):
             self.api_calls += 1
             self.api_converted += 1
             return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
                                                     structural.TENSOR_ATTRIBUTES[attr]))
-        if attr in structural.MODULE_ATTRIBUTES and (  # in a module class: `self._modules`, `self.blocks._modules`
+        return None
+
+    @rewrite("module-registries")
+    def _module_registry(self, original, updated):
+        """A module's own registries (`self._modules`, `self.blocks._parameters`) are a Cell's `_cells`/`_params`."""
+        attr = original.attr.value
+        if attr in structural.MODULE_ATTRIBUTES and (
                 (self.scope.cls is not None and self.scope.cls.is_module) or self.inf.is_module(original.value, self.scope)):
             return updated.with_changes(attr=cst.Name(structural.MODULE_ATTRIBUTES[attr]))
+        return None
+
+    def _layer_attribute(self, original, updated):
+        """`self.groups` in a layer subclass (see `_base_attribute`)."""
         if (self.layer_bases and self.layer_bases[-1] is not None and self.scope.cls is not None
                 and isinstance(original.value, cst.Name) and original.value.value == "self"):
             renamed = self._base_attribute(original.attr.value)
             if renamed:
                 return updated.with_changes(attr=cst.Name(renamed))
-        return self._reference(original, updated)
+        return None
 
     def _returns_pair(self, node: cst.BaseExpression) -> bool:
         """A torch call that returns (values, indices): max/min/sort/topk/... over a dimension."""
@@ -140,7 +169,9 @@ class ReferenceRules:
             self.pending_narrow[id(node.body)] = names
         return True
 
+    @rewrite("isinstance-narrows-layer-attributes")
     def _narrowing(self, test: cst.BaseExpression) -> dict[str, dict[str, str]]:
+        """Under `if isinstance(m, nn.BatchNorm2d):`, `m.weight` is the MindSpore layer's `m.gamma`."""
         if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
                 and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
             return {}
@@ -174,8 +205,10 @@ def dotted(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name)
 
 
+@rewrite("isinstance-tests-the-mindspore-layer")
 def helper_base(target) -> str | None:
-    """`mindspore.nn.LayerNorm` when the target is a helper class extending that one MindSpore class."""
+    """isinstance/issubclass against a layer whose target is a helper subclass test the MindSpore class it extends:
+    `mindspore.nn.LayerNorm` when the target is a helper class extending that one MindSpore class."""
     if not target.helper:
         return None
     name = re.escape(target.api.rsplit(".", 1)[-1])

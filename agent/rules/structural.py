@@ -11,14 +11,14 @@ import re
 import libcst as cst
 
 from agent.rules.calls import code as rw_code
+from agent.rules.catalog import rewrite
 from agent.rules.tensors import ClassFacts, Inference, class_is_module
 from agent.rules.walk import statements
 
 # Methods called on `self` inside a module class that the KB's torch.nn.Module entries cover.
 SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state_dict", "load_state_dict",
                        "modules", "named_modules", "children", "named_children", "to", "cuda", "cpu",
-                       "zero_grad", "apply", "register_buffer"}
-_DEVICE_METHODS = {"cuda", "cpu"}
+                       "zero_grad", "apply", "register_buffer", "forward"}
 # Assignments to these torch switches (cuDNN autotuning, TF32) are dropped: MindSpore has none.
 DROPPED_SETTINGS = ("torch.backends.",)
 # Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.
@@ -82,31 +82,24 @@ def _is_dtype(node: cst.BaseExpression, rw) -> bool:
     return _DTYPE.match(rw_code(node)) is not None
 
 
-def tensor_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
-    receiver = call.func.value
-    if method == "size":
-        if not call.args:
-            return cst.Attribute(value=receiver, attr=cst.Name("shape"))
-        if len(call.args) == 1 and (call.args[0].keyword is None or call.args[0].keyword.value == "dim"):
-            return cst.Subscript(value=cst.Attribute(value=receiver, attr=cst.Name("shape")),
-                                 slice=[cst.SubscriptElement(cst.Index(call.args[0].value))])
-        return None
-    if method == "to":
-        return _to(call, receiver, rw)
-    if method in _DEVICE_METHODS:
-        return receiver
+@rewrite("size-is-shape")
+def _size(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression | None:
+    """`t.size()` is `t.shape` and `t.size(d)` is `t.shape[d]`: MindSpore's Tensor.size is the element count."""
+    if not call.args:
+        return cst.Attribute(value=receiver, attr=cst.Name("shape"))
+    if len(call.args) == 1 and (call.args[0].keyword is None or call.args[0].keyword.value == "dim"):
+        return cst.Subscript(value=cst.Attribute(value=receiver, attr=cst.Name("shape")),
+                             slice=[cst.SubscriptElement(cst.Index(call.args[0].value))])
     return None
 
 
-def module_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
-    receiver = call.func.value
-    if method in _DEVICE_METHODS:
-        return receiver
-    if method == "to":
-        return _to(call, receiver, rw)
-    return None
+@rewrite("device-moves-vanish")
+def _moved(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
+    """`.cuda()` / `.cpu()` move nothing: MindSpore places tensors by the context's device."""
+    return receiver
 
 
+@rewrite("to-is-a-cast-or-nothing")
 def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
     """`.to(device)` moves nothing in MindSpore; `.to(dtype)` is a cast."""
     for arg in call.args:
@@ -116,6 +109,28 @@ def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
     return receiver
 
 
+@rewrite("forward-is-construct")
+def _forward(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
+    """`module.forward(...)` called explicitly is `construct(...)`: a Cell's forward has that name."""
+    return call.with_changes(func=call.func.with_changes(attr=cst.Name("construct")))
+
+
+TENSOR_METHODS = {"size": _size, "to": _to, "cuda": _moved, "cpu": _moved}
+MODULE_METHODS = {"to": _to, "cuda": _moved, "cpu": _moved, "forward": _forward}
+
+
+def tensor_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
+    """The structural rewrite of a Tensor method, or None (then the KB's entry decides)."""
+    fn = TENSOR_METHODS.get(method)
+    return fn(call, call.func.value, rw) if fn else None
+
+
+def module_method(method: str, call: cst.Call, rw) -> cst.BaseExpression | None:
+    fn = MODULE_METHODS.get(method)
+    return fn(call, call.func.value, rw) if fn else None
+
+
+@rewrite("where-of-a-condition-alone")
 def torch_call(name: str, call: cst.Call, rw) -> cst.BaseExpression | None:
     """Overloads a KB entry's one signature cannot express. `torch.where(cond)` alone is
     `nonzero(cond, as_tuple=True)`, whose MindSpore kernel is missing on CPU: the index tuple is

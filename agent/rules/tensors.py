@@ -50,6 +50,15 @@ def _annotation_is_scalar(ann: cst.Annotation | None) -> bool:
 
 
 def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
+    return _annotation_names(ann, qn, lambda n: n == "torch.Tensor")
+
+
+def _is_layer_class(name: str) -> bool:
+    return name.startswith("torch.nn.") and ".functional." not in name and name.rsplit(".", 1)[1][:1].isupper()
+
+
+def _annotation_names(ann: cst.Annotation | None, qn: QN, wanted) -> bool:
+    """Whether a name in the annotation (`Optional[torch.Tensor]`, `nn.Module | None`) is one WANTED accepts."""
     if ann is None:
         return False
     found = False
@@ -57,11 +66,11 @@ def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
     class _V(Visitor):
         def visit_Attribute(self, node: cst.Attribute) -> None:
             nonlocal found
-            found |= "torch.Tensor" in qn(node)
+            found |= any(wanted(n) for n in qn(node))
 
         def visit_Name(self, node: cst.Name) -> None:
             nonlocal found
-            found |= "torch.Tensor" in qn(node)
+            found |= any(wanted(n) for n in qn(node))
 
     visit(ann, _V())
     return found
@@ -76,9 +85,7 @@ class Inference:
         self.kb_methods = kb_methods
 
     def constructs_module(self, call: cst.Call) -> bool:
-        names = _torch_names(self.qn, call.func)
-        if any(n.startswith("torch.nn.") and n.rsplit(".", 1)[1][:1].isupper() and ".functional." not in n
-               for n in names):
+        if any(_is_layer_class(n) for n in _torch_names(self.qn, call.func)):
             return True
         func = call.func
         simple = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
@@ -199,6 +206,13 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[s
     return out
 
 
+def module_params(fn: cst.FunctionDef, qn: QN, module_classes: set[str]) -> set[str]:
+    """Parameters annotated as a module: `m: nn.Module`, `block: nn.Linear`, `net: MyNet` (a repo module class)."""
+    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    return {p.name.value for p in params if _annotation_names(
+        p.annotation, qn, lambda n: _is_layer_class(n) or n.rsplit(".", 1)[-1] in module_classes)}
+
+
 _NOT_LAYERS = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "PackedSequence"}
 
 
@@ -222,4 +236,4 @@ def class_is_module(cls: cst.ClassDef, qn: QN, module_classes: set[str]) -> bool
     return False
 
 
-__all__ = ["Inference", "Scope", "ClassFacts", "function_params", "class_is_module"]
+__all__ = ["Inference", "Scope", "ClassFacts", "function_params", "module_params", "class_is_module"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.scan.names import FileNames, Resolver
+from agent.rules.catalog import rewrite
 from agent.rules.walk import Transformer, Visitor, statements, visit
 
 MARKER = "# msagent:"
@@ -203,21 +204,17 @@ class _TrainingRewriter(Transformer):
         if name == "torch.save":
             return self._save(original, updated)
         if isinstance(f, cst.Attribute) and f.attr.value == "load_state_dict" and len(updated.args) == 1:
-            inner, orig_inner = updated.args[0].value, original.args[0].value
-            if (isinstance(inner, cst.Call) and isinstance(orig_inner, cst.Call) and inner.args
-                    and self._qualified(orig_inner.func) == "torch.load"):
-                self.res.converted += 1
-                self.res.resolved.add("torch.load")
-                load = self.plan.render("mindspore.load_checkpoint")
-                into = self.plan.render("mindspore.load_param_into_net")
-                return cst.parse_expression(f"{into}({_code(f.value)}, {load}({_code(inner.args[0].value)}))")
+            return self._load(original, updated)
         if name == "torch.utils.data.DataLoader":
             return self._loader(updated)
         if name in LOSS_FUNCTIONAL:
             return self._loss(name, updated)
         return updated
 
+    @rewrite("checkpoints")
     def _save(self, original, updated):
+        """`torch.save(m.state_dict(), f)` is `save_checkpoint(m, f)`; `m.load_state_dict(torch.load(f))` is
+        `load_param_into_net(m, load_checkpoint(f))` (see `_load`)."""
         args = updated.args
         if len(args) == 2 and isinstance(args[0].value, cst.Call) and isinstance(args[0].value.func, cst.Attribute) \
                 and args[0].value.func.attr.value == "state_dict" and not args[0].value.args:
@@ -227,7 +224,21 @@ class _TrainingRewriter(Transformer):
             return cst.parse_expression(f"{save}({_code(args[0].value.func.value)}, {_code(args[1].value)})")
         return updated
 
+    def _load(self, original, updated):
+        inner, orig_inner = updated.args[0].value, original.args[0].value
+        if (isinstance(inner, cst.Call) and isinstance(orig_inner, cst.Call) and inner.args
+                and self._qualified(orig_inner.func) == "torch.load"):
+            self.res.converted += 1
+            self.res.resolved.add("torch.load")
+            load = self.plan.render("mindspore.load_checkpoint")
+            into = self.plan.render("mindspore.load_param_into_net")
+            return cst.parse_expression(f"{into}({_code(updated.func.value)}, {load}({_code(inner.args[0].value)}))")
+        return updated
+
+    @rewrite("dataloader-is-a-generator-dataset")
     def _loader(self, call: cst.Call):
+        """`DataLoader(ds, batch_size, shuffle, drop_last)` is `GeneratorDataset(ds, columns, shuffle).batch(...)`,
+        the columns read off the Dataset class's `__getitem__` return tuple; worker options are dropped."""
         kw = {}
         for i, a in enumerate(call.args):
             key = a.keyword.value if a.keyword else ("dataset", "batch_size", "shuffle")[i] if i < 3 else None
@@ -238,7 +249,9 @@ class _TrainingRewriter(Transformer):
         if odd or "dataset" not in kw:
             return updated_mark(self, call, f"DataLoader arguments {', '.join(odd) or 'dataset'} have no "
                                             "GeneratorDataset rewrite: rewrite by hand")
-        columns = self.datasets.get(_code(kw["dataset"]))
+        data = kw["dataset"]
+        columns = self.datasets.get(_code(data.func if isinstance(data, cst.Call) and isinstance(data.func, cst.Name)
+                                          else data))
         if not columns:
             return updated_mark(self, call, "DataLoader: the dataset's columns cannot be inferred from its "
                                             "__getitem__; wrap it in GeneratorDataset(column_names=...) by hand")
@@ -317,7 +330,9 @@ class _TrainingRewriter(Transformer):
             return self._rewrite_step(body, assign_at, i, step_at, loss, opt)
         return body
 
+    @rewrite("train-step-is-value-and-grad")
     def _rewrite_step(self, body, assign_at, backward_at, step_at, loss, opt) -> list:
+        """loss = f(...); zero_grad(); backward(); step() is a forward function, value_and_grad and the step."""
         expr = _loss_assign(body[assign_at], loss)
         skip = set(self.plan.needed) | self.models[-1]
         params = _inputs(expr, skip)
@@ -361,8 +376,9 @@ def updated_mark(rw: _TrainingRewriter, call: cst.Call, reason: str) -> cst.Call
 
 
 def dataset_columns(module: cst.Module) -> dict[str, list[str]]:
-    """Dataset variable name -> column names, for `v = Cls(...)` where the file's class Cls returns
-    a tuple from __getitem__ (element `self.images[i]` is column 'images', a name is itself)."""
+    """Dataset variable or class name -> column names, for `v = Cls(...)` (and `Cls(...)` itself) where the
+    file's class Cls returns a tuple from __getitem__ (element `self.images[i]` is column 'images', a name
+    is itself)."""
     classes: dict[str, list[str]] = {}
     instances: dict[str, str] = {}
     for stmt in statements(module):
@@ -378,7 +394,7 @@ def dataset_columns(module: cst.Module) -> dict[str, list[str]]:
                         and isinstance(node.targets[0].target, cst.Name)
                         and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)):
                     instances[node.targets[0].target.value] = node.value.func.value
-    return {v: classes[c] for v, c in instances.items() if c in classes}
+    return {**classes, **{v: classes[c] for v, c in instances.items() if c in classes}}
 
 
 def _return_columns(fn: cst.FunctionDef) -> list[str] | None:

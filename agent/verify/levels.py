@@ -30,6 +30,14 @@ GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3
 # effective eps is eps/sqrt(1-beta2), ~3e-7 for the defaults. That changes the update only where
 # |grad| is within a few hundred times that size, so those elements are left out of the check.
 ADAM_GRAD_FLOOR = 1e-4
+# When torch's own float32 gradient of a tensor misses its float64 run by more than half the tolerance,
+# float32 rounding can decide a float32-to-float32 comparison at this spec (MindSpore's float32 result
+# carries an error of its own of the same size). The gradients are then judged
+# against the float64 run: MindSpore's float32 gradient may miss it by the tolerance plus NOISE_FACTOR
+# times torch's own float32 error (two float32 computations summing in different orders each carry
+# such an error), and only while torch's error stays under NOISE_CEILING of the gradient's largest
+# element; beyond that nothing can be decided and the unit fails as `precision`.
+NOISE_TRIGGER, NOISE_FACTOR, NOISE_CEILING = 0.5, 4.0, 0.05
 
 
 class LevelFailure(Exception):
@@ -84,7 +92,7 @@ class Skip(Exception):
     """A level that does not apply to this unit (a function has no train mode, nothing to differentiate)."""
 
 
-def close(pt: np.ndarray, ms_arr: np.ndarray, what: str, keep: np.ndarray | None = None) -> float:
+def close(pt: np.ndarray, ms_arr: np.ndarray, what: str, keep: np.ndarray | None = None, slack: float = 0.0) -> float:
     pt, ms_arr = np.asarray(pt, dtype=np.float64), np.asarray(ms_arr, dtype=np.float64)
     if pt.shape != ms_arr.shape:
         raise LevelFailure("shape", f"{what}: shape {list(ms_arr.shape)} != torch {list(pt.shape)}")
@@ -95,7 +103,7 @@ def close(pt: np.ndarray, ms_arr: np.ndarray, what: str, keep: np.ndarray | None
         diff = np.where(keep, diff, 0.0)
     if not np.all(np.isfinite(diff)):
         raise LevelFailure("value", f"{what}: non-finite values differ")
-    tol = GRAD_ATOL + GRAD_RTOL * float(np.abs(pt).max())
+    tol = GRAD_ATOL + GRAD_RTOL * float(np.abs(pt).max()) + slack
     worst = float(diff.max())
     if worst > tol:
         raise LevelFailure("value", f"{what}: max abs diff {worst:.3g} > {tol:.3g}", max_abs=worst)
@@ -173,24 +181,69 @@ def level_train(ctx: LevelContext) -> dict:
 
 def level_grad(ctx: LevelContext) -> dict:
     (pt, pa), (ms, ma) = ctx.both("grad")
+    judged = ""
     try:
         worst, checked, inputs = _compare_grads(ctx.plan, pt, pa, ms, ma)
     except LevelFailure as exc:
-        raise _within_rounding(ctx, "grad", exc,
-                               lambda w, wa: _compare_grads(_same_names(ctx.plan), w, wa, pt, pa)) from None
+        worst, checked, inputs, judged = _grads_against_float64(ctx, exc, pt, pa, ms, ma)
     extra_in = f" and {inputs} input gradient(s)" if inputs else ""
-    return {"max_abs": worst, "reason": f"loss, {checked} parameter gradients{extra_in} matched"}
+    return {"max_abs": worst, "reason": f"loss, {checked} parameter gradients{extra_in} matched{judged}"}
 
 
-def _compare_grads(plan: dict | None, pt: dict, pa: list, ms: dict, ma: list) -> tuple[float, int, int]:
+def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms, ma) -> tuple:
+    """After a gradient mismatch: when torch's own float32 gradients miss its float64 run by more than
+    half the tolerance, judge every gradient against that run (see NOISE_FACTOR); (worst, parameter
+    gradients, input gradients, note). The failure stands when rounding is not what failed it, or
+    becomes `precision` when torch's error is too large a part of a gradient to decide anything."""
+    if failure.failure != "value" or not failure.numeric:
+        raise failure
+    descs, arrays = ctx.inputs
+    try:
+        wide, wa = ctx.ref.call("grad", {"seed": ctx.seed, "inputs": descs, "float64": True}, arrays)
+    except Exception:  # noqa: BLE001 - no float64 twin (a dtype fixed in the code): the failure stands
+        raise failure from None
+    if wide.get("skip"):
+        raise failure
+    noise: dict = {}
+
+    def measure(truth, f32, what, keep=None):
+        truth, f32 = np.asarray(truth, np.float64), np.asarray(f32, np.float64)
+        noise[what] = (float(np.abs(truth - f32).max()) if truth.size else 0.0,
+                       float(np.abs(truth).max()) if truth.size else 0.0)
+        return 0.0
+
+    _compare_grads(_same_names(ctx.plan), wide, wa, pt, pa, judge=measure)
+    noisy = {w: n for w, (n, size) in noise.items() if n > NOISE_TRIGGER * (GRAD_ATOL + GRAD_RTOL * size)}
+    if not noisy:
+        raise failure
+    undecidable = [w for w, n in noisy.items() if n > NOISE_CEILING * noise[w][1]]
+    if undecidable:
+        raise LevelFailure("precision", f"{failure.reason}; float32 rounding alone moves torch's own "
+                           f"{undecidable[0]} by {noise[undecidable[0]][0]:.3g} against its float64 run, over "
+                           f"{NOISE_CEILING:g} of its size, so no float32 comparison can decide it at this spec",
+                           failure.divergence, failure.max_abs) from None
+
+    def against_truth(truth, f32, what, keep=None):
+        return close(truth, f32, f"{what} (against torch's float64 run)", keep,
+                     slack=NOISE_FACTOR * noise.get(what, (0.0, 0.0))[0])
+
+    worst, checked, inputs = _compare_grads(ctx.plan, wide, wa, ms, ma, judge=against_truth)
+    first = max(noisy, key=noisy.get)
+    note = (f"; judged against torch's float64 run, as float32 rounding alone moves torch's own gradients "
+            f"past the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
+            f"that error x{NOISE_FACTOR:g} plus the tolerance)")
+    return worst, checked, inputs, note
+
+
+def _compare_grads(plan: dict | None, pt: dict, pa: list, ms: dict, ma: list, judge=close) -> tuple[float, int, int]:
     """(worst difference, parameter gradients compared, input gradients compared) of two grad replies."""
-    worst = close(np.array(pt["loss"]), np.array(ms["loss"]), "loss")
+    worst = judge(np.array(pt["loss"]), np.array(ms["loss"]), "loss")
     checked = 0
     for tname, entry in (plan or {}).items():
         ms_name = entry.get("ms")
         if tname not in pt["grads"] or ms_name not in ms["grads"]:
             continue
-        worst = max(worst, close(_layout(pa[pt["grads"][tname]], entry), ma[ms["grads"][ms_name]],
+        worst = max(worst, judge(_layout(pa[pt["grads"][tname]], entry), ma[ms["grads"][ms_name]],
                                  f"gradient of {tname}"))
         checked += 1
     mapped = {e["ms"] for t, e in (plan or {}).items() if t in pt["grads"] and e.get("ms")}
@@ -202,7 +255,7 @@ def _compare_grads(plan: dict | None, pt: dict, pa: list, ms: dict, ma: list) ->
     for i, (a, b) in enumerate(zip(pt["input_grads"], ms["input_grads"] + [None] * len(pt["input_grads"]))):
         if a is None or b is None:
             continue
-        worst = max(worst, close(pa[a], ma[b], f"gradient of input {i}"))
+        worst = max(worst, judge(pa[a], ma[b], f"gradient of input {i}"))
         inputs += 1
     return worst, checked, inputs
 

@@ -35,6 +35,8 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
     (r"ratio|mult|expansion", 2),
     (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
     (r"^(training|train|inplace|deterministic|verbose|debug)$", False),  # False: the deterministic path
+    # an up-sampling factor: 2 (an integer, as pixel shuffles and size arithmetic need; 1 would check nothing)
+    (r"scale_factor|upscale|upsample|up_factor", 2),
     (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
     (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
 ]]  # compiled at import: in the sides' templates, not in every session
@@ -119,6 +121,9 @@ def default_inits(name: str, cls) -> list[str]:
     if not required:
         return [f"{name}()"]
     guesses = {p.name: guess_value(p.name, p.annotation) for p in required}
+    for k, kind in usage.parameter_kinds(cls if inspect.isfunction(cls) else cls.__init__).items():
+        if kind == usage.SHAPE and k in guesses and not isinstance(guesses[k], tuple):  # `len(shape)`, `*dims`
+            guesses[k] = (8, 8)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
         return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
@@ -132,6 +137,9 @@ def default_inits(name: str, cls) -> list[str]:
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
+    strides = [k for k, v in guesses.items() if v == 1 and _STRIDE.search(k.lower())]
+    if strides:  # a transposed convolution with output_padding needs stride > 1; a downsampling block too
+        inits.append(name + "(" + ", ".join(f"{k}={2 if k in strides else v!r}" for k, v in guesses.items()) + ")")
     sized = {p.name: 64 for p in sig.parameters.values() if p.default is None and _IMAGE_SIZE.search(p.name.lower())}
     if sized:  # an image size left None that the constructor then requires (same-padding layers assert it)
         given = {**guesses, **sized}
@@ -144,6 +152,7 @@ def default_inits(name: str, cls) -> list[str]:
     return inits
 
 
+_STRIDE = re.compile(r"stride")
 # Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
 # alone or in (f, g) pairs as reversible blocks take them. Tried after the numeric guesses.
 _SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")

@@ -98,6 +98,32 @@ def test_modulelist_keeps_none_entries_at_their_index(kb):
     _same_outputs(kb, tm, mm, (2, 4))
 
 
+TIED_EMBEDDING = HEAD + '''
+class Net(nn.Module):
+    def __init__(self, vocab=12, dim=6):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.head = nn.Linear(dim, vocab, bias=False)
+        self.head.weight = self.emb.weight
+        nn.init.normal_(self.emb.weight, std=0.02)
+
+    def forward(self, idx):
+        return self.head(torch.tanh(self.emb(idx)))
+'''
+
+
+def test_an_embedding_table_answers_to_weight_and_can_be_tied(kb):
+    tm, mm, code = _both(kb, TIED_EMBEDDING)
+    assert "self.emb.weight" in code  # nothing static renamed it: the layer answers to torch's name
+    assert mm.emb.weight is mm.emb.embedding_table and mm.head.weight is mm.emb.embedding_table
+    assert float(mm.emb.embedding_table.asnumpy().std()) < 0.05  # the init the code does landed in the table
+    mm.set_train(False)
+    transfer_weights(tm, mm, kb, "cpu")
+    idx = np.array([[1, 5, 11], [0, 3, 7]], np.int64)
+    want = tm(torch.tensor(idx)).detach().numpy()
+    np.testing.assert_allclose(mm(ms.Tensor(idx)).asnumpy(), want, atol=1e-5, rtol=1e-4)
+
+
 LAYER_AS_VALUE = HEAD + '''
 class Net(nn.Module):
     def __init__(self, c=4, norm_layer=nn.BatchNorm2d, layers=nn.ModuleList):

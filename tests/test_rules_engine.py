@@ -353,6 +353,22 @@ def test_values_and_indices_of_pair_results(kb):
     assert "d.values()" in out  # a dict's values() is not a tensor result
 
 
+def test_module_only_methods_on_a_receiver_of_unknown_type():
+    out = translate_source(dedent("""\
+        import torch.nn as nn
+
+
+        def report(model, optimizer, signature):
+            layers = sum(1 for m in model.modules() if isinstance(m, nn.Linear))
+            state = optimizer.state_dict()
+            return layers, state, signature.parameters, list(model.named_children())
+        """), load_kb(), "cpu").code  # the packaged KB: its torch.nn.Module entries
+    assert "model.cells_and_names()" in out and "model.modules()" not in out
+    assert "optimizer.state_dict()" in out  # an optimizer has one too: not a module's alone
+    assert "signature.parameters," in out  # an attribute, not the method
+    assert "named_children()" not in out
+
+
 def test_unsupported_value_known_only_at_run_time_goes_through_a_guarding_adapter(kb):
     r = translate_source("import torch.nn as nn\n\n\ndef f(cfg):\n    return nn.LayerNorm(8, bias=cfg.bias)\n", kb)
     assert "return _ms_LayerNorm(8, bias=cfg.bias)" in r.code

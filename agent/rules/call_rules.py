@@ -25,7 +25,8 @@ class CallRules:
                 return self._tensor_method(original, updated, method)
             if self.inf.is_module(func.value, self.scope) or (
                     isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
-                    and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS):
+                    and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS) or (
+                    method in structural.MODULE_ONLY_METHODS and isinstance(func.value, (cst.Name, cst.Attribute))):
                 return self._module_method(original, updated, method)
             if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
                 return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))

@@ -201,6 +201,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
     def visit_Assign(self, node: cst.Assign) -> None:
         for t in node.targets:
             self.inf.bind_targets(t.target, node.value, self.scope)
+            if isinstance(t.target, cst.Name):  # `best = x.max(dim=1)`: `best.values` later is `best[0]`
+                (self.scope.pairs.add if self._returns_pair(node.value) else self.scope.pairs.discard)(t.target.value)
         if self._dropped_setting(node):  # not references to convert: the statement goes
             for t in node.targets:
                 part = t.target

@@ -69,7 +69,8 @@ class ReferenceRules:
     @rewrite("pair-results-are-tuples")
     def _pair_part(self, original, updated):
         """`.values` / `.indices` of max/min/sort/topk results: torch's named tuple is a plain tuple in MindSpore."""
-        if original.attr.value in ("values", "indices") and self._returns_pair(original.value):
+        named = isinstance(original.value, cst.Name) and original.value.value in self.scope.pairs
+        if original.attr.value in ("values", "indices") and (named or self._returns_pair(original.value)):
             index = "0" if original.attr.value == "values" else "1"
             return cst.Subscript(value=updated.value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(index)))])
         return None

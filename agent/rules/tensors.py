@@ -35,6 +35,7 @@ class Scope:
     cls: ClassFacts | None
     tensors: set[str] = field(default_factory=set)
     modules: set[str] = field(default_factory=set)  # local names bound to module instances
+    pairs: set[str] = field(default_factory=set)  # local names bound to a (values, indices) result
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

@@ -294,21 +294,28 @@ class _Check:
         if prep.get("spec") is None:
             self._no_spec(prep)
         spec, init, sizes = prep["spec"], prep["init"], prep["sizes"]
-        if prep.get("random"):
-            r["spec"] = spec
-            raise UnitFailure("random", "the torch original is random: the same inputs under another seed gave "
-                              "other outputs (sampling or random init), so outputs cannot be compared; "
-                              "a spec over its deterministic parts is needed", "not-exercised")
+        r["spec"] = spec
+        try:  # torch reruns the unit under another seed while the MindSpore side imports and builds
+            self.ref.send("random", {})
+        except SessionError as exc:
+            raise self._torch_failure(exc) from None
         if prep.get("kind") == "module" and not self.is_module:  # a factory: its model is what is checked
             self.is_module, unit = True, dict(unit, kind="module")
             self.unit = unit
             r["notes"].append(f"a factory: the model {init} builds is checked")
         _check_sizes(sizes)
-        r["spec"] = spec
         if prep.get("calibrated") and calibrate is None:
             r["notes"].append(f"{CALIBRATED}: with their initial values activations grew past {BLOWN_UP:g} through depth")
         if len(sizes) < 2:
             r["notes"].append("the torch side accepted only one input size")
+        try:
+            random = self.ref.receive()[0].get("random")
+        except SessionError as exc:
+            raise self._torch_failure(exc) from None
+        if random:
+            raise UnitFailure("random", "the torch original is random: the same inputs under another seed gave "
+                              "other outputs (sampling or random init), so outputs cannot be compared; "
+                              "a spec over its deterministic parts is needed", "not-exercised")
         if found := torch_import_in(self.ms_root, unit.get("file")):
             raise UnitFailure("import", found)
         if importing is not None:

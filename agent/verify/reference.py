@@ -14,7 +14,7 @@ import numpy as np
 
 from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
-from agent.verify.spec_choice import choose_spec, evaluate, run_torch, torch_args
+from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args
 from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants, seed_torch
 from agent.verify.observe import observe_unit
 from agent.verify.tree import encode
@@ -54,9 +54,15 @@ def prepare(args: dict, arrays: list):
     if choice.kind:
         _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
-           "missing": _missing(imp, unit["module"]), "kind": choice.kind, "random": choice.random,
+           "missing": _missing(imp, unit["module"]), "kind": choice.kind,
            "calibrated": choice.calibrated, "norms": choice.norms}
     return out, []
+
+
+def random(args: dict, arrays: list):
+    """Whether the prepared unit is random (another torch seed, other outputs on the same inputs). Asked
+    right after `prepare`, so it runs while the MindSpore side imports; before any trial."""
+    return {"random": is_random(_S["imp"], _S["choice"], _S["seed0"])}, []
 
 
 def _is_module() -> bool:
@@ -348,5 +354,5 @@ def ping(args: dict, arrays: list):
     return {}, []
 
 
-OPS = {"ping": ping, "prepare": prepare, "model": model, "run": run, "record": record, "train": train, "grad": grad,
+OPS = {"ping": ping, "prepare": prepare, "random": random, "model": model, "run": run, "record": record, "train": train, "grad": grad,
        "step": step, "observe": observe, "float64": float64}

@@ -109,7 +109,6 @@ class SpecChoice:
     # (output, forward seconds) per accepted size, on the trial seed's inputs; filled with as_trial=True
     outputs: list[tuple] = field(default_factory=list)
     kind: str | None = None  # "module" when a function unit is a factory: what it returns is checked
-    random: bool = False  # the same inputs gave other outputs under another torch seed
     calibrated: bool = False  # BatchNorm statistics were calibrated (activations blew up without)
     norms: int = 0  # BatchNorm layers with running statistics in the chosen model
 
@@ -200,8 +199,9 @@ def _first_sizes(spec: dict, obj, init_text: str | None, is_module: bool) -> lis
 
 def _accept(choice: SpecChoice, pt_imp, obj, spec: dict, init_text, first, outputs: list, seed: int, as_trial: bool,
             is_module: bool, calibrate: bool | None) -> SpecChoice:
-    """CHOICE filled for the spec torch accepted on FIRST: a second size, BatchNorm calibration, the
-    random-unit check, and (as_trial) the first trial's outputs."""
+    """CHOICE filled for the spec torch accepted on FIRST: a second size, BatchNorm calibration and
+    (as_trial) the first trial's outputs. Whether the unit is random is asked afterwards
+    (`is_random`): the judge has it checked while the MindSpore side imports."""
     if spec.get("inputs") and len(spec["inputs"]) > 1:
         sizes = [first, spec["inputs"][1]]
     else:
@@ -218,7 +218,6 @@ def _accept(choice: SpecChoice, pt_imp, obj, spec: dict, init_text, first, outpu
             obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0))):
         choice.calibrated = True  # the trial's forwards again, on the calibrated model
         outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
-    choice.random = _differs_on_rerun(pt_imp, obj, first, seed, outputs[0][0])
     choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
                    "inputs": infer.public_spec(sizes)}
     choice.init, choice.sizes, choice.model = init_text, sizes, obj
@@ -292,6 +291,13 @@ def _with_missing(call: str | None, exc: TypeError) -> str | None:
     extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
     head = call[:-1]
     return f"{head}{'' if head.endswith('(') else ', '}{extra})"
+
+
+def is_random(pt_imp, choice: SpecChoice, seed: int) -> bool:
+    """Whether the unit CHOICE accepted (chosen with as_trial) gives other outputs under another torch
+    seed on the first trial's inputs (see `_differs_on_rerun`)."""
+    return bool(choice.outputs) and _differs_on_rerun(pt_imp, choice.model, choice.sizes[0], seed,
+                                                      choice.outputs[0][0])
 
 
 def _differs_on_rerun(pt_imp, obj, first, seed: int, out) -> bool:

@@ -90,6 +90,26 @@ def test_alias_rebound_elsewhere_follows_scopes():
     assert r.torch_name(g_call) is None
 
 
+def test_an_import_fallback_needs_no_scopes_and_answers_as_they_would():
+    # the code's own stand-in for an older torch: the name means torch's API everywhere it is used
+    source = ("import torch\n"
+              "try:\n    from torch.nn.functional import rms_norm\n"
+              "except ImportError:\n    from .fast_norm import rms_norm\n"
+              "try:\n    from torch import _assert\n"
+              "except ImportError:\n    def _assert(condition, message):\n        assert condition, message\n"
+              "def f(x, w):\n    _assert(x.ndim == 3, 'rank')\n    return rms_norm(x, (4,), w)\n")
+    names = scan_names(source)
+    assert not names.shadowed
+    module = cst.parse_module(source)
+    ours, scoped = Resolver(module, names), Resolver(module, FileNames(shadowed=True))
+    body = module.body[3].body.body
+    calls = [body[0].body[0].value.func, body[1].body[0].value.func]
+    assert [ours.torch_name(c) for c in calls] == [scoped.torch_name(c) for c in calls] == [
+        "torch._assert", "torch.nn.functional.rms_norm"]
+    # a parameter of that name elsewhere still needs the scopes
+    assert scan_names(source + "def g(rms_norm):\n    return rms_norm\n").shadowed
+
+
 def test_identifiers_cover_every_name_but_strings():
     names = scan_names("import numpy as np\nclass A:\n    def m(self, k=1):\n        return np.ops(key=k)\n"
                        "s = 'nn'\n")

@@ -95,8 +95,12 @@ def scan_names(source: str) -> FileNames:
     other: set[str] = set()
     ids = out.identifiers
     top = {id(n) for n in tree.body}
+    fallback = _fallback_nodes(tree)
     nested = False
     for node in ast.walk(tree):
+        if id(node) in fallback:  # `except ImportError:` beside a torch import: the torch name is meant
+            _identifiers(node, ids)
+            continue
         if isinstance(node, ast.Name):
             ids.add(node.id)
             if not isinstance(node.ctx, ast.Load):
@@ -160,6 +164,33 @@ def _imports_torch(node: ast.Import | ast.ImportFrom) -> bool:
     if isinstance(node, ast.Import):
         return any(is_torch(a.name) for a in node.names)
     return not node.level and is_torch(node.module)
+
+
+def _fallback_nodes(tree: ast.Module) -> set[int]:
+    """Binding nodes in the handlers of a top-level `try:` that imports from torch (`except ImportError:
+    from .fast_norm import rms_norm`, `def _assert(...)`): the code's own stand-in for an older torch.
+    The name means torch's API, as a scope-aware resolver would also answer first. (`X = None` there
+    stays a binding of its own: an assignment target is not a reference to convert.)"""
+    found: set[int] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Try) and any(_imports_torch(s) for s in stmt.body if isinstance(s, (ast.Import, ast.ImportFrom))):
+            for handler in stmt.handlers:
+                for s in handler.body:
+                    if isinstance(s, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+                        found.add(id(s))
+    return found
+
+
+def _identifiers(node: ast.AST, ids: set[str]) -> None:
+    """The identifiers a fallback binding adds (its own name, an import's names)."""
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        ids.add(node.name)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        ids.update(getattr(node, "module", None) and node.module.split(".") or ())
+        for a in node.names:
+            ids.update(a.name.split("."))
+            if a.asname:
+                ids.add(a.asname)
 
 
 def _bind(out: FileNames, local: str, target: str, other: set[str]) -> None:

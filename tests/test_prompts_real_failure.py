@@ -79,7 +79,7 @@ def test_repair_prompt_from_a_wrong_layernorm_epsilon(runner):
     assert report.divergence["torch_api"] == "torch.nn.LayerNorm"
     assert report.torch_apis[0] == "torch.nn.LayerNorm"  # the diverging layer leads the KB context
 
-    messages = LLMRepair(runner).messages(unit, result, runner.translated.outputs["block.py"])
+    messages = LLMRepair(runner.workspace).messages(unit, result, runner.translated.outputs["block.py"])
     system, user = messages[0]["content"], messages[1]["content"]
     assert "torch" in system and "construct" in system
     assert "Failure kind: value" in user
@@ -103,7 +103,7 @@ def test_draft_prompt_for_a_file_the_rules_left_in_torch(runner):
     assert result["status"] == "failed" and "NameError: name 'torch'" in result["reason"]
     assert "left unconverted" in needs_llm_reason(result)
 
-    user = LLMRepair(runner).messages(unit, result, draft)[1]["content"]
+    user = LLMRepair(runner.workspace).messages(unit, result, draft)[1]["content"]
     assert "could not translate all of `pairwise`" in user
     assert "torch.einsum" in user and "no mapping verified on this device for torch.einsum" in user
     assert "matmul" in user  # the einsum entry's note: how to rewrite it on CPU

@@ -105,7 +105,7 @@ def test_the_failure_report_names_the_api_whose_alternative_reaches_parity(tmp_p
     assert current.api == MINT_GELU  # the stale verdict made the rules prefer it
     (alt, *_) = kb.alternatives(entry, "cpu", exclude=current)
     assert alt.api == "mindspore.ops.gelu"
-    files = KBAlternatives(runner)._retranslate({entry.api: alt})
+    files = KBAlternatives(runner.workspace)._retranslate({entry.api: alt})
     runner._apply(files)
     fixed = runner.verify(unit)
     assert fixed["status"] == "verified", fixed["reason"]

@@ -224,7 +224,7 @@ def test_llm_proposes_the_spec_no_default_could_find(tmp_path, worker):
         assert first["status"] == "not-exercised" and "no spec ran" in first["reason"]
         assert "needs a spec" in needs_llm_reason(first)
 
-        spec = propose_spec(runner, unit, first)
+        spec = propose_spec(runner.workspace, unit, first)
         assert spec == {"source": "llm", "init": "PairGate(8, 2)",
                         "inputs": [[{"shape": [2, 8], "dtype": "float32"}] * 2, [{"shape": [3, 8], "dtype": "float32"}] * 2]}
         assert "mat1 and mat2 shapes cannot be multiplied" in server.last_prompt()  # what defaults tried

@@ -20,6 +20,7 @@ from agent.llm.extract import CodeSyntaxError, NoCodeBlock, check_no_torch, extr
 from agent.llm.prompts import chat
 from agent.repair.classify import FailureReport, classify, describe_entries, unit_source
 from agent.repair.strategies import Attempt
+from agent.repair.workspace import Workspace
 from agent.scan.names import parse_python
 
 CACHE_FILE = ".msagent/llm-cache.sqlite"
@@ -31,18 +32,13 @@ class Rejected(ValueError):
     """A reply the repairer will not hand to the verifier."""
 
 
-def llm_for(runner) -> LLM | None:
-    """The runner's LLM client (one per runner, cache in OUT/.msagent/); None when no LLM is configured."""
-    if runner.llm_client is not None:
-        return runner.llm_client
-    settings = runner.settings.llm
+def make_llm(settings, out: Path) -> LLM | None:
+    """An LLM client for the run (cache in OUT/.msagent/ unless configured); None when none is configured."""
     if settings is None:
         return None
     if settings.cache_path is None:
-        settings = settings.model_copy(update={"cache_path": Path(runner.out) / CACHE_FILE})
-    llm = LLM(settings)
-    runner.llm_client = llm  # shared by LLMRepair and propose_spec: one cache connection, one token count
-    return llm
+        settings = settings.model_copy(update={"cache_path": Path(out) / CACHE_FILE})
+    return LLM(settings)
 
 
 def code_from_reply(text: str, unit_name: str) -> str:
@@ -72,9 +68,9 @@ def _source_for_prompt(source: str, name: str) -> str:
 class LLMRepair:
     name = "llm"
 
-    def __init__(self, runner):
-        self.runner = runner
-        self.llm = llm_for(runner)
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self.llm = ws.llm()
         self._observed: dict[int, dict] = {}
         self.last_result: dict | None = None
 
@@ -88,29 +84,24 @@ class LLMRepair:
 
         seen = self._observed.pop(id(attempt), None) or {}
         if attempt.learned:
-            evidence = f"{unit.key} verified after an LLM repair on {self.runner.settings.device}"
+            evidence = f"{unit.key} verified after an LLM repair on {self.ws.device}"
             if seen.get("trials"):
                 evidence += f": {seen['trials']} trials, max abs error {seen.get('max_abs')}"
-            learn.record_candidates(Path(self.runner.out), attempt.learned, evidence=evidence)
-
-    def close(self) -> None:
-        if self.llm is not None:
-            self.llm.close()
+            learn.record_candidates(Path(self.ws.out), attempt.learned, evidence=evidence)
 
     # -- proposing ---------------------------------------------------------------------------
     def report(self, unit, result: dict, draft: str) -> FailureReport:
-        r = self.runner
-        return classify(result, unit, r.translated.sources.get(unit.file, ""), r.kb, r.settings.device, draft=draft)
+        ws = self.ws
+        return classify(result, unit, ws.sources.get(unit.file, ""), ws.kb, ws.device, draft=draft)
 
     def messages(self, unit, result: dict, draft: str, rejected: str = "") -> list[dict]:
         """The request for one round: a fresh draft when `draft` still uses torch, else a repair of it."""
-        r = self.runner
-        device = r.settings.device
-        torch_source = _source_for_prompt(r.translated.sources.get(unit.file, ""), unit.name)
+        device = self.ws.device
+        torch_source = _source_for_prompt(self.ws.sources.get(unit.file, ""), unit.name)
         report = self.report(unit, result, draft)
         kb_entries = describe_entries(report.kb_entries, device)
         if _uses_torch(draft):
-            markers = [f"line {m.line}: {m.reason}" for m in self._markers(unit.file)]
+            markers = [f"line {m.line}: {m.reason}" for m in self.ws.markers(unit.file)]
             if rejected:
                 markers.append(f"your previous answer was refused: {rejected}")
             return chat("draft_module", unit_name=unit.name, device=device, torch_source=torch_source,
@@ -121,18 +112,12 @@ class LLMRepair:
         return chat("repair_module", unit_name=unit.name, device=device, torch_source=torch_source,
                     draft_source=_source_for_prompt(draft, unit.name), failure=failure, kb_entries=kb_entries)
 
-    def _markers(self, rel: str) -> list:
-        for f in self.runner.translated.files:
-            if f.path == rel:
-                return list(f.markers)
-        return []
-
     def propose(self, unit, result: dict) -> Iterator[Attempt]:
-        if self.llm is None or unit.file not in self.runner.translated.outputs or result.get("failure") == "precision":
+        if self.llm is None or unit.file not in self.ws.drafts or result.get("failure") == "precision":
             return  # (float32 rounding decides a precision failure: no draft changes that)
-        draft = self.runner.translated.outputs[unit.file]
+        draft = self.ws.drafts[unit.file]
         rejected = ""
-        for n in range(1, self.runner.settings.rounds + 1):
+        for n in range(1, self.ws.rounds + 1):
             try:
                 reply = self.llm.complete(self.messages(unit, result, draft, rejected))
             except LLMUnavailable as exc:
@@ -159,10 +144,9 @@ class LLMRepair:
     def _learned(self, unit, code: str) -> list[dict]:
         from agent.repair import learn
 
-        r = self.runner
+        ws = self.ws
         try:
-            return learn.candidates_from_draft(r.kb, r.settings.device, unit, r.translated.sources.get(unit.file, ""),
-                                               code, by="llm")
+            return learn.candidates_from_draft(ws.kb, ws.device, unit, ws.sources.get(unit.file, ""), code, by="llm")
         except Exception:  # learning is a by-product: it must never cost the repair
             return []
 
@@ -171,13 +155,8 @@ class LLMRepair:
         seen = self._observed.pop(id(attempt), None)
         if seen is not None:
             return seen
-        r = self.runner
-        # The loop has reverted the file; apply the attempt again just long enough to see its failure.
-        before = r._apply(attempt.files)
-        try:
-            return r.verify(unit)
-        finally:
-            r._apply(before)
+        # The loop has reverted the file: verified with the attempt in place just long enough to see its failure.
+        return self.ws.verify_with(unit, attempt.files)
 
 
 def _uses_torch(code: str) -> bool:
@@ -187,18 +166,18 @@ def _uses_torch(code: str) -> bool:
         return True  # a draft that does not parse is no base to repair from
 
 
-def propose_spec(runner, unit, failure: dict) -> dict | None:
+def propose_spec(ws: Workspace, unit, failure: dict) -> dict | None:
     """A verification spec proposed by the LLM for a `not-exercised` unit; None without an LLM or a usable reply.
 
-    The spec is unproven: the caller puts it first in `runner.specs[unit.key]` and verifies again;
+    The spec is unproven: the caller puts it first among the unit's specs and verifies again;
     the torch side decides whether it is valid.
     """
     from agent.llm.spec_reply import BadSpecReply, parse_spec_reply
 
-    llm = llm_for(runner)
+    llm = ws.llm()
     if llm is None:
         return None
-    source = runner.translated.sources.get(unit.file, "")
+    source = ws.sources.get(unit.file, "")
     reason = (failure or {}).get("reason") or ""
     tried = [t.strip() for t in reason.split("tried:", 1)[1].split(" | ")] if "tried:" in reason else []
     messages = chat("propose_spec", unit_name=unit.name, unit_kind=unit.kind,

@@ -17,9 +17,13 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 from agent.config import MigrateSettings
 from agent.kb.store import KB
+from agent.repair.llm_repair import make_llm, propose_spec
+from agent.repair.strategies import repairers_for
+from agent.repair.workspace import Workspace
 from agent.report.schema import UnitRecord
 from agent.sandbox.pool import WorkerStartError
 from agent.scan.units import Unit
@@ -141,8 +145,13 @@ class UnitRunner:
         self.specs = self.state.specs
         self.observed = self.state.observed
         self._wrote: dict[str, str] = {}  # rel -> its text before this runner's unit first rewrote it
-        self.llm_client = None  # the LLM its repairers and spec proposals share (llm_repair.llm_for)
-        self.repairers = self._repairers()
+        self.llm_client = None  # the LLM its repairers and spec proposals share, made on first use
+        self.workspace = Workspace(
+            kb=kb, device=settings.device, rounds=settings.rounds, out=Path(out),
+            sources=MappingProxyType(translated.sources), drafts=MappingProxyType(translated.outputs),
+            markers=self._markers, translate=lambda rel, overrides: self.translate(rel, overrides),
+            verify_with=self._verify_with, llm=self._llm)
+        self.repairers = repairers_for(self.workspace, with_llm=settings.llm is not None)
 
     def lane(self, verifier) -> "UnitRunner":
         """Another runner of the same migration on its own (started) verifier, sharing this one's
@@ -168,9 +177,8 @@ class UnitRunner:
         return dict(self.verifier.isolation)
 
     def close(self) -> None:
-        for repairer in self.repairers:
-            if hasattr(repairer, "close"):
-                repairer.close()
+        if self.llm_client is not None:
+            self.llm_client.close()
         if self._own_verifier:
             self.verifier.close()
 
@@ -179,10 +187,21 @@ class UnitRunner:
 
         return find_repo_specs(self.src, [u.as_request() for u in self.translated.units])
 
-    def _repairers(self) -> list:
-        from agent.repair.strategies import repairers_for
+    # -- what the repair strategies get (repair/workspace.py) ---------------------------------
+    def _llm(self):
+        if self.llm_client is None and self.settings.llm is not None:
+            self.llm_client = make_llm(self.settings.llm, self.out)  # one cache connection, one token count
+        return self.llm_client
 
-        return repairers_for(self)
+    def _markers(self, rel: str) -> list:
+        return next((list(f.markers) for f in self.translated.files if f.path == rel), [])
+
+    def _verify_with(self, unit: Unit, files: dict[str, str]) -> dict:
+        before = self._apply(files)
+        try:
+            return self.verify(unit)
+        finally:
+            self._apply(before)
 
     def translate(self, rel: str, overrides: dict | None = None, sites: set | None = None) -> str:
         """The rules' translation of one SRC file, with what execution observed in it (or `sites`)."""
@@ -292,9 +311,7 @@ class UnitRunner:
 
     def _with_proposed_spec(self, unit: Unit, result: dict) -> dict:
         """No spec ran on the torch side: ask the LLM for one, and verify with it first."""
-        from agent.repair.llm_repair import propose_spec
-
-        spec = propose_spec(self, unit, result)
+        spec = propose_spec(self.workspace, unit, result)
         if spec is None:
             return result
         self.specs[unit.key] = [spec, *self.specs.get(unit.key, [])]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agent.kb.schema import Entry, Target
+from agent.repair.workspace import Repairer, Workspace
 from agent.scan.names import canonical
 
 
@@ -24,18 +25,18 @@ class Attempt:
 class KBAlternatives:
     name = "kb-alternative"
 
-    def __init__(self, runner):
-        self.runner = runner
+    def __init__(self, ws: Workspace):
+        self.ws = ws
 
     def _suspects(self, unit, result: dict) -> list[Entry]:
-        kb = self.runner.kb
+        kb = self.ws.kb
         found: list[Entry] = []
         # the torch APIs the unit's own source uses, and those the divergence names, before any text search
         from agent.repair.classify import classify
 
-        source = self.runner.translated.sources.get(unit.file, "")
-        draft = self.runner.translated.outputs.get(unit.file, "")
-        report = classify(result, unit, source, kb, self.runner.settings.device, draft)
+        source = self.ws.sources.get(unit.file, "")
+        draft = self.ws.drafts.get(unit.file, "")
+        report = classify(result, unit, source, kb, self.ws.device, draft)
         for name in report.torch_apis:
             e = kb.get(canonical(name))
             if e is not None and e not in found and self._failing_here(e, result):
@@ -62,7 +63,7 @@ class KBAlternatives:
     def propose(self, unit, result: dict) -> Iterator[Attempt]:
         if result.get("failure") in ("timeout", "crash", "weights", "precision") and not result.get("divergence"):
             return
-        kb, device = self.runner.kb, self.runner.settings.device
+        kb, device = self.ws.kb, self.ws.device
         for entry in self._suspects(unit, result):
             current = kb.target_for(entry, device)
             for alt in kb.alternatives(entry, device, exclude=current):
@@ -74,20 +75,19 @@ class KBAlternatives:
                                   learned=[learn.candidate_from_alternative(entry, alt, unit, device)])
 
     def _retranslate(self, overrides: dict[str, Target]) -> dict[str, str]:
-        r = self.runner
         changed = {}
-        for rel in r.translated.sources:
-            new = r.translate(rel, overrides)
-            if new != r.translated.outputs.get(rel):
+        for rel in self.ws.sources:
+            new = self.ws.translate(rel, overrides)
+            if new != self.ws.drafts.get(rel):
                 changed[rel] = new
         return changed
 
     def _failing_here(self, entry: Entry, result: dict) -> bool:
         """Worth trying another target: the current one is unverified here, or the failure names it."""
-        current = self.runner.kb.target_for(entry, self.runner.settings.device)
+        current = self.ws.kb.target_for(entry, self.ws.device)
         if current is None:
             return False
-        verdict = current.verdicts.get(self.runner.settings.device)
+        verdict = current.verdicts.get(self.ws.device)
         text = (result.get("reason") or "") + str(result.get("divergence") or "")
         short = entry.api.rsplit(".", 1)[-1]
         return verdict is None or verdict.status != "matched" or short.lower() in text.lower()
@@ -98,13 +98,13 @@ class KBAlternatives:
             return
         from agent.repair import learn
 
-        learn.record_candidates(self.runner.out, attempt.learned)
+        learn.record_candidates(self.ws.out, attempt.learned)
 
 
-def repairers_for(runner) -> list:
-    out: list = [KBAlternatives(runner)]
-    if runner.settings.llm is not None:
+def repairers_for(ws: Workspace, with_llm: bool) -> list[Repairer]:
+    out: list = [KBAlternatives(ws)]
+    if with_llm:
         from agent.repair.llm_repair import LLMRepair
 
-        out.append(LLMRepair(runner))
+        out.append(LLMRepair(ws))
     return out

@@ -10,7 +10,8 @@ import pytest
 
 from agent.sandbox.arrays import load_array, save_array
 from agent.sandbox.pool import Worker, WorkerConfig, WorkerPool
-from agent.sandbox.worker import allowed, handle
+from agent.sandbox.worker import handle
+from tests.support.operations import registry
 
 OPS = textwrap.dedent('''
     import os, sys
@@ -50,8 +51,8 @@ OPS = textwrap.dedent('''
 @pytest.fixture()
 def ops_config(tmp_path) -> WorkerConfig:
     (tmp_path / "msagent_sbx_ops.py").write_text(OPS)
-    return WorkerConfig(allowed_prefixes=["agent.", "msagent_sbx_ops", "msagent_sbx_ops_late"], extra_env={"PYTHONPATH": str(tmp_path)},
-                        timeout_s=30)
+    operations = {**registry("msagent_sbx_ops", OPS, "missing_function"), "late": "msagent_sbx_ops_late:f"}
+    return WorkerConfig(operations=operations, extra_env={"PYTHONPATH": str(tmp_path)}, timeout_s=30)
 
 
 @pytest.fixture()
@@ -61,55 +62,54 @@ def worker(ops_config):
 
 
 def test_round_trip_and_builtin_ops(worker):
-    reply = worker.call("agent.sandbox.ops:echo", {"value": {"a": [1, 2.5, None, "x"]}})
+    reply = worker.call("echo", {"value": {"a": [1, 2.5, None, "x"]}})
     assert reply["ok"] is True and reply["result"] == {"a": [1, 2.5, None, "x"]}
     assert reply["id"] > 0
-    info = worker.call("agent.sandbox.ops:info")["result"]
+    info = worker.call("info")["result"]
     assert info["cwd"] == worker.workdir
     assert info["torch_loaded"] is False and info["mindspore_loaded"] is False
 
 
 def test_numpy_scalars_become_json(worker):
-    result = worker.call("msagent_sbx_ops:numpy_scalars")["result"]
+    result = worker.call("numpy_scalars")["result"]
     assert result == {"f": 1.5, "i": 7, "b": True, "t": [1, 2], "zero_d": 3.0}
 
 
 def test_exceptions_are_replies(worker):
-    reply = worker.call("msagent_sbx_ops:raises", {"message": "bad shape"})
+    reply = worker.call("raises", {"message": "bad shape"})
     assert reply["ok"] is False and reply["kind"] == "exception"
     assert reply["error"] == "ValueError: bad shape"
     assert "raise ValueError(message)" in reply["traceback"]
-    reply = worker.call("msagent_sbx_ops:not_serialisable")
+    reply = worker.call("not_serialisable")
     assert reply["kind"] == "exception" and reply["error"].startswith("TypeError: result of type builtins.object")
-    reply = worker.call("msagent_sbx_ops:exits")
+    reply = worker.call("exits")
     assert reply["kind"] == "exception" and reply["error"] == "SystemExit: 5"
-    reply = worker.call("msagent_sbx_ops:missing_function")
+    reply = worker.call("missing_function")
     assert reply["kind"] == "exception" and reply["error"].startswith("AttributeError")
-    assert worker.call("agent.sandbox.ops:noop")["ok"] is True
+    assert worker.call("noop")["ok"] is True
 
 
 def test_user_output_does_not_corrupt_protocol(worker):
-    assert worker.call("msagent_sbx_ops:chatty", {"n": 2000}) ["result"] == 2000
-    assert worker.call("msagent_sbx_ops:read_stdin")["result"] == ""
-    assert worker.call("agent.sandbox.ops:echo", {"value": 1})["result"] == 1
+    assert worker.call("chatty", {"n": 2000}) ["result"] == 2000
+    assert worker.call("read_stdin")["result"] == ""
+    assert worker.call("echo", {"value": 1})["result"] == 1
     assert "raw fd 1 write" in worker.stderr_tail()
 
 
-def test_ops_outside_allowed_prefixes_are_refused(worker):
-    for op in ("os:system", "subprocess:run", "agentx.mod:f", "builtins:eval"):
+def test_unregistered_operations_are_refused(worker):
+    for op in ("os:system", "subprocess:run", "builtins:eval", "agent.sandbox.ops:echo", "msagent_sbx_ops:chatty"):
         reply = worker.call(op, {"command": "true"})
         assert reply["ok"] is False and reply["error"].startswith("PermissionError"), op
-    # The worker checks again on its own, whatever the parent sends.
-    reply = handle({"id": 3, "op": "os:getcwd", "args": {}}, ["agent."])
+    # The worker checks again on its own, whatever the parent sends: only its registry's names run.
+    reply = handle({"id": 3, "op": "os:getcwd", "args": {}}, {"noop": "agent.sandbox.ops:noop"})
     assert reply["ok"] is False and reply["error"].startswith("PermissionError")
-    assert allowed("agent.verify.harness", ["agent."]) and allowed("agent", ["agent."])
-    assert not allowed("agentsmith", ["agent."])
+    assert handle({"id": 4, "op": "noop", "args": {}}, {"noop": "agent.sandbox.ops:noop"})["ok"] is True
 
 
 def test_arrays_cross_as_npy(worker):
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
     path = save_array("input", arr, directory=worker.workdir)
-    out = worker.call("msagent_sbx_ops:double", {"path": path})["result"]
+    out = worker.call("double", {"path": path})["result"]
     assert out.startswith(worker.workdir) and out.endswith(".npy")
     np.testing.assert_array_equal(load_array(out), arr * 2)
     objects = np.array([{"a": 1}], dtype=object)
@@ -119,7 +119,7 @@ def test_arrays_cross_as_npy(worker):
 
 def test_module_written_after_start_is_found(worker, tmp_path):
     (tmp_path / "msagent_sbx_ops_late.py").write_text("def f():\n    return 'late'\n")
-    assert worker.call("msagent_sbx_ops_late:f")["result"] == "late"
+    assert worker.call("late")["result"] == "late"
 
 
 def test_environment_is_an_allow_list(monkeypatch, ops_config):
@@ -130,7 +130,7 @@ def test_environment_is_an_allow_list(monkeypatch, ops_config):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ops_config.extra_env["MY_SETTING"] = "on"
     with Worker(ops_config) as w:
-        env = w.call("msagent_sbx_ops:env")["result"]
+        env = w.call("env")["result"]
     assert not {"OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "MSAGENT_LLM_API_KEY"} & set(env)
     assert env["OMP_NUM_THREADS"] == "1" and env["MY_SETTING"] == "on"
     assert env["HOME"] == env["TMPDIR"] == w.workdir
@@ -154,7 +154,7 @@ def test_pool_hands_out_distinct_workers(ops_config):
         def job():
             with pool.worker() as w:
                 # generous: on a loaded 2-core machine a worker's first reply can take a while
-                reply = w.call("agent.sandbox.ops:info", timeout=180)
+                reply = w.call("info", timeout=180)
                 replies.append(reply)
                 if reply.get("ok"):
                     seen.append(reply["result"]["cwd"])
@@ -163,7 +163,7 @@ def test_pool_hands_out_distinct_workers(ops_config):
             t.start()
         for t in threads:
             t.join()
-        assert pool.call("agent.sandbox.ops:echo", {"value": 2})["result"] == 2
+        assert pool.call("echo", {"value": 2})["result"] == 2
     assert len(seen) == 6 and len(set(seen)) == 2, [r for r in replies if not r.get("ok")]
 
 
@@ -184,13 +184,13 @@ def test_preloaded_frameworks_run_and_large_allocations_fail(tmp_path):
                 return "refused: " + str(exc)[:60]
             return "allocated"
     '''))
-    config = WorkerConfig(preload=["torch", "mindspore"], allowed_prefixes=["msagent_sbx_fw", "agent."],
+    config = WorkerConfig(preload=["torch", "mindspore"], operations=registry("msagent_sbx_fw", "both", "huge_torch"),
                           extra_env={"PYTHONPATH": str(tmp_path)})
     with Worker(config) as w:
         assert w.ready_info["preloaded"] == ["torch", "mindspore"], w.ready_info
-        assert w.call("agent.sandbox.ops:info")["result"]["mindspore_loaded"] is True
-        assert w.call("msagent_sbx_fw:both", timeout=60)["result"] == {"torch": 6.0, "mindspore": 6.0}
-        assert w.call("msagent_sbx_fw:huge_torch")["result"].startswith("refused")
+        assert w.call("info")["result"]["mindspore_loaded"] is True
+        assert w.call("both", timeout=60)["result"] == {"torch": 6.0, "mindspore": 6.0}
+        assert w.call("huge_torch")["result"].startswith("refused")
 
 
 def test_a_worker_started_from_a_finished_thread_stays_alive(ops_config):
@@ -201,7 +201,7 @@ def test_a_worker_started_from_a_finished_thread_stays_alive(ops_config):
     t.join()
     try:
         time.sleep(0.5)
-        reply = w.call("agent.sandbox.ops:echo", {"value": 7}, timeout=60)
+        reply = w.call("echo", {"value": 7}, timeout=60)
         assert reply.get("ok") and reply["result"] == 7, reply
         assert w.restarts == 0
     finally:

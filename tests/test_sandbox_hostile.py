@@ -13,6 +13,7 @@ import pytest
 
 from agent.sandbox.isolation import probe_namespaces
 from agent.sandbox.pool import Worker, WorkerConfig
+from tests.support.operations import registry
 
 HOSTILE = textwrap.dedent('''
     import ctypes, os, resource, socket, subprocess, sys, threading, time
@@ -99,7 +100,7 @@ HOSTILE = textwrap.dedent('''
 @pytest.fixture()
 def config(tmp_path) -> WorkerConfig:
     (tmp_path / "msagent_hostile_ops.py").write_text(HOSTILE)
-    return WorkerConfig(allowed_prefixes=["msagent_hostile_ops", "agent."], extra_env={"PYTHONPATH": str(tmp_path)},
+    return WorkerConfig(operations=registry("msagent_hostile_ops", HOSTILE), extra_env={"PYTHONPATH": str(tmp_path)},
                         timeout_s=20)
 
 
@@ -116,7 +117,7 @@ needs_mountns = pytest.mark.skipif(not probe_namespaces()["fs"], reason="no moun
 def test_api_key_in_parent_env_is_invisible(monkeypatch, config):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-msagent-test-7f3a")
     with Worker(config) as w:
-        seen = w.call("msagent_hostile_ops:secrets", {"value": "sk-msagent-test-7f3a"})["result"]
+        seen = w.call("secrets", {"value": "sk-msagent-test-7f3a"})["result"]
     assert seen["env"] is None
     if w.isolation["pid"] or w.isolation["capabilities_dropped"]:
         assert seen["procs"] == []  # not even through /proc/<parent>/environ
@@ -148,23 +149,23 @@ def tcp_server():
 @needs_netns
 def test_network_is_cut_off(worker, tcp_server):
     assert worker.isolation["network"] is True
-    assert worker.call("msagent_hostile_ops:connect", {"port": tcp_server})["result"].startswith("refused")
+    assert worker.call("connect", {"port": tcp_server})["result"].startswith("refused")
 
 
 def test_without_isolation_the_same_connection_works(config, tcp_server):
     config = config.model_copy(update={"network_isolation": False, "fs_isolation": False, "pid_isolation": False})
     with Worker(config) as w:
         assert w.isolation["network"] is False and w.isolation["fs"] is False
-        assert w.call("msagent_hostile_ops:connect", {"port": tcp_server})["result"] == "connected: hello"
+        assert w.call("connect", {"port": tcp_server})["result"] == "connected: hello"
 
 
 def test_infinite_loop_times_out_and_worker_restarts(worker):
     started = time.monotonic()
-    reply = worker.call("msagent_hostile_ops:spin", timeout=1)
+    reply = worker.call("spin", timeout=1)
     assert reply == {"id": reply["id"], "ok": False, "kind": "timeout", "error": "timed out after 1s"}
     assert time.monotonic() - started < 10
     assert worker.alive and worker.restarts == 1
-    assert worker.call("agent.sandbox.ops:echo", {"value": "back"})["result"] == "back"
+    assert worker.call("echo", {"value": "back"})["result"] == "back"
 
 
 def _processes_with(marker: str) -> list[str]:
@@ -180,7 +181,7 @@ def _processes_with(marker: str) -> list[str]:
 
 def test_timeout_kills_processes_that_left_the_group(worker):
     marker = "313.25"  # a sleep length nothing else uses
-    reply = worker.call("msagent_hostile_ops:spin_with_escapee", {"marker": marker}, timeout=1.5)
+    reply = worker.call("spin_with_escapee", {"marker": marker}, timeout=1.5)
     assert reply["kind"] == "timeout"
     if worker.isolation["pid"] or any(r.startswith("pids_cgroup") for r in worker.isolation["rlimits"]):
         time.sleep(0.2)
@@ -189,34 +190,34 @@ def test_timeout_kills_processes_that_left_the_group(worker):
 
 @pytest.mark.parametrize(("op", "signal_name"), [("abort", "SIGABRT"), ("segfault", "SIGSEGV")])
 def test_crash_is_reported_and_next_call_restarts(worker, op, signal_name):
-    reply = worker.call(f"msagent_hostile_ops:{op}")
+    reply = worker.call(op)
     assert reply["ok"] is False and reply["kind"] == "crash"
     assert reply["error"] == f"worker died: signal {signal_name}"
     assert "stderr" in reply
     assert not worker.alive
-    assert worker.call("agent.sandbox.ops:echo", {"value": op})["result"] == op
+    assert worker.call("echo", {"value": op})["result"] == op
     assert worker.restarts == 1
 
 
 def test_os_exit_is_a_crash(worker):
-    reply = worker.call("msagent_hostile_ops:exit_now")
+    reply = worker.call("exit_now")
     assert reply["kind"] == "crash" and reply["error"] == "worker died: exit code 3"
-    assert worker.call("agent.sandbox.ops:noop")["ok"] is True
+    assert worker.call("noop")["ok"] is True
 
 
 def test_huge_allocation_is_refused_and_worker_survives(worker):
-    assert worker.call("msagent_hostile_ops:allocate", {"gib": 50})["result"].startswith("refused")
-    assert worker.call("msagent_hostile_ops:allocate", {"gib": 0.05})["result"] == f"allocated {int(0.05 * 2**30)}"
-    assert worker.call("msagent_hostile_ops:raise_memory_limit")["result"].startswith("refused") or os.geteuid() != 0
+    assert worker.call("allocate", {"gib": 50})["result"].startswith("refused")
+    assert worker.call("allocate", {"gib": 0.05})["result"] == f"allocated {int(0.05 * 2**30)}"
+    assert worker.call("raise_memory_limit")["result"].startswith("refused") or os.geteuid() != 0
 
 
 def test_process_count_is_capped(config):
     with Worker(config.model_copy(update={"max_processes": 24})) as w:
         if not any(r.startswith(("pids_cgroup", "nproc")) for r in w.isolation["rlimits"]):
             pytest.skip("no way to cap processes on this host: " + "; ".join(w.isolation["notes"]))
-        started = w.call("msagent_hostile_ops:many_threads", {"n": 200})["result"]
+        started = w.call("many_threads", {"n": 200})["result"]
         assert 0 < started < 24
-        assert w.call("agent.sandbox.ops:noop")["ok"] is True
+        assert w.call("noop")["ok"] is True
 
 
 @needs_mountns
@@ -229,7 +230,7 @@ def test_nothing_is_written_outside_the_temp_dir(config, tmp_path):
     config = config.model_copy(update={"read_only_paths": [str(protected)], "hidden_paths": [str(secret_home)]})
     with Worker(config) as w:
         assert w.isolation["fs"] is True and w.isolation["hidden"] == [str(secret_home)]
-        call = lambda op, path: w.call(f"msagent_hostile_ops:{op}", {"path": str(path)})["result"]  # noqa: E731
+        call = lambda op, path: w.call(op, {"path": str(path)})["result"]  # noqa: E731
         assert call("write", protected / "x.txt").startswith("refused")
         assert call("read", secret_home / "credentials").startswith("refused")
         call("write", secret_home / "planted.txt")  # lands on the tmpfs hiding it, or is refused
@@ -245,13 +246,13 @@ def test_callers_home_is_hidden_by_default(worker):
         pytest.skip("no home folder to hide")
     assert home in [os.path.realpath(p) for p in worker.isolation["hidden"]]
     target = Path(home, "msagent-sandbox-probe.txt")
-    worker.call("msagent_hostile_ops:write", {"path": str(target)})
+    worker.call("write", {"path": str(target)})
     assert not target.exists()
 
 
 @needs_mountns
 def test_default_makes_the_whole_filesystem_read_only(worker, tmp_path):
     assert "/" in worker.isolation["read_only"]
-    assert worker.call("msagent_hostile_ops:write", {"path": str(tmp_path / "y.txt")})["result"].startswith("refused")
-    assert worker.call("msagent_hostile_ops:write", {"path": "/dev/shm/msagent-probe"})["result"] == "written"
+    assert worker.call("write", {"path": str(tmp_path / "y.txt")})["result"].startswith("refused")
+    assert worker.call("write", {"path": "/dev/shm/msagent-probe"})["result"] == "written"
     assert not (tmp_path / "y.txt").exists() and not Path("/dev/shm/msagent-probe").exists()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from agent.kb.store import KB
 from agent.verify.devices import device as declared
-from agent.sandbox.config import WorkerConfig
+from agent.sandbox.config import BUILTIN_OPERATIONS, WorkerConfig
 from agent.sandbox.pool import Worker
 from agent.write.atomic import write_text
 
-OP = "agent.probes.probe:run_entries"
+OP = "probes.run_entries"  # registered on the probe worker below
 BATCH = 25
 
 
@@ -87,7 +87,8 @@ def verify(kb: KB, apis: list[str] | None, device: str = "cpu", root: Path | Non
     start = time.perf_counter()
     user = str(kb.user) if kb.user is not None and kb.user.is_dir() else None
     # the worker hides $HOME, where the user's layer usually lives: that one folder stays visible, read-only
-    config = WorkerConfig(preload=["torch", "mindspore"], visible_paths=[user] if user else [])
+    config = WorkerConfig(preload=["torch", "mindspore"], visible_paths=[user] if user else [],
+                          operations={**BUILTIN_OPERATIONS, OP: "agent.probes.probe:run_entries"})
     with Worker(config) as worker:
         fresh = run(kb, names, device, worker, kb_root=str(kb.root) if kb.root else None, on_batch=on_batch,
                     kb_user=user)

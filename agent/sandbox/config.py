@@ -6,6 +6,11 @@ from pydantic import BaseModel, Field
 DEFAULT_ENV_ALLOW = ["PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "GLOG_v"]
 
 
+# The operations every worker offers (agent/sandbox/ops.py); a user of the pool registers its own beside them.
+BUILTIN_OPERATIONS = {"noop": "agent.sandbox.ops:noop", "echo": "agent.sandbox.ops:echo",
+                      "info": "agent.sandbox.ops:info"}
+
+
 class WorkerConfig(BaseModel):
     """How one worker process is started and fenced in."""
 
@@ -63,9 +68,10 @@ class WorkerConfig(BaseModel):
     temp_dir: str | None = Field(
         default=None, description="Parent folder for the worker's private temp dir; None uses the system default."
     )
-    allowed_prefixes: list[str] = Field(
-        default_factory=lambda: ["agent."],
-        description="Module prefixes whose functions may be called as ops.",
+    operations: dict[str, str] = Field(
+        default_factory=lambda: dict(BUILTIN_OPERATIONS),
+        description="The worker's registry: operation name -> 'module:function'. A request names an operation; "
+        "a name not registered here is refused, in the caller and in the worker.",
     )
 
 

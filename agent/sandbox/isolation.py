@@ -125,7 +125,7 @@ def build_env(config: WorkerConfig, workdir: str) -> dict[str, str]:
         TMPDIR=workdir,
         MSAGENT_WORKDIR=workdir,
         MSAGENT_PRELOAD=",".join(config.preload),
-        MSAGENT_ALLOWED_PREFIXES=",".join(config.allowed_prefixes),
+        MSAGENT_OPERATIONS=json.dumps(config.operations),
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.setdefault("PATH", os.defpath)

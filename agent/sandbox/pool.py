@@ -2,7 +2,7 @@
 its crashes. The CLI never imports torch or MindSpore; only the worker does.
 
     with Worker(WorkerConfig(preload=["torch", "mindspore"])) as w:
-        reply = w.call("agent.probes.probe:run_probe", {...}, timeout=60)
+        reply = w.call("echo", {"value": 1}, timeout=60)
 
 A reply is {"id", "ok": True, "result"} or {"id", "ok": False, "kind":
 "exception"|"timeout"|"crash", "error", ...}; call() never raises for the worker's failures.
@@ -26,7 +26,6 @@ from typing import Iterator
 
 from agent.sandbox.config import WorkerConfig
 from agent.sandbox.isolation import Launch, build_launch, cgroup_pids, remove_cgroup
-from agent.sandbox.worker import allowed
 
 __all__ = ["Worker", "WorkerConfig", "WorkerPool", "WorkerStartError"]
 
@@ -143,15 +142,16 @@ class Worker:
 
     # -- calls -----------------------------------------------------------------------------
     def call(self, op: str, args: dict | None = None, timeout: float | None = None) -> dict:
-        """Run `op` ("package.module:function") with **args in the worker and return its reply."""
+        """Run the registered operation `op` (see WorkerConfig.operations) with **args in the worker and
+        return its reply."""
         timeout = self.config.timeout_s if timeout is None else timeout
         with self._lock:
             rid = self._next_id
             self._next_id += 1
-            if not allowed(op.partition(":")[0], self.config.allowed_prefixes):
+            if op not in self.config.operations:
                 return {"id": rid, "ok": False, "kind": "exception",
-                        "error": f"PermissionError: op {op!r} is outside the allowed prefixes "
-                                 f"{self.config.allowed_prefixes}", "traceback": ""}
+                        "error": f"PermissionError: {op!r} is not a registered operation "
+                                 f"({', '.join(sorted(self.config.operations))})", "traceback": ""}
             try:
                 self.start()
             except WorkerStartError as exc:

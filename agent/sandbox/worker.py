@@ -1,6 +1,7 @@
 """The verification worker: `python -m agent.sandbox.worker`.
 
-Reads JSON-lines requests {"id", "op": "agent.module:function", "args": {...}} on stdin and
+Reads JSON-lines requests {"id", "op": NAME, "args": {...}} on stdin, NAME one of the registry its
+caller gave it (MSAGENT_OPERATIONS: name -> "module:function"; anything else is refused), and
 answers each with one JSON line on stdout. User code may print freely: fd 1 is pointed at
 stderr and replies go through a private copy of the real stdout. stdin is likewise replaced
 by /dev/null so user code cannot eat requests.
@@ -38,11 +39,6 @@ def to_jsonable(value):
     )
 
 
-def allowed(module: str, prefixes: list[str]) -> bool:
-    """'agent.' allows 'agent.x.y' (and 'agent' itself), never 'agentx'."""
-    return any((module + ".").startswith(p if p.endswith(".") else p + ".") for p in prefixes if p)
-
-
 def _error(rid, exc: BaseException, with_traceback: bool = True) -> dict:
     return {
         "id": rid, "ok": False, "kind": "exception",
@@ -51,17 +47,17 @@ def _error(rid, exc: BaseException, with_traceback: bool = True) -> dict:
     }
 
 
-def handle(request: dict, prefixes: list[str]) -> dict:
+def handle(request: dict, operations: dict[str, str]) -> dict:
     """Run one request; every failure, SystemExit included, becomes an error reply."""
     rid = request.get("id")
     try:
         op = request.get("op")
         args = request.get("args") or {}
-        if not isinstance(op, str) or ":" not in op or not isinstance(args, dict):
-            raise ValueError("a request needs 'op' as 'module:function' and 'args' as an object")
-        module_name, _, func_name = op.partition(":")
-        if not allowed(module_name, prefixes):
-            raise PermissionError(f"op {op!r} is outside the allowed prefixes {prefixes}")
+        if not isinstance(op, str) or not isinstance(args, dict):
+            raise ValueError("a request needs 'op' as an operation name and 'args' as an object")
+        if op not in operations:
+            raise PermissionError(f"{op!r} is not a registered operation ({', '.join(sorted(operations))})")
+        module_name, _, func_name = operations[op].partition(":")
         importlib.invalidate_caches()  # modules written since start (translated code) must be found
         func = getattr(importlib.import_module(module_name), func_name)
         result = to_jsonable(func(**args))
@@ -123,7 +119,7 @@ def main() -> None:
             os.close(request_fd)
             _run_as_init(child)
 
-    prefixes = [p for p in os.environ.get("MSAGENT_ALLOWED_PREFIXES", "agent.").split(",") if p]
+    operations = json.loads(os.environ.get("MSAGENT_OPERATIONS") or "{}")
     preload_names = [m.strip() for m in os.environ.get("MSAGENT_PRELOAD", "").split(",") if m.strip()]
     ready = {"ready": True, "pid": os.getpid(), **confined, **preload(preload_names)}
     _write(reply_fd, {"id": 0, "ok": True, "result": ready})
@@ -139,7 +135,7 @@ def main() -> None:
             except ValueError as exc:
                 _write(reply_fd, _error(None, exc, with_traceback=False))
                 continue
-            reply = handle(request, prefixes)
+            reply = handle(request, operations)
             sys.stdout.flush()
             sys.stderr.flush()
             _write(reply_fd, reply)

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from agent.kb.store import load_kb  # noqa: E402
 from agent.rules.engine import translate_source  # noqa: E402
-from agent.verify.weights import transfer_weights  # noqa: E402
+from agent.verify.weights import TRANSFORMS, transfer_weights  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
@@ -77,8 +77,9 @@ def _parity(kb, src: str, build: str, shapes, *, call=lambda m, *xs: m(*xs), ato
     tparams = dict(tm.named_parameters())
     assert len(by_ms) == len(tparams)
     for tname, p in tparams.items():
-        ms_name = plan[tname]["ms"]
-        np.testing.assert_allclose(by_ms[ms_name].asnumpy(), p.grad.numpy(), atol=atol, rtol=1e-4,
+        ms_name, transform = plan[tname]["ms"], plan[tname].get("transform")
+        want = TRANSFORMS[transform](p.grad.numpy()) if transform else p.grad.numpy()  # MindSpore's layout
+        np.testing.assert_allclose(by_ms[ms_name].asnumpy(), want, atol=atol, rtol=1e-4,
                                    err_msg=f"gradient of {tname}")
     return code, tm, mm
 

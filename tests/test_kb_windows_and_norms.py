@@ -45,3 +45,20 @@ def test_tensor_unfold_is_a_sliding_window(kb):
 def test_layer_norm_over_several_trailing_dims(kb):
     code, _, _ = _parity(kb, TRAILING, "Trailing()", [(2, 4, 5, 6)])
     assert "_MsLayerNorm(" in code
+
+
+UPSAMPLE_1D = '''\
+class Upsample1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose1d(4, 3, 3, stride=2, padding=1, output_padding=1)
+        self.wide = nn.ConvTranspose1d(4, 2, 3, stride=2, output_padding=1, groups=2, bias=False)
+
+    def forward(self, x):
+        return self.up(x), self.wide(x), self.up(x, output_size=[2, 3, 14])
+'''
+
+
+def test_conv_transpose_1d_computes_output_padding_as_torch(kb):
+    code, _, _ = _parity(kb, UPSAMPLE_1D, "Upsample1d()", [(2, 4, 7)])
+    assert "_MsConvTranspose1d(" in code and "msagent:" not in code

@@ -70,3 +70,13 @@ def test_a_constructor_argument_used_as_a_shape_is_guessed_as_one(tmp_path, shar
     unit = next(u for u in report.units if u.name == "GridEmbedding")
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     assert "shape=(8, 8)" in unit.spec["init"], unit.spec
+
+
+def test_instance_norm_first_layers_give_the_input_shape():
+    import torch.nn as nn
+
+    from agent.verify.infer import module_input_candidates
+
+    for layer, rank in ((nn.InstanceNorm1d(5), 3), (nn.InstanceNorm2d(5, affine=True), 4), (nn.InstanceNorm3d(5), 5)):
+        first = module_input_candidates(nn.Sequential(layer, nn.ReLU()))[0][0]
+        assert len(first["shape"]) == rank and first["shape"][1] == 5, (layer, first)

@@ -200,6 +200,12 @@ def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [_f((B1, m.num_features)), _f((B1, m.num_features, 16), vary=[2])]
     if isinstance(m, tnn.BatchNorm2d):
         return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.BatchNorm3d, tnn.InstanceNorm3d)):
+        return [_f((B1, m.num_features, 8, 8, 8), vary=[2, 3, 4])]
+    if isinstance(m, tnn.InstanceNorm1d):
+        return [_f((B1, m.num_features, 16), vary=[2])]
+    if isinstance(m, tnn.InstanceNorm2d):
+        return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
     if isinstance(m, tnn.GroupNorm):
         return [_f((B1, m.num_channels, 16, 16), vary=[2, 3])]
     return []

@@ -80,3 +80,66 @@ def test_instance_norm_first_layers_give_the_input_shape():
     for layer, rank in ((nn.InstanceNorm1d(5), 3), (nn.InstanceNorm2d(5, affine=True), 4), (nn.InstanceNorm3d(5), 5)):
         first = module_input_candidates(nn.Sequential(layer, nn.ReLU()))[0][0]
         assert len(first["shape"]) == rank and first["shape"][1] == 5, (layer, first)
+
+
+POSITIONAL = '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model=12, max_len=32):
+        super().__init__()
+        pe = torch.zeros(max_len, d_model)
+        position = torch.arange(0, max_len, dtype=torch.float).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe.unsqueeze(0).transpose(0, 1))
+
+    def forward(self, x):
+        return x + self.pe[: x.size(0), :]
+
+
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(20, 6))
+
+    def forward(self, ids):
+        return nn.functional.embedding(ids, self.table).sum(1)
+'''
+
+
+def test_inputs_corrected_from_torchs_own_shape_errors(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "pos.py", POSITIONAL, shared_verifier)
+    units = {u.name: u for u in report.units}
+    pos, tokens = units["PositionalEncoding"], units["Tokens"]
+    assert pos.status.startswith("verified"), (pos.status, pos.reason)
+    assert pos.spec["inputs"][0][0]["shape"][-1] == 12  # the table's width, asked for by a broadcast error
+    assert tokens.status.startswith("verified"), (tokens.status, tokens.reason)
+    assert tokens.spec["inputs"][0][0]["dtype"] == "int64"
+
+
+def test_corrections_read_each_kind_of_error():
+    from agent.verify.shape_fix import corrected
+
+    x = [{"shape": [2, 64, 16], "dtype": "float32", "_vary": [1]}]
+    fixed = corrected(x, "The size of tensor a (16) must match the size of tensor b (8) at non-singleton dimension 2")
+    assert fixed[0]["shape"] == [2, 64, 8] and fixed[0]["_vary"] == [1]
+    fixed = corrected(x, "mat1 and mat2 shapes cannot be multiplied (128x16 and 40x40)")
+    assert fixed[0]["shape"] == [2, 64, 40]
+    assert corrected(x, "mat1 and mat2 shapes cannot be multiplied (7x16 and 40x40)") is None  # not this input
+    img = [{"shape": [2, 8, 16, 16], "dtype": "float32", "_vary": [2, 3]}]
+    fixed = corrected(img, "Given groups=1, weight of size [4, 3, 3, 3], expected input[2, 8, 16, 16] to have 3 "
+                           "channels, but got 8 channels instead")
+    assert fixed[0]["shape"] == [2, 3, 16, 16]
+    fixed = corrected(x, "Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                         "Long, Int; but got torch.FloatTensor", vocab=20)
+    assert fixed[0]["dtype"] == "int64" and fixed[0]["high"] == 20
+    fixed = corrected(x, "Given normalized_shape=[64, 12], expected input with shape [*, 64, 12], but got input of "
+                         "size[2, 64, 16]")
+    assert fixed[0]["shape"] == [2, 64, 12] and fixed[0]["_vary"] == []
+    assert corrected(x, "some other error") is None

@@ -266,9 +266,12 @@ def _entry_layers(module, hints: dict | None = None) -> list:
     return firsts
 
 
-def _vocab(module) -> int:
+def vocab(module) -> int:
+    """The first Embedding's table size (integer inputs stay in range), 10 without one."""
     import torch.nn as tnn
 
+    if not isinstance(module, tnn.Module):
+        return 10
     emb = next((m for m in module.modules() if isinstance(m, tnn.Embedding)), None)
     return emb.num_embeddings if emb is not None else 10
 
@@ -365,7 +368,7 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
             per_arg.append([{"value": [B1, 3, 8, 8]}])
             continue
         if kind == usage.INDEX or _INT_ARG.search(p.name.lower()):
-            per_arg.append([_i((B1, 8), _vocab(module), vary=[1])])
+            per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         per_arg.append(_layer_inputs(layer, hints) if layer is not None else _generic(hints or {}))

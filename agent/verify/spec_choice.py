@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.verify import infer, parents
+from agent.verify import infer, parents, shape_fix
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -99,6 +99,9 @@ def run_torch(obj, args):
         return obj(*args)
 
 
+MAX_FIXES = 3  # inputs corrected from torch's errors per constructor call (see shape_fix)
+
+
 @dataclass
 class SpecChoice:
     spec: dict | None = None  # the public spec (source, init, inputs)
@@ -157,7 +160,9 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             except Exception as exc:
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
-            for first in _first_sizes(spec, obj, init_text, is_module):
+            queue, fixes = list(_first_sizes(spec, obj, init_text, is_module)), 0
+            while queue:
+                first = queue.pop(0)
                 values = all("value" in x for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 try:
@@ -179,6 +184,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                         continue
                 except Exception as exc:
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
+                    fixed = None if spec.get("inputs") or fixes >= MAX_FIXES else shape_fix.corrected(
+                        first, str(exc), infer.vocab(obj))
+                    if fixed is not None:  # what torch's error asked for, before the next guess
+                        queue.insert(0, fixed)
+                        fixes += 1
                     continue
                 if not is_module and isinstance(outputs[0][0], torch.nn.Module) and call is not None:
                     # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module

@@ -1,0 +1,75 @@
+"""Inputs corrected from torch's own shape errors.
+
+Inferred inputs are guesses; when torch refuses one, its error often says what it wanted: a broadcast
+that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
+needs 8 features (a Linear behind a reshape), a convolution that needs 3 channels, an embedding that
+needs integer indices. One corrected input per error, tried before the next guess; the torch side stays
+the oracle (a corrected input that still fails is one more entry in `tried`).
+"""
+from __future__ import annotations
+
+import re
+
+_BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
+                        r"dimension (\d+)")
+_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+_CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
+_FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got input of size\s*\[([\d, ]+)\]")
+_INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
+_NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
+
+
+def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | None:
+    """INPUTS (input descriptors: shape, dtype, _vary) changed as ERROR asks, or None when it says nothing
+    usable. A size fixed by the model stops varying between the two trial sizes."""
+    floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
+    if _INDICES.search(error) and floats:
+        first = dict(inputs[floats[0]], dtype="int64", low=0, high=vocab)
+        return _replace(inputs, floats[0], first)
+    if m := _BROADCAST.search(error):
+        a, b, dim = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a})
+    if m := _MATMUL.search(error):
+        rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows)
+    if m := _CHANNELS.search(error):
+        want, have = int(m.group(1)), int(m.group(2))
+        return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want})
+    if m := _NUM_FEATURES.search(error):
+        dim, want, have = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {have: want})
+    if m := _FEATURES.search(error):
+        want = [int(x) for x in m.group(1).split(",")]
+        for i in floats:
+            shape = list(inputs[i]["shape"])
+            if len(shape) >= len(want):
+                shape[len(shape) - len(want):] = want
+                vary = [a for a in inputs[i].get("_vary", []) if a < len(shape) - len(want)]
+                return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, int], rows: int | None = None):
+    """The first float input whose axis (axis_of(shape)) holds a size SWAP names, set to its partner."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        axis = axis_of(shape)
+        if axis is None or shape[axis] not in swap:
+            continue
+        if rows is not None and _product(shape[:-1]) != rows:
+            continue  # not the matrix torch multiplied
+        shape[axis] = swap[shape[axis]]
+        vary = [a for a in inputs[i].get("_vary", []) if a != axis]
+        return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _product(sizes) -> int:
+    out = 1
+    for s in sizes:
+        out *= s
+    return out
+
+
+def _replace(inputs: list[dict], i: int, new: dict) -> list[dict]:
+    return [new if j == i else d for j, d in enumerate(inputs)]

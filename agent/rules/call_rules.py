@@ -33,7 +33,17 @@ class CallRules:
             if (method == "__init__" and isinstance(func.value, cst.Call) and code(func.value.func) == "super"
                     and self.layer_bases and self.layer_bases[-1] is not None):
                 return self._super_init(original, updated)
+            if method == "size" and self._unknown_receiver(func.value):
+                return structural.guarded_size(updated, self) or updated
         return updated
+
+    def _unknown_receiver(self, node: cst.BaseExpression) -> bool:
+        """A name or `self.x` the rules know nothing of (not a module, not annotated, not a torch name, not self)."""
+        if isinstance(node, cst.Name):
+            return (node.value != "self" and self._torch_name(node) is None
+                    and node.value not in self.scope.modules | self.scope.annotated)
+        return (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+                and self.scope.cls is not None and node.attr.value not in self.scope.cls.layers)
 
     def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = self._torch_name(original.func)

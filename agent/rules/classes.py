@@ -18,6 +18,7 @@ class ClassRules:
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         for base in node.bases:
             self._type_positions(base.value)
+            self.class_bases.add(id(base.value))
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
         self.classes.append(facts)
         base = self._layer_base(node)
@@ -81,8 +82,10 @@ class ClassRules:
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
         in_module = cls is not None and cls.is_module
+        params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
         self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn),
-                                 modules=module_params(node, self._qn, self.module_classes)))
+                                 modules=module_params(node, self._qn, self.module_classes),
+                                 annotated={p.name.value for p in params if p.annotation is not None}))
         self.frames.append([])
         return True
 

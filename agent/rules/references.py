@@ -154,6 +154,9 @@ class ReferenceRules:
             return expression(self.plan.render(base))  # elsewhere (inside a MindSpore layer) match too
         if target.helper:
             self._add_helper(target.helper)
+            derived = helper_class(target) if id(original) in self.class_bases else None
+            if derived is not None:
+                return cst.Name(derived)
         return expression(self.plan.render(target.api))
 
     def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:
@@ -207,6 +210,17 @@ def dotted(node: cst.BaseExpression) -> bool:
 
 
 @rewrite("isinstance-tests-the-mindspore-layer")
+@rewrite("subclass-of-a-helper-layer")
+def helper_class(target) -> str | None:
+    """A class deriving from a torch layer whose target is a helper class built by template
+    (`class TransformerModel(nn.Transformer)` -> `(_MsTransformer)`) derives from the helper: it takes
+    torch's arguments and keeps what the helper adds. None when the template builds no helper class."""
+    if not target.template:
+        return None
+    name = target.template.split("(", 1)[0].strip()
+    return name if re.search(rf"^class\s+{re.escape(name)}\(", target.helper, re.M) else None
+
+
 def helper_base(target) -> str | None:
     """isinstance/issubclass against a layer whose target is a helper subclass test the MindSpore class it extends:
     `mindspore.nn.LayerNorm` when the target is a helper class extending that one MindSpore class."""

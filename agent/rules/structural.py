@@ -97,6 +97,25 @@ def _size(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpressio
     return None
 
 
+_SIZE_HELPER = '''def _ms_size(x, *dim):
+    """torch's `.size()` / `.size(d)` on a value whose type only run time knows: a MindSpore tensor's
+    shape (its own `size` is the element count), anything else's own size()."""
+    if isinstance(x, mindspore.Tensor):
+        return x.shape[dim[0]] if dim else x.shape
+    return x.size(*dim)
+'''
+
+
+@rewrite("size-of-a-value-of-unknown-type")
+def guarded_size(call: cst.Call, rw) -> cst.BaseExpression | None:
+    """`v.size(d)` where nothing says what `v` is (`self.mask`, set to None in __init__ and to a tensor
+    later): a helper answers as torch's Tensor.size when `v` is a tensor at run time, else calls v's own."""
+    if len(call.args) > 1 or any(a.star or (a.keyword is not None and a.keyword.value != "dim") for a in call.args):
+        return None
+    rw._add_helper(_SIZE_HELPER)
+    return cst.Call(func=cst.Name("_ms_size"), args=[cst.Arg(call.func.value)] + [cst.Arg(a.value) for a in call.args])
+
+
 @rewrite("device-moves-vanish")
 def _moved(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
     """`.cuda()` / `.cpu()` move nothing: MindSpore places tensors by the context's device."""

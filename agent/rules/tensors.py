@@ -36,6 +36,7 @@ class Scope:
     tensors: set[str] = field(default_factory=set)
     modules: set[str] = field(default_factory=set)  # local names bound to module instances
     pairs: set[str] = field(default_factory=set)  # local names bound to a (values, indices) result
+    annotated: set[str] = field(default_factory=set)  # parameters whose annotation names their type
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

@@ -8,7 +8,9 @@ given as a size to `zeros`/`view`/`reshape`, or used as a slice bound is an inte
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
+import os
 import textwrap
 
 from agent.scan.names import parse_python
@@ -26,13 +28,47 @@ _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1
 
 def parameter_kinds(fn) -> dict[str, str]:
     """{parameter name: INT | SHAPE | INDEX} for the parameters whose use tells; {} without source."""
-    try:
-        tree = parse_python(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return {}
-    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+    func = _definition(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None
+    if func is None:
+        try:
+            tree = parse_python(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError, SyntaxError, IndentationError):
+            return {}
+        func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
     if func is None:
         return {}
+    return dict(_kinds(func))
+
+
+@functools.lru_cache(maxsize=256)
+def _file_functions(filename: str, mtime_ns: int) -> dict[tuple[int, str], ast.AST]:
+    """Every function definition of a source file by (first line, decorators included; name): one parse
+    per file, however many of its functions are asked about."""
+    try:
+        with open(filename, encoding="utf-8") as f:
+            tree = parse_python(f.read(), filename)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([n.lineno, *(d.lineno for d in n.decorator_list)])
+            found[(first, n.name)] = n
+    return found
+
+
+def _definition(filename: str, first_line: int, name: str):
+    try:
+        mtime = os.stat(filename).st_mtime_ns
+    except OSError:
+        return None
+    return _file_functions(filename, mtime).get((first_line, name))
+
+
+@functools.lru_cache(maxsize=1024)
+def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
+    """(parameter, kind) pairs of one parsed function definition (cached: the tree is the file's)."""
     params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]} - {"self", "cls"}
     kinds: dict[str, str] = {}
 
@@ -69,4 +105,4 @@ def parameter_kinds(fn) -> dict[str, str]:
             for bound in (node.lower, node.upper):
                 if bound is not None:
                     mark(bound, INT)
-    return kinds
+    return tuple(kinds.items())

@@ -111,3 +111,58 @@ def test_a_wrong_gradient_still_fails_when_judged_against_float64(tmp_path):
     grad = r["levels"]["grad"]
     assert grad["status"] == "failed" and grad["failure"] == "value", grad
     assert "fc1" in grad["reason"], grad["reason"]
+
+
+class _Wide:
+    """The torch side's float64 twin of a grad reply, as a session answers it."""
+
+    def __init__(self, reply, arrays):
+        self.reply, self.arrays = reply, arrays
+
+    def call(self, op, args, arrays):
+        assert op == "grad" and args["float64"] is True
+        return self.reply, self.arrays
+
+
+def _judge(truth: dict, torch32: dict, ms32: dict):
+    """levels._grads_against_float64 over named gradients (plain arrays: the judgment alone)."""
+    import numpy as np
+
+    from agent.verify.levels import LevelContext, LevelFailure, _grads_against_float64
+
+    names = sorted(truth)
+
+    def reply(grads):
+        return ({"loss": 1.0, "grads": {n: i for i, n in enumerate(names)}, "input_grads": []},
+                [np.asarray(grads[n], np.float32) for n in names])
+
+    ctx = LevelContext(ref=_Wide(*reply(truth)), cand=None, seed=0, inputs=([], []),
+                       plan={n: {"ms": n} for n in names}, weights=None, forward=None)
+    first = LevelFailure("value", "gradient mismatch")
+    return _grads_against_float64(ctx, first, *reply(torch32), *reply(ms32))
+
+
+def test_a_tiny_noisy_gradient_within_its_tolerance_does_not_make_the_unit_undecidable():
+    import numpy as np
+    import pytest
+
+    from agent.verify.levels import LevelFailure
+
+    big = np.linspace(-0.3, 0.3, 50)
+    tiny = np.full(10, 1e-3)
+    truth = {"first.weight": big, "deep.weight": tiny}
+    torch32 = {"first.weight": big + 0.002, "deep.weight": tiny + 6e-5}  # deep: 6% of its size, under 1e-4
+    ms32 = {"first.weight": big - 0.003, "deep.weight": tiny - 5e-5}
+    worst, checked, _, note = _judge(truth, torch32, ms32)
+    assert checked == 2 and "judged against torch's float64 run" in note
+    # the same MindSpore error on a gradient whose rounding noise is past its tolerance and 5% of it
+    torch32["first.weight"] = big + 0.03
+    with pytest.raises(LevelFailure) as undecided:
+        _judge(truth, torch32, ms32)
+    assert undecided.value.failure == "precision"
+    # and a MindSpore gradient far from the float64 run beyond four times torch's rounding
+    torch32["first.weight"] = big + 0.002
+    ms32["first.weight"] = big + 0.05
+    with pytest.raises(LevelFailure) as wrong:
+        _judge(truth, torch32, ms32)
+    assert wrong.value.failure == "value"

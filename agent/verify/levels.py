@@ -232,7 +232,7 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
     worst, checked, inputs = _compare_grads(ctx.plan, wide, wa, ms, ma, judge=against_truth)
     first = max(noisy, key=noisy.get)
     note = (f"; judged against torch's float64 run, as float32 rounding alone moves torch's own gradients "
-            f"past the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
+            f"past half the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
             f"that error x{NOISE_FACTOR:g} plus the tolerance)")
     return worst, checked, inputs, note
 

@@ -8,6 +8,7 @@ the oracle (a corrected input that still fails is one more entry in `tried`).
 """
 from __future__ import annotations
 
+import math
 import re
 
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
@@ -56,19 +57,12 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         axis = axis_of(shape)
         if axis is None or shape[axis] not in swap:
             continue
-        if rows is not None and _product(shape[:-1]) != rows:
+        if rows is not None and math.prod(shape[:-1]) != rows:
             continue  # not the matrix torch multiplied
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
-
-
-def _product(sizes) -> int:
-    out = 1
-    for s in sizes:
-        out *= s
-    return out
 
 
 def _replace(inputs: list[dict], i: int, new: dict) -> list[dict]:

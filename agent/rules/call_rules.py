@@ -16,6 +16,9 @@ from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 
 class CallRules:
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        magnitude = self.complex_call(original, updated)
+        if magnitude is not None:
+            return magnitude
         if id(original.func) in self.roots:
             return self._torch_call(original, updated)
         func = original.func

@@ -27,6 +27,7 @@ from agent.rules.call_rules import CallRules
 from agent.rules.calls import MS_NAME, code
 from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
+from agent.rules.complex_arithmetic import ComplexRules, computes_complex
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports
 from agent.scan.names import Resolver, referenced_names, scan_names
@@ -58,7 +59,7 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
+class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -69,6 +70,9 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
         self._tops: set[int] = set()
         self._members: set[int] = set()
         self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
+        self.complex_stores: set[int] = set()  # `z.real` / `z.imag` assigned to
+        self.complex_seen = True  # whether the file may compute in complex numbers (see complex_arithmetic)
+        self.complex_memo: dict[int, bool] = {}
         self.fquotes: list[str] = []  # quote of each enclosing f-string
         self.layer_bases: list = []  # per enclosing class: the torch layer entry it derives from, or None
         self.overrides = overrides or {}
@@ -204,6 +208,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
             self.inf.bind_targets(t.target, node.value, self.scope)
             if isinstance(t.target, cst.Name):  # `best = x.max(dim=1)`: `best.values` later is `best[0]`
                 (self.scope.pairs.add if self._returns_pair(node.value) else self.scope.pairs.discard)(t.target.value)
+            self.bind_complex(t.target, node.value)
         if self._dropped_setting(node):  # not references to convert: the statement goes
             for t in node.targets:
                 part = t.target
@@ -249,6 +254,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, Transformer):
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self.inf.bind_targets(node.target, node.value, self.scope)
+        self.bind_complex(node.target, node.value)
 
     # -- imports are handled by the imports pass ------------------------------------------
     def visit_Import(self, node) -> bool:
@@ -373,6 +379,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
         plan = ImportPlan(taken)
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
                              resolver=resolver, positions=positions)
+        rewriter.complex_seen = computes_complex(source)
         new = visit(module, rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}
         clash = kept & set(plan.needed)

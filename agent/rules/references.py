@@ -60,7 +60,7 @@ class ReferenceRules:
 
     def leave_Attribute(self, original, updated):
         for rule in (self._pair_part, self._narrowed_attribute, self._tensor_attribute, self._module_registry,
-                     self._layer_attribute):
+                     self._layer_attribute, self._complex_part):
             out = rule(original, updated)
             if out is not None:
                 return out

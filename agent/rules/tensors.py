@@ -37,6 +37,7 @@ class Scope:
     modules: set[str] = field(default_factory=set)  # local names bound to module instances
     pairs: set[str] = field(default_factory=set)  # local names bound to a (values, indices) result
     annotated: set[str] = field(default_factory=set)  # parameters whose annotation names their type
+    complex: set[str] = field(default_factory=set)  # local names that may hold complex values
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

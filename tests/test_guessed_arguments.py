@@ -138,3 +138,37 @@ def test_corrections_read_each_kind_of_error():
                          "size[2, 64, 16]")
     assert fixed[0]["shape"] == [2, 64, 12] and fixed[0]["_vary"] == []
     assert corrected(x, "some other error") is None
+
+
+WRAPPER = '''\
+import torch
+import torch.nn as nn
+
+
+class Backbone(nn.Module):
+    def __init__(self, dim_in, dim_hidden):
+        super().__init__()
+        self.dim_hidden = dim_hidden
+        self.net = nn.Sequential(nn.Linear(dim_in, dim_hidden), nn.Tanh())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Readout(nn.Module):
+    def __init__(self, net, classes):
+        super().__init__()
+        assert isinstance(net, Backbone), "Readout must wrap a Backbone"
+        self.net = net
+        self.head = nn.Linear(net.dim_hidden, classes)
+
+    def forward(self, x):
+        return self.head(self.net(x)).softmax(dim=-1)
+'''
+
+
+def test_a_wrapper_asserting_its_models_class_gets_one(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "wrap.py", WRAPPER, shared_verifier)
+    unit = next(u for u in report.units if u.name == "Readout")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "Backbone(dim_in=8, dim_hidden=8)" in unit.spec["init"], unit.spec

@@ -110,7 +110,18 @@ class _Code(str):
         return str(self)
 
 
-def default_inits(name: str, cls) -> list[str]:
+def _instance_of(cls, name: str, depth: int) -> str | None:
+    """The first constructor expression of the module class NAME (as CLS's module spells it), for a
+    parameter CLS asserts is one; None for anything else or past one level of nesting."""
+    fn = cls if inspect.isfunction(cls) else getattr(cls, "__init__", None)
+    found = getattr(fn, "__globals__", {}).get(name)
+    if depth > 0 or not inspect.isclass(found) or found is cls or not callable(getattr(found, "forward", None)):
+        return None
+    inits = default_inits(name, found, _depth=depth + 1)
+    return inits[0] if inits else None
+
+
+def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args.
     CLS may also be a function that builds a module."""
     try:
@@ -124,6 +135,10 @@ def default_inits(name: str, cls) -> list[str]:
     for k, kind in usage.parameter_kinds(cls if inspect.isfunction(cls) else cls.__init__).items():
         if kind == usage.SHAPE and k in guesses and not isinstance(guesses[k], tuple):  # `len(shape)`, `*dims`
             guesses[k] = (8, 8)
+        if kind.startswith(usage.INSTANCE) and k in guesses and guesses[k] is inspect.Parameter.empty:
+            built = _instance_of(cls, kind[len(usage.INSTANCE):], _depth)
+            if built:  # `assert isinstance(net, SirenNet)`: a SirenNet, built as its own unit would be
+                guesses[k] = _Code(built)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
         return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses

@@ -3,7 +3,9 @@
 Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passed to `range`/`arange`,
 given as a size to `zeros`/`view`/`reshape`, or used as a slice bound is an integer; one passed to
 `len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
-`one_hot` is an integer tensor. Parameters with no such use are left to the name-based guesses.
+`one_hot` is an integer tensor; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
+model it wraps) is an instance of that class. Parameters with no such use are left to the name-based
+guesses.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import textwrap
 from agent.scan.names import parse_python
 
 INT, SHAPE, INDEX = "int", "shape", "index"
+INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 
 # calls whose positional arguments (from the given position on) are sizes / counts
 _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "randn": 0, "rand": 0,
@@ -27,7 +30,8 @@ _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1
 
 
 def parameter_kinds(fn) -> dict[str, str]:
-    """{parameter name: INT | SHAPE | INDEX} for the parameters whose use tells; {} without source."""
+    """{parameter name: INT | SHAPE | INDEX | INSTANCE + class name} for the parameters whose use tells;
+    {} without source."""
     code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
     func = _definition(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None
     if func is None:
@@ -85,6 +89,8 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if callee == "len" and node.args:
                 mark(node.args[0], SHAPE)
+            if callee == "isinstance" and len(node.args) == 2 and isinstance(node.args[1], ast.Name):
+                mark(node.args[0], INSTANCE + node.args[1].id)
             for a in node.args:
                 if isinstance(a, ast.Starred):
                     mark(a.value, SHAPE)

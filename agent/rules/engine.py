@@ -29,7 +29,7 @@ from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
 from agent.rules.imports import ImportPlan
-from agent.rules.imports_pass import finish_imports
+from agent.rules.imports_pass import finish_imports, imports_torch_only
 from agent.scan.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, Unchanged, top_level_lines
 from agent.rules.references import ReferenceRules
@@ -370,7 +370,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
                                     raw_line=1, raw_column=0) from exc
     names = scan_names(source)
     bindings = names.torch_bound
-    if not bindings:
+    if not bindings and not imports_torch_only(source):
         return RulesResult(code=source)
     taken = names.identifiers - bindings
     tops = top_level_lines(module, names.tree)

@@ -6,6 +6,8 @@ while the units that do not reach it can still be verified.
 """
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
@@ -14,7 +16,59 @@ from agent.rules.walk import Transformer, visit
 
 MARKER = "# msagent:"
 
+# Packages that import torch themselves: translated code cannot import them (MindSpore runs without
+# torch). Their names become stand-ins, so the file imports and a use of one raises, saying what it was.
+TORCH_ONLY = ("torchvision", "torchaudio", "torchtext", "functorch", "torchgen")
+_STAND_IN = '''class _MsTorchOnly:
+    """A name from a package that needs torch (torchvision, torchaudio, ...), which translated code cannot
+    import: the file still imports, and using the name raises, saying what it stood for."""
 
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _MsTorchOnly(f"{self._name}.{attr}")
+
+    def __call__(self, *args, **kwargs):
+        raise ImportError(f"{self._name} needs torch and has no MindSpore translation here: rewrite this use")
+'''
+
+
+_IMPORTS_TORCH_ONLY = re.compile(rf"^\s*(?:import|from)\s+(?:{'|'.join(TORCH_ONLY)})\b", re.M)
+
+
+def imports_torch_only(source: str) -> bool:
+    """Whether SOURCE may import a torch-only package (a cheap superset, for files with no torch import)."""
+    return _IMPORTS_TORCH_ONLY.search(source) is not None
+
+
+def _torch_only(stmt: cst.BaseSmallStatement) -> list[tuple[str, str]]:
+    """(local name, dotted name) for each name a top-level import of a torch-only package binds."""
+    if isinstance(stmt, cst.Import):
+        out = []
+        for alias in stmt.names:
+            full = get_full_name_for_node(alias.name)
+            if full.split(".")[0] in TORCH_ONLY:
+                out.append((alias.asname.name.value, full) if alias.asname else (full.split(".")[0], full.split(".")[0]))
+        return out
+    if (isinstance(stmt, cst.ImportFrom) and not stmt.relative and stmt.module is not None
+            and not isinstance(stmt.names, cst.ImportStar)):
+        full = get_full_name_for_node(stmt.module)
+        if full.split(".")[0] in TORCH_ONLY:
+            return [(a.asname.name.value if a.asname else get_full_name_for_node(a.name),
+                     f"{full}.{get_full_name_for_node(a.name)}") for a in stmt.names]
+    return []
+
+
+def _without_torch_only(stmt: cst.BaseSmallStatement) -> cst.BaseSmallStatement | None:
+    """The import with its torch-only names dropped (`import os, torchvision` -> `import os`), or None."""
+    if isinstance(stmt, cst.Import):
+        names = [a for a in stmt.names if get_full_name_for_node(a.name).split(".")[0] not in TORCH_ONLY]
+        if names:
+            return stmt.with_changes(names=[*names[:-1], names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+    return None
 
 
 def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
@@ -44,6 +98,7 @@ class _ImportRewriter(Transformer):
         self.inserted = False
         self.depth = 0
         self.markers: list[tuple[int, str]] = []
+        self.stand_ins: dict[str, str] = {}  # local name -> the torch-only name it stands for
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         # imports are statements: expressions (most of the tree) need no visit
@@ -64,6 +119,18 @@ class _ImportRewriter(Transformer):
         return updated
 
     def leave_SimpleStatementLine(self, original, updated):
+        if self.depth == 0 and any(_torch_only(s) for s in updated.body):
+            body = []
+            for s in updated.body:
+                bound = _torch_only(s)
+                self.stand_ins.update(bound)
+                kept = _without_torch_only(s) if bound else s
+                if kept is not None:
+                    body.append(kept)
+            if not body:
+                return cst.RemoveFromParent()
+            body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            updated = updated.with_changes(body=body)
         torch_stmts = [s for s in updated.body if _bound_names(s)]
         if not torch_stmts:
             return updated
@@ -102,9 +169,17 @@ def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | Non
         new = _insert_at_top(new, stmts)
     if kept and not (rw.inserted and stmts):
         new = new.with_changes(header=[*new.header, *rw._note()])
-    if helpers:
-        new = _insert_after_imports(new, helpers)
     markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
+    stand_ins = []
+    if rw.stand_ins:
+        helpers = [*(helpers or []), cst.parse_statement(_STAND_IN)]
+        for local, full in rw.stand_ins.items():
+            note = [cst.EmptyLine(comment=cst.Comment(f"{MARKER} {full} needs torch: {local} stands in for it and "
+                                                      "raises when used"))]
+            stand_ins.append(cst.parse_statement(f"{local} = _MsTorchOnly({full!r})\n").with_changes(leading_lines=note))
+            markers.append((1, f"{full} needs torch (no MindSpore translation): {local} raises when used"))
+    if helpers:
+        new = _insert_after_imports(new, helpers, stand_ins)
     return new, markers
 
 
@@ -126,7 +201,8 @@ def _insert_at_top(module: cst.Module, stmts: list[cst.SimpleStatementLine]) -> 
     return module.with_changes(body=[*body[:i], *stmts, *body[i:]])
 
 
-def _insert_after_imports(module: cst.Module, stmts: list) -> cst.Module:
+def _insert_after_imports(module: cst.Module, stmts: list, assignments: list = ()) -> cst.Module:
+    """STMTS (definitions), two blank lines before each, then ASSIGNMENTS (one block), after the imports."""
     body = list(module.body)
     last = -1
     for i, stmt in enumerate(body):
@@ -136,6 +212,10 @@ def _insert_after_imports(module: cst.Module, stmts: list) -> cst.Module:
         elif not isinstance(stmt, (cst.SimpleStatementLine, cst.Try, cst.If)):
             break  # the first definition: the imports before it (past `__all__ = [...]`, guarded imports) bind the names helpers use
     spaced = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in stmts]
+    if assignments:
+        first = assignments[0]
+        spaced += [first.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *first.leading_lines]),
+                   *assignments[1:]]
     rest = body[last + 1:]
     if rest and not rest[0].leading_lines:
         rest[0] = rest[0].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])

@@ -8,6 +8,7 @@ import libcst as cst
 
 from agent.kb.schema import Entry
 from agent.rules import structural
+from agent.rules.catalog import rewrite
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
                                fix_commas, has_arg_rules)
@@ -16,6 +17,7 @@ from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 
 class CallRules:
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        updated = self._written_through_data(original, updated)
         magnitude = self.complex_call(original, updated)
         if magnitude is not None:
             return magnitude
@@ -38,6 +40,23 @@ class CallRules:
                 return self._super_init(original, updated)
             if method == "size" and self._unknown_receiver(func.value):
                 return structural.guarded_size(updated, self) or updated
+        return updated
+
+    @rewrite("data-written-is-the-tensor")
+    def _written_through_data(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """`w.data.uniform_(-s, s)` / `init.xavier_uniform_(w.data)`: written through `.data` (an in-place
+        method, an init function), the tensor itself: MindSpore's `.data` of a Parameter is a copy, so
+        writes to it are lost. Reads of `.data` (detached values) stay."""
+        func = original.func
+        if (isinstance(func, cst.Attribute) and func.attr.value.endswith("_") and not func.attr.value.startswith("__")
+                and _data_of_tensor(func.value, self)
+                and isinstance(updated.func, cst.Attribute) and isinstance(updated.func.value, cst.Attribute)):
+            return updated.with_changes(func=updated.func.with_changes(value=updated.func.value.value))
+        if (original.args and original.args[0].keyword is None and _data_of_tensor(original.args[0].value, self)
+                and isinstance(updated.args[0].value, cst.Attribute)
+                and (self._torch_name(func) or "").startswith("torch.nn.init.")):
+            first = updated.args[0].with_changes(value=updated.args[0].value.value)
+            return updated.with_changes(args=[first, *updated.args[1:]])
         return updated
 
     def _unknown_receiver(self, node: cst.BaseExpression) -> bool:
@@ -156,3 +175,9 @@ class CallRules:
             self._unconverted(original, f"no MindSpore mapping for {shown}", entry.api)
             return updated, None
         return self._apply(original, updated, entry, target, receiver=updated.func.value), target
+
+
+def _data_of_tensor(node: cst.BaseExpression, rw) -> bool:
+    """`X.data` where X is a tensor or parameter (`self.weight.data`, `p.data` in `for p in parameters()`)."""
+    return (isinstance(node, cst.Attribute) and node.attr.value == "data"
+            and rw.inf.is_tensor(node.value, rw.scope))

@@ -18,7 +18,8 @@ from agent.rules.walk import statements
 # Methods called on `self` inside a module class that the KB's torch.nn.Module entries cover.
 SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state_dict", "load_state_dict",
                        "modules", "named_modules", "children", "named_children", "to", "cuda", "cpu",
-                       "zero_grad", "apply", "register_buffer", "forward"}
+                       "zero_grad", "apply", "register_buffer", "forward", "add_module", "register_module",
+                       "register_parameter"}
 # Methods only a torch module has (an optimizer's state_dict and zero_grad are left out): a receiver of
 # unknown type (`def count(model): ... model.modules()`) calling one is a module.
 MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",

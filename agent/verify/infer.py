@@ -3,8 +3,8 @@
 Runs in the worker. Constructor arguments come from the signature's defaults plus name-based
 guesses for required ones; inputs come from the first layers of the constructed torch module.
 Everything here only proposes candidates: the harness keeps the first one the torch side accepts.
-Input dicts may carry private keys `_batch` (batch axis) and `_vary` (axes that may change size
-for the second trial size); `public_spec` strips them.
+Input dicts may carry private keys `_batch` (batch axis, or axes: a graph's nodes x nodes matrix) and
+`_vary` (axes that may change size for the second trial size); `public_spec` strips them.
 """
 from __future__ import annotations
 
@@ -254,6 +254,7 @@ def _einops_inputs(m, hints: dict) -> list[dict]:
 
 
 _LABEL = re.compile(r"label|target")
+_ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 
@@ -261,8 +262,13 @@ _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), va
 def _generic(hints: dict) -> list[dict]:
     """Inputs for a module with no shape-carrying layer: shaped by its channel count when its
     constructor has one (`ChannelShuffle(channels=8, groups=2)`), then plain guesses."""
-    channels = next((v for k, v in hints.items() if _CHANNELS.search(k.lower()) and isinstance(v, int)), None)
-    shaped = [_f((B1, channels, 16, 16), vary=[2, 3]), _f((B1, channels, 16), vary=[2])] if channels else []
+    named = next(((k, v) for k, v in hints.items() if _CHANNELS.search(k.lower()) and isinstance(v, int)), None)
+    if named is None:
+        return [g[0] for g in _GENERIC]
+    name, channels = named
+    shaped = [_f((B1, channels, 16, 16), vary=[2, 3]), _f((B1, channels, 16), vary=[2]), _f((B1, channels))]
+    if "features" in name.lower():  # `in_features`: a matrix of feature rows (`torch.mm(x, self.weight)`)
+        shaped = shaped[-1:] + shaped[:-1]
     return shaped + [g[0] for g in _GENERIC]
 
 
@@ -382,6 +388,9 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
         if kind == usage.SHAPE:
             per_arg.append([{"value": [B1, 3, 8, 8]}])
             continue
+        if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
+            per_arg.append([_f((B1, B1), batch=[0, 1])])
+            continue
         if kind == usage.INDEX or _INT_ARG.search(p.name.lower()):
             per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
             continue
@@ -465,9 +474,9 @@ def second_sizes(first: list[dict]) -> list[list[dict]]:
         if "shape" not in inp:
             return dict(inp)
         shape = list(inp["shape"])
-        b = inp.get("_batch", 0)
         if shape:
-            shape[b] = B2
+            for b in (lambda b: b if isinstance(b, list) else [b])(inp.get("_batch", 0)):
+                shape[b] = B2
         if vary:
             for ax in inp.get("_vary", []):
                 shape[ax] = SHRINK.get(shape[ax], max(1, shape[ax] - 2))

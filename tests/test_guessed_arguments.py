@@ -172,3 +172,23 @@ def test_a_wrapper_asserting_its_models_class_gets_one(tmp_path, shared_verifier
     unit = next(u for u in report.units if u.name == "Readout")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "Backbone(dim_in=8, dim_hidden=8)" in unit.spec["init"], unit.spec
+
+
+DOMAIN = '''\
+import torch
+
+
+def safe_log(t, eps=1e-6):
+    return torch.log(t + eps)
+
+
+def entropy(p, eps=1e-8):
+    return -(p * torch.log(p + eps)).sum(dim=-1)
+'''
+
+
+def test_guessed_inputs_with_non_finite_outputs_give_way_to_ones_in_the_domain(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "logs.py", DOMAIN, shared_verifier)
+    for unit in report.units:
+        assert unit.status == "verified-by-rules", (unit.name, unit.status, unit.reason)
+        assert unit.level_reached == "grad", (unit.name, unit.levels)

@@ -436,32 +436,39 @@ def function_input_candidates(fn) -> list[list[dict]]:
     if params and all(g is not inspect.Parameter.empty and not isinstance(g, float) for g in guesses) \
             and not any(_INT_ARG.search(p.name.lower()) for p in params):
         out.append([{"value": g} for g in guesses])  # a builder (`conv3x3_block(in_channels, out_channels)`)
-    for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3])):
-        args = []
-        for p in params:
-            low = p.name.lower()
-            kind = kinds.get(p.name)
-            if kind == usage.INT:
-                args.append({"value": 4})
-            elif kind == usage.SHAPE:
-                args.append({"value": list(shape)})
-            elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
-                args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
-            elif low in ("dim", "axis"):
-                args.append({"value": -1})
-            elif _LABEL.search(low):
-                args.append(_i((B1,), shape[-1]))
-            elif _INT_ARG.search(low):
-                args.append(_i(shape[:2], 10, vary=vary[:1]))
-            elif p.annotation in (int, float, bool, "int", "float", "bool") or guess_value(low) in (0.0, 1e-5, 1.0):
-                v = guess_value(low, p.annotation)
-                if v is inspect.Parameter.empty:
-                    break
-                args.append({"value": v})
+    named_scalars = False  # a parameter taken for a number by its name (`p`, `scale`): also tried as a tensor
+    for as_tensor in (False, True):
+        if as_tensor and not named_scalars:
+            break
+        for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3])):
+            args = []
+            for p in params:
+                low = p.name.lower()
+                kind = kinds.get(p.name)
+                if kind == usage.INT:
+                    args.append({"value": 4})
+                elif kind == usage.SHAPE:
+                    args.append({"value": list(shape)})
+                elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
+                    args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
+                elif low in ("dim", "axis"):
+                    args.append({"value": -1})
+                elif _LABEL.search(low):
+                    args.append(_i((B1,), shape[-1]))
+                elif _INT_ARG.search(low):
+                    args.append(_i(shape[:2], 10, vary=vary[:1]))
+                elif p.annotation in (int, float, bool, "int", "float", "bool"):
+                    v = guess_value(low, p.annotation)
+                    if v is inspect.Parameter.empty:
+                        break
+                    args.append({"value": v})
+                elif guess_value(low) in (0.0, 1e-5, 1.0) and not as_tensor:
+                    named_scalars = True
+                    args.append({"value": guess_value(low)})
+                else:
+                    args.append(_f(shape, vary=vary))
             else:
-                args.append(_f(shape, vary=vary))
-        else:
-            out.append(args)
+                out.append(args)
     # losses over probabilities (BCE targets, log of inputs) reject normal samples: try the unit interval too
     out += [[dict(a, low=0.0, high=1.0) if a.get("dtype", "").startswith("float") else a for a in args]
             for args in list(out)]

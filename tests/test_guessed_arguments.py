@@ -192,3 +192,29 @@ def test_guessed_inputs_with_non_finite_outputs_give_way_to_ones_in_the_domain(t
     for unit in report.units:
         assert unit.status == "verified-by-rules", (unit.name, unit.status, unit.reason)
         assert unit.level_reached == "grad", (unit.name, unit.levels)
+
+
+KEYWORD_ONLY = '''\
+import torch
+import torch.nn as nn
+
+
+class MaskedAttention(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.qkv = nn.Linear(dim, dim * 3)
+
+    def forward(self, x, *, mask):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores.masked_fill(~mask, -1e9)
+        return scores.softmax(dim=-1) @ v
+'''
+
+
+def test_a_required_keyword_only_argument_is_given_none(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "attn.py", KEYWORD_ONLY, shared_verifier)
+    unit = next(u for u in report.units if u.name == "MaskedAttention")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.level_reached == "grad", unit.levels

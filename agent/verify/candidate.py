@@ -17,6 +17,7 @@ import traceback
 
 import numpy as np
 
+from agent.verify.infer import keyword_only_defaults
 from agent.verify.inputs import unpack
 from agent.verify.parents import IDENTITY, PART
 from agent.verify.weights import describe_ms, load_weights
@@ -136,6 +137,7 @@ def load(args: dict, arrays: list):
     try:
         cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
         cell.set_train(False)
+        keyword_only_defaults(cell)
     except BaseException as exc:  # noqa: BLE001
         where = _where(exc, root)
         return {"error": "construct", "where": where,

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from agent.verify.infer import keyword_only_defaults
 from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args
@@ -75,7 +76,7 @@ def _fresh(seed: int):
 
 
     seed_torch(seed)
-    m = evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init)
+    m = keyword_only_defaults(evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init))
     m.eval()
     perturb_constants(m, seed)
     sizes = _S["choice"].sizes

@@ -286,13 +286,13 @@ def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
         return pt_obj, init_text
     for _ in range(3):
         try:
-            return evaluate(pt_imp, unit["module"], init_text), init_text
+            return infer.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
         except TypeError as exc:
             again = _with_missing(init_text, exc) if guessed else None
             if again is None:
                 raise
             init_text = again
-    return evaluate(pt_imp, unit["module"], init_text), init_text
+    return infer.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
 
 
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")

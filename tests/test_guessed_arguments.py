@@ -158,7 +158,7 @@ class Backbone(nn.Module):
 class Readout(nn.Module):
     def __init__(self, net, classes):
         super().__init__()
-        assert isinstance(net, Backbone), "Readout must wrap a Backbone"
+        assert isinstance(net, (Backbone, nn.Sequential)), "Readout must wrap a Backbone"
         self.net = net
         self.head = nn.Linear(net.dim_hidden, classes)
 

@@ -100,7 +100,8 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 
 
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
-_WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body)$")
+_WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
+                      r"teacher)$")
 
 
 class _Code(str):

@@ -89,8 +89,10 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if callee == "len" and node.args:
                 mark(node.args[0], SHAPE)
-            if callee == "isinstance" and len(node.args) == 2 and isinstance(node.args[1], ast.Name):
-                mark(node.args[0], INSTANCE + node.args[1].id)
+            if callee == "isinstance" and len(node.args) == 2:
+                classes = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+                if classes and isinstance(classes[0], ast.Name):  # `isinstance(m, (A, B))`: an A
+                    mark(node.args[0], INSTANCE + classes[0].id)
             for a in node.args:
                 if isinstance(a, ast.Starred):
                     mark(a.value, SHAPE)

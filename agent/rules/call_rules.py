@@ -52,7 +52,7 @@ class CallRules:
                 and _data_of_tensor(func.value, self)
                 and isinstance(updated.func, cst.Attribute) and isinstance(updated.func.value, cst.Attribute)):
             return updated.with_changes(func=updated.func.with_changes(value=updated.func.value.value))
-        if (original.args and original.args[0].keyword is None and _data_of_tensor(original.args[0].value, self)
+        if (original.args and original.args[0].keyword is None and _data_of_tensor(original.args[0].value, self, True)
                 and isinstance(updated.args[0].value, cst.Attribute)
                 and (self._torch_name(func) or "").startswith("torch.nn.init.")):
             first = updated.args[0].with_changes(value=updated.args[0].value.value)
@@ -177,7 +177,8 @@ class CallRules:
         return self._apply(original, updated, entry, target, receiver=updated.func.value), target
 
 
-def _data_of_tensor(node: cst.BaseExpression, rw) -> bool:
-    """`X.data` where X is a tensor or parameter (`self.weight.data`, `p.data` in `for p in parameters()`)."""
+def _data_of_tensor(node: cst.BaseExpression, rw, initialised: bool = False) -> bool:
+    """`X.data` where X is a tensor or parameter (`self.weight.data`, `m.weight.data` of any layer); any
+    `X.data` when it is what a torch.nn.init function INITIALISED (those take tensors only)."""
     return (isinstance(node, cst.Attribute) and node.attr.value == "data"
-            and rw.inf.is_tensor(node.value, rw.scope))
+            and (initialised or rw.inf.is_tensor(node, rw.scope)))

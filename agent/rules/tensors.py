@@ -18,6 +18,8 @@ from agent.rules.walk import Visitor, visit
 NON_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "numpy", "ndimension", "nelement",
                       "is_contiguous", "element_size", "equal", "is_floating_point", "data_ptr", "get_device"}
 NON_TENSOR_ATTRS = {"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "grad_fn", "layout"}
+# Tensors every torch layer that has them keeps under these names.
+LAYER_TENSORS = {"weight", "bias", "running_mean", "running_var"}
 _SCALAR_ANNOTATIONS = {"int", "float", "bool", "str", "bytes", "dict", "list", "tuple", "None"}
 
 QN = Callable[[cst.CSTNode], set[str]]
@@ -116,7 +118,10 @@ class Inference:
             if isinstance(node.value, cst.Name) and node.value.value == "self":
                 return scope.cls is not None and node.attr.value in scope.cls.tensors
             if node.attr.value in ("T", "mT", "data", "real", "imag", "grad"):
-                return self.is_tensor(node.value, scope)
+                # `m.weight.data` of any module `m` (an init function applied to every layer): a tensor
+                return self.is_tensor(node.value, scope) or (
+                    node.attr.value == "data" and isinstance(node.value, cst.Attribute)
+                    and node.value.attr.value in LAYER_TENSORS)
             return False
         if isinstance(node, cst.Subscript):
             return self.is_tensor(node.value, scope)

@@ -78,6 +78,11 @@ class Target(BaseModel):
         None, description="source of a small function or class the target needs (its `api` or `template` names it); it is "
         "written once after the imports of every file that uses the target; MindSpore names in it are imported"
     )
+    base_helper: str | None = Field(
+        None, description="source of a class a user's subclass of this torch layer derives from instead of the "
+        "target: it takes the target's arguments and also keeps the torch attributes such subclasses read "
+        "(`self.dilation` in a same-padding pool); written like `helper`"
+    )
     assign_result: bool = Field(
         False, description="in-place torch method: `x.op_(...)` becomes `x.copy_(x.op(...))` (out-of-place on a "
         "temporary); MindSpore's in-place arithmetic does nothing on CPU, copy_ works"

@@ -152,6 +152,9 @@ class ReferenceRules:
         base = helper_base(target) if id(original) in self.instance_checks else None
         if base is not None:  # isinstance against the MindSpore layer the helper extends: layers built
             return expression(self.plan.render(base))  # elsewhere (inside a MindSpore layer) match too
+        if target.base_helper and id(original) in self.class_bases:  # `class SamePool(nn.MaxPool2d)`
+            self._add_helper(target.base_helper)
+            return cst.Name(re.search(r"^class\s+(\w+)", target.base_helper, re.M).group(1))
         if target.helper:
             self._add_helper(target.helper)
             derived = helper_class(target) if id(original) in self.class_bases else None

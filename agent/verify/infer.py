@@ -224,6 +224,13 @@ def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
     if isinstance(m, tnn.GroupNorm):
         return [_f((B1, m.num_channels, 16, 16), vary=[2, 3])]
+    # pools say their rank, not their channels: batched inputs (torch also takes unbatched ones)
+    if isinstance(m, (tnn.MaxPool1d, tnn.AvgPool1d, tnn.AdaptiveAvgPool1d, tnn.AdaptiveMaxPool1d)):
+        return [_f((B1, 8, 16), vary=[2])]
+    if isinstance(m, (tnn.MaxPool2d, tnn.AvgPool2d, tnn.AdaptiveAvgPool2d, tnn.AdaptiveMaxPool2d, tnn.LPPool2d)):
+        return [_f((B1, 8, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.MaxPool3d, tnn.AvgPool3d, tnn.AdaptiveAvgPool3d, tnn.AdaptiveMaxPool3d)):
+        return [_f((B1, 8, 8, 8, 8), vary=[2, 3, 4])]
     return []
 
 

@@ -218,3 +218,17 @@ def test_a_required_keyword_only_argument_is_given_none(tmp_path, shared_verifie
     unit = next(u for u in report.units if u.name == "MaskedAttention")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.level_reached == "grad", unit.levels
+
+
+def test_a_guessed_image_size_is_a_multiple_of_the_patch_sizes():
+    from agent.verify.infer import default_inits
+
+    class TwoScaleViT:
+        def __init__(self, *, image_size, num_classes, small_dim, large_dim, small_patch_size=12,
+                     large_patch_size=16):
+            assert image_size % small_patch_size == 0 and image_size % large_patch_size == 0
+
+    inits = default_inits("TwoScaleViT", TwoScaleViT)
+    assert inits and all("image_size=48" in i for i in inits), inits
+    for init in inits:
+        eval(init, {"TwoScaleViT": TwoScaleViT})  # the guess satisfies the constructor's own check

@@ -150,6 +150,7 @@ def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
         return []  # a submodule or callable we cannot build: nothing sensible to guess
     guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
+    _divisible_by_patches(guesses, sig)
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
@@ -166,6 +167,20 @@ def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
         given = dict(guesses, **{k: _Code(stand_in) for k in sequences})
         inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
     return inits
+
+
+def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
+    """A guessed image size made a multiple of every patch size the constructor has (guessed or default):
+    `CrossViT(image_size, sm_patch_size=12, lg_patch_size=16)` asserts divisibility, so 48."""
+    given = {p.name: p.default for p in sig.parameters.values() if isinstance(p.default, int)} | guesses
+    patches = [v for k, v in given.items() if "patch" in k.lower() and isinstance(v, int) and not isinstance(v, bool)
+               and 0 < v <= 64]
+    if not patches:
+        return
+    step = math.lcm(*patches)
+    for k, v in guesses.items():
+        if _IMAGE_SIZE.search(k.lower()) and isinstance(v, int) and v % step:
+            guesses[k] = step * math.ceil(v / step)
 
 
 _STRIDE = re.compile(r"stride")

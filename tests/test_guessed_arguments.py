@@ -221,7 +221,7 @@ def test_a_required_keyword_only_argument_is_given_none(tmp_path, shared_verifie
 
 
 def test_a_guessed_image_size_is_a_multiple_of_the_patch_sizes():
-    from agent.verify.infer import default_inits
+    from agent.verify.constructors import default_inits
 
     class TwoScaleViT:
         def __init__(self, *, image_size, num_classes, small_dim, large_dim, small_patch_size=12,

@@ -17,7 +17,7 @@ import traceback
 
 import numpy as np
 
-from agent.verify.infer import keyword_only_defaults
+from agent.verify.constructors import keyword_only_defaults
 from agent.verify.inputs import unpack
 from agent.verify.parents import IDENTITY, PART
 from agent.verify.weights import describe_ms, load_weights

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 
-from agent.verify import infer
+from agent.verify import constructors, infer
 from agent.verify.weights import seed_torch
 
 PART = "__msagent_part__"
@@ -21,7 +21,7 @@ MAX_FACTORIES = 8
 _SCALARS = (bool, int, float, str, type(None))
 
 
-IDENTITY = infer.IDENTITY  # a stand-in for a wrapped submodule (`PreNorm(dim, fn)`): returns its input
+IDENTITY = constructors.IDENTITY  # a stand-in for a wrapped submodule (`PreNorm(dim, fn)`): returns its input
 
 
 def torch_identity():
@@ -266,5 +266,5 @@ def parent_specs(imp, unit: dict, cls, seed: int = 0):
     functions that name it (their arguments guessed)."""
     yield from _factory_specs(imp, unit, cls, seed)
     for name, parent_cls in _parents(imp, unit, cls):
-        for init in infer.default_inits(name, parent_cls):
+        for init in constructors.default_inits(name, parent_cls):
             yield from _inside(imp, unit, cls, init, seed)

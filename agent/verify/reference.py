@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from agent.verify.infer import keyword_only_defaults
+from agent.verify.constructors import keyword_only_defaults
 from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args

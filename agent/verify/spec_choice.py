@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.verify import infer, parents, shape_fix
+from agent.verify import constructors, infer, parents, shape_fix
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -137,7 +137,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     choice = SpecChoice()
     candidates = [dict(s) for s in specs or []]
     if is_module and pt_obj is not None:
-        candidates += [{"source": "defaults", "init": i, "inputs": None} for i in infer.default_inits(unit["name"], pt_obj)]
+        candidates += [{"source": "defaults", "init": i, "inputs": None} for i in constructors.default_inits(unit["name"], pt_obj)]
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
     fallback = None  # the first accepted inputs whose outputs were not finite, kept in case nothing better runs
@@ -148,7 +148,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 return made
             continue
         init = spec.get("init") if is_module else None
-        inits = [init] if init else (infer.default_inits(unit["name"], pt_obj) if is_module and pt_obj is not None
+        inits = [init] if init else (constructors.default_inits(unit["name"], pt_obj) if is_module and pt_obj is not None
                                      else [None])
         for init_text in inits:
             try:
@@ -198,12 +198,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 if not spec.get("inputs") and _not_finite(outputs[0][0]):
                     # guessed inputs outside the unit's domain (`log(t)` of normal samples): try the next
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: non-finite outputs")
-                    fallback = fallback or (spec, obj, init_text, first, outputs)
+                    fallback = fallback or (obj, spec, init_text, first, outputs)
                     continue
                 return _accept(choice, pt_imp, obj, spec, init_text, first, outputs, seed, as_trial, is_module, calibrate)
     if fallback is not None:
-        spec, obj, init_text, first, outputs = fallback
-        return _accept(choice, pt_imp, obj, spec, init_text, first, outputs, seed, as_trial, is_module, calibrate)
+        return _accept(choice, pt_imp, *fallback, seed, as_trial, is_module, calibrate)
     return choice
 
 
@@ -272,7 +271,7 @@ def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_mo
     """The candidate specs, then (modules only, reached when none of them ran) the specs found by
     building a repo module that contains the unit; guesses with an identity standing in for a wrapped
     submodule come last: the repo's own use of a wrapper says more."""
-    stand_in = [c for c in candidates if infer.IDENTITY in (c.get("init") or "")]
+    stand_in = [c for c in candidates if constructors.IDENTITY in (c.get("init") or "")]
     yield from (c for c in candidates if c not in stand_in)
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)
@@ -286,13 +285,13 @@ def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
         return pt_obj, init_text
     for _ in range(3):
         try:
-            return infer.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
+            return constructors.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
         except TypeError as exc:
             again = _with_missing(init_text, exc) if guessed else None
             if again is None:
                 raise
             init_text = again
-    return infer.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
+    return constructors.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
 
 
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
@@ -304,7 +303,7 @@ def _with_missing(call: str | None, exc: TypeError) -> str | None:
     if call is None or not found:
         return None
     names = re.findall(r"'(\w+)'", found.group(1))
-    guesses = {n: infer.guess_value(n.lower()) for n in names}
+    guesses = {n: constructors.guess_value(n.lower()) for n in names}
     if not names or any(v is inspect.Parameter.empty for v in guesses.values()):
         return None
     extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())

@@ -1,0 +1,209 @@
+"""Guess how to build a unit: constructor arguments from the signature's defaults plus guesses for the
+required ones, by name (`heads` is 2, `dropout` 0.0), by use (`verify/usage.py`: a shape, an index, an
+instance of a class the constructor checks) and by what the other arguments say (an image size a multiple
+of the patch sizes). Runs in the worker, on the torch side; the harness keeps the first call torch
+accepts. Also how a built unit is called with positional inputs only (`keyword_only_defaults`).
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+from agent.verify import usage
+
+# (pattern over the lower-cased parameter name, guessed value); first match wins.
+_NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
+    (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
+    (r"eps|epsilon", 1e-5),
+    (r"heads?$|n_head|num_heads|nhead", 2),
+    (r"layers?$|depth|n_layer|num_blocks|blocks$", 2),
+    (r"classes|num_labels|n_class|nclass", 10),
+    (r"vocab|num_embeddings|n_token|ntoken|n_vocab", 50),
+    (r"kernel", 3),
+    (r"stride|dilation", 1),
+    (r"padding|pad$", 0),
+    (r"num_groups|groups", 2),
+    (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
+    (r"ratio|mult|expansion", 2),
+    (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
+    (r"^(training|train|inplace|deterministic|verbose|debug)$", False),  # False: the deterministic path
+    # an up-sampling factor: 2 (an integer, as pixel shuffles and size arithmetic need; 1 would check nothing)
+    (r"scale_factor|upscale|upsample|up_factor", 2),
+    (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
+    (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
+]]  # compiled at import: in the sides' templates, not in every session
+
+
+def guess_value(name: str, annotation=inspect.Parameter.empty):
+    low = name.lower()
+    for pattern, value in _NAME_GUESSES:
+        if pattern.search(low):
+            return value
+    if annotation in (int, "int"):
+        return 8
+    if annotation in (float, "float"):
+        return 1.0
+    if annotation in (bool, "bool"):
+        return False
+    return inspect.Parameter.empty
+
+
+def required_params(sig: inspect.Signature) -> list[inspect.Parameter]:
+    return [
+        p for p in sig.parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name != "self"
+    ]
+
+
+_CONFIG_PARAM = re.compile(r"config|cfg|conf$|hparams|params$|args$|opts?$|settings")
+
+
+def _config_dataclasses(cls) -> list[tuple[str, type]]:
+    """Dataclasses visible where the unit is defined (its module's globals): candidate config types."""
+    import dataclasses
+
+    namespace = getattr(cls.__init__, "__globals__", {})
+    return [(n, v) for n, v in namespace.items()
+            if isinstance(v, type) and dataclasses.is_dataclass(v) and not n.startswith("_")]
+
+
+def _shrunk_fields(dc) -> str:
+    """Keyword arguments that make a config small: name-based guesses for int fields (layers 2, heads 2,
+    widths 16, vocab 50), the defaults for everything else."""
+    import dataclasses
+
+    parts = []
+    for f in dataclasses.fields(dc):
+        if f.type in (int, "int") or isinstance(f.default, int) and not isinstance(f.default, bool):
+            guess = guess_value(f.name, int)
+            if isinstance(guess, int) and not isinstance(guess, bool):
+                parts.append(f"{f.name}={16 if guess == 8 else guess!r}")
+    return ", ".join(parts)
+
+
+def config_inits(name: str, cls, param: str) -> list[str]:
+    """`GPT(GPTConfig(n_layer=2, ...))` then `GPT(GPTConfig())` for each dataclass in the unit's module."""
+    out = []
+    for dc_name, dc in _config_dataclasses(cls):
+        out.append(f"{name}({param}={dc_name}({_shrunk_fields(dc)}))")
+        out.append(f"{name}({param}={dc_name}())")
+    return out
+
+
+IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
+_WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
+                      r"teacher)$")
+
+
+class _Code(str):
+    """An argument written as code, not as a literal (`fn=__msagent_identity__()`)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _instance_of(cls, name: str, depth: int) -> str | None:
+    """The first constructor expression of the module class NAME (as CLS's module spells it), for a
+    parameter CLS asserts is one; None for anything else or past one level of nesting."""
+    fn = cls if inspect.isfunction(cls) else getattr(cls, "__init__", None)
+    found = getattr(fn, "__globals__", {}).get(name)
+    if depth > 0 or not inspect.isclass(found) or found is cls or not callable(getattr(found, "forward", None)):
+        return None
+    inits = default_inits(name, found, _depth=depth + 1)
+    return inits[0] if inits else None
+
+
+def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
+    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args.
+    CLS may also be a function that builds a module."""
+    try:
+        sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
+    except (TypeError, ValueError):
+        return [f"{name}()"]
+    required = required_params(sig)
+    if not required:
+        return [f"{name}()"]
+    guesses = {p.name: guess_value(p.name, p.annotation) for p in required}
+    for k, kind in usage.parameter_kinds(cls if inspect.isfunction(cls) else cls.__init__).items():
+        if kind == usage.SHAPE and k in guesses and not isinstance(guesses[k], tuple):  # `len(shape)`, `*dims`
+            guesses[k] = (8, 8)
+        if kind.startswith(usage.INSTANCE) and k in guesses and guesses[k] is inspect.Parameter.empty:
+            built = _instance_of(cls, kind[len(usage.INSTANCE):], _depth)
+            if built:  # `assert isinstance(net, SirenNet)`: a SirenNet, built as its own unit would be
+                guesses[k] = _Code(built)
+    unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
+    if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
+        return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
+    for k in unknown:
+        if _WRAPPED.search(k.lower()):  # the module a wrapper applies (`PreNorm(dim, fn)`): an identity stands in
+            guesses[k] = _Code(f"{IDENTITY}()")
+    unknown = [k for k in unknown if not isinstance(guesses[k], _Code)]
+    if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
+        return []  # a submodule or callable we cannot build: nothing sensible to guess
+    guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
+    _divisible_by_patches(guesses, sig)
+    inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
+    if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
+        inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
+    strides = [k for k, v in guesses.items() if v == 1 and _STRIDE.search(k.lower())]
+    if strides:  # a transposed convolution with output_padding needs stride > 1; a downsampling block too
+        inits.append(name + "(" + ", ".join(f"{k}={2 if k in strides else v!r}" for k, v in guesses.items()) + ")")
+    sized = {p.name: 64 for p in sig.parameters.values() if p.default is None and IMAGE_SIZE.search(p.name.lower())}
+    if sized:  # an image size left None that the constructor then requires (same-padding layers assert it)
+        given = {**guesses, **sized}
+        inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
+    sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower())]
+    for stand_in in _SEQUENCE_STAND_INS if sequences else ():
+        # `blocks` may be the blocks themselves (`Sequential(blocks)`, `ReversibleSequence([(f, g), ...])`)
+        given = dict(guesses, **{k: _Code(stand_in) for k in sequences})
+        inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
+    return inits
+
+
+def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
+    """A guessed image size made a multiple of every patch size the constructor has (guessed or default):
+    `CrossViT(image_size, sm_patch_size=12, lg_patch_size=16)` asserts divisibility, so 48."""
+    given = {p.name: p.default for p in sig.parameters.values() if isinstance(p.default, int)} | guesses
+    patches = [v for k, v in given.items() if "patch" in k.lower() and isinstance(v, int) and not isinstance(v, bool)
+               and 0 < v <= 64]
+    if not patches:
+        return
+    step = math.lcm(*patches)
+    for k, v in guesses.items():
+        if IMAGE_SIZE.search(k.lower()) and isinstance(v, int) and v % step:
+            guesses[k] = step * math.ceil(v / step)
+
+
+_STRIDE = re.compile(r"stride")
+# Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
+# alone or in (f, g) pairs as reversible blocks take them. Tried after the numeric guesses.
+_SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")
+_SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENTITY}()), ({IDENTITY}(), {IDENTITY}())]")
+
+
+_OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
+                           r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
+                           r"tokenizer|vocab|path|file|name|mode|type|kind)$")
+IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
+
+
+def keyword_only_defaults(obj):
+    """OBJ, its forward (`construct`) given None for the keyword-only arguments it requires
+    (`forward(self, x, *, mask)`): the checks pass inputs by position, the same way on both sides, and
+    the torch side decides whether None is acceptable. Returns OBJ."""
+    import functools
+
+    for name in ("forward", "construct"):
+        fn = getattr(obj, name, None)
+        if not callable(fn) or isinstance(fn, functools.partial):
+            continue
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        needed = {p.name: None for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty}
+        if needed:
+            object.__setattr__(obj, name, functools.partial(fn, **needed))
+    return obj

@@ -3,7 +3,7 @@ complex eigenvalues (`1j * imag`, complex exp, division, einsum, `.real`) and a 
 as a product of real FFTs. MindSpore on CPU has no gradient for complex multiplication and refuses
 Python complex scalars; the rules spell that arithmetic through real and imaginary parts. Migrated
 on the shared worker: every unit verified up to gradients, against real torch."""
-from tests.support.one_file import migrate_one_file
+from tests.support.one_file import assert_verified, migrate_one_file
 
 SOURCE = '''\
 import torch
@@ -52,9 +52,5 @@ class SpectralGate(nn.Module):
 
 def test_complex_arithmetic_verifies_to_gradients(tmp_path, shared_verifier):
     report, text = migrate_one_file(tmp_path, "ssm.py", SOURCE, shared_verifier)
-    units = {u.name: u for u in report.units}
-    for name in ("DiagonalStateKernel", "SpectralGate"):
-        unit = units[name]
-        assert unit.status == "verified-by-rules", (name, unit.status, unit.reason)
-        assert unit.level_reached == "grad", (name, unit.levels)
+    assert_verified(report, ("DiagonalStateKernel", "SpectralGate"))
     assert '_ms_complex_op("mul", 1j, self.freq)' in text and "# msagent:" not in text

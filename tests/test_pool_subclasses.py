@@ -2,7 +2,7 @@
 computed from the input size): `self.kernel_size`, `self.stride`, `self.dilation`, `self.ceil_mode`.
 MindSpore's pools keep some of these under other values (its padding is a 3-tuple) and others not at
 all; the subclass derives from a base that keeps torch's. Migrated on the shared worker with no spec."""
-from tests.support.one_file import migrate_one_file
+from tests.support.one_file import assert_verified, migrate_one_file
 
 SOURCE = '''\
 import math
@@ -51,8 +51,5 @@ class Stem(nn.Module):
 
 def test_pool_subclasses_reading_torch_attributes_verify(tmp_path, shared_verifier):
     report, text = migrate_one_file(tmp_path, "pools.py", SOURCE, shared_verifier)
-    units = {u.name: u for u in report.units}
-    for name in ("MaxPoolSame", "AvgPoolSame", "Stem"):
-        unit = units[name]
-        assert unit.status == "verified-by-rules", (name, unit.status, unit.reason)
+    assert_verified(report, ("MaxPoolSame", "AvgPoolSame", "Stem"))
     assert "class MaxPoolSame(_MsMaxPool2dBase)" in text and "class AvgPoolSame(_MsAvgPool2dBase)" in text

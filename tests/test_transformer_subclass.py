@@ -3,7 +3,7 @@ that calls `self.encoder(src, mask=...)` with torch's argument names, keeps its 
 set to None in __init__ (so nothing static says `self.src_mask.size(0)` is a tensor's), and a
 positional table whose width only the error of a first guess tells. Migrated on the shared worker:
 every unit verified up to gradients."""
-from tests.support.one_file import migrate_one_file
+from tests.support.one_file import assert_verified, migrate_one_file
 
 SOURCE = '''\
 import math
@@ -52,9 +52,5 @@ class TransformerModel(nn.Transformer):
 
 def test_transformer_subclass_language_model_verifies(tmp_path, shared_verifier):
     report, text = migrate_one_file(tmp_path, "model.py", SOURCE, shared_verifier)
-    units = {u.name: u for u in report.units}
-    for name in ("PositionalEncoding", "TransformerModel"):
-        unit = units[name]
-        assert unit.status == "verified-by-rules", (name, unit.status, unit.reason)
-        assert unit.level_reached == "grad", (name, unit.levels)
+    assert_verified(report, ("PositionalEncoding", "TransformerModel"))
     assert "class TransformerModel(_MsTransformer)" in text and "# msagent:" not in text

@@ -14,3 +14,14 @@ def migrate_one_file(tmp_path: Path, name: str, source: str, worker) -> tuple[Re
     (src / name).write_text(source)
     report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=worker)
     return report, (tmp_path / "out" / name).read_text()
+
+
+def assert_verified(report: Report, names, level: str | None = "grad") -> dict:
+    """Each unit of NAMES verified by the rules, up to LEVEL when one is given; the units by name."""
+    units = {u.name: u for u in report.units}
+    for name in names:
+        unit = units[name]
+        assert unit.status == "verified-by-rules", (name, unit.status, unit.reason)
+        if level is not None:
+            assert unit.level_reached == level, (name, unit.levels)
+    return units

@@ -232,3 +232,14 @@ def test_a_guessed_image_size_is_a_multiple_of_the_patch_sizes():
     assert inits and all("image_size=48" in i for i in inits), inits
     for init in inits:
         eval(init, {"TwoScaleViT": TwoScaleViT})  # the guess satisfies the constructor's own check
+
+
+def test_a_sequence_length_left_none_is_also_tried_set():
+    from agent.verify.constructors import default_inits
+
+    class Classifier:
+        def __init__(self, dim, sequence_length=None, positional="sine"):
+            assert positional != "sine" or sequence_length is not None, "sine needs the sequence length"
+
+    inits = default_inits("Classifier", Classifier)
+    assert "Classifier(dim=8, sequence_length=16)" in inits, inits

@@ -150,8 +150,9 @@ def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     strides = [k for k, v in guesses.items() if v == 1 and _STRIDE.search(k.lower())]
     if strides:  # a transposed convolution with output_padding needs stride > 1; a downsampling block too
         inits.append(name + "(" + ", ".join(f"{k}={2 if k in strides else v!r}" for k, v in guesses.items()) + ")")
-    sized = {p.name: 64 for p in sig.parameters.values() if p.default is None and IMAGE_SIZE.search(p.name.lower())}
-    if sized:  # an image size left None that the constructor then requires (same-padding layers assert it)
+    sized = {p.name: 64 if IMAGE_SIZE.search(p.name.lower()) else 16 for p in sig.parameters.values()
+             if p.default is None and (IMAGE_SIZE.search(p.name.lower()) or _SEQUENCE_LENGTH.search(p.name.lower()))}
+    if sized:  # an image size or sequence length left None that the constructor then requires (asserts it)
         given = {**guesses, **sized}
         inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
     sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower())]
@@ -177,6 +178,7 @@ def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
 
 
 _STRIDE = re.compile(r"stride")
+_SEQUENCE_LENGTH = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(num_tokens|n_tokens|context_length)$")
 # Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
 # alone or in (f, g) pairs as reversible blocks take them. Tried after the numeric guesses.
 _SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")

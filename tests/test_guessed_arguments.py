@@ -243,3 +243,27 @@ def test_a_sequence_length_left_none_is_also_tried_set():
 
     inits = default_inits("Classifier", Classifier)
     assert "Classifier(dim=8, sequence_length=16)" in inits, inits
+
+
+SUBLAYERS = '''\
+import torch.nn as nn
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, width, self_attn, feed_forward, layer, dropout=0.1):
+        super().__init__()
+        self.self_attn, self.feed_forward, self.layer = self_attn, feed_forward, layer
+        self.norm = nn.LayerNorm(width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        x = x + self.drop(self.self_attn(self.norm(x), x, x, mask))
+        return self.layer(x + self.feed_forward(self.norm(x)))
+'''
+
+
+def test_submodules_named_as_transformer_code_names_them_get_identities(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "block.py", SUBLAYERS, shared_verifier)
+    unit = next(u for u in report.units if u.name == "ResidualBlock")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "self_attn=__msagent_identity__()" in unit.spec["init"] and "layer=__msagent_identity__()" in unit.spec["init"]

@@ -17,7 +17,7 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
     (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
     (r"eps|epsilon", 1e-5),
     (r"heads?$|n_head|num_heads|nhead", 2),
-    (r"layers?$|depth|n_layer|num_blocks|blocks$", 2),
+    (r"(^|_)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
     (r"classes|num_labels|n_class|nclass", 10),
     (r"vocab|num_embeddings|n_token|ntoken|n_vocab", 50),
     (r"kernel", 3),
@@ -94,7 +94,7 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
 _WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
-                      r"teacher)$")
+                      r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp)$")
 
 
 class _Code(str):

@@ -38,6 +38,7 @@ class Comparison:
     def __init__(self):
         self.outputs: list[dict] = []
         self.notes: list[str] = []
+        self.values = 0  # tensors and scalars other than None compared: 0 means nothing was checked
 
     @property
     def max_abs(self) -> float:
@@ -79,7 +80,8 @@ def _leaf(node: dict, arrays: list):
     return None
 
 
-def _what(node: dict) -> str:
+def describe(node: dict) -> str:
+    """What an output node is, in a word (`Tensor`, `NoneType`, `partial`, `tuple`)."""
     return {"tensor": "Tensor", "scalar": node.get("py", "scalar"), "seq": node.get("cls") or node.get("kind", ""),
             "dict": "dict", "other": node.get("type", "object").rsplit(".", 1)[-1]}.get(node["t"], node["t"])
 
@@ -88,7 +90,7 @@ def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) ->
     if pt["t"] == "tensor" or ms["t"] == "tensor":
         a, b = _leaf(pt, pa), _leaf(ms, ma)
         if a is None or b is None:
-            raise Mismatch("shape", path, f"torch gives {_what(pt)}, MindSpore gives {_what(ms)}")
+            raise Mismatch("shape", path, f"torch gives {describe(pt)}, MindSpore gives {describe(ms)}")
         if b[2] and not a[2]:
             res.notes.append(f"{path or 'output'}: MindSpore gives a python {b[1]}, torch a tensor")
         _compare_arrays((a[0], a[1]), (b[0], b[1]), path, res)
@@ -96,7 +98,7 @@ def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) ->
     if pt["t"] != ms["t"] or pt["t"] == "other":
         if pt["t"] == ms["t"] == "other" and pt["type"] == ms["type"]:
             return
-        raise Mismatch("shape", path, f"torch gives {_what(pt)}, MindSpore gives {_what(ms)}")
+        raise Mismatch("shape", path, f"torch gives {describe(pt)}, MindSpore gives {describe(ms)}")
     if pt["t"] == "scalar":
         _compare_scalars(pt["v"], ms["v"], path, res)
         return
@@ -117,6 +119,7 @@ def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) ->
 
 
 def _compare_scalars(pt, ms, path: str, res: Comparison) -> None:
+    res.values += pt is not None
     if isinstance(pt, float) and isinstance(ms, (int, float)):
         if not (math.isclose(pt, ms, rel_tol=1e-4, abs_tol=1e-4) or (math.isnan(pt) and math.isnan(ms))):
             raise Mismatch("value", path, f"torch {pt!r}, MindSpore {ms!r}")
@@ -127,6 +130,7 @@ def _compare_scalars(pt, ms, path: str, res: Comparison) -> None:
 
 def _compare_arrays(pt_arr, ms_arr, path: str, res: Comparison) -> None:
     (a, adt), (b, bdt) = pt_arr, ms_arr
+    res.values += 1
     if _kind(adt) == _kind(bdt) == "complex" and a.shape == b.shape:  # real and imaginary parts as floats
         width = {"complex64": "float32", "complex128": "float64"}
         a, b = np.stack([a.real, a.imag], -1), np.stack([b.real, b.imag], -1)

@@ -22,7 +22,7 @@ from agent.sandbox.config import SideConfig
 from agent.sandbox.pool import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
-from agent.verify.compare import Mismatch, compare_trees
+from agent.verify.compare import Mismatch, compare_trees, describe
 from agent.verify.failures import KERNEL_MISSING, blocked_by_limits
 from agent.verify.inputs import make_arrays, pack, shapes
 from agent.verify import levels
@@ -341,6 +341,7 @@ class _Check:
         """Every seed and size compared; (weight plan, first seed's weights, first forward) for the levels."""
         r = self.result
         plan = first_weights = first_forward = self.prefetched = None
+        checked = False
         worst = {"max_abs": 0.0, "max_rel": 0.0, "cosine": 1.0}
         for seed_idx, seed in enumerate(self.seeds):
             if self.is_module:
@@ -394,6 +395,10 @@ class _Check:
                 if cmp.cosine is not None:
                     worst["cosine"] = min(worst["cosine"], cmp.cosine)
                 r.update(worst)
+                checked = checked or cmp.values > 0
+        if not checked:  # only None or opaque objects (`functools.partial`): the trials compared nothing
+            raise UnitFailure("no-values", "its outputs hold no tensor or value to compare (" + describe(first_forward[0])
+                              + "): nothing was checked", "not-exercised")
         return plan, first_weights, first_forward
 
     def _judge_rounding(self, seed, inputs, pt_out, pt_arrays, where: str, prep: dict, calibrated: bool | None) -> None:

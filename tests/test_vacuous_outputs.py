@@ -1,0 +1,41 @@
+"""A unit whose outputs hold nothing to compare (None, a functools.partial, any opaque object) is not
+verified: its trials checked nothing. A unit returning a Python value beside them still is."""
+from agent.verify.compare import compare_trees
+from agent.verify.tree import encode
+from tests.support.one_file import migrate_one_file
+
+SOURCE = '''\
+import functools
+
+import torch
+import torch.nn as nn
+
+
+def norm_factory(kind="instance"):
+    return functools.partial(nn.InstanceNorm2d, affine=False)
+
+
+def report_size(x):
+    print("elements:", torch.numel(x))
+
+
+def count_positive(x):
+    return int(torch.sum(x > 0)), None
+'''
+
+
+def test_outputs_with_nothing_to_compare_are_not_verified(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "factories.py", SOURCE, shared_verifier)
+    units = {u.name: u for u in report.units}
+    assert units["norm_factory"].status == "not-exercised", units["norm_factory"]
+    assert "nothing was checked" in units["norm_factory"].reason
+    assert units["report_size"].status == "not-exercised", units["report_size"]
+    assert units["count_positive"].status == "verified-by-rules", (units["count_positive"].status,
+                                                                  units["count_positive"].reason)
+
+
+def test_a_comparison_counts_the_values_it_compared():
+    pa, ma = [], []
+    assert compare_trees(encode((None, object()), pa), pa, encode((None, object()), ma), ma).values == 0
+    pa, ma = [], []
+    assert compare_trees(encode((3, None), pa), pa, encode((3, None), ma), ma).values == 1

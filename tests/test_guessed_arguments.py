@@ -137,6 +137,11 @@ def test_corrections_read_each_kind_of_error():
     fixed = corrected(x, "Given normalized_shape=[64, 12], expected input with shape [*, 64, 12], but got input of "
                          "size[2, 64, 16]")
     assert fixed[0]["shape"] == [2, 64, 12] and fixed[0]["_vary"] == []
+    fixed = corrected(img, "Calculated padded input size per channel: (3 x 3). Kernel size: (4 x 4). Kernel size "
+                           "can't be greater than actual input size")
+    assert fixed[0]["shape"] == [2, 8, 32, 32]
+    assert corrected([{"shape": [2, 8, 128, 128], "dtype": "float32"}], "Kernel size can't be greater than actual "
+                                                                          "input size") is None  # large enough
     assert corrected(x, "some other error") is None
 
 

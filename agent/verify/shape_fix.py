@@ -3,8 +3,9 @@
 Inferred inputs are guesses; when torch refuses one, its error often says what it wanted: a broadcast
 that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
 needs 8 features (a Linear behind a reshape), a convolution that needs 3 channels, an embedding that
-needs integer indices. One corrected input per error, tried before the next guess; the torch side stays
-the oracle (a corrected input that still fails is one more entry in `tried`).
+needs integer indices, a deep stack of strided convolutions that needs a larger map. One corrected input
+per error, tried before the next guess; the torch side stays the oracle (a corrected input that still
+fails is one more entry in `tried`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) a
 _CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
 _FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got input of size\s*\[([\d, ]+)\]")
 _INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
+_TOO_SMALL = re.compile(r"Kernel size can't be greater than actual input size|Output size is too small|"
+                        r"Expected output size .* less than or equal|input size .* is too small")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -24,6 +27,12 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     """INPUTS (input descriptors: shape, dtype, _vary) changed as ERROR asks, or None when it says nothing
     usable. A size fixed by the model stops varying between the two trial sizes."""
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
+    if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)
+        for i in floats:
+            shape = list(inputs[i]["shape"])
+            if len(shape) >= 3 and max(shape[2:]) < 128:
+                return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [2 * s for s in shape[2:]]))
+        return None
     if _INDICES.search(error) and floats:
         first = dict(inputs[floats[0]], dtype="int64", low=0, high=vocab)
         return _replace(inputs, floats[0], first)

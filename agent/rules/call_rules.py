@@ -18,9 +18,9 @@ from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 class CallRules:
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         updated = self._written_through_data(original, updated)
-        magnitude = self.complex_call(original, updated)
-        if magnitude is not None:
-            return magnitude
+        special = self.complex_call(original, updated) or self.packed_call(original, updated)
+        if special is not None:
+            return special
         if id(original.func) in self.roots:
             return self._torch_call(original, updated)
         func = original.func

@@ -28,6 +28,7 @@ from agent.rules.calls import MS_NAME, code
 from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
+from agent.rules.packed_sequences import PackedSequenceRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, imports_torch_only
 from agent.scan.names import Resolver, referenced_names, scan_names
@@ -59,7 +60,7 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, Transformer):
+class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, PackedSequenceRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -73,6 +74,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, Transformer
         self.complex_stores: set[int] = set()  # `z.real` / `z.imag` assigned to
         self.complex_seen = True  # whether the file may compute in complex numbers (see complex_arithmetic)
         self.complex_memo: dict[int, bool] = {}
+        self.packs_sequences = True  # whether the file may call pack_padded_sequence (see packed_sequences)
         self.fquotes: list[str] = []  # quote of each enclosing f-string
         self.layer_bases: list = []  # per enclosing class: the torch layer entry it derives from, or None
         self.overrides = overrides or {}
@@ -209,6 +211,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, Transformer
             if isinstance(t.target, cst.Name):  # `best = x.max(dim=1)`: `best.values` later is `best[0]`
                 (self.scope.pairs.add if self._returns_pair(node.value) else self.scope.pairs.discard)(t.target.value)
             self.bind_complex(t.target, node.value)
+            if self.packs_sequences:
+                self.bind_packed(t.target, node.value)
         if self._dropped_setting(node):  # not references to convert: the statement goes
             for t in node.targets:
                 part = t.target
@@ -380,6 +384,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
                              resolver=resolver, positions=positions)
         rewriter.complex_seen = computes_complex(source)
+        rewriter.packs_sequences = "pack_padded_sequence" in source
         new = visit(module, rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}
         clash = kept & set(plan.needed)

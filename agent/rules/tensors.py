@@ -40,6 +40,7 @@ class Scope:
     pairs: set[str] = field(default_factory=set)  # local names bound to a (values, indices) result
     annotated: set[str] = field(default_factory=set)  # parameters whose annotation names their type
     complex: set[str] = field(default_factory=set)  # local names that may hold complex values
+    packed: set[str] = field(default_factory=set)  # local names holding packed sequences
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

@@ -107,6 +107,7 @@ def _einops_inputs(m, hints: dict) -> list[dict]:
 
 
 _LABEL = re.compile(r"label|target")
+_LENGTHS = re.compile(r"^(lengths|lens|seq_lens|seq_lengths|src_lengths|input_lengths|text_lengths|x_lens)$")
 _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
@@ -236,6 +237,9 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
             continue
         if kind == usage.SHAPE:
             per_arg.append([{"value": [B1, 3, 8, 8]}])
+            continue
+        if _LENGTHS.search(p.name.lower()) and i > 0:  # each sequence's length, within the shorter trial size
+            per_arg.append([dict(_i((B1,), 7), low=1)])
             continue
         if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
             per_arg.append([_f((B1, B1), batch=[0, 1])])

@@ -272,3 +272,23 @@ def test_submodules_named_as_transformer_code_names_them_get_identities(tmp_path
     unit = next(u for u in report.units if u.name == "ResidualBlock")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "self_attn=__msagent_identity__()" in unit.spec["init"] and "layer=__msagent_identity__()" in unit.spec["init"]
+
+
+TOP_K = '''\
+import torch
+
+
+def keep_top_k(logits, thres=0.9):
+    k = int((1 - thres) * logits.shape[-1])
+    val, ind = torch.topk(logits, k)
+    probs = torch.full_like(logits, float("-inf"))
+    probs.scatter_(1, ind, val)
+    return probs
+'''
+
+
+def test_top_k_filtering_gets_a_last_axis_wide_enough_for_k(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "sample.py", TOP_K, shared_verifier)
+    unit = next(u for u in report.units if u.name == "keep_top_k")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["inputs"][0][0]["shape"] == [2, 32], unit.spec

@@ -303,7 +303,8 @@ def loss_of(out):
             stack += list(x)
     total = None
     for t in (t for t in leaves if t.dtype in floats):
-        term = (t.astype(ms.float32) ** 2).mean()
+        t = t.astype(ms.float32)
+        term = (ms.ops.where(ms.ops.isfinite(t), t, ms.ops.zeros_like(t)) ** 2).mean()
         total = term if total is None else total + term
     return total
 

@@ -293,7 +293,9 @@ def function_input_candidates(fn) -> list[list[dict]]:
     for as_tensor in (False, True):
         if as_tensor and not named_scalars:
             break
-        for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3])):
+        # the last, wide one for code that takes a fraction of the last axis (top-k filtering: k = 0 of 8)
+        for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3]),
+                            ((B1, 32), [])):
             args = []
             for p in params:
                 low = p.name.lower()

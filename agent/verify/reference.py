@@ -204,7 +204,8 @@ def loss_of(out):
     floats = [t for t in leaves if t.is_floating_point()]
     if not floats:
         raise ValueError("no floating-point output to take a loss of")
-    return sum((t.float() ** 2).mean() for t in floats)
+    # the finite elements only: a masked logit (-inf) has no square to differentiate
+    return sum((torch.where(torch.isfinite(t), t, 0.0).float() ** 2).mean() for t in floats)
 
 
 def _state(m, tensors: list, params_only: bool = False) -> dict:

@@ -140,7 +140,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
         candidates += [{"source": "defaults", "init": i, "inputs": None} for i in constructors.default_inits(unit["name"], pt_obj)]
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
-    fallback = None  # the first accepted inputs whose outputs were not finite, kept in case nothing better runs
+    fallback, least = None, 2.0  # the accepted inputs with the fewest non-finite outputs, if nothing better runs
     for spec in _with_parents(candidates, pt_imp, unit, pt_obj, seed, is_module):
         if not is_module and spec.get("init"):  # a builder's call written in the repo: `get_resnet(blocks=18)`
             made = _as_factory(pt_imp, unit, spec, seed, as_trial, choice.tried, calibrate)
@@ -195,10 +195,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
                     return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, choice.tried,
                                       calibrate)
-                if not spec.get("inputs") and _not_finite(outputs[0][0]):
-                    # guessed inputs outside the unit's domain (`log(t)` of normal samples): try the next
+                share = 0.0 if spec.get("inputs") else _not_finite(outputs[0][0])
+                if share > 0:  # guessed inputs outside the unit's domain (`log(t)` of normal samples): the next
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: non-finite outputs")
-                    fallback = fallback or (obj, spec, init_text, first, outputs)
+                    if share < least:
+                        fallback, least = (obj, spec, init_text, first, outputs), share
                     continue
                 return _accept(choice, pt_imp, obj, spec, init_text, first, outputs, seed, as_trial, is_module, calibrate)
     if fallback is not None:
@@ -351,13 +352,15 @@ def _blown_up(out) -> bool:
     return any(a.dtype.kind == "f" and a.size and float(np.nanmax(np.abs(a))) > BLOWN_UP for a in arrays)
 
 
-def _not_finite(out) -> bool:
-    """A NaN or an infinity among the float outputs (from finite inputs)."""
+def _not_finite(out) -> float:
+    """The share of NaNs and infinities among the float outputs (from finite inputs)."""
     from agent.verify.tree import encode
 
     arrays: list = []
     try:
         encode(out, arrays)
     except Exception:  # noqa: BLE001
-        return False
-    return any(a.dtype.kind == "f" and a.size and not np.isfinite(a).all() for a in arrays)
+        return 0.0
+    floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
+    total = sum(a.size for a in floats)
+    return sum(int((~np.isfinite(a)).sum()) for a in floats) / total if total else 0.0

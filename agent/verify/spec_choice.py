@@ -152,12 +152,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                                      else [None])
         for init_text in inits:
             try:
-                seed_torch(seed)
-                obj, init_text = _build(pt_imp, unit, init_text, pt_obj, guessed=spec.get("source") == "defaults")
-                if is_module and hasattr(obj, "eval"):
-                    obj.eval()
-                if as_trial and isinstance(obj, torch.nn.Module):
-                    perturb_constants(obj, seed)
+                obj, init_text = _trial_object(pt_imp, unit, init_text, pt_obj, spec, seed, as_trial)
             except Exception as exc:
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
@@ -205,6 +200,20 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     if fallback is not None:
         return _accept(choice, pt_imp, *fallback, seed, as_trial, is_module, calibrate)
     return choice
+
+
+def _trial_object(pt_imp, unit, init_text, pt_obj, spec: dict, seed: int, as_trial: bool):
+    """(the unit built from INIT_TEXT under SEED, in eval mode, its constants perturbed for a trial; the
+    init that built it)."""
+    import torch
+
+    seed_torch(seed)
+    obj, init_text = _build(pt_imp, unit, init_text, pt_obj, guessed=spec.get("source") == "defaults")
+    if unit.get("kind", "module") == "module" and hasattr(obj, "eval"):
+        obj.eval()
+    if as_trial and isinstance(obj, torch.nn.Module):
+        perturb_constants(obj, seed)
+    return obj, init_text
 
 
 def _first_sizes(spec: dict, obj, init_text: str | None, is_module: bool) -> list[list[dict]]:

@@ -141,15 +141,19 @@ class ComplexRules:
                 self.complex_memo.clear()
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.bind_complex(node.target, None) if isinstance(node.target, cst.Attribute) else None
-        if isinstance(node.target, cst.Name) and self.may_be_complex(node.value) and node.target.value not in self.scope.complex:
+        if isinstance(node.target, cst.Attribute):
+            self.complex_stores.add(id(node.target))  # `z.real += 1` stays an attribute
+        elif (isinstance(node.target, cst.Name) and node.target.value not in self.scope.complex
+              and self.may_be_complex(node.value)):
             self.scope.complex.add(node.target.value)
             self.complex_memo.clear()
 
     def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
         """`z *= w` is `z = z * w`, rewritten as that would be."""
-        spelled = cst.BinaryOperation(left=original.target, operator=_AUGMENTED.get(type(original.operator), cst.Power)(),
-                                      right=original.value)
+        operator = _AUGMENTED.get(type(original.operator))
+        if operator is None or not self.complex_seen:
+            return updated
+        spelled = cst.BinaryOperation(left=original.target, operator=operator(), right=original.value)
         call = self._complex_arithmetic(spelled, spelled.with_changes(left=updated.target, right=updated.value))
         if call is None:
             return updated

@@ -184,3 +184,30 @@ def test_a_fresh_session_after_a_held_one_ends_the_held_one(tmp_path):
     finally:
         v.drop_all()
         echo.close()
+
+
+def test_the_next_sessions_child_survives_what_a_unit_does_to_it(echo):
+    """The next session's child warms while a unit runs: that unit signals it (every catchable signal,
+    then SIGSTOP) and plants files in its folder; the next session still answers, from an empty folder."""
+    side, _ = echo
+    if not side.ready_info.get("pid1"):
+        pytest.skip("no pid namespace on this host: the unit would see every process of the machine")
+    attack = ("import os, signal, time\n"
+              "me, spare = os.getpid(), []\n"
+              "for _ in range(200):\n"
+              "    spare = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)]\n"
+              "    if spare: break\n"
+              "    time.sleep(0.01)\n"
+              "base = os.path.dirname(os.getcwd())\n"
+              "for d in os.listdir(base):\n"
+              "    if os.path.join(base, d) != os.getcwd():\n"
+              "        open(os.path.join(base, d, 'planted'), 'w').write('x')\n"
+              "for pid in spare:\n"
+              "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT,\n"
+              "                signal.SIGALRM, signal.SIGSTOP):\n"
+              "        os.kill(pid, sig)\n"
+              "result = {'signalled': spare}")
+    first, _ = _run(side, attack)
+    assert first["signalled"], "the next session's child should already exist while a unit runs"
+    second, _ = _run(side, "import os\nresult = {'pid': os.getpid(), 'cwd': os.listdir('.')}")
+    assert second["pid"] in first["signalled"] and second["cwd"] == []

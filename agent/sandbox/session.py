@@ -42,15 +42,18 @@ def warm(side: str, device: str) -> None:
 DEVICE_ERROR = "the side's framework cannot run on device"
 
 
-def serve(conn: socket.socket, side: str, broken: str | None = None) -> None:
+def serve(conn: socket.socket, side: str, broken: str | None = None, on_first=None) -> None:
     """Answer requests until EOF; with BROKEN (the runtime did not start on the device) every request
-    gets it as its error."""
+    gets it as its error. ON_FIRST runs when the first request has arrived."""
     ops = registry(side)
     while True:
         try:
             msg, arrays = wire.recv(conn)
         except EOFError:
             return
+        if on_first is not None:
+            on_first()
+            on_first = None
         op = msg.get("op")
         try:
             if broken:

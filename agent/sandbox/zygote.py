@@ -7,6 +7,14 @@ control socket with SCM_RIGHTS, so no unit holds a handle to another's channel o
 control socket. When the CLI closes a session the template kills the child and everything it
 left running, and empties its private folders (/scratch, /dev/shm, /tmp): nothing one unit leaves behind reaches the next.
 
+The next session's child (the spare) is forked as soon as a session is handed out, so that
+MindSpore's runtime start (~50 ms: thread pools, first kernel; it cannot happen in the template,
+a fork after it hangs) is done by the time the CLI opens the next session. The spare runs only
+the framework's warm-up while the current unit's code runs beside it; that code cannot reach it
+except by signals (same uid; neither is dumpable, so no ptrace and no /proc access): the spare
+ignores every catchable signal until it is handed out, one that died or was stopped is replaced
+or continued, and its folder is emptied (and made again) before its first request.
+
 The template is pid 1 of its pid namespace: the kernel delivers it no signal from inside the
 namespace that it does not handle, orphans are reparented to it, and when it dies every process
 in the namespace dies with it. It is not dumpable, so children cannot open its /proc entries.
@@ -52,10 +60,11 @@ def _children() -> list[int]:
     return pids
 
 
-def _kill_all() -> None:
-    """SIGKILL every process in the namespace but ourselves (orphans are our children), reap them."""
+def _kill_all(keep: int | None = None) -> None:
+    """SIGKILL every process in the namespace but ourselves and KEEP (the spare; orphans are our
+    children), reap them."""
     for _ in range(200):
-        kids = _children()
+        kids = [pid for pid in _children() if pid != keep]
         if not kids:
             break
         for pid in kids:
@@ -79,8 +88,9 @@ def _reap() -> dict[int, int]:
         done[pid] = status
 
 
-def _wipe(places: list[str]) -> None:
-    """Empty the writable places; the child (same uid, no capabilities) may have locked folders."""
+def _wipe(places: list[str], keep: str | None = None) -> None:
+    """Empty the writable places; the child (same uid, no capabilities) may have locked folders.
+    KEEP (the spare's folder) is emptied, not removed: it is the spare's working folder."""
     def unlock(func, path, _exc):
         try:
             os.chmod(path, 0o700)
@@ -96,7 +106,9 @@ def _wipe(places: list[str]) -> None:
             continue
         for name in entries:
             path = os.path.join(place, name)
-            if os.path.isdir(path) and not os.path.islink(path):
+            if path == keep and os.path.isdir(path) and not os.path.islink(path):
+                _wipe([path])
+            elif os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, onerror=unlock)
             else:
                 try:
@@ -105,16 +117,31 @@ def _wipe(places: list[str]) -> None:
                     pass
 
 
-def _session(conn: socket.socket, side: str, device: str) -> None:
+_CATCHABLE = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+
+
+def _session(conn: socket.socket, side: str, device: str, work: str) -> None:
     """The child: warm the framework's runtime while it waits, then serve the side's operations
-    until EOF in a fresh working folder. Forked right after the previous session was wiped, so no
-    other unit's code is alive while it warms."""
+    until EOF in its own working folder. It may warm while another unit's code runs (module
+    docstring): until its first request it ignores signals, and that request finds its folder
+    freshly emptied by the template (made again here, in case that code replaced it)."""
     os.setsid()
-    work = os.path.join(SCRATCH, "session")
+    previous = {}
+    for sig in _CATCHABLE:
+        try:
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ.update(HOME=work, TMPDIR=work)
     from agent.sandbox.session import DEVICE_ERROR, serve, warm
+
+    def handed_out() -> None:
+        os.makedirs(work, exist_ok=True)
+        os.chdir(work)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
     code = 0
     try:
@@ -123,7 +150,7 @@ def _session(conn: socket.socket, side: str, device: str) -> None:
             broken = None
         except Exception as exc:  # noqa: BLE001 - every request then gets this answer
             broken = f"{DEVICE_ERROR} {device!r}: {type(exc).__name__}: {str(exc)[:500]}"
-        serve(conn, side, broken)
+        serve(conn, side, broken, on_first=handed_out)
     except BaseException:  # noqa: BLE001 - the exit status says it; the CLI sees the channel close
         code = 70
     finally:
@@ -132,16 +159,22 @@ def _session(conn: socket.socket, side: str, device: str) -> None:
     os._exit(code)
 
 
-def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, socket.socket]:
-    """(pid, our end of its channel) of a new session child."""
+_forked = 0
+
+
+def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, socket.socket, str]:
+    """(pid, our end of its channel, its folder) of a new session child."""
+    global _forked
+    _forked += 1
+    work = os.path.join(SCRATCH, f"session-{_forked}")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
         control.close()
         ours.close()
-        _session(theirs, side, device)
+        _session(theirs, side, device, work)
     theirs.close()
-    return pid, ours
+    return pid, ours, work
 
 
 def _alive(pid: int) -> bool:
@@ -203,10 +236,11 @@ def main() -> None:
         if op == "open" and child is None:
             if spare is None or not _alive(spare[0]):
                 spare = _fork_session(control, side, device)
-            (child, ours), spare = spare, None
+            (child, ours, _), spare = spare, None
             socket.send_fds(control, [b"F"], [ours.fileno()])  # one byte carrying the fd, then the frame
             ours.close()
             wire.send(control, {"ok": True, "pid": child})
+            spare = _fork_session(control, side, device)  # the next session warms while this one runs
         elif op == "close":
             status = None
             if child is not None:
@@ -223,11 +257,12 @@ def main() -> None:
                         deadline = float("inf")
                     if status is None:
                         time.sleep(0.002)
-            _kill_all()
-            _wipe(places)
+            _kill_all(keep=spare[0] if spare else None)
+            _wipe(places, keep=spare[2] if spare else None)
             wire.send(control, {"ok": True, "exit": _describe(status) if status is not None else None})
             child = None
-            spare = _fork_session(control, side, device)
+            if spare is None or not _alive(spare[0]):
+                spare = _fork_session(control, side, device)
         else:
             wire.send(control, {"ok": False, "error": f"unknown or out-of-order control op {op!r}"})
 

@@ -29,6 +29,7 @@ import ctypes
 import gc
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -160,6 +161,9 @@ def _session(conn: socket.socket, side: str, device: str, work: str) -> None:
 
 
 _forked = 0
+# the spare forks this long after a session is handed out (or at once when the session closes
+# sooner): a unit's start (import, build, spec choice) keeps both cores busy, its trials mostly not
+SPARE_DELAY_S = 0.05
 
 
 def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, socket.socket, str]:
@@ -226,7 +230,11 @@ def main() -> None:
 
     child = None
     spare = _fork_session(control, side, device)  # warms while the CLI does other work
+    delay = SPARE_DELAY_S
     while True:
+        if spare is None and not select.select([control], [], [], delay)[0]:
+            spare = _fork_session(control, side, device)  # the next session warms while this one runs
+            continue
         try:
             msg, _ = wire.recv(control, max_bytes=1 << 20, max_arrays=0)
         except (EOFError, OSError, wire.WireError):
@@ -240,7 +248,6 @@ def main() -> None:
             socket.send_fds(control, [b"F"], [ours.fileno()])  # one byte carrying the fd, then the frame
             ours.close()
             wire.send(control, {"ok": True, "pid": child})
-            spare = _fork_session(control, side, device)  # the next session warms while this one runs
         elif op == "close":
             status = None
             if child is not None:

@@ -6,6 +6,7 @@ allows a process per file: state a unit leaves behind reaches only the next unit
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 from agent.sandbox.sides import Side
@@ -25,6 +26,27 @@ class Sessions:
         sess = self.sides[name].open(timeout)
         self._held[name] = (key, sess)
         return sess
+
+    def take_both(self, keys: tuple, timeout: float) -> tuple:
+        """take() of both sides; the MindSpore side's in a thread, so that the two templates' waits
+        (ending the previous session, handing out the next) overlap."""
+        found: dict = {}
+
+        def take_candidate() -> None:
+            try:
+                found["cand"] = self.take("mindspore", keys[1], timeout)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+                found["error"] = exc
+
+        worker = threading.Thread(target=take_candidate, daemon=True)
+        worker.start()
+        try:
+            ref = self.take("torch", keys[0], timeout)
+        finally:
+            worker.join()
+        if "error" in found:
+            raise found["error"]
+        return ref, found["cand"]
 
     def drop(self, name: str) -> None:
         held = self._held.pop(name, None)
@@ -66,8 +88,10 @@ class Sessions:
         self._drop_other_keys(reuse, torch_only)
         ok = False
         try:
-            ref = self.take("torch", reuse[0], timeout)
-            cand = None if torch_only else self.take("mindspore", reuse[1], timeout)
+            if torch_only:
+                ref, cand = self.take("torch", reuse[0], timeout), None
+            else:
+                ref, cand = self.take_both(reuse, timeout)
             yield ref, cand
             ok = True
         finally:

@@ -11,7 +11,7 @@ from agent.rules import structural
 from agent.rules.catalog import rewrite
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
-                               fix_commas, has_arg_rules)
+                               fix_commas, has_arg_rules, helper_name)
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 
 
@@ -125,10 +125,11 @@ class CallRules:
             func = expression(self.plan.render(target.api))
             if receiver is not None:  # a Tensor method becoming a function of the tensor
                 args = [cst.Arg(receiver), *args]
-        if target.helper:  # a function the target names, written into the file once
+        new = updated.with_changes(func=func, args=fix_commas(args))
+        if target.helper and helper_name(target.helper) in code(new):  # written into the file once, if named
             self._add_helper(target.helper)
         self.api_converted += 1
-        return updated.with_changes(func=func, args=fix_commas(args))
+        return new
 
     def _use_adapter(self, entry: Entry, target) -> bool:
         """Write (once) the function with torch's signature that builds the target at run time."""

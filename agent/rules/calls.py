@@ -43,6 +43,30 @@ def _atomic(src: str) -> bool:
     return re.fullmatch(r"[\w.]+|'[^']*'|\"[^\"]*\"|-?\d+(\.\d*)?(e-?\d+)?", src.strip()) is not None
 
 
+def helper_name(source: str) -> str:
+    """The name a KB helper's source defines."""
+    found = re.search(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.M)  # past any decorator
+    return found.group(1) if found else source.split("(", 1)[0].split()[-1].rstrip(":")
+
+
+# value templates an argument of these kinds already satisfies: it stays as written
+_NUMBER = (cst.Integer, cst.UnaryOperation)
+SATISFIED_BY = {
+    "list({v})": (cst.List, cst.ListComp),
+    "_ms_pool_arg({v})": (*_NUMBER, cst.Tuple),  # only a list needs it (MindSpore's pools refuse lists)
+    "_ms_pool_arg({v}, True)": _NUMBER,
+}
+# arithmetic that never makes a list or tuple (`+` and `*` may: `[k] * 2`)
+_NUMERIC_OPS = (cst.FloorDivide, cst.Divide, cst.Subtract, cst.Modulo, cst.Power)
+
+
+def _satisfies(template: str, node: cst.BaseExpression) -> bool:
+    kinds = SATISFIED_BY.get(template, ())
+    if cst.Integer in kinds and isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _NUMERIC_OPS):
+        return True
+    return isinstance(node, kinds)
+
+
 def _fill(template: str, binding: Binding, own: str | None = None, receiver: str | None = None,
           none_ok: bool = False) -> str | None:
     """Replace {v} with the argument's source and {name} with another bound argument's source."""
@@ -181,8 +205,7 @@ def _renamed_args(binding: Binding, target: Target, render) -> tuple[list[tuple]
                 first_dropped = min(first_dropped, bound.index)
             continue
         node = bound.node
-        if name in target.values and not (target.values[name] == "list({v})"
-                                          and isinstance(node.value, (cst.List, cst.ListComp))):  # a list already
+        if name in target.values and not _satisfies(target.values[name], node.value):
             filled = _fill(target.values[name], binding, code(node.value))
             if filled is None:
                 raise Unconvertible(f"cannot rewrite argument {name}")

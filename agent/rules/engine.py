@@ -24,7 +24,7 @@ from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
 from agent.rules.call_rules import CallRules
-from agent.rules.calls import MS_NAME, code
+from agent.rules.calls import MS_NAME, code, helper_name
 from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
@@ -117,8 +117,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, PackedSeque
 
     def _add_helper(self, source: str) -> None:
         """A KB target's helper (a def or class), once per file, its MindSpore names imported."""
-        found = re.search(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.M)  # past any decorator
-        name = found.group(1) if found else source.split("(", 1)[0].split()[-1].rstrip(":")
+        name = helper_name(source)
         if name not in self.adapters:
             self.adapters[name] = MS_NAME.sub(lambda m: self.plan.render(m.group(0)), source)
 

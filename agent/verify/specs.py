@@ -85,6 +85,7 @@ class RepoIndex:
         self.files: list[_File] = []
         self.definers: dict[str, set[str]] = {}
         self.dataclasses: dict[tuple[str, str], dict[str, ast.expr] | None] = {}
+        self._calls: dict[str, list[tuple]] | None = None
         from agent.scan.files import walk_repo
 
         # the same files the pipeline translates: no FIFOs, no links out of the tree, no huge files
@@ -100,6 +101,20 @@ class RepoIndex:
             except (SyntaxError, ValueError, RecursionError, OSError):  # undecodable or too deep: no specs
                 continue
             self._index(_File(_module_name(rel), tree), path.name == "__init__.py")
+
+    def calls_named(self, name: str) -> list[tuple]:
+        """(file, call node, enclosing scope ids) of every call of a name `name` or attribute `.name`, in
+        file order; every file's calls are read once, on the first question."""
+        if self._calls is None:
+            self._calls = {}
+            for f in self.files:
+                for call, chain in _calls_with_scopes(f.tree):
+                    func = call.func
+                    ident = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) \
+                        else None
+                    if ident is not None:
+                        self._calls.setdefault(ident, []).append((f, call, chain))
+        return self._calls.get(name, [])
 
     def _index(self, f: _File, is_pkg: bool) -> None:
         self.files.append(f)
@@ -279,22 +294,17 @@ def repo_specs(index: RepoIndex, unit: dict) -> list[dict]:
     unit_file = next((f for f in index.files if f.module == module), None)
     ambiguous = len(index.definers.get(name, set())) > 1
     found: list[dict] = []
-    for f in index.files:
-        for call, chain in _calls_with_scopes(f.tree):
-            func = call.func
-            ident = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-            if ident != name:
-                continue
-            if ambiguous and f.module != module and f.imported.get(name) != module:
-                continue
-            text = _Renderer(index, f, unit_file, chain, call.lineno)._call(call)
-            if text is None:
-                continue
-            if "." in text.split("(", 1)[0] and text.split("(", 1)[0].rsplit(".", 1)[0] == module:
-                text = name + text[len(module) + 1 + len(name):]
-            spec = {"source": "repo", "init": text, "inputs": None, "where": f"{f.module}:{call.lineno}"}
-            if all(s["init"] != text for s in found):
-                found.append(spec)
+    for f, call, chain in index.calls_named(name):
+        if ambiguous and f.module != module and f.imported.get(name) != module:
+            continue
+        text = _Renderer(index, f, unit_file, chain, call.lineno)._call(call)
+        if text is None:
+            continue
+        if "." in text.split("(", 1)[0] and text.split("(", 1)[0].rsplit(".", 1)[0] == module:
+            text = name + text[len(module) + 1 + len(name):]
+        spec = {"source": "repo", "init": text, "inputs": None, "where": f"{f.module}:{call.lineno}"}
+        if all(s["init"] != text for s in found):
+            found.append(spec)
     # Smaller constructions first: cheaper on MindSpore CPU and as telling.
     return sorted(found, key=lambda s: len(s["init"]))
 

@@ -62,6 +62,10 @@ def _set_device(device: str) -> None:
         raise RuntimeError(f"this MindSpore side runs on {_S['device']}, not {target}")
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_device(target)
+    if target == "CPU":
+        # Asynchronous dispatch on CPU keeps a runtime thread spinning and made small cells' forwards ~4x
+        # slower here (benchmarks/ms_dispatch.py); synchronous launches also raise at the failing line.
+        ms.runtime.launch_blocking()
     _S["device"] = target
 
 

@@ -115,9 +115,45 @@ def _instance_of(cls, name: str, depth: int) -> str | None:
     return inits[0] if inits else None
 
 
+_NAMED_FACTORY = re.compile(r"^from_(name|config|arch|variant|preset)s?$")
+_MODEL_NAME = re.compile(r"name|arch|variant|preset|config")
+
+
+def named_inits(name: str, cls) -> list[str]:
+    """`Model.from_name('model-b0')`: a class built through a classmethod that takes one name, with the
+    first name its module lists (a module-level tuple, list or set of strings, or the string keys of a
+    dict: `VALID_MODELS = ('model-b0', ...)`). A registry of configurations, as model zoos write them."""
+    if not inspect.isclass(cls):
+        return []
+    own = [getattr(v, "__func__", v) for v in vars(cls).values()]
+    module = next((f.__globals__ for f in own if inspect.isfunction(f)), {})  # the defining module's names
+    names = []
+    for var, value in module.items():
+        if var.startswith("_"):  # __all__, __builtins__
+            continue
+        items = list(value) if isinstance(value, (tuple, list, set, frozenset, dict)) else []
+        if items and len(items) <= 500 and all(isinstance(i, str) for i in items):
+            first = sorted(items)[0] if isinstance(value, (set, frozenset)) else items[0]
+            if first not in names:
+                names.append(first)
+    inits = []
+    for attr, member in inspect.getmembers(cls, inspect.ismethod):
+        if member.__self__ is not cls or not _NAMED_FACTORY.match(attr):
+            continue
+        required = required_params(inspect.signature(member))
+        if len(required) == 1 and _MODEL_NAME.search(required[0].name.lower()):
+            inits += [f"{name}.{attr}({n!r})" for n in names[:2]]
+    return inits
+
+
 def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
-    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args.
-    CLS may also be a function that builds a module."""
+    """Constructor expressions to try: defaults alone, or defaults plus guesses for required args,
+    then the class's named configurations (`named_inits`). CLS may also be a function that builds a
+    module."""
+    return _signature_inits(name, cls, _depth) + named_inits(name, cls)
+
+
+def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     try:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):

@@ -162,8 +162,9 @@ def _capture(imp, parent, cls, inputs: list) -> tuple[str, list, bool] | None:
     if not seen:
         return None
     path, args, kwargs = seen[0]
-    if any(v is not None for v in kwargs.values()):
+    if any(isinstance(v, torch.Tensor) for v in kwargs.values()):
         return None  # keyword tensors: not expressible as a positional spec
+    # other keywords (`block(x, drop_connect_rate=0.2)`) are left out: the unit runs with its own defaults
     described = [_describe(a) for a in args]
     if any(d is None for d in described):
         return None

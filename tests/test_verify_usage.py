@@ -39,6 +39,15 @@ def crop(x, n):
 
 def plain(x, y):
     return x * y + x.sum()
+
+def shift(t, amount, mask=None):
+    if amount == 0:
+        return t
+    return torch.nn.functional.pad(t, (0, 0, amount, -amount), value=0.)
+
+def bands(x, max_freq, num_bands=4):
+    scales = torch.linspace(1., max_freq / 2, num_bands)
+    return x[..., None] * scales
 """
 
 
@@ -48,9 +57,11 @@ def test_kinds_come_from_uses_not_names():
     assert parameter_kinds(ns["kernel"]) == {"size": INT}
     assert parameter_kinds(ns["crop"]) == {"n": INT}
     assert parameter_kinds(ns["plain"]) == {}
+    assert parameter_kinds(ns["shift"]) == {"amount": INT}  # a padding amount
+    assert parameter_kinds(ns["bands"]) == {"max_freq": INT, "num_bands": INT}  # linspace bounds and steps
 
 
-@pytest.mark.parametrize("name", ["extract", "kernel", "crop"])
+@pytest.mark.parametrize("name", ["extract", "kernel", "crop", "shift", "bands"])
 def test_some_candidate_runs_on_torch(name):
     fn = _define(SRC)[name]
     ran = []

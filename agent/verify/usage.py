@@ -1,7 +1,8 @@
 """What a function does with each of its parameters, read from its source: the kind of value to feed it.
 
 Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passed to `range`/`arange`,
-given as a size to `zeros`/`view`/`reshape`, or used as a slice bound is an integer; one passed to
+given as a size to `zeros`/`view`/`reshape`, as a `linspace` bound or an `F.pad` amount, or used as a
+slice bound is an integer; one passed to
 `len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
 model it wraps) is an instance of that class. Parameters with no such use are left to the name-based
@@ -22,7 +23,7 @@ INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 
 # calls whose positional arguments (from the given position on) are sizes / counts
 _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "randn": 0, "rand": 0,
-              "eye": 0, "linspace": 2, "view": 0, "reshape": 0, "expand": 0, "repeat": 0, "new_zeros": 0,
+              "eye": 0, "linspace": 0, "logspace": 0, "view": 0, "reshape": 0, "expand": 0, "repeat": 0, "new_zeros": 0,
               "new_ones": 0, "new_empty": 0, "tril_indices": 0, "triu_indices": 0, "randperm": 0, "narrow": 2}
 # calls whose argument at this position is an index tensor (method form counts `self` out)
 _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1, "scatter_add": 1,
@@ -102,6 +103,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                     if isinstance(a, ast.BinOp):  # arange(size - 1), view(n * n, -1)
                         mark(a.left, INT)
                         mark(a.right, INT)
+            if callee == "pad" and len(node.args) > 1 and isinstance(node.args[1], (ast.Tuple, ast.List)):
+                for a in node.args[1].elts:  # F.pad(t, (0, 0, amount, -amount)): padding amounts
+                    mark(a.operand if isinstance(a, ast.UnaryOp) else a, INT)
             if callee in _INDEX_ARGS:
                 pos = _INDEX_ARGS[callee]
                 if pos < len(node.args):

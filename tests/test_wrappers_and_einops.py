@@ -86,3 +86,30 @@ def test_einops_and_wrapper_modules_verify(tmp_path, shared_verifier):
     for name in ("PreNorm", "Residual"):
         spec = units[name].spec
         assert spec["source"] == "parent" and spec["init"].startswith("__msagent_part__(Mixer("), spec
+
+
+FUNCTIONS_ONLY = '''\
+import torch
+from torch import nn
+from einops import rearrange
+
+
+class Heads(nn.Module):
+    def __init__(self, dim, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        t = rearrange(self.proj(x), "b n (h d) -> b h n d", h=self.heads)
+        return rearrange(t.softmax(dim=-1), "b h n d -> b n (h d)")
+'''
+
+
+def test_einops_functions_alone_get_the_backend(tmp_path, shared_verifier):
+    """A file that calls einops' functions and uses none of its layers still gets the backend class:
+    einops finds MindSpore tensors through its definition, which no call names."""
+    report, out = migrate_one_file(tmp_path, "heads.py", FUNCTIONS_ONLY, shared_verifier)
+    assert "class _MsEinops(" in out
+    unit = next(u for u in report.units if u.name == "Heads")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

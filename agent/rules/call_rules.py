@@ -126,7 +126,7 @@ class CallRules:
             if receiver is not None:  # a Tensor method becoming a function of the tensor
                 args = [cst.Arg(receiver), *args]
         new = updated.with_changes(func=func, args=fix_commas(args))
-        if target.helper and helper_name(target.helper) in code(new):  # written into the file once, if named
+        if target.helper and _helper_needed(target, new):  # written into the file once
             self._add_helper(target.helper)
         self.api_converted += 1
         return new
@@ -183,3 +183,10 @@ def _data_of_tensor(node: cst.BaseExpression, rw, initialised: bool = False) -> 
     `X.data` when it is what a torch.nn.init function INITIALISED (those take tensors only)."""
     return (isinstance(node, cst.Attribute) and node.attr.value == "data"
             and (initialised or rw.inf.is_tensor(node, rw.scope)))
+
+
+def _helper_needed(target, call: cst.Call) -> bool:
+    """A helper that only argument templates call (`_ms_pool_arg`) is needed where one of them fired;
+    any other (a backend class whose definition registers it) wherever the target is used."""
+    name = helper_name(target.helper)
+    return name in code(call) or not any(name in t for t in target.values.values())

@@ -181,6 +181,24 @@ def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, 
     return pid, ours, work
 
 
+def _end(child: int, kill: bool) -> int:
+    """CHILD's exit status once it is gone: killed at once, or given 2 s to end on its own."""
+    status = None
+    try:
+        os.kill(child, signal.SIGKILL) if kill else None
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + (0.0 if kill else 2.0)
+    while status is None:
+        status = _reap().get(child)
+        if status is None and time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            deadline = float("inf")
+        if status is None:
+            time.sleep(0.002)
+    return status
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, signal.SIGCONT)  # a stopped spare would hang its session
@@ -249,21 +267,7 @@ def main() -> None:
             ours.close()
             wire.send(control, {"ok": True, "pid": child})
         elif op == "close":
-            status = None
-            if child is not None:
-                try:
-                    os.kill(child, signal.SIGKILL) if msg.get("kill") else None
-                except ProcessLookupError:
-                    pass
-                deadline = time.monotonic() + (0.0 if msg.get("kill") else 2.0)
-                while status is None:
-                    reaped = _reap()
-                    status = reaped.get(child)
-                    if status is None and time.monotonic() > deadline:
-                        os.kill(child, signal.SIGKILL)
-                        deadline = float("inf")
-                    if status is None:
-                        time.sleep(0.002)
+            status = _end(child, bool(msg.get("kill"))) if child is not None else None
             _kill_all(keep=spare[0] if spare else None)
             _wipe(places, keep=spare[2] if spare else None)
             wire.send(control, {"ok": True, "exit": _describe(status) if status is not None else None})

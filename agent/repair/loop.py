@@ -240,13 +240,15 @@ class UnitRunner:
         return done[unit.key]
 
     def _observe_one(self, unit: Unit) -> tuple[dict | None, list]:
-        """(the unit's result when the torch original hangs or crashes, else None; the sites seen)."""
+        """(the unit's result when the torch original hangs or crashes, else None; the sites seen). The
+        result carries the time it took: it may be spent while another unit of the file runs."""
+        started = time.perf_counter()
         reply = self.verifier.observe(self.src, unit.as_request(), self.specs.get(unit.key, []),
                                       timeout=self.settings.unit_timeout_s, reuse=self._reuse(unit))
         if not reply.get("ok"):
             kind = reply.get("kind")
             if kind in ("timeout", "crash"):
-                return {"status": "failed", "failure": kind,
+                return {"status": "failed", "failure": kind, "seconds": round(time.perf_counter() - started, 4),
                         "reason": f"{kind} while running the torch original: {reply.get('error', '')}".strip()}, []
             return None, []
         return None, list(reply["result"].get("sites", []))

@@ -278,9 +278,9 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     try:
         try:
             if verifier is None:
-                from agent.repair.loop import verifier_for
+                from agent.repair.loop import lane_cpus, verifier_for
 
-                verifiers = [verifier_for(src, out, settings) for _ in range(jobs)]
+                verifiers = [verifier_for(src, out, settings, lane_cpus(k, jobs)) for k in range(jobs)]
             # the first lane's verifier starts here; the others start in their lanes while it works
             runners.append(runner_cls(src, out, kb, settings, translated, verifier=verifier or verifiers[0]))
         except DeviceUnavailable as exc:

@@ -297,3 +297,26 @@ def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp
     assert [(u.name, u.status) for u in report.units] == [("One", "verified-by-rules"), ("Two", "verified-by-rules"),
                                                           ("Three", "verified-by-rules")]
     assert [n for n in report.notes if n.startswith("verification lane 2 of 2 did not start (torch side failed")]
+
+
+def test_lanes_get_disjoint_cores(monkeypatch):
+    """A MindSpore side keeps a second thread busy: lanes pinned to cores of their own stop crowding
+    each other. One lane stays unpinned; with more lanes than cores, lanes share."""
+    from agent.repair.loop import lane_cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert lane_cpus(0, 1) is None
+    assert [lane_cpus(k, 2) for k in range(2)] == [[0, 2], [1, 3]]
+    assert [lane_cpus(k, 6) for k in range(6)] == [[0], [1], [2], [3], [0], [1]]
+
+
+def test_a_pinned_side_runs_on_its_cores_only():
+    """The affinity reaches the sandboxed processes (the template and every session it forks)."""
+    from agent.sandbox.config import SideConfig
+    from agent.sandbox.sides import Side
+
+    core = sorted(os.sched_getaffinity(0))[-1]
+    with Side(SideConfig(side="echo", cpus=[core], timeout_s=20)) as side:
+        with side.session(timeout=10) as s:
+            result, _ = s.call("run", {"code": "import os\nresult = {'cpus': sorted(os.sched_getaffinity(0))}"})
+    assert result == {"cpus": [core]}

@@ -39,6 +39,11 @@ class WorkerConfig(BaseModel):
         description="Most tasks (processes plus threads) in the worker's tree, enforced by a pids cgroup where "
         "one can be created, else by RLIMIT_NPROC (ignored for root).",
     )
+    cpus: list[int] | None = Field(
+        default=None, description="CPUs the worker and everything it forks may run on (sched_setaffinity); None: "
+        "all of this process's. Lanes of `--jobs` get disjoint sets: a MindSpore runtime keeps a second thread "
+        "busy, so unpinned lanes crowd each other's cores.",
+    )
     timeout_s: float = Field(default=120.0, description="Wall-clock limit of one call when call() is given none.")
     start_timeout_s: float = Field(default=180.0, description="Wall-clock limit for the worker to start and preload.")
     network_isolation: bool = Field(

@@ -133,6 +133,7 @@ def _session(conn: socket.socket, side: str, device: str, work: str) -> None:
             previous[sig] = signal.signal(sig, signal.SIG_IGN)
         except (OSError, ValueError):
             pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork: what came meanwhile is ignored
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ.update(HOME=work, TMPDIR=work)
@@ -172,7 +173,12 @@ def _fork_session(control: socket.socket, side: str, device: str) -> tuple[int, 
     _forked += 1
     work = os.path.join(SCRATCH, f"session-{_forked}")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # signals stay blocked from the fork until the child ignores them: a unit running beside the
+    # new spare cannot kill it in between
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _CATCHABLE)
     pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
     if pid == 0:
         control.close()
         ours.close()

@@ -190,8 +190,8 @@ class Launch:
             _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         for limit, value in self.applied.get("_rlimits", []):
             resource.setrlimit(limit, (value, value))
-        if self.applied.get("_cpus"):
-            os.sched_setaffinity(0, self.applied["_cpus"])
+        if self.applied.get("cpus"):
+            os.sched_setaffinity(0, self.applied["cpus"])
         if self.cgroup:
             fd = os.open(self.cgroup + "/cgroup.procs", os.O_WRONLY)
             try:
@@ -258,7 +258,7 @@ def build_launch(config: WorkerConfig, workdir: str, module: str = "agent.sandbo
         names.append(f"pids_cgroup={config.max_processes}")
     applied = {
         "network": use["network"], "pid": use["pid"], "fs": False, "env": "allow-list",
-        "rlimits": names, "notes": notes, "_rlimits": limits, "_cpus": config.cpus,
+        "rlimits": names, "notes": notes, "_rlimits": limits,
     }
     if config.cpus:
         applied["cpus"] = list(config.cpus)

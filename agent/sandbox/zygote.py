@@ -254,9 +254,8 @@ def main() -> None:
 
     child = None
     spare = _fork_session(control, side, device)  # warms while the CLI does other work
-    delay = SPARE_DELAY_S
     while True:
-        if spare is None and not select.select([control], [], [], delay)[0]:
+        if spare is None and not select.select([control], [], [], SPARE_DELAY_S)[0]:
             spare = _fork_session(control, side, device)  # the next session warms while this one runs
             continue
         try:

@@ -190,6 +190,12 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
                     return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, choice.tried,
                                       calibrate)
+                builder = _builder_call(outputs[0][0], call) if not is_module and call is not None else None
+                if builder is not None:  # returns a layer builder (`lambda c: nn.BatchNorm2d(c)`): what it builds
+                    made = _as_factory(pt_imp, unit, {"source": "factory", "init": builder}, seed, as_trial,
+                                       choice.tried, calibrate)
+                    if made is not None:
+                        return made
                 share = 0.0 if spec.get("inputs") else _not_finite(outputs[0][0])
                 if share > 0:  # guessed inputs outside the unit's domain (`log(t)` of normal samples): the next
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: non-finite outputs")
@@ -275,6 +281,31 @@ def _as_factory(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list
         tried[:] = made.tried
         return None
     return made
+
+
+def _builder_call(out, call: str) -> str | None:
+    """`make()()` / `make()(num_features=8)`: the call of what CALL returned, when that is a layer builder
+    (a function, lambda or partial, or a Module class) whose required parameters can all be guessed by
+    name; None for anything else. Whether the call builds a module is left to the module check."""
+    import torch
+
+    if isinstance(out, torch.nn.Module) or isinstance(out, torch.Tensor) or not callable(out):
+        return None
+    if isinstance(out, type) and not issubclass(out, torch.nn.Module):
+        return None
+    try:
+        params = inspect.signature(out).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    args = []
+    for p in params:
+        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        value = constructors.guess_value(p.name, p.annotation)
+        if value is inspect.Parameter.empty:
+            return None
+        args.append(repr(value) if p.kind is p.POSITIONAL_ONLY else f"{p.name}={value!r}")
+    return f"{call}({', '.join(args)})"
 
 
 def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):

@@ -131,8 +131,6 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     those runs' outputs are kept: they are the first trial's torch forwards. BatchNorm statistics are
     calibrated when the outputs blew up (`calibrate` None), always (True) or never (False): the judge
     asks for the other choice when float32 rounding alone failed the first."""
-    import torch
-
     is_module = unit.get("kind", "module") == "module"
     choice = SpecChoice()
     candidates = [dict(s) for s in specs or []]
@@ -186,16 +184,10 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                         queue.insert(0, fixed)
                         fixes += 1
                     continue
-                if not is_module and isinstance(outputs[0][0], torch.nn.Module) and call is not None:
-                    # a factory (`resnet18()`, `conv3x3(8, 8)`): what it builds is checked as a module
-                    return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, choice.tried,
-                                      calibrate)
-                builder = _builder_call(outputs[0][0], call) if not is_module and call is not None else None
-                if builder is not None:  # returns a layer builder (`lambda c: nn.BatchNorm2d(c)`): what it builds
-                    made = _as_factory(pt_imp, unit, {"source": "factory", "init": builder}, seed, as_trial,
-                                       choice.tried, calibrate)
-                    if made is not None:
-                        return made
+                made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
+                                                                     choice.tried, calibrate)
+                if made is not None:
+                    return made
                 share = 0.0 if spec.get("inputs") else _not_finite(outputs[0][0])
                 if share > 0:  # guessed inputs outside the unit's domain (`log(t)` of normal samples): the next
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: non-finite outputs")
@@ -281,6 +273,20 @@ def _as_factory(pt_imp, unit, spec: dict, seed: int, as_trial: bool, tried: list
         tried[:] = made.tried
         return None
     return made
+
+
+def _built(pt_imp, unit, out, call: str, seed: int, as_trial: bool, tried: list[str],
+           calibrate: bool | None) -> SpecChoice | None:
+    """When a function unit's call CALL returned a module (a factory: `resnet18()`, `conv3x3(8, 8)`) or a
+    layer builder (`lambda c: nn.BatchNorm2d(c)`), the choice for the module, checked as one; else None."""
+    import torch
+
+    if isinstance(out, torch.nn.Module):
+        return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, tried, calibrate)
+    builder = _builder_call(out, call)
+    if builder is None:
+        return None
+    return _as_factory(pt_imp, unit, {"source": "factory", "init": builder}, seed, as_trial, tried, calibrate)
 
 
 def _builder_call(out, call: str) -> str | None:

@@ -247,3 +247,18 @@ if __name__ == "__main__":
         print(f"{a} -> {b}:")
         for line in lines:
             print("   ", line)
+
+
+def test_modules_and_functions_stay_small():
+    """No module of agent/ over 500 lines, no function over 80 (issue 18's size bounds)."""
+    too_long = []
+    for name, path in modules().items():
+        text = path.read_text()
+        if text.count("\n") > 500:
+            too_long.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert not too_long, too_long

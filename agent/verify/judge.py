@@ -25,7 +25,7 @@ from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees, describe
 from agent.verify.failures import KERNEL_MISSING, blocked_by_limits
 from agent.verify.inputs import make_arrays, pack, shapes
-from agent.verify import levels
+from agent.verify import levels, rounding
 from agent.verify.levels import LevelContext, levels_for, run_levels
 from agent.verify.loader import torch_import_in
 from agent.verify.sessions import Sessions
@@ -382,11 +382,16 @@ class _Check:
                     if stats is not None and stats.outputs:
                         r.update(max_abs=stats.max_abs, max_rel=stats.max_rel, cosine=stats.cosine)
                     where = f"seed {seed}, inputs {shapes(size)}: {exc}"
+                    judged = None
                     if exc.failure == "value" and self.is_module:
-                        self._judge_rounding(seed, inputs, pt["out"], pa, where, prep, calibrate)
-                    if self.is_module:
-                        self._localize(inputs)
-                    raise UnitFailure(exc.failure, where) from None
+                        judged = self._judge_rounding(seed, inputs, (pt["out"], pa), (ms["out"], ma), where, prep,
+                                                      calibrate)
+                    if judged is None:
+                        if self.is_module:
+                            self._localize(inputs)
+                        raise UnitFailure(exc.failure, where) from None
+                    cmp, note = judged
+                    cmp.notes.append(note)
                 for n in cmp.notes:
                     if n not in r["notes"]:
                         r["notes"].append(n)
@@ -401,38 +406,43 @@ class _Check:
                               + "): nothing was checked", "not-exercised")
         return plan, first_weights, first_forward
 
-    def _judge_rounding(self, seed, inputs, pt_out, pt_arrays, where: str, prep: dict, calibrated: bool | None) -> None:
-        """After a value mismatch: when torch's own float32 output misses its float64 result by more than
-        the tolerance, float32 rounding alone decides the comparison. Then a model with BatchNorm is
-        checked once more with its statistics the other way (calibrated: activations at a trained
-        network's scale; or left as they were when calibration was the first choice); otherwise the unit
-        fails as not decidable in float32, not as a wrong value. Returns when rounding is not it."""
-        noise = self._float32_noise(seed, inputs, pt_out, pt_arrays)
-        if not noise:
-            return
-        if calibrated is None and prep.get("norms"):
+    def _judge_rounding(self, seed, inputs, torch_out: tuple, ms_out: tuple, where: str, prep: dict,
+                        calibrated: bool | None):
+        """After a value mismatch, with torch's float64 run of the same model and inputs: when torch's own
+        float32 output misses it by more than the tolerance, a model with BatchNorm is first checked once more
+        with its statistics the other way (calibrated: activations at a trained network's scale; or left as
+        they were when calibration was the first choice). Then MindSpore's output is judged against the
+        float64 run (verify/rounding.py): (comparison, note) when it passes; None when rounding is not it
+        (the failure stands). Fails as `precision` when float32 cannot decide the comparison at this spec."""
+        descs, arrays = pack(inputs)
+        try:
+            node, arrs = self.torch("float64", {"seed": seed, "inputs": descs}, arrays)
+            validate(node.get("out") if isinstance(node, dict) else None, len(arrs))
+            wide = (node["out"], arrs)
+            error = rounding.torch_error(*wide, *torch_out)
+        except (Mismatch, UnitFailure, ValueError, KeyError, TypeError):
+            return None  # no float64 twin (a dtype fixed in the code): rounding cannot be measured
+        fails = [p for p, e in error.items() if e["ratio"] > 1.0]
+        noise = "; ".join(f"{p}: max abs {error[p]['max_abs']:.3g}" for p in fails[:3])
+        if fails and calibrated is None and prep.get("norms"):
             if prep.get("calibrated"):
                 raise _Recalibrate(False, f"BatchNorm running statistics left at their initial values: calibrated, "
                                           f"torch's own float32 output missed its float64 result ({noise})")
             raise _Recalibrate(True, f"{CALIBRATED}: with their initial values torch's own float32 output missed "
                                      f"its float64 result ({noise})")
-        raise UnitFailure("precision", f"{where}; float32 rounding alone fails the tolerance at this spec (torch's "
-                          f"own float32 output against its float64 result: {noise}), so this comparison cannot tell "
-                          "a translation error from rounding: a spec with smaller or better-scaled inputs is needed")
-
-    def _float32_noise(self, seed, inputs, pt_out, pt_arrays) -> str:
-        """How torch's float32 output misses a float64 copy of the same model ('' when within tolerance or
-        when the model does not run in float64)."""
-        descs, arrays = pack(inputs)
         try:
-            node, arrs = self.torch("float64", {"seed": seed, "inputs": descs}, arrays)
-            validate(node.get("out") if isinstance(node, dict) else None, len(arrs))
-            compare_trees(node["out"], arrs, pt_out, pt_arrays)
+            return rounding.judge(*wide, *torch_out, *ms_out)
+        except rounding.Undecidable as exc:
+            raise UnitFailure("precision", f"{where}; {exc}: a spec with smaller or better-scaled inputs is "
+                                           "needed") from None
         except Mismatch as exc:
-            return str(exc)
-        except (UnitFailure, ValueError, KeyError, TypeError):
-            return ""  # no float64 twin (a dtype fixed in the code): rounding cannot be measured
-        return ""
+            if not fails:
+                raise UnitFailure("value", f"{where}; against torch's float64 run: {exc}") from None
+            raise UnitFailure("precision", f"{where}; float32 rounding alone fails the tolerance at this spec (torch's "
+                              f"own float32 output against its float64 result: {noise}), and MindSpore misses that "
+                              f"result by more than {rounding.NOISE_FACTOR:g} times torch's error ({exc}), so this "
+                              "comparison cannot tell a translation error from rounding: a spec with smaller or "
+                              "better-scaled inputs is needed") from None
 
     def _no_spec(self, prep: dict) -> None:
         if prep.get("error"):

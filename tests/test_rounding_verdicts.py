@@ -47,51 +47,57 @@ def test_rounding_decided_comparison_fails_as_precision_and_others_verify(tmp_pa
     assert smooth.status == "verified-by-rules", (smooth.status, smooth.reason)
 
 
-RIPPLE_TORCH = '''\
+# Two linear maps and a fast oscillation: {name}'s output is `fc2(x) + <expr>`.
+TWO_MAPS_TORCH = '''\
 import torch
 import torch.nn as nn
 
 
-class Ripple(nn.Module):
-    """A tiny, fast ripple on a linear map: the forward pass barely feels it, but its gradient is a
-    cosine of a large argument, whose float32 rounding alone moves fc1's gradient past the tolerance."""
-
-    def __init__(self, dim=8, freq=3e5):
+class {name}(nn.Module):
+    def __init__(self, dim=8, freq={freq}):
         super().__init__()
         self.fc1 = nn.Linear(dim, dim)
         self.fc2 = nn.Linear(dim, dim)
         self.freq = freq
 
     def forward(self, x):
-        return self.fc2(x) + torch.sin(self.fc1(x) * self.freq) / self.freq
+        return self.fc2(x) + {expr}
 '''
 
-RIPPLE_MS = '''\
+TWO_MAPS_MS = '''\
 import mindspore as ms
 from mindspore import nn, ops
 
 
-class Ripple(nn.Cell):
-    def __init__(self, dim=8, freq=3e5):
+class {name}(nn.Cell):
+    def __init__(self, dim=8, freq={freq}):
         super().__init__()
         self.fc1 = nn.Dense(dim, dim)
         self.fc2 = nn.Dense(dim, dim)
         self.freq = freq
 
     def construct(self, x):
-        return self.fc2(x) + ops.sin({inner} * self.freq) / self.freq
+        return self.fc2(x) + {expr}
 '''
 
+
+def _two_maps(tmp_path, name: str, freq: str, torch_expr: str, ms_expr: str):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / f"{name.lower()}.py").write_text(TWO_MAPS_TORCH.format(name=name, freq=freq, expr=torch_expr))
+    (out / f"{name.lower()}.py").write_text(TWO_MAPS_MS.format(name=name, freq=freq, expr=ms_expr))
+    return str(src), str(out)
+
+
+# Ripple: a tiny, fast ripple on a linear map: the forward pass barely feels it, but its gradient is a
+# cosine of a large argument, whose float32 rounding alone moves fc1's gradient past the tolerance.
 RIPPLE = {"file": "ripple.py", "module": "ripple", "name": "Ripple", "kind": "module"}
 
 
 def _ripple(tmp_path, inner: str):
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    (src / "ripple.py").write_text(RIPPLE_TORCH)
-    (out / "ripple.py").write_text(RIPPLE_MS.format(inner=inner))
-    return str(src), str(out)
+    return _two_maps(tmp_path, "Ripple", "3e5", "torch.sin(self.fc1(x) * self.freq) / self.freq",
+                     f"ops.sin({inner} * self.freq) / self.freq")
 
 
 def test_gradients_float32_cannot_decide_are_judged_against_torchs_float64_run(tmp_path):
@@ -170,51 +176,14 @@ def test_a_tiny_noisy_gradient_within_its_tolerance_does_not_make_the_unit_undec
     assert wrong.value.failure == "value"
 
 
-BUZZ_TORCH = '''\
-import torch
-import torch.nn as nn
-
-
-class Buzz(nn.Module):
-    """A fast ripple on the output itself: float32 rounding of fc1's output moves the ripple's phase, so
-    torch's own float32 output misses its float64 run by about the tolerance (a small part of its size)."""
-
-    def __init__(self, dim=8, freq=5e3):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, dim)
-        self.fc2 = nn.Linear(dim, dim)
-        self.freq = freq
-
-    def forward(self, x):
-        return self.fc2(x) + torch.sin(self.fc1(x) * self.freq)
-'''
-
-BUZZ_MS = '''\
-import mindspore as ms
-from mindspore import nn, ops
-
-
-class Buzz(nn.Cell):
-    def __init__(self, dim=8, freq=5e3):
-        super().__init__()
-        self.fc1 = nn.Dense(dim, dim)
-        self.fc2 = nn.Dense(dim, dim)
-        self.freq = freq
-
-    def construct(self, x):
-        return self.fc2(x) + {amplitude} * ops.sin(self.fc1(x) * self.freq)
-'''
-
+# Buzz: a fast ripple on the output itself: float32 rounding of fc1's output moves the ripple's phase, so
+# torch's own float32 output misses its float64 run by about the tolerance (a small part of its size).
 BUZZ = {"file": "buzz.py", "module": "buzz", "name": "Buzz", "kind": "module"}
 
 
 def _buzz(tmp_path, amplitude: str):
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    (src / "buzz.py").write_text(BUZZ_TORCH)
-    (out / "buzz.py").write_text(BUZZ_MS.format(amplitude=amplitude))
-    return str(src), str(out)
+    return _two_maps(tmp_path, "Buzz", "5e3", "torch.sin(self.fc1(x) * self.freq)",
+                     f"{amplitude} * ops.sin(self.fc1(x) * self.freq)")
 
 
 def test_outputs_float32_cannot_decide_are_judged_against_torchs_float64_run(tmp_path):

@@ -189,9 +189,11 @@ def _buzz(tmp_path, amplitude: str):
 def test_outputs_float32_cannot_decide_are_judged_against_torchs_float64_run(tmp_path):
     from tests.support.verify import verify_unit
 
-    r = verify_unit(*_buzz(tmp_path, "1.0"), BUZZ, seeds=(0, 1), level="forward")
+    r = verify_unit(*_buzz(tmp_path, "1.0"), BUZZ, seeds=(0, 1), level="train")
     assert r["status"] == "verified", r["reason"]
     assert any("judged against torch's float64 run" in n for n in r["notes"]), r["notes"]
+    train = r["levels"]["train"]["reason"]
+    assert "judged against torch's float64 run" in train, train
 
 
 def test_a_wrong_output_still_fails_when_judged_against_float64(tmp_path):

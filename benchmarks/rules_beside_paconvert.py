@@ -1,9 +1,10 @@
 """The rules' throughput beside PaConvert's (the torch -> Paddle converter), in one run, one core each,
 on the same tree: timm 1.0.31's source (~141k lines), as the goal is stated.
 
-Prints `rules_timm_lines_per_s`, `paconvert_timm_lines_per_s` (formatting off) and
-`rules_over_paconvert`. The first run fetches what it needs into .bench/ (not committed): timm's wheel
-(`pip download --no-deps`, unzipped) and a virtual environment holding PaConvert and its pinned
+Prints `rules_timm_lines_per_s`, `paconvert_timm_lines_per_s` (formatting off),
+`rules_over_paconvert` and `libcst_parse_timm_lines_per_s` (LibCST's parser alone on the same files:
+the rules parse every file that imports torch with it, so this bounds their throughput). The first
+run fetches what it needs into .bench/ (not committed): timm's wheel (`pip download --no-deps`, unzipped) and a virtual environment holding PaConvert and its pinned
 dependencies, kept apart from msagent's own. PaConvert converts in a subprocess of that environment;
 both are timed as wall clock over the whole tree, best of PASSES, pinned to one core where the
 machine allows (`os.sched_setaffinity`).
@@ -83,6 +84,21 @@ def rules_seconds(tree: Path) -> float:
     return min(one_pass(sources, kb, nearest)[0] for _ in range(PASSES))
 
 
+def parse_seconds(tree: Path) -> float:
+    """LibCST's parser alone over the same files (best of PASSES): the floor under the rules' time."""
+    import libcst as cst
+
+    sources = [p.read_text() for p in sorted(tree.rglob("*.py")) if "__pycache__" not in p.parts]
+    best = None
+    for _ in range(PASSES):
+        start = time.perf_counter()
+        for text in sources:
+            cst.parse_module(text)
+        took = time.perf_counter() - start
+        best = took if best is None else min(best, took)
+    return best
+
+
 def main() -> None:
     tree = timm_tree()
     python = paconvert_python()
@@ -92,7 +108,9 @@ def main() -> None:
                          text=True).stdout  # PaConvert prints its own report too
     theirs = float(next(line for line in out.splitlines() if line.startswith("SECONDS ")).split()[1])
     ours = rules_seconds(tree)
+    parse = parse_seconds(tree)
     print(f"rules_timm_lines_per_s: {lines / ours:.0f} lines/s")
+    print(f"libcst_parse_timm_lines_per_s: {lines / parse:.0f} lines/s (the parser alone, the same files)")
     print(f"paconvert_timm_lines_per_s: {lines / theirs:.0f} lines/s")
     print(f"rules_over_paconvert: {theirs / ours:.2f} x")
     print(f"timm_lines: {lines} lines")

@@ -4,8 +4,9 @@ on the same tree: timm 1.0.31's source (~141k lines), as the goal is stated.
 Prints `rules_timm_lines_per_s`, `paconvert_timm_lines_per_s` (formatting off),
 `rules_over_paconvert` and `libcst_parse_timm_lines_per_s` (LibCST's parser alone on the same files:
 the rules parse every file that imports torch with it, so this bounds their throughput). The first
-run fetches what it needs into .bench/ (not committed): timm's wheel (`pip download --no-deps`, unzipped) and a virtual environment holding PaConvert and its pinned
-dependencies, kept apart from msagent's own. PaConvert converts in a subprocess of that environment;
+run fetches what it needs into .bench/ (not committed): timm's wheel (`pip download --no-deps`,
+unzipped) and a virtual environment holding PaConvert and its pinned dependencies, kept apart from
+msagent's own. PaConvert converts in a subprocess of that environment;
 both are timed as wall clock over the whole tree, best of PASSES, pinned to one core where the
 machine allows (`os.sched_setaffinity`).
 """

@@ -61,6 +61,11 @@ class KB:
     def __contains__(self, name: str) -> bool:
         return name in self._by_name
 
+    def names_under(self, prefix: str) -> list[str]:
+        """Every name (API or alias) the KB holds below the dotted PREFIX (`torch.compiler` -> its functions)."""
+        start = prefix + "."
+        return [n for n in self._by_name if n.startswith(start)]
+
     def methods(self) -> dict[str, Entry]:
         """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""
         out = {}

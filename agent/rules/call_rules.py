@@ -17,6 +17,8 @@ from agent.rules.signature import BindError, Binding, SpreadArguments, bind
 
 class CallRules:
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if id(original) in self.probes:
+            return self._probe_answer(original, updated)
         updated = self._written_through_data(original, updated)
         special = self.complex_call(original, updated) or self.packed_call(original, updated)
         if special is not None:

@@ -101,6 +101,9 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, PackedSeque
         self.api_calls = self.api_converted = 0
         self.roots: set[int] = set()  # torch-name expressions (outermost)
         self.call_funcs: set[int] = set()
+        # `hasattr(torch.x, "y")` / `getattr(torch.x, "y", d)` calls -> (torch name asked about, is a getattr)
+        self.probes: dict[int, tuple[str, bool]] = {}
+        self.probe_args: set[int] = set()  # their first two arguments: not torch references to convert
         self.unconverted_roots: set[str] = set()  # local names of torch bindings still referenced
 
     # -- helpers -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import libcst as cst
 
 from agent.rules import structural
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
-from agent.rules.calls import MS_NAME, Unconvertible, expression, has_arg_rules
+from agent.rules.calls import MS_NAME, Unconvertible, code, expression, has_arg_rules
 from agent.rules.catalog import rewrite
 
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -32,15 +32,67 @@ class ReferenceRules:
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
+        if id(node) in self.probe_args:
+            return False
         if node.keyword is not None:
             self.not_refs.add(id(node.keyword))
         return True
 
     def visit_Call(self, node: cst.Call) -> bool:
         self.call_funcs.add(id(node.func))
+        probed = self._feature_probe(node)
+        if probed is not None:  # the object and name asked about are not entered; a getattr's default is
+            self.probes[id(node)] = probed
+            self.probe_args.update(id(a) for a in node.args[:2])
         if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass") and len(node.args) == 2:
             self._type_positions(node.args[1].value, checked=True)
         return True
+
+    def _feature_probe(self, node: cst.Call) -> tuple | None:
+        """`hasattr(torch.compiler, "is_exporting")`, `getattr(torch, "compile", None)` (nested too:
+        `getattr(getattr(torch, "compiler", None), "disable", None)`): (the torch name asked about, the
+        call is a getattr with a default). None for any other call."""
+        if not (isinstance(node.func, cst.Name) and node.func.value in ("hasattr", "getattr")
+                and len(node.args) == (2 if node.func.value == "hasattr" else 3)
+                and all(a.keyword is None and not a.star for a in node.args)
+                and isinstance(node.args[1].value, cst.SimpleString)):
+            return None
+        owner, attr = node.args[0].value, node.args[1].value.evaluated_value
+        inner = self._feature_probe(owner) if isinstance(owner, cst.Call) else None
+        if inner is not None:
+            name = inner[0] if inner[1] else None  # a getattr inside, not a hasattr
+        else:
+            name = self._torch_name(owner) if isinstance(owner, cst.Name) or dotted(owner) else None
+        if not name or not isinstance(attr, str) or not attr.isidentifier():
+            return None
+        return f"{name}.{attr}", node.func.value == "getattr"
+
+    @rewrite("feature-probes-answer-for-the-translation")
+    def _probe_answer(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """`hasattr(torch, "compiler")`, `getattr(torch.compiler, "disable", None)`: a check for a torch
+        feature answers for the translation. hasattr: True when the KB maps that name (or names under it)
+        for the device, so the code takes the branch that uses it; False otherwise, so it takes its
+        fallback. getattr with a default: the name's MindSpore counterpart when the KB maps it, else the
+        default."""
+        full, with_default = self.probes[id(original)]
+        entry = self.kb.get(full)
+        target = self._target(entry) if entry is not None else None
+        self.api_calls += 1
+        self.api_converted += 1
+        if with_default:
+            if target is None or (entry.kind == "class" and has_arg_rules(target)):
+                self.frames[-1].append(f"# by msagent: {code(original)} is its default here (the KB maps no "
+                                       f"{full} on {self.device})")
+                return updated.args[2].value
+            if target.helper:
+                self._add_helper(target.helper)
+            return expression(self.plan.render(target.api))
+        has = target is not None if entry is not None else any(
+            self._target(self.kb.get(n)) is not None for n in self.kb.names_under(full))
+        what = f"names under {full}" if has and entry is None else full
+        self.frames[-1].append(f"# by msagent: {code(original)} is {has} here (the KB {'maps' if has else 'has no'} "
+                               f"{what} on {self.device})")
+        return cst.Name("True" if has else "False")
 
     def visit_Comparison(self, node: cst.Comparison) -> bool:
         self._type_positions(node.left)  # type(m) is nn.Linear
@@ -232,3 +284,4 @@ def helper_base(target) -> str | None:
     name = re.escape(target.api.rsplit(".", 1)[-1])
     found = re.search(rf"^class\s+{name}\(\s*(mindspore\.[\w.]+)\s*\)\s*:", target.helper, re.M)
     return found.group(1) if found else None
+

@@ -137,14 +137,19 @@ class ReferenceRules:
 
     @rewrite("tensor-attributes")
     def _tensor_attribute(self, original, updated):
-        """A Tensor attribute MindSpore lacks (`is_cuda`), as the expression that answers it there."""
-        attr = original.attr.value
-        if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(original.value, self.scope):
-            self.api_calls += 1
-            self.api_converted += 1
-            return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)),
-                                                    structural.TENSOR_ATTRIBUTES[attr]))
-        return None
+        """A Tensor attribute MindSpore lacks (`is_cuda`, `t.device.type`: its Tensor.device is a string), as
+        the expression that answers it there."""
+        attr, value = original.attr.value, original.value
+        if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(value, self.scope):
+            answer = structural.TENSOR_ATTRIBUTES[attr]
+        elif (attr == "type" and isinstance(value, cst.Attribute) and value.attr.value == "device"
+              and self.inf.is_tensor(value.value, self.scope)):
+            answer = structural.DEVICE_TYPE
+        else:
+            return None
+        self.api_calls += 1
+        self.api_converted += 1
+        return cst.parse_expression(MS_NAME.sub(lambda m: self.plan.render(m.group(0)), answer))
 
     @rewrite("module-registries")
     def _module_registry(self, original, updated):

@@ -28,6 +28,8 @@ MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children",
 DROPPED_SETTINGS = ("torch.backends.",)
 # Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.
 TENSOR_ATTRIBUTES = {"is_cuda": "(mindspore.get_context('device_target') == 'GPU')"}
+# `t.device.type`: torch's name for the kind of device the MindSpore side runs on ("cuda" for GPU)
+DEVICE_TYPE = "{'GPU': 'cuda', 'Ascend': 'npu'}.get(mindspore.get_context('device_target'), 'cpu')"
 # A module's own registries, read by container-like subclasses (`for m in self._modules.values()`).
 MODULE_ATTRIBUTES = {"_modules": "_cells", "_parameters": "_params"}
 

@@ -1,0 +1,47 @@
+"""How real libraries ask torch what it can do: `hasattr(F, "scaled_dot_product_attention")` to pick a
+fused path, `getattr(getattr(torch, "compiler", None), "disable", None) or fallback` for a decorator,
+`hasattr(torch, "float8_e4m3fn")` for a dtype, `t.device.type` and `torch.is_autocast_enabled(...)` to
+decide on precision, `with torch.autocast(..., enabled=False):` to keep a region in float32. Each
+answers for the translation (a name the KB maps is there, one it does not is not; autocast is never on
+in eager MindSpore), the file imports, and the model verifies on real torch and MindSpore."""
+from tests.support.one_file import assert_verified, migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FUSED = hasattr(F, "scaled_dot_product_attention")
+HAS_FLOAT8 = hasattr(torch, "float8_e4m3fn")  # torch 2.13 has it; the translation has no such dtype
+compile_off = getattr(getattr(torch, "compiler", None), "disable", None) or (lambda fn: fn)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    @compile_off
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if torch.is_autocast_enabled(x.device.type):
+            q, k = q.half(), k.half()
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if FUSED:
+                y = F.scaled_dot_product_attention(q, k, v)
+            else:
+                y = torch.softmax(q @ k.transpose(-2, -1) * (c // self.heads) ** -0.5, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(b, n, c))
+'''
+
+
+def test_capability_checks_answer_for_the_translation(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "attn.py", SOURCE, shared_verifier)
+    assert "FUSED = True" in out and "HAS_FLOAT8 = False" in out, out
+    assert "compile_off = _ms_keep or" in out, out
+    assert ".device.type" not in out, out
+    assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
+    assert_verified(report, ["Attention"])

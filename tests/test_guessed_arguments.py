@@ -239,6 +239,21 @@ def test_a_guessed_image_size_is_a_multiple_of_the_patch_sizes():
         eval(init, {"TwoScaleViT": TwoScaleViT})  # the guess satisfies the constructor's own check
 
 
+def test_a_guessed_channel_count_is_a_multiple_of_the_group_counts():
+    import torch.nn as nn
+
+    from agent.verify.constructors import default_inits
+
+    class GroupNorm32(nn.GroupNorm):  # channels first, 32 groups by default, as model libraries write it
+        def __init__(self, num_channels, num_groups=32, eps=1e-5):
+            super().__init__(num_groups, num_channels, eps=eps)
+
+    inits = default_inits("GroupNorm32", GroupNorm32)
+    assert inits and all("num_channels=32" in i for i in inits), inits
+    for init in inits:
+        eval(init, {"GroupNorm32": GroupNorm32})  # builds: 32 channels in 32 groups
+
+
 def test_a_sequence_length_left_none_is_also_tried_set():
     from agent.verify.constructors import default_inits
 

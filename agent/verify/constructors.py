@@ -180,6 +180,7 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
         return []  # a submodule or callable we cannot build: nothing sensible to guess
     guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
     _divisible_by_patches(guesses, sig)
+    _divisible_by_groups(guesses, sig)
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
@@ -210,6 +211,24 @@ def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
     step = math.lcm(*patches)
     for k, v in guesses.items():
         if IMAGE_SIZE.search(k.lower()) and isinstance(v, int) and v % step:
+            guesses[k] = step * math.ceil(v / step)
+
+
+_GROUPS = re.compile(r"(^|_)groups?$")
+_CHANNELS = re.compile(r"channels?|features|planes|hidden|width|^dim$|_dim$|embed")
+
+
+def _divisible_by_groups(guesses: dict, sig: inspect.Signature) -> None:
+    """Guessed channel counts made a multiple of every group count the constructor has (guessed or
+    default): `GroupNorm(num_channels, num_groups=32)` needs num_channels divisible by 32, so 32."""
+    given = {p.name: p.default for p in sig.parameters.values() if isinstance(p.default, int)} | guesses
+    groups = [v for k, v in given.items() if _GROUPS.search(k.lower()) and isinstance(v, int)
+              and not isinstance(v, bool) and 1 < v <= 64]
+    if not groups:
+        return
+    step = math.lcm(*groups)
+    for k, v in guesses.items():
+        if _CHANNELS.search(k.lower()) and isinstance(v, int) and not isinstance(v, bool) and v % step:
             guesses[k] = step * math.ceil(v / step)
 
 

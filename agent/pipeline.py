@@ -24,6 +24,7 @@ from agent.scan.units import Unit, find_units, module_classes
 from agent.write.atomic import copy_file, write_text
 from agent.write.journal import Journal
 from agent.scan.names import parse_python
+from agent.scan.star_imports import star_inherited
 
 
 def check_paths(src: Path, out: Path) -> tuple[Path, Path]:
@@ -77,7 +78,8 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
             result.files.append(_copied_through(f, out, f"{f.rel}: cannot parse: {_why(exc)}"))
             continue
         result.sources[f.rel] = text
-    repo_modules = module_classes(trees)
+    result.inherited = star_inherited(trees)
+    repo_modules = module_classes(trees, result.inherited)
     nearest = nearest_candidate(kb)
     result.module_classes, result.nearest = repo_modules, nearest
     for f in files:
@@ -88,7 +90,8 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
                 record = _translate_file(f, result, out, kb, settings, repo_modules, nearest)
                 result.files.append(record)
                 try:
-                    result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules)
+                    result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules,
+                                               result.inherited.get(f.rel))
                 except Exception as exc:
                     if was_interrupted(exc):
                         raise
@@ -163,7 +166,8 @@ def _translate_file(f: SourceFile, acc: Translated, out: Path, kb: KB, settings:
                     repo_modules: set[str], nearest) -> FileRecord:
     text = acc.sources[f.rel]
     try:
-        r = translate_source(text, kb, settings.device, module_classes=repo_modules, nearest=nearest)
+        r = translate_source(text, kb, settings.device, module_classes=repo_modules, nearest=nearest,
+                             inherited=acc.inherited.get(f.rel))
     except cst.ParserSyntaxError as exc:
         return _copied_through(f, out, f"{f.rel}:{exc.raw_line}: cannot parse: {exc.message}")
     except RecursionError:  # translate_source already retried on a deep stack

@@ -227,7 +227,8 @@ class UnitRunner:
             return last[1]  # observe asks again for what the file's previous units' sites gave
         text = translate_source(self.translated.sources[rel], self.kb, self.settings.device,
                                 module_classes=self.translated.module_classes or self.module_classes,
-                                nearest=self.translated.nearest, overrides=overrides, observed=sites).code
+                                nearest=self.translated.nearest, overrides=overrides, observed=sites,
+                                inherited=self.translated.inherited.get(rel)).code
         if overrides is None:
             self.state.last_translation[rel] = (set(sites or ()), text)
         return text

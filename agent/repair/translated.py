@@ -15,4 +15,5 @@ class Translated:
     sources: dict[str, str] = field(default_factory=dict)  # rel -> torch source
     outputs: dict[str, str] = field(default_factory=dict)  # rel -> MindSpore source
     module_classes: set[str] = field(default_factory=set)  # repo classes deriving from nn.Module
+    inherited: dict[str, dict[str, str]] = field(default_factory=dict)  # rel -> torch names from star imports
     nearest: object = None  # the marker hint function the rules used

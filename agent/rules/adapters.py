@@ -4,6 +4,8 @@ with torch's signature that builds the MindSpore layer the way the KB's rule wou
 MindSpore cannot honour raise a clear error when given."""
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from agent.kb.schema import Entry, Target
@@ -55,6 +57,13 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
                 optional.append((renamed, p.name))
         else:
             passed.append(p.name)
+    if target.template and not keywords_only:  # a whole-call template: its placeholders are the parameters
+        holes = set(re.findall(r"\{(\w+)\}", target.template))
+        if not holes <= {p.name for p in params}:
+            raise Unconvertible(f"the template of {target.api} needs more than the call's arguments")
+        body = MS_NAME.sub(lambda m: render(m.group(0)), re.sub(r"\{(\w+)\}", r"\1", target.template))
+        built = body.split("(", 1)[0]
+        return _adapter(entry, built, sig, guards, [], body, f"built as {built}")
     call = cst.parse_expression(f"X({', '.join(n if n.startswith('*') else f'{n}={n}' for n in passed)})")
     args = [code(a) for a in build_args(bind(call, entry.signature), target, render)]
     for name in target.defaults:  # given by the caller, or the rule's default when left None
@@ -73,12 +82,18 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
         body, doc = f"dict({', '.join(args)})", f"the keyword arguments of {target.api}"
     else:
         body, doc = f"{render(target.api)}({', '.join(args)})", f"built as {target.api}"
+    return _adapter(entry, target.api, sig, guards, lines, body, doc, keywords_only)
+
+
+def _adapter(entry: Entry, what: str, sig: list[str], guards: list[str], lines: list[str], body: str, doc: str,
+             keywords_only: bool = False) -> str:
+    """The adapter's source: a class for a layer (so `isinstance(m, norm_layer)` still works), else a function."""
     name = adapter_name(entry, keywords_only)
-    if entry.kind == "class" and not keywords_only:  # a class, so `isinstance(m, norm_layer)` still works
+    if entry.kind == "class" and not keywords_only:
         built = body.split("(", 1)[0]
         method = "".join(guards) + "".join(lines) + f"    return {body}\n"
         return (f"class {name}(metaclass={META_NAME}):\n"
-                f'    """{entry.api} called with torch\'s arguments: builds (and isinstance checks) {target.api}."""\n\n'
+                f'    """{entry.api} called with torch\'s arguments: builds (and isinstance checks) {what}."""\n\n'
                 f"    @staticmethod\n    def built():\n        return {built}\n\n"
                 f"    def __new__(cls, {', '.join(sig)}):\n"
                 + "".join("    " + line + "\n" if line else "\n" for line in method.rstrip("\n").split("\n")))

@@ -298,11 +298,14 @@ def _statement(source: str) -> cst.BaseStatement:
 
 
 def translate_source(source: str, kb: KB, device: str = "cpu", *, module_classes: set[str] | None = None,
-                     nearest=None, overrides: dict | None = None, observed: set | None = None) -> RulesResult:
-    """Translate one file. Raises libcst.ParserSyntaxError for unparsable source, RecursionError
-    for source nested too deeply even for a deep stack."""
+                     nearest=None, overrides: dict | None = None, observed: set | None = None,
+                     inherited: dict[str, str] | None = None) -> RulesResult:
+    """Translate one file (INHERITED: torch names it gets through star imports, scan/star_imports.py).
+    Raises libcst.ParserSyntaxError for unparsable source, RecursionError for source nested too deeply
+    even for a deep stack."""
     args = (source, kb, device)
-    kwargs = dict(module_classes=module_classes, nearest=nearest, overrides=overrides, observed=observed)
+    kwargs = dict(module_classes=module_classes, nearest=nearest, overrides=overrides, observed=observed,
+                  inherited=inherited)
     with _collector_paused():
         try:
             return _translate_source(*args, **kwargs)
@@ -366,7 +369,7 @@ def longest_statement(source: str) -> int:
 
 
 def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[str] | None, nearest,
-                      overrides: dict | None, observed: set | None) -> RulesResult:
+                      overrides: dict | None, observed: set | None, inherited: dict[str, str] | None) -> RulesResult:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
@@ -374,7 +377,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
     except Exception as exc:  # the parser's own faults on malformed input are parse errors too
         raise cst.ParserSyntaxError(f"{type(exc).__name__}: {exc}", lines=source.splitlines(True) or [""],
                                     raw_line=1, raw_column=0) from exc
-    names = scan_names(source)
+    names = scan_names(source, inherited)
     bindings = names.torch_bound
     if not bindings and not imports_torch_only(source):
         return RulesResult(code=source)

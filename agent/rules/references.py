@@ -193,7 +193,7 @@ class ReferenceRules:
         if target is None:
             self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
             return updated
-        if entry.kind == "class" and has_arg_rules(target) and id(original) not in self.type_context:
+        if entry.kind == "class" and (has_arg_rules(target) or target.template) and id(original) not in self.type_context:
             try:  # called later with torch's arguments: a function with torch's signature builds the layer
                 sources = adapter_sources(entry, target, self.plan.render)
             except Unconvertible as exc:

@@ -83,8 +83,10 @@ class FileNames:
     tree: ast.Module | None = None  # the file as `ast` reads it (None where it could not)
 
 
-def scan_names(source: str) -> FileNames:
-    """One `ast` pass. Source `ast` cannot parse (LibCST accepted it) is treated as shadowed."""
+def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileNames:
+    """One `ast` pass. Source `ast` cannot parse (LibCST accepted it) is treated as shadowed. INHERITED:
+    torch names the file gets from a star import of a repo module (scan/star_imports.py), bound unless
+    the file binds the name itself."""
     out = FileNames()
     try:
         tree = parse_python(source)
@@ -155,6 +157,9 @@ def scan_names(source: str) -> FileNames:
         elif isinstance(node, ast.MatchClass):
             ids.update(node.kwd_attrs)
     out.nested_torch_imports = nested
+    for local, target in (inherited or {}).items():
+        if local not in out.aliases and local not in other:
+            _bind(out, local, target, other)
     torch_aliases = {k for k, v in out.aliases.items() if is_torch(v)}
     out.shadowed = out.shadowed or bool(torch_aliases & other)
     return out

@@ -40,11 +40,12 @@ def _torch_layer(qualified: str | None) -> bool:
     return last[:1].isupper() and not any(word in last for word in ("Parameter", "Buffer"))
 
 
-def module_classes(trees: dict[str, ast.Module]) -> set[str]:
-    """Simple names of every class in the repo deriving from nn.Module, transitively."""
+def module_classes(trees: dict[str, ast.Module], inherited: dict[str, dict[str, str]] | None = None) -> set[str]:
+    """Simple names of every class in the repo deriving from nn.Module, transitively (INHERITED: the torch
+    names files get through star imports, scan/star_imports.py)."""
     classes: list[tuple[ast.ClassDef, dict[str, str]]] = []
-    for tree in trees.values():
-        aliases = import_aliases(tree, "torch")
+    for rel, tree in trees.items():
+        aliases = {**(inherited or {}).get(rel, {}), **import_aliases(tree, "torch")}
         classes += [(n, aliases) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     found: set[str] = set()
     changed = True
@@ -63,8 +64,9 @@ def module_classes(trees: dict[str, ast.Module]) -> set[str]:
     return found
 
 
-def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str]) -> list[Unit]:
-    aliases = import_aliases(tree, "torch")
+def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str],
+               inherited: dict[str, str] | None = None) -> list[Unit]:
+    aliases = {**(inherited or {}), **import_aliases(tree, "torch")}
     units: list[Unit] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in repo_modules:

@@ -170,7 +170,26 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
     items, first_dropped = _renamed_args(binding, target, render)
     out, present = _placed_args(items, target, first_dropped)
     _add_defaults(out, present, binding, target, render)
+    _layer_dtype(out, binding, target, render)
     return out
+
+
+_LAYERS = ("mindspore.nn.", "mindspore.mint.nn.")
+_LAYER_HELPER = re.compile(r"^class\s+\w+\(\s*mindspore\.(mint\.)?nn\.\w+\s*\)", re.M)  # a helper extending a layer
+
+
+def _layer_dtype(out: list[cst.Arg], binding: Binding, target: Target, render) -> None:
+    """`nn.Linear(..., dtype=dtype)` passing on a parameter whose torch default is None (as layers built
+    with `device=None, dtype=None` factory keywords do): MindSpore's layers refuse `dtype=None` (their
+    default is float32), so a variable passed on becomes `dtype if dtype is not None else float32`."""
+    layer = target.api.startswith(_LAYERS) or bool(target.helper and _LAYER_HELPER.search(target.helper))
+    if not layer or "dtype" in target.defaults_from or binding.default_of("dtype") != "None":
+        return
+    for i, a in enumerate(out):
+        if a.keyword is not None and a.keyword.value == "dtype" and isinstance(a.value, cst.Name) \
+                and a.value.value != "None":
+            v = code(a.value)
+            out[i] = _kw("dtype", _expr(f"{v} if {v} is not None else mindspore.float32", render))
 
 
 def _refuse_unsupported(binding: Binding, target: Target, runtime: type[Exception] = DependsOnRuntime) -> None:

@@ -167,8 +167,20 @@ def read_mappings(seed: Path) -> dict[str, list[dict]]:
         for r in csv.DictReader(open(seed / name, encoding="utf-8")):
             if r["torch_api"].strip() and r["mindspore_api"].strip():
                 r["source"] = name
-                rows[r["torch_api"].strip()].append(r)
+                rows[torch_spelling(r["torch_api"].strip())].append(r)
     return rows
+
+
+def torch_spelling(api: str) -> str:
+    """The name as torch spells it where a mapping table has its case wrong (`torch.nn.SeLU` is
+    torch.nn.SELU, `torch.nn.CeLU` torch.nn.CELU): the one attribute of the parent matching it
+    case-insensitively; API itself when it resolves or nothing matches."""
+    if resolve(api) is not None:
+        return api
+    parent, _, last = api.rpartition(".")
+    owner = resolve(parent) if parent else None
+    found = [n for n in dir(owner) if n.lower() == last.lower()] if owner is not None else []
+    return f"{parent}.{found[0]}" if len(found) == 1 else api
 
 
 def read_probes(seed: Path) -> dict[str, list[dict]]:

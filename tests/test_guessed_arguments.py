@@ -142,6 +142,9 @@ def test_corrections_read_each_kind_of_error():
     assert fixed[0]["shape"] == [2, 8, 32, 32]
     assert corrected([{"shape": [2, 8, 128, 128], "dtype": "float32"}], "Kernel size can't be greater than actual "
                                                                           "input size") is None  # large enough
+    fixed = corrected(x, "Dimension out of range (expected to be in range of [-3, 2], but got 3)")
+    assert fixed[0]["shape"] == [2, 64, 16, 8]  # `x.mean((2, 3))`: a fourth axis
+    assert corrected(x, "Dimension out of range (expected to be in range of [-3, 2], but got 2)") is None
     assert corrected(x, "some other error") is None
 
 
@@ -307,3 +310,28 @@ def test_top_k_filtering_gets_a_last_axis_wide_enough_for_k(tmp_path, shared_ver
     unit = next(u for u in report.units if u.name == "keep_top_k")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["inputs"][0][0]["shape"] == [2, 32], unit.spec
+
+
+CHANNEL_GATE = '''\
+import torch.nn as nn
+
+
+class ChannelGate(nn.Module):
+    """Efficient channel attention: its first layer is a 1-channel Conv1d, yet it takes images."""
+
+    def __init__(self, kernel_size=3):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x):
+        y = x.mean((2, 3)).view(x.shape[0], 1, -1)
+        y = self.conv(y).view(x.shape[0], -1, 1, 1).sigmoid()
+        return x * y.expand_as(x)
+'''
+
+
+def test_an_input_of_too_low_a_rank_gets_the_axes_torch_asks_for(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "gate.py", CHANNEL_GATE, shared_verifier)
+    unit = {u.name: u for u in report.units}["ChannelGate"]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert len(unit.spec["inputs"][0][0]["shape"]) == 4, unit.spec

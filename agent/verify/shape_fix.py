@@ -20,6 +20,7 @@ _FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got in
 _INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
 _TOO_SMALL = re.compile(r"Kernel size can't be greater than actual input size|Output size is too small|"
                         r"Expected output size .* less than or equal|input size .* is too small")
+_RANK = re.compile(r"Dimension out of range \(expected to be in range of \[-(\d+), \d+\], but got (-?\d+)\)")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -48,6 +49,14 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if m := _NUM_FEATURES.search(error):
         dim, want, have = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {have: want})
+    if m := _RANK.search(error):  # `x.mean((2, 3))` on a 3-d input: trailing axes of 8 up to the rank asked for
+        rank, axis = int(m.group(1)), int(m.group(2))
+        need = axis + 1 if axis >= 0 else -axis
+        for i in floats:
+            shape = list(inputs[i]["shape"])
+            if len(shape) == rank and need > rank:
+                return _replace(inputs, i, dict(inputs[i], shape=shape + [8] * (need - rank)))
+        return None
     if m := _FEATURES.search(error):
         want = [int(x) for x in m.group(1).split(",")]
         for i in floats:

@@ -1,7 +1,8 @@
-"""Pooling sizes written as lists, and avg_pool2d's (h, w) padding. torch takes lists anywhere a size
-goes (`self.kernel_size = [k] * 2` in same-padding pools); MindSpore's max_pool2d and avg_pool2d take
-an int or a tuple, and avg_pool2d's tuple padding has four values. Literal ints and tuples stay as
-written; anything else goes through the KB's `_ms_pool_arg`."""
+"""Pooling and padding sizes written as lists, and avg_pool2d's (h, w) padding. torch takes lists
+anywhere a size goes (`self.kernel_size = [k] * 2` in same-padding pools, `nn.ZeroPad2d([l, r, t, b])`);
+MindSpore's max_pool2d, avg_pool2d and pad layers take an int or a tuple, and avg_pool2d's tuple padding
+has four values. Literal ints and tuples stay as written; anything else goes through the KB's
+`_ms_pool_arg` (pad layers: `tuple(p) if isinstance(p, list) else p`)."""
 from tests.support.one_file import assert_verified, migrate_one_file
 
 SOURCE = '''\
@@ -39,3 +40,24 @@ def test_list_sizes_and_pair_padding_verify(tmp_path, shared_verifier):
     assert "max_pool2d(y, 2)" in text  # a literal size stays as written
     assert "_ms_pool_arg(self.padding, True)" in text and "_ms_pool_arg(self.kernel_size)" in text
     assert text.count("def _ms_pool_arg") == 1
+
+
+PADS = '''\
+import torch.nn as nn
+
+
+class AsymmetricPad(nn.Module):
+    def __init__(self, kernel_size=3):
+        super().__init__()
+        pad = [kernel_size // 2, (kernel_size - 1) // 2] * 2  # a list, as same-padding code computes it
+        self.pad = nn.ZeroPad2d(pad)
+        self.conv = nn.Conv2d(4, 4, kernel_size)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+'''
+
+
+def test_pad_layers_take_list_padding(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "pads.py", PADS, shared_verifier)
+    assert_verified(report, ["AsymmetricPad"])

@@ -358,9 +358,15 @@ def generate(api: str, rows: list[dict]) -> dict:
             page = f" (docs page {r['diff_page']})" if r["diff_page"] else ""
             notes.append(f"{ms_api}: documented differences{page}, {rel}; argument handling not curated, so no rule.")
     entry["notes"] = " ".join(notes)
+    if PADDING_LAYER.fullmatch(api):  # MindSpore's pad layers take an int or a tuple, torch's a list too
+        for target in entry["targets"]:
+            target.setdefault("values", {})["padding"] = "tuple({v}) if isinstance({v}, list) else {v}"
     if entry["targets"]:
         entry["probe"] = generated_probe(api, kind, sig)
     return entry
+
+
+PADDING_LAYER = re.compile(r"torch\.nn\.(Zero|Constant|Reflection|Replication|Circular)Pad[123]d")
 
 
 # ---------------------------------------------------------------- assembly

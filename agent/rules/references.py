@@ -50,10 +50,10 @@ class ReferenceRules:
 
     def _feature_probe(self, node: cst.Call) -> tuple | None:
         """`hasattr(torch.compiler, "is_exporting")`, `getattr(torch, "compile", None)` (nested too:
-        `getattr(getattr(torch, "compiler", None), "disable", None)`): (the torch name asked about, the
-        call is a getattr with a default). None for any other call."""
+        `getattr(getattr(torch, "compiler", None), "disable", None)`), `getattr(F, "gelu")` of a name the KB
+        maps: (the torch name asked about, the call is a getattr). None for any other call."""
         if not (isinstance(node.func, cst.Name) and node.func.value in ("hasattr", "getattr")
-                and len(node.args) == (2 if node.func.value == "hasattr" else 3)
+                and len(node.args) in ((2,) if node.func.value == "hasattr" else (2, 3))
                 and all(a.keyword is None and not a.star for a in node.args)
                 and isinstance(node.args[1].value, cst.SimpleString)):
             return None
@@ -65,7 +65,13 @@ class ReferenceRules:
             name = self._torch_name(owner) if isinstance(owner, cst.Name) or dotted(owner) else None
         if not name or not isinstance(attr, str) or not attr.isidentifier():
             return None
-        return f"{name}.{attr}", node.func.value == "getattr"
+        full = f"{name}.{attr}"
+        if node.func.value == "getattr" and len(node.args) == 2:  # no default: only a name the KB answers for
+            entry = self.kb.get(full)
+            target = self._target(entry) if entry is not None else None
+            if target is None or (entry.kind == "class" and (has_arg_rules(target) or target.template)):
+                return None
+        return full, node.func.value == "getattr"
 
     @rewrite("feature-probes-answer-for-the-translation")
     def _probe_answer(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
@@ -73,7 +79,7 @@ class ReferenceRules:
         feature answers for the translation. hasattr: True when the KB maps that name (or names under it)
         for the device, so the code takes the branch that uses it; False otherwise, so it takes its
         fallback. getattr with a default: the name's MindSpore counterpart when the KB maps it, else the
-        default."""
+        default; without one (`getattr(F, "gelu")`), the counterpart of a name the KB maps."""
         full, with_default = self.probes[id(original)]
         entry = self.kb.get(full)
         target = self._target(entry) if entry is not None else None

@@ -3,7 +3,9 @@ fused path, `getattr(getattr(torch, "compiler", None), "disable", None) or fallb
 `hasattr(torch, "float8_e4m3fn")` for a dtype, `t.device.type` and `torch.is_autocast_enabled(...)` to
 decide on precision, `with torch.autocast(..., enabled=False):` to keep a region in float32. Each
 answers for the translation (a name the KB maps is there, one it does not is not; autocast is never on
-in eager MindSpore), the file imports, and the model verifies on real torch and MindSpore."""
+in eager MindSpore), the file imports, and the model verifies on real torch and MindSpore. The
+`try: from torch import x` / `except ImportError: def x(...)` idiom keeps its stand-in: with the torch
+import gone, the try body raises ImportError so the stand-in is defined."""
 from tests.support.one_file import assert_verified, migrate_one_file
 
 SOURCE = '''\
@@ -45,3 +47,39 @@ def test_capability_checks_answer_for_the_translation(tmp_path, shared_verifier)
     assert ".device.type" not in out, out
     assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
     assert_verified(report, ["Attention"])
+
+
+FALLBACKS = '''\
+import torch
+import torch.nn as nn
+
+try:
+    from torch import _assert
+except ImportError:
+    def _assert(condition, message):
+        assert condition, message
+
+try:
+    from torch.nn.functional import channel_shuffle  # torch has it; the KB maps no counterpart
+except ImportError:
+    def channel_shuffle(x, groups):
+        b, c, h, w = x.shape
+        return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class Shuffle(nn.Module):
+    def __init__(self, channels=8, groups=2):
+        super().__init__()
+        self.groups = groups
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        _assert(x.shape[1] % self.groups == 0, "channels divisible by groups")
+        return channel_shuffle(self.conv(x), self.groups)
+'''
+
+
+def test_import_fallbacks_still_define_their_names(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "fallbacks.py", FALLBACKS, shared_verifier)
+    assert out.count("raise ImportError(") == 2, out  # each try body, its torch import gone, falls through
+    assert_verified(report, ["Shuffle"])

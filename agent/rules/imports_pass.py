@@ -71,6 +71,12 @@ def _without_torch_only(stmt: cst.BaseSmallStatement) -> cst.BaseSmallStatement 
     return None
 
 
+def _catches_import_error(handler: cst.ExceptHandler) -> bool:
+    kinds = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type] if handler.type else []
+    names = {get_full_name_for_node(k.value if isinstance(k, cst.Element) else k) for k in kinds}
+    return handler.type is None or bool(names & {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
 def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
     """Local names a torch import statement binds (empty when it is not a torch import)."""
     if isinstance(stmt, cst.Import):
@@ -116,6 +122,19 @@ class _ImportRewriter(Transformer):
         self.depth -= 1
         if not updated.body:
             return updated.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated
+
+    def leave_Try(self, original, updated):
+        """`try: from torch import _assert` / `except ImportError: def _assert(...)`: the code's own stand-in
+        for a torch without the name. With the torch import gone the try body raises ImportError, so the
+        stand-in is what runs (it was left empty, and the name undefined)."""
+        only_imports = all(isinstance(s, cst.SimpleStatementLine) and s.body and all(_bound_names(x) for x in s.body)
+                           for s in original.body.body)
+        emptied = [type(x) for s in updated.body.body for x in getattr(s, "body", [None])] == [cst.Pass]
+        if only_imports and emptied and any(_catches_import_error(h) for h in updated.handlers):
+            names = ", ".join(n for s in original.body.body for x in s.body for n in _bound_names(x))
+            stmt = cst.parse_statement(f'raise ImportError("torch is not imported: the stand-in below for {names}")')
+            return updated.with_changes(body=updated.body.with_changes(body=[stmt]))
         return updated
 
     def leave_SimpleStatementLine(self, original, updated):

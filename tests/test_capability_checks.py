@@ -79,6 +79,18 @@ class Shuffle(nn.Module):
 '''
 
 
+def test_other_try_statements_are_left_as_they_are():
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    source = ("import torch\n\n\ndef fetch(url, retries=3):\n    try:\n        import requests\n"
+              "    except ImportError:\n        requests = None\n    while retries:\n        try:\n"
+              "            for _ in range(2):\n                retries -= 1\n        except Exception:\n"
+              "            raise\n    return torch.zeros(retries)\n")
+    out = translate_source(source, load_kb(), "cpu").code
+    assert "raise ImportError" not in out and "import requests" in out and "for _ in range(2):" in out, out
+
+
 def test_import_fallbacks_still_define_their_names(tmp_path, shared_verifier):
     report, out = migrate_one_file(tmp_path, "fallbacks.py", FALLBACKS, shared_verifier)
     assert out.count("raise ImportError(") == 2, out  # each try body, its torch import gone, falls through

@@ -130,7 +130,9 @@ class _ImportRewriter(Transformer):
         stand-in is what runs (it was left empty, and the name undefined)."""
         only_imports = all(isinstance(s, cst.SimpleStatementLine) and s.body and all(_bound_names(x) for x in s.body)
                            for s in original.body.body)
-        emptied = [type(x) for s in updated.body.body for x in getattr(s, "body", [None])] == [cst.Pass]
+        left = updated.body.body
+        emptied = len(left) == 1 and isinstance(left[0], cst.SimpleStatementLine) and \
+            [type(x) for x in left[0].body] == [cst.Pass]
         if only_imports and emptied and any(_catches_import_error(h) for h in updated.handlers):
             names = ", ".join(n for s in original.body.body for x in s.body for n in _bound_names(x))
             stmt = cst.parse_statement(f'raise ImportError("torch is not imported: the stand-in below for {names}")')

@@ -16,6 +16,7 @@ from agent.rules.tensors import Scope, function_params, module_params
 
 class ClassRules:
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.not_refs.add(id(node.name))
         for base in node.bases:
             self._type_positions(base.value)
             self.class_bases.add(id(base.value))
@@ -80,6 +81,7 @@ class ClassRules:
         return updated.with_changes(args=fix_commas(args))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.not_refs.add(id(node.name))  # a definition's name binds, never refers (a stand-in for a torch name)
         cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
         in_module = cls is not None and cls.is_module
         params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]

@@ -90,9 +90,7 @@ class ReferenceRules:
                 self.frames[-1].append(f"# by msagent: {code(original)} is its default here (the KB maps no "
                                        f"{full} on {self.device})")
                 return updated.args[2].value
-            if target.helper:
-                self._add_helper(target.helper)
-            return expression(self.plan.render(target.api))
+            return self._counterpart(target)
         has = target is not None if entry is not None else any(
             self._target(self.kb.get(n)) is not None for n in self.kb.names_under(full))
         what = f"names under {full}" if has and entry is None else full
@@ -218,11 +216,16 @@ class ReferenceRules:
         if target.base_helper and id(original) in self.class_bases:  # `class SamePool(nn.MaxPool2d)`
             self._add_helper(target.base_helper)
             return cst.Name(re.search(r"^class\s+(\w+)", target.base_helper, re.M).group(1))
+        derived = helper_class(target) if target.helper and id(original) in self.class_bases else None
+        if derived is not None:
+            self._add_helper(target.helper)
+            return cst.Name(derived)
+        return self._counterpart(target)
+
+    def _counterpart(self, target) -> cst.BaseExpression:
+        """A KB target as a value: its MindSpore name, its helper written into the file when it has one."""
         if target.helper:
             self._add_helper(target.helper)
-            derived = helper_class(target) if id(original) in self.class_bases else None
-            if derived is not None:
-                return cst.Name(derived)
         return expression(self.plan.render(target.api))
 
     def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:

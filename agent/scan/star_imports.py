@@ -21,9 +21,8 @@ def star_inherited(trees: dict[str, ast.Module]) -> dict[str, dict[str, str]]:
 
     def exports(rel: str, seen: frozenset) -> dict[str, str]:
         public = _declared_all(trees[rel])
-        names = {k: v for k, v in {**inherited(rel, seen), **_top_level_torch(trees[rel])}.items()
-                 if (k in public if public is not None else not k.startswith("_"))}
-        return names
+        return {k: v for k, v in {**inherited(rel, seen), **_top_level_torch(trees[rel])}.items()
+                if (k in public if public is not None else not k.startswith("_"))}
 
     def inherited(rel: str, seen: frozenset = frozenset()) -> dict[str, str]:
         if rel in done:

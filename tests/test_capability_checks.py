@@ -96,3 +96,26 @@ def test_import_fallbacks_still_define_their_names(tmp_path, shared_verifier):
     assert out.count("raise ImportError(") == 2, out  # each try body, its torch import gone, falls through
     assert "def _assert(" in out and "def channel_shuffle(" in out, out  # the stand-ins keep their names
     assert_verified(report, ["Shuffle"])
+
+
+def test_autocast_dtype_queries_answer_torchs_defaults():
+    """`torch.get_autocast_dtype(device)` (and the per-device older names) answer the dtype torch gives
+    for each device kind, as MindSpore dtypes: code that casts to it keeps torch's precision choice."""
+    import mindspore as ms
+    import torch
+
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    source = ("import torch\n\n\ndef amp(device):\n    return torch.get_autocast_dtype(device)\n\n\n"
+              "def old(device):\n    return torch.get_autocast_cpu_dtype() if device == 'cpu' else torch.get_autocast_gpu_dtype()\n")
+    result = translate_source(source, load_kb(), "cpu")
+    assert not result.markers and "torch" not in result.code.replace("torch_", "")
+    ns: dict = {}
+    exec(compile(result.code, "amp.py", "exec"), ns)
+    for device in ("cpu", "cuda", "xpu", "mps", "hpu", "xla"):
+        want = str(torch.get_autocast_dtype(device)).removeprefix("torch.")
+        assert str(ns["amp"](device)).lower() == want, device
+        assert ns["amp"](device) in (ms.float16, ms.bfloat16)
+    for device in ("cpu", "cuda"):
+        assert str(ns["old"](device)).lower() == str(torch.get_autocast_dtype(device)).removeprefix("torch.")

@@ -335,3 +335,36 @@ def test_an_input_of_too_low_a_rank_gets_the_axes_torch_asks_for(tmp_path, share
     unit = {u.name: u for u in report.units}["ChannelGate"]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert len(unit.spec["inputs"][0][0]["shape"]) == 4, unit.spec
+
+
+FUNCTIONS = '''\
+from typing import List
+
+import torch
+import torch.nn.functional as F
+
+
+def group_std(x, groups: int = 32, eps: float = 1e-5):
+    B, C, H, W = x.shape
+    assert C % groups == 0
+    x = x.reshape(B, groups, C // groups, H, W)
+    return x.var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(eps).sqrt().expand(x.shape).reshape(B, C, H, W)
+
+
+def pad_same(x, kernel_size: List[int], stride: List[int], value: float = 0):
+    ih, iw = x.size()[-2:]
+    pad_h = max((-(ih // -stride[0]) - 1) * stride[0] + kernel_size[0] - ih, 0)
+    pad_w = max((-(iw // -stride[1]) - 1) * stride[1] + kernel_size[1] - iw, 0)
+    return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=value)
+'''
+
+
+def test_functions_get_group_sized_channels_and_integer_lists(tmp_path, shared_verifier):
+    """A function asserting its channels divide its default group count gets an input with that many
+    channels; a `List[int]` parameter gets one size per spatial axis, not a tensor."""
+    report, _ = migrate_one_file(tmp_path, "fns.py", FUNCTIONS, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("group_std", "pad_same"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert units["group_std"].spec["inputs"][0][0]["shape"][1] == 32
+    assert units["pad_same"].spec["inputs"][0][1] == {"value": [3, 3]}, units["pad_same"].spec

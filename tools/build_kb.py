@@ -367,6 +367,32 @@ def generate(api: str, rows: list[dict]) -> dict:
 
 
 PADDING_LAYER = re.compile(r"torch\.nn\.(Zero|Constant|Reflection|Replication|Circular)Pad[123]d")
+# In-place methods whose result has another shape or meaning than the receiver's: not derived.
+NOT_DERIVED_IN_PLACE = {"squeeze_", "unsqueeze_", "transpose_", "swapaxes_", "swapdims_", "t_", "detach_",
+                        "log_normal_", "requires_grad_", "share_memory_", "resize_", "resize_as_", "set_"}
+
+
+def derived_in_place(entries: list[Entry], names: set[str]) -> list[Entry]:
+    """torch's in-place `Tensor.op_` with no entry of its own, where `Tensor.op` has rules: the same targets
+    with the result written back (MindSpore's in-place arithmetic does nothing on CPU); the probe is the
+    base's with the in-place call, so `kb verify` runs it like any other."""
+    import torch
+    by_name = {n: e for e in entries for n in e.names}
+    out = []
+    for method in sorted(n for n in dir(torch.Tensor) if n.endswith("_") and not n.startswith("_")):
+        api, base = f"torch.Tensor.{method}", by_name.get(f"torch.Tensor.{method[:-1]}")
+        if api in names or method in NOT_DERIVED_IN_PLACE or base is None or not base.targets:
+            continue
+        plain = f".{method[:-1]}("
+        probe = None
+        if base.probe and all(plain in c.code for c in base.probe.cases):
+            probe = base.probe.model_copy(update={"cases": [
+                c.model_copy(update={"code": c.code.replace(plain, f".{method}(")}) for c in base.probe.cases]})
+        targets = [t.model_copy(update={"assign_result": True, "verdicts": {}}) for t in base.targets]
+        out.append(Entry(api=api, kind="method", signature=base.signature, targets=targets, probe=probe,
+                         sources=base.sources, notes=f"In place: {base.api} written back into the receiver "
+                         "(MindSpore's in-place arithmetic does nothing on CPU)."))
+    return out
 
 
 # ---------------------------------------------------------------- assembly
@@ -467,6 +493,7 @@ def main() -> None:
                 continue
         names |= set(e.names)
         entries.append(e)
+    entries += derived_in_place(entries, names)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "verdicts").mkdir(exist_ok=True)
     dump(entries, a.out)

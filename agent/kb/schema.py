@@ -84,8 +84,9 @@ class Target(BaseModel):
         "(`self.dilation` in a same-padding pool); written like `helper`"
     )
     assign_result: bool = Field(
-        False, description="in-place torch method: `x.op_(...)` becomes `x.copy_(x.op(...))` (out-of-place on a "
-        "temporary); MindSpore's in-place arithmetic does nothing on CPU, copy_ works"
+        False, description="in-place torch method: `x.op_(...)` becomes `x = x.op(...)` on a local name, "
+        "`x.copy_(x.op(...))` on anything aliased (out-of-place on a temporary); MindSpore's in-place arithmetic "
+        "does nothing on CPU, copy_ works (rules/in_place.py)"
     )
     verdicts: dict[str, Verdict] = Field(default_factory=dict, description="device -> verdict")
     notes: str = ""

@@ -148,13 +148,8 @@ class CallRules:
     def _tensor_method(self, original, updated, method: str):
         out, target = self._method_call(original, updated, method, structural.tensor_method, "torch.Tensor",
                                         f"Tensor.{method} on {self.device}")
-        if (target is not None and target.assign_result and out is not updated
-                and not isinstance(original.func.value, cst.Call)):
-            # in-place: MindSpore's in-place arithmetic is a silent no-op on CPU, copy_ is not; writing the
-            # out-of-place result back keeps torch's aliasing (other names, parameters) and its return value.
-            # On a temporary (a call's result) the out-of-place form alone is exact.
-            receiver = updated.func.value
-            return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("copy_")), args=[cst.Arg(out)])
+        if target is not None and target.assign_result and out is not updated:
+            return self._written_back(original, updated, out)  # in place: see rules/in_place.py
         return out
 
     def _module_method(self, original, updated, method: str):

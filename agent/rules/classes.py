@@ -11,6 +11,7 @@ from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.calls import Unconvertible, build_args, fix_commas, has_arg_rules
 from agent.rules.signature import BindError, SpreadArguments, bind
 from agent.rules.catalog import rewrite
+from agent.rules.in_place import local_names
 from agent.rules.tensors import Scope, function_params, module_params
 
 
@@ -87,7 +88,8 @@ class ClassRules:
         params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
         self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn),
                                  modules=module_params(node, self._qn, self.module_classes),
-                                 annotated={p.name.value for p in params if p.annotation is not None}))
+                                 annotated={p.name.value for p in params if p.annotation is not None},
+                                 locals=local_names(node)))
         self.frames.append([])
         return True
 

@@ -31,6 +31,7 @@ from agent.rules.complex_arithmetic import ComplexRules, computes_complex
 from agent.rules.packed_sequences import PackedSequenceRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, imports_torch_only
+from agent.rules.in_place import InPlaceRules
 from agent.scan.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, Unchanged, top_level_lines
 from agent.rules.references import ReferenceRules
@@ -60,7 +61,7 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, PackedSequenceRules, Transformer):
+class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, ComplexRules, PackedSequenceRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -105,6 +106,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, ComplexRules, PackedSeque
         self.probes: dict[int, tuple[str, bool]] = {}
         self.probe_args: set[int] = set()  # their first two arguments: not torch references to convert
         self.unconverted_roots: set[str] = set()  # local names of torch bindings still referenced
+        self.rebound: dict[int, cst.NamedExpr] = {}  # `(x := x.op(...))` written for an in-place `x.op_(...)`
+        self.copied_into: dict[int, tuple] = {}  # `R.copy_(...)` written for one: (that call, R)
 
     # -- helpers -------------------------------------------------------------------------
     def _qn(self, node: cst.CSTNode) -> set[str]:

@@ -41,6 +41,7 @@ class Scope:
     annotated: set[str] = field(default_factory=set)  # parameters whose annotation names their type
     complex: set[str] = field(default_factory=set)  # local names that may hold complex values
     packed: set[str] = field(default_factory=set)  # local names holding packed sequences
+    locals: frozenset[str] = frozenset()  # names the function binds itself (see in_place.local_names)
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

@@ -295,7 +295,7 @@ def function_input_candidates(fn) -> list[list[dict]]:
             break
         # the last, wide one for code that takes a fraction of the last axis (top-k filtering: k = 0 of 8)
         for shape, vary in (((B1, 8), []), ((B1, 4, 8), [1]), ((B1, 3, 8, 8), [2, 3]), ((B1, 8, 8, 8), [2, 3]),
-                            ((B1, 32), [])):
+                            ((B1, 32), []), *_grouped_shapes(fn)):
             args = []
             for p in params:
                 low = p.name.lower()
@@ -312,6 +312,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     args.append(_i((B1,), shape[-1]))
                 elif _INT_ARG.search(low):
                     args.append(_i(shape[:2], 10, vary=vary[:1]))
+                elif _int_sequence(p.annotation):  # `kernel_size: List[int]`: one size per spatial axis
+                    args.append({"value": [guess_value(low, int)] * (max(len(shape) - 2, 1))})
                 elif p.annotation in (int, float, bool, "int", "float", "bool"):
                     v = guess_value(low, p.annotation)
                     if v is inspect.Parameter.empty:
@@ -328,6 +330,33 @@ def function_input_candidates(fn) -> list[list[dict]]:
     out += [[dict(a, low=0.0, high=1.0) if a.get("dtype", "").startswith("float") else a for a in args]
             for args in list(out)]
     return out
+
+
+_GROUP_COUNT = re.compile(r"(^|_)groups?$")
+_INT_SEQUENCE = re.compile(r"^(typing\.)?(List|list|Tuple|tuple|Sequence)\[int(, ?int)*(, ?\.\.\.)?\]$")
+
+
+def _int_sequence(annotation) -> bool:
+    """`List[int]`, `Tuple[int, int]`, `Sequence[int]` (as a string or a typing object)."""
+    if annotation is inspect.Parameter.empty:
+        return False
+    text = annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")
+    return bool(_INT_SEQUENCE.match(text.replace(" ", "").replace(",", ", ")))
+
+
+def _grouped_shapes(fn) -> list[tuple[tuple, list]]:
+    """Inputs whose channels are the function's default group count (`group_std(x, groups=32)` asserts
+    C % groups == 0): tried after the plain shapes."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    counts = {p.default for p in params if _GROUP_COUNT.search(p.name.lower()) and type(p.default) is int
+              and 1 < p.default <= 64}
+    if not counts:
+        return []
+    g = math.lcm(*counts)
+    return [((B1, g, 8, 8), [2, 3]), ((B1, g, 8), [2])]
 
 
 def second_sizes(first: list[dict]) -> list[list[dict]]:

@@ -1,0 +1,150 @@
+"""In-place Tensor methods (`x.mul_(y)`, `x.sqrt_()`): MindSpore's in-place arithmetic does nothing on CPU,
+so the rules compute the out-of-place result and put it where torch's would be. A local name is rebound
+(`x = x.mul(y)`; inside an expression `(x := x.mul(y))`): writing into the tensor instead would bump its
+version under MindSpore's autograd, and the gradient of any op that saved it (the out-of-place op itself)
+then raises. A parameter, a buffer or a name this function does not own keeps its identity through
+`copy_`, which does work in place. On a temporary (a call's result) the out-of-place call alone is exact,
+unless that call is itself in place: `x.mul_(k).add_(n)` writes both into x."""
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.rules.catalog import rewrite
+from agent.rules.walk import Visitor, visit
+
+
+def local_names(fn: cst.FunctionDef) -> frozenset[str]:
+    """Names FN binds itself (its parameters and assignment targets, nested scopes excluded) and may
+    rebind with `:=`: not those declared global or nonlocal, nor any comprehension variable, nor one
+    whose tensor FN gives another name (`alias = x`, `feats.append(x)`), which must see the write."""
+    params = fn.params
+    found = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            found.add(star.name.value)
+    excluded: set[str] = set()
+
+    class _Bindings(Visitor):
+        def visit_FunctionDef(self, node) -> bool:
+            return node is fn
+
+        def visit_ClassDef(self, node) -> bool:
+            return False
+
+        def visit_Lambda(self, node) -> bool:
+            return False
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            _aliased(node.value, excluded)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            _names(node.target, found)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in _STORING_METHODS:
+                for arg in node.args:
+                    _aliased(arg.value, excluded)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            _names(node.target, found)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            _names(node.target, found)
+            if node.value is not None:
+                _aliased(node.value, excluded)
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            _names(node.target, found)
+
+        def visit_For(self, node: cst.For) -> None:
+            _names(node.target, found)
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            _names(node.name, found)
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            _names(node.target, excluded)
+
+        def visit_Global(self, node: cst.Global) -> None:
+            excluded.update(n.name.value for n in node.names)
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            excluded.update(n.name.value for n in node.names)
+
+    visit(fn, _Bindings())
+    return frozenset(found - excluded)
+
+
+_STORING_METHODS = {"append", "extend", "insert", "add", "setdefault", "update", "put", "register_buffer"}
+
+
+def _aliased(value: cst.BaseExpression, into: set[str]) -> None:
+    """Names whose object VALUE stores under another name: itself, or the items of a display."""
+    if isinstance(value, cst.Name):
+        into.add(value.value)
+    elif isinstance(value, (cst.Tuple, cst.List, cst.Set)):
+        for el in value.elements:
+            _aliased(el.value, into)
+    elif isinstance(value, cst.Dict):
+        for el in value.elements:
+            if isinstance(el, cst.DictElement):
+                _aliased(el.value, into)
+
+
+def _names(target: cst.BaseExpression, into: set[str]) -> None:
+    if isinstance(target, cst.Name):
+        into.add(target.value)
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for el in target.elements:
+            _names(el.value, into)
+    elif isinstance(target, cst.StarredElement):
+        _names(target.value, into)
+
+
+def _in_place_receiver(call: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The tensor an in-place call (or a chain of them) writes into: None for a temporary."""
+    while isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
+        method = call.func.attr.value
+        if not (method.endswith("_") and not method.startswith("__")):
+            return None
+        call = call.func.value
+    return call if isinstance(call, (cst.Name, cst.Attribute)) else None
+
+
+class InPlaceRules:
+    """Mixin of the engine's rewriter: writes an in-place method's out-of-place result back."""
+
+    @rewrite("in-place-written-back")
+    def _written_back(self, original: cst.Call, updated: cst.Call, out: cst.BaseExpression) -> cst.BaseExpression:
+        """`x.op_(...)` computed as `x.op(...)` and rebound (a local name) or copied into the receiver."""
+        receiver = updated.func.value
+        if self.rebound.get(id(receiver)) is receiver:  # a chain: `(x := x.mul(k)).add_(n)` is `(x := x.mul(k).add(n))`
+            out = out.deep_replace(receiver, receiver.value)
+        owner = _in_place_receiver(original.func.value)
+        if owner is None:
+            return out
+        if isinstance(owner, cst.Name) and owner.value in self.scope.locals:
+            named = cst.NamedExpr(target=cst.Name(owner.value), value=out, lpar=[cst.LeftParen()],
+                                  rpar=[cst.RightParen()])
+            self.rebound[id(named)] = named  # kept: a node's id is only its own while it lives
+            return named
+        written, into = self.copied_into.get(id(receiver), (None, receiver))
+        if written is not receiver:
+            into = receiver
+        new = cst.Call(func=cst.Attribute(value=into, attr=cst.Name("copy_")), args=[cst.Arg(out)])
+        self.copied_into[id(new)] = (new, into)
+        return new
+
+    def leave_Expr(self, original: cst.Expr, updated: cst.Expr):
+        """`(x := x.mul(y))` alone on its line is `x = x.mul(y)`."""
+        value = updated.value
+        if self.rebound.get(id(value)) is value:
+            return cst.Assign(targets=[cst.AssignTarget(value.target)], value=value.value.with_changes(lpar=[], rpar=[]),
+                              semicolon=updated.semicolon)
+        return updated
+
+    def leave_Return(self, original: cst.Return, updated: cst.Return):
+        value = updated.value
+        if value is not None and self.rebound.get(id(value)) is value:  # the name is not read again
+            return updated.with_changes(value=value.value)
+        return updated

@@ -1,0 +1,51 @@
+"""torch's in-place Tensor methods that have no curated entry (`sqrt_`, `rsqrt_`, `abs_`, `pow_`, ...) are
+derived from the out-of-place entry with the result written back: MindSpore's in-place arithmetic does
+nothing on CPU, so left alone they would compute silently wrong values. On a temporary the out-of-place
+call alone is exact; a local name is rebound (the gradient of an op whose input was overwritten in place
+raises in MindSpore), a buffer written in place."""
+from tests.support.one_file import assert_verified, migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+
+
+class RmsScale(nn.Module):
+    def __init__(self, dim=8, eps=1e-5):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.eps = eps
+        self.register_buffer("seen", torch.zeros(()))
+
+    def forward(self, x):
+        y = self.fc(x)
+        rms = y.square().mean(dim=-1, keepdim=True).add(self.eps).sqrt_()
+        z = y.clone()
+        z.abs_()
+        z.pow_(0.5).neg_()
+        self.seen.zero_().add_(z.detach().mean())
+        return y / rms + z * self.seen
+'''
+
+
+def test_derived_in_place_entries_write_back(tmp_path, shared_verifier):
+    from agent.kb.store import load_kb
+
+    kb = load_kb()
+    for method in ("sqrt_", "rsqrt_", "abs_", "pow_", "neg_", "clamp_min_"):
+        entry = kb.get(f"torch.Tensor.{method}")
+        if method == "clamp_min_":  # no out-of-place entry with rules: nothing is derived
+            assert entry is None or not entry.targets
+            continue
+        assert entry is not None and all(t.assign_result for t in entry.targets), method
+        assert kb.target_for(entry, "cpu").verdicts["cpu"].status == "matched", method
+    assert kb.get("torch.Tensor.squeeze_") is None  # changes the receiver's shape: never derived
+
+
+def test_in_place_methods_verify(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "rms.py", SOURCE, shared_verifier)
+    assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
+    assert ".sqrt()" in out and "sqrt_" not in out
+    assert "z = z.abs()" in out and "z = z.pow(0.5).neg()" in out
+    assert "self.seen.copy_(self.seen.copy_(" in out
+    assert_verified(report, ["RmsScale"])

@@ -141,7 +141,32 @@ def _forward(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpres
     return call.with_changes(func=call.func.with_changes(attr=cst.Name("construct")))
 
 
-TENSOR_METHODS = {"size": _size, "to": _to, "cuda": _moved, "cpu": _moved}
+_EXTREMUM_HELPER = '''def _ms_tensor_{name}(x, a):
+    """x.{name}(a): torch's elementwise {long} when a is a tensor, the reduction over dim a otherwise."""
+    if isinstance(a, mindspore.Tensor):
+        return mindspore.ops.{long}(x, a)
+    return x.{name}(a)
+'''
+
+
+@rewrite("max-of-a-tensor-or-a-dim")
+def _extremum(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression | None:
+    """`x.max(a)` / `x.min(a)`, `a` not an integer literal: torch's elementwise maximum when `a` is a
+    tensor (MindSpore's Tensor.max takes only an axis), the reduction over dim `a` otherwise; which of
+    the two only run time knows. With an integer or keywords, the KB's entry decides."""
+    if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+        return None
+    value = call.args[0].value
+    if isinstance(value, cst.UnaryOperation):
+        value = value.expression
+    if isinstance(value, (cst.Integer, cst.SimpleString, cst.Tuple, cst.List)):
+        return None
+    name = call.func.attr.value
+    rw._add_helper(_EXTREMUM_HELPER.format(name=name, long={"max": "maximum", "min": "minimum"}[name]))
+    return cst.Call(func=cst.Name(f"_ms_tensor_{name}"), args=[cst.Arg(receiver), cst.Arg(call.args[0].value)])
+
+
+TENSOR_METHODS = {"size": _size, "to": _to, "cuda": _moved, "cpu": _moved, "max": _extremum, "min": _extremum}
 MODULE_METHODS = {"to": _to, "cuda": _moved, "cpu": _moved, "forward": _forward}
 
 

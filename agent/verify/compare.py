@@ -104,7 +104,7 @@ def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) ->
         if pt["t"] == ms["t"] == "other" and pt["type"] == ms["type"]:
             return
         raise Mismatch("shape", path, f"torch gives {describe(pt)}, MindSpore gives {describe(ms)}")
-    if pt["t"] == "scalar":
+    if pt["t"] in ("scalar", "dtype"):
         _compare_scalars(pt["v"], ms["v"], path, res)
         return
     if pt["t"] == "dict":

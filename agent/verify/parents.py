@@ -109,7 +109,7 @@ def _mentions(owner, name: str) -> bool:
     return False
 
 
-def _describe(value) -> dict | None:
+def describe(value) -> dict | None:
     """A size description of one captured argument, or None when it cannot be regenerated."""
     import torch
 
@@ -165,7 +165,7 @@ def _capture(imp, parent, cls, inputs: list) -> tuple[str, list, bool] | None:
     if any(isinstance(v, torch.Tensor) for v in kwargs.values()):
         return None  # keyword tensors: not expressible as a positional spec
     # other keywords (`block(x, drop_connect_rate=0.2)`) are left out: the unit runs with its own defaults
-    described = [_describe(a) for a in args]
+    described = [describe(a) for a in args]
     if any(d is None for d in described):
         return None
     return path, described, ran

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.verify import constructors, infer, parents, shape_fix
+from agent.verify import constructors, examples, infer, parents, shape_fix
 from agent.verify.inputs import make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -133,7 +133,8 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     asks for the other choice when float32 rounding alone failed the first."""
     is_module = unit.get("kind", "module") == "module"
     choice = SpecChoice()
-    candidates = [dict(s) for s in specs or []]
+    candidates = [dict(c) for s in specs or [] for c in (examples.example_specs(pt_imp, unit, s) if s.get("example")
+                                                          else [s])]
     if is_module and pt_obj is not None:
         candidates += [{"source": "defaults", "init": i, "inputs": None} for i in constructors.default_inits(unit["name"], pt_obj)]
     else:

@@ -309,6 +309,34 @@ def repo_specs(index: RepoIndex, unit: dict) -> list[dict]:
     return sorted(found, key=lambda s: len(s["init"]))
 
 
+# Top-level functions a file defines to run its model (benchmark-style files): the forward's inputs and,
+# optionally, the constructor's arguments. verify/examples.py runs them, scaled, on the torch side.
+EXAMPLE_INPUTS = ("get_inputs", "get_example_inputs", "example_inputs", "get_sample_inputs", "sample_inputs",
+                  "make_inputs", "get_dummy_inputs", "dummy_inputs", "get_test_inputs")
+EXAMPLE_INIT = ("get_init_inputs", "get_init_args", "get_init_kwargs", "init_inputs", "get_init_params")
+
+
+def _callable_bare(args: ast.arguments) -> bool:
+    """Callable with no arguments: every parameter has a default."""
+    return len(args.posonlyargs) + len(args.args) <= len(args.defaults) and None not in args.kw_defaults
+
+
+def example_spec(index: RepoIndex, unit: dict) -> dict | None:
+    """The spec of a module unit whose file carries example-input factories (`get_inputs()`)."""
+    if unit.get("kind", "module") != "module":
+        return None
+    f = next((f for f in index.files if f.module == unit["module"]), None)
+    if f is None:
+        return None
+    no_args = {n.name: n.lineno for n in f.tree.body if isinstance(n, ast.FunctionDef) and _callable_bare(n.args)}
+    inputs = next((n for n in EXAMPLE_INPUTS if n in no_args), None)
+    if inputs is None:
+        return None
+    init = next((n for n in EXAMPLE_INIT if n in no_args), None)
+    return {"source": "file", "init": None, "inputs": None, "example": {"inputs": inputs, "init": init},
+            "where": f"{f.module}:{no_args[inputs]}"}
+
+
 def find_repo_specs(src_root: Path, units: list[dict]) -> dict[str, list[dict]]:
     """unit key ("pkg.models.Fusion") -> specs, user's first, then the repo's own instantiations."""
     src_root = Path(src_root)
@@ -318,6 +346,9 @@ def find_repo_specs(src_root: Path, units: list[dict]) -> dict[str, list[dict]]:
     for unit in units:
         key = unit_key(unit)
         specs = list(users.get(key, []))
+        example = example_spec(index, unit)
+        if example is not None:  # the file's own example inputs, before calls found elsewhere in the repo
+            specs.append(example)
         specs += repo_specs(index, unit)  # a function's calls in the repo: a builder's own configurations
         out[key] = specs[:MAX_SPECS]
     return out

@@ -8,6 +8,7 @@ the trees (`verify.compare`). Nodes:
     {"t": "scalar", "v": value, "py": "int"}               None, bool, int, float, str
     {"t": "seq", "kind": "tuple|list|namedtuple|dataclass", "cls": name, "keys": [...] | null, "items": [...]}
     {"t": "dict", "keys": [str, ...], "items": [...]}
+    {"t": "dtype", "v": "float16"}                         a torch or MindSpore dtype, by its lower-case name
     {"t": "other", "type": "module.Class"}
 """
 from __future__ import annotations
@@ -66,7 +67,21 @@ def encode(x, arrays: list, depth: int = 0) -> dict:
                 "items": [encode(v, arrays, depth + 1) for v in x]}
     if isinstance(x, dict):
         return {"t": "dict", "keys": [str(k) for k in x], "items": [encode(v, arrays, depth + 1) for v in x.values()]}
+    name = dtype_name(x)
+    if name is not None:
+        return {"t": "dtype", "v": name}
     return {"t": "other", "type": f"{type(x).__module__}.{type(x).__qualname__}"}
+
+
+def dtype_name(x) -> str | None:
+    """`float16` for torch.float16 and mindspore.float16 (`bool` for mindspore.bool_); None for anything else."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.dtype):
+        return str(x).replace("torch.", "")
+    ms = sys.modules.get("mindspore")
+    if ms is not None and isinstance(x, ms.dtype.Type) and not isinstance(x, type):
+        return {"bool_": "bool"}.get(str(x).lower(), str(x).lower())
+    return None
 
 
 def validate(node, n_arrays: int, depth: int = 0) -> None:
@@ -81,6 +96,9 @@ def validate(node, n_arrays: int, depth: int = 0) -> None:
     elif t == "scalar":
         if not isinstance(node.get("v"), SCALARS):
             raise ValueError("malformed scalar leaf")
+    elif t == "dtype":
+        if not isinstance(node.get("v"), str) or len(node["v"]) > 32:
+            raise ValueError("malformed dtype leaf")
     elif t in ("seq", "dict"):
         items = node.get("items")
         keys = node.get("keys")

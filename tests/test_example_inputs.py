@@ -1,0 +1,98 @@
+"""Benchmark-style files say how to run their model: `get_init_inputs()` for the constructor and
+`get_inputs()` for the forward, from module-level size constants sized for a GPU. msagent uses them
+(the repo's own values beat guesses) scaled down consistently: a batch of 2, large constants divided by
+one power of two, derived constants (`bias_shape = (out_channels, 1, 1)`) recomputed. Real migrations
+on the shared worker, compared on real torch and MindSpore."""
+from agent.config import MigrateSettings
+from agent.pipeline import migrate
+
+FUSED = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, bias_shape):
+        super(Model, self).__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size)
+        self.bias = nn.Parameter(torch.randn(bias_shape))
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)) + self.bias
+
+
+batch_size = 128
+in_channels = 3
+out_channels = 64
+height, width = 32, 32
+kernel_size = 3
+bias_shape = (out_channels, 1, 1)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, in_channels, height, width)]
+
+
+def get_init_inputs():
+    return [in_channels, out_channels, kernel_size, bias_shape]
+'''
+
+MATMUL = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, A, B, labels):
+        return torch.nn.functional.cross_entropy(torch.matmul(A, B), labels)
+
+
+M = 1024
+K = 4096
+N = 2048
+
+
+def get_inputs():
+    return [torch.randn(M, K), torch.randn(K, N), torch.randint(0, N, (M,))]
+
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_in_file_example_inputs_are_used_scaled_down(tmp_path, shared_verifier):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "fused.py").write_text(FUSED)
+    (src / "matmul.py").write_text(MATMUL)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    units = {u.file: u for u in report.units}
+    fused, matmul = units["fused.py"], units["matmul.py"]
+    for unit in (fused, matmul):
+        assert unit.status == "verified-by-rules", (unit.file, unit.status, unit.reason)
+        assert unit.spec["source"] == "file", unit.spec
+    # the repo's channels and kernel; the bias shape recomputed from the scaled channel count
+    init = fused.spec["init"]
+    assert init.startswith("Model(3, ") and init.endswith(", 3, (%s, 1, 1))" % init.split(", ")[1]), init
+    first = fused.spec["inputs"][0][0]
+    assert first["shape"][:2] == [2, 3] and first["shape"][1] == 3, first
+    a, b, labels = matmul.spec["inputs"][0]
+    assert a["shape"][1] == b["shape"][0] and a["shape"][0] == labels["shape"][0], matmul.spec
+    assert a["shape"][0] * a["shape"][1] <= 1 << 15 and labels["dtype"] == "int64" and labels["low"] == 0
+    assert labels["high"] <= b["shape"][1]  # labels drawn below the scaled class count
+
+
+def test_constants_scale_consistently(tmp_path, monkeypatch):
+    import importlib
+
+    from agent.verify.examples import _constants, _namespace
+
+    (tmp_path / "sizes.py").write_text("batch_size = 64\ndim = 4096\nheads = 8\nhidden = dim * 4\n"
+                                       "shape = (dim, 7)\nkernel = 3\nh, w = 224, 224\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("sizes")
+    ns = _namespace(module, _constants(module), 64)
+    assert (ns["batch_size"], ns["dim"], ns["heads"], ns["hidden"], ns["shape"], ns["kernel"], ns["h"]) == \
+        (2, 64, 8, 256, (64, 7), 3, 8)
+    assert module.dim == 4096  # the module itself is left as it is

@@ -1,0 +1,46 @@
+"""Torch overloads only run time can tell apart: `x.max(other)` is an elementwise maximum when `other`
+is a tensor and a reduction when it is a dim (EvoNorm divides by `left.max(right)`); a function that
+returns a dtype is compared by the dtype's name (torch.float16 is mindspore.float16). Real migrations,
+compared on real torch and MindSpore."""
+from tests.support.one_file import assert_verified, migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+
+
+class Ratio(nn.Module):
+    def __init__(self, channels=4, dim=1):
+        super().__init__()
+        self.v = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.dim = dim
+
+    def forward(self, x):
+        left = x.var(dim=(2, 3), keepdim=True).add(1e-5).sqrt()
+        right = self.v * x + 1.0
+        peak = x.max(self.dim)[0]
+        return x / left.max(right) + right.min(left), peak
+
+
+def amp_dtype(x, device: str = "cuda"):
+    return torch.get_autocast_dtype(device), x.dtype
+'''
+
+
+def test_runtime_overloads_and_dtype_outputs_verify(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "ratio.py", SOURCE, shared_verifier)
+    assert "_ms_tensor_max(left, right)" in out and "_ms_tensor_max(x, self.dim)" in out
+    assert_verified(report, ["Ratio"])
+    assert_verified(report, ["amp_dtype"], level=None)
+
+
+def test_a_wrong_dtype_is_a_mismatch():
+    from agent.verify.compare import Mismatch, compare_trees
+
+    pt, ms = {"t": "dtype", "v": "float16"}, {"t": "dtype", "v": "bfloat16"}
+    try:
+        compare_trees(pt, [], ms, [])
+    except Mismatch as exc:
+        assert "float16" in str(exc)
+    else:
+        raise AssertionError("float16 and bfloat16 compared equal")

@@ -96,3 +96,51 @@ def test_constants_scale_consistently(tmp_path, monkeypatch):
     assert (ns["batch_size"], ns["dim"], ns["heads"], ns["hidden"], ns["shape"], ns["kernel"], ns["h"]) == \
         (2, 64, 8, 256, (64, 7), 3, 8)
     assert module.dim == 4096  # the module itself is left as it is
+
+
+def test_inputs_the_repo_feeds_what_it_builds(tmp_path):
+    """`net = Net(); net(torch.randn(2, 1, IMG, IMG))` in a `__main__` block gives the forward's input
+    (constants resolved), before the same construction with guessed inputs; large images also come
+    smaller first; a call whose argument is not a static tensor factory gives none."""
+    from agent.verify.specs import find_repo_specs
+
+    (tmp_path / "nets.py").write_text('''\\
+import torch
+import torch.nn as nn
+
+IMG = 28
+
+
+class LeNet(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class Tagger(nn.Module):
+    def forward(self, ids, x):
+        return x
+
+
+class Other(nn.Module):
+    def forward(self, x):
+        return x
+
+
+if __name__ == "__main__":
+    net = LeNet()
+    x = torch.randn(2, 1, IMG, IMG)
+    print(net(x).shape)
+    Tagger()(torch.randint(0, 50, (2, 7)), torch.rand(2, 3, 224, 224))
+    data = load()
+    Other()(data)
+''')
+    units = [{"module": "nets", "name": n, "kind": "module"} for n in ("LeNet", "Tagger", "Other")]
+    specs = find_repo_specs(tmp_path, units)
+    lenet = specs["nets.LeNet"]
+    assert lenet[0]["inputs"] == [[{"shape": [2, 1, 28, 28], "dtype": "float32", "_batch": 0}]]
+    assert lenet[1]["init"] == "LeNet()" and lenet[1]["inputs"] is None
+    small, full = specs["nets.Tagger"][0]["inputs"][0], specs["nets.Tagger"][1]["inputs"][0]
+    assert full[0] == {"shape": [2, 7], "dtype": "int64", "_batch": 0, "low": 0, "high": 50}
+    assert full[1]["shape"] == [2, 3, 224, 224] and (full[1]["low"], full[1]["high"]) == (0.0, 1.0)
+    assert small[1]["shape"] == [2, 3, 112, 112] and small[0] == full[0]
+    assert [s["inputs"] for s in specs["nets.Other"]] == [None]

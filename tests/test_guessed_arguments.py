@@ -368,3 +368,21 @@ def test_functions_get_group_sized_channels_and_integer_lists(tmp_path, shared_v
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert units["group_std"].spec["inputs"][0][0]["shape"][1] == 32
     assert units["pad_same"].spec["inputs"][0][1] == {"value": [3, 3]}, units["pad_same"].spec
+
+
+MASKED = '''\
+import torch
+
+
+def masked_mean(seq, mask):
+    seq = seq.masked_fill(~mask[..., None], 0.0)
+    return seq.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+'''
+
+
+def test_a_mask_parameter_gets_a_boolean_over_the_leading_axes(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "masked.py", MASKED, shared_verifier)
+    unit = next(u for u in report.units if u.name == "masked_mean")
+    assert unit.status.startswith("verified"), (unit.status, unit.reason)
+    seq, mask = unit.spec["inputs"][0]
+    assert mask["dtype"] == "bool" and mask["shape"] == seq["shape"][:2], unit.spec

@@ -47,7 +47,7 @@ class Block(nn.Module):
 
 def test_batchnorm_subclass_and_name_lookup_verify(tmp_path, shared_verifier):
     report, out = migrate_one_file(tmp_path, "block.py", SOURCE, shared_verifier)
-    assert "torch_name = 'BatchNorm2d'" in out
+    assert "layer_name = 'BatchNorm2d'" in out
     units = assert_verified(report, ["Block", "BatchNormAct"], level=None)
     for name in ("Block", "BatchNormAct"):
         assert units[name].levels["train"]["status"] == "verified", units[name].levels

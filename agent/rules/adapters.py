@@ -94,7 +94,7 @@ def _adapter(entry: Entry, what: str, sig: list[str], guards: list[str], lines: 
         method = "".join(guards) + "".join(lines) + f"    return {body}\n"
         return (f"class {name}(metaclass={META_NAME}):\n"
                 f'    """{entry.api} called with torch\'s arguments: builds (and isinstance checks) {what}."""\n\n'
-                f"    torch_name = {entry.api.rsplit('.', 1)[1]!r}\n\n"
+                f"    layer_name = {entry.api.rsplit('.', 1)[1]!r}\n\n"
                 f"    @staticmethod\n    def built():\n        return {built}\n\n"
                 f"    def __new__(cls, {', '.join(sig)}):\n"
                 + "".join("    " + line + "\n" if line else "\n" for line in method.rstrip("\n").split("\n")))
@@ -106,11 +106,12 @@ def _adapter(entry: Entry, what: str, sig: list[str], guards: list[str], lines: 
 META_NAME = "_MsLayerAdapter"
 META_SOURCE = f'''class {META_NAME}(type):
     """The type of a torch layer class used as a value (`norm_layer=nn.BatchNorm2d`): isinstance against it
-    checks the MindSpore layer it builds; its __name__ is torch's (`norm_layer.__name__` picks a variant)."""
+    checks the MindSpore layer it builds; its __name__ is the original layer's (`norm_layer.__name__` picks a
+    variant)."""
 
     def __init__(cls, name, bases, namespace):
         super().__init__(name, bases, namespace)
-        cls.__name__ = cls.__qualname__ = namespace.get("torch_name", name)
+        cls.__name__ = cls.__qualname__ = namespace.get("layer_name", name)
 
     def __instancecheck__(cls, obj):
         built = cls.built()

@@ -144,7 +144,22 @@ class InPlaceRules:
         return updated
 
     def leave_Return(self, original: cst.Return, updated: cst.Return):
+        """`return (x := x.mul(y)) if inplace else x * y`: the rebinding is not read again, so it goes."""
         value = updated.value
-        if value is not None and self.rebound.get(id(value)) is value:  # the name is not read again
-            return updated.with_changes(value=value.value)
-        return updated
+        if value is None or not self.rebound:
+            return updated
+        for named in [n for n in _nodes(value) if self.rebound.get(id(n)) is n]:
+            name = named.target.value
+            if _reads(value, name) == _reads(named, name):
+                value = value.deep_replace(named, named.value) if named is not value else named.value
+        return updated.with_changes(value=value)
+
+
+def _nodes(node: cst.CSTNode):
+    yield node
+    for child in node.children:
+        yield from _nodes(child)
+
+
+def _reads(node: cst.CSTNode, name: str) -> int:
+    return sum(1 for n in _nodes(node) if isinstance(n, cst.Name) and n.value == name)

@@ -110,6 +110,7 @@ _LABEL = re.compile(r"label|target")
 _LENGTHS = re.compile(r"^(lengths|lens|seq_lens|seq_lengths|src_lengths|input_lengths|text_lengths|x_lens)$")
 _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
+_MASK = re.compile(r"(^|_)mask$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 
 
@@ -311,7 +312,10 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 elif _LABEL.search(low):
                     args.append(_i((B1,), shape[-1]))
                 elif _INT_ARG.search(low):
-                    args.append(_i(shape[:2], 10, vary=vary[:1]))
+                    args.append(_i(shape[:2], 10, vary=[a for a in vary if a < 2]))
+                elif _MASK.search(low):  # `mask` / `key_padding_mask`: a boolean over the leading axes
+                    args.append({"shape": list(shape[:2]), "dtype": "bool", "_batch": 0,
+                                 "_vary": [a for a in vary if a < 2]})
                 elif _int_sequence(p.annotation):  # `kernel_size: List[int]`: one size per spatial axis
                     args.append({"value": [guess_value(low, int)] * (max(len(shape) - 2, 1))})
                 elif p.annotation in (int, float, bool, "int", "float", "bool"):

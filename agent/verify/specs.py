@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.scan.names import parse_python
+from agent.verify.call_inputs import call_inputs
 
 MAX_SPECS = 5
 _SKIP_DIRS = {".git", ".venv", "venv", "build", "dist", "__pycache__", "node_modules", ".tox"}
@@ -303,9 +304,17 @@ def repo_specs(index: RepoIndex, unit: dict) -> list[dict]:
         if "." in text.split("(", 1)[0] and text.split("(", 1)[0].rsplit(".", 1)[0] == module:
             text = name + text[len(module) + 1 + len(name):]
         spec = {"source": "repo", "init": text, "inputs": None, "where": f"{f.module}:{call.lineno}"}
-        if all(s["init"] != text for s in found):
+        renderer = _Renderer(index, f, unit_file, chain, call.lineno)
+
+        def render(node, line, renderer=renderer):
+            renderer.line = line
+            return renderer.render(node)
+
+        for sizes in call_inputs(index, f, call, chain, render):  # what the repo feeds what it built
+            found.append({**spec, "inputs": [sizes]})
+        if all(s["init"] != text or s["inputs"] for s in found):
             found.append(spec)
-    # Smaller constructions first: cheaper on MindSpore CPU and as telling.
+    # Smaller constructions first: cheaper on MindSpore CPU and as telling; the repo's inputs before guesses.
     return sorted(found, key=lambda s: len(s["init"]))
 
 

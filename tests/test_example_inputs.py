@@ -144,3 +144,25 @@ if __name__ == "__main__":
     assert full[1]["shape"] == [2, 3, 224, 224] and (full[1]["low"], full[1]["high"]) == (0.0, 1.0)
     assert small[1]["shape"] == [2, 3, 112, 112] and small[0] == full[0]
     assert [s["inputs"] for s in specs["nets.Other"]] == [None]
+
+
+def test_input_descriptors_keep_the_factorys_distribution():
+    """`torch.rand` stays a non-negative range and `1 + 0.01 * randn` its narrow one (a product over 128 of
+    them neither vanishes nor overflows), `10 * randn` a normal of that scale, a standard normal needs
+    nothing; the trusted side draws from the same."""
+    import numpy as np
+    import torch
+
+    from agent.verify.examples import _distribution
+    from agent.verify.inputs import make_arrays
+
+    g = torch.Generator().manual_seed(0)
+    near_one = _distribution((1.0 + 0.01 * torch.randn(4000, generator=g)).double())
+    assert 0.9 < near_one["low"] < 1.0 < near_one["high"] < 1.1
+    wide = _distribution((10 * torch.randn(4000, generator=g)).double())
+    assert abs(wide["mean"]) < 1.0 and 9 < wide["std"] < 11
+    unit = _distribution(torch.rand(4000, generator=g).double())
+    assert 0 <= unit["low"] < 0.01 and 0.99 < unit["high"] <= 1.0
+    assert _distribution(torch.randn(4000, generator=g).double()) == {}
+    drawn = make_arrays([{"shape": [128], "dtype": "float32", **near_one}], seed=0, size_idx=0)[0]
+    assert 0.5 < float(np.prod(drawn.astype(np.float64))) < 2.0

@@ -249,6 +249,7 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None, kb_user
     for target in entry.targets:
         status, detail, worst = "matched", "", 0.0
         grad_status, grad_detail = None, ""
+        refused, ran = [], 0
         for case in entry.probe.cases:
             drain()  # a failed call of the previous target must not fail this one
             g = None
@@ -256,8 +257,9 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None, kb_user
                 s, d, m, g = _run_case(entry, target, case, kb, device)
             except ProbeBroken as exc:
                 s, d, m = "untested", f"{case.style}: the probe's torch code raised: {exc}", None
-            except RuleRefused as exc:
-                s, d, m = "raised", f"{case.style}: rule refused the call: {exc}", None
+            except RuleRefused as exc:  # the rule marks that call: nothing wrong is written, the others count
+                refused.append(f"{case.style}: rule refused the call: {exc}")
+                continue
             except Exception as exc:  # the MindSpore side (or the probe) raised: that is the verdict
                 last = traceback.extract_tb(exc.__traceback__)[-1]
                 s, d, m = "raised", f"{case.style}: {type(exc).__name__}: {_short(str(exc))} ({last.name})", None
@@ -267,12 +269,17 @@ def run_entry(api: str, device: str = "cpu", kb_root: str | None = None, kb_user
                 drain()
             if s == "untested":
                 continue  # a broken case proves nothing either way; the others still count
+            ran += 1
             if s != "matched":
                 status, detail = s, d
                 if s == "raised":
                     break
             elif m is not None:
                 worst = max(worst, m)
+        if refused and not ran:  # the target takes none of the probe's calls
+            status, detail = "raised", refused[0]
+        elif refused and status == "matched":
+            detail = f"max abs {worst:.1e}; {'; '.join(refused)} (a verified alternative or a marker takes those)"
         out[target.api] = {"status": status, "detail": detail or f"max abs {worst:.1e}", "source": "probe", **stamp}
         if grad_status is not None and status == "matched":
             out[target.api].update(grad=grad_status, grad_detail=grad_detail)

@@ -84,7 +84,7 @@ class CallRules:
             return updated
         return self._apply(original, updated, entry, target, receiver=None)
 
-    def _apply(self, original, updated, entry: Entry, target, receiver):
+    def _apply(self, original, updated, entry: Entry, target, receiver, fallback: bool = True):
         try:
             binding = bind(updated, entry.signature) if entry.signature else Binding()
             if not entry.signature and updated.args:
@@ -96,26 +96,52 @@ class CallRules:
                 self.api_converted += 1
                 return new
             args = build_args(binding, target, self.plan.render)
-        except SpreadArguments as exc:
+        except (SpreadArguments, DependsOnRuntime, BindError, Unconvertible) as exc:
+            # (not when a target is imposed: a probe checks that target's own rules)
+            other = self._taking(updated, entry, target, receiver) if fallback and entry.api not in self.overrides \
+                else None
+            if other is not None:  # another target verified on the device takes the call as written
+                return self._apply(original, updated, entry, other, receiver, fallback=False)
+            return self._not_taken(original, updated, entry, target, receiver, exc)
+        return self._rewritten(original, updated, entry, target, receiver, args)
+
+    def _taking(self, updated, entry: Entry, target, receiver):
+        """The first other target of ENTRY, verified on the device, whose rules express the call as written
+        (`F.elu(x, alpha=1.5)`: the CPU kernel's target refuses alpha, a composed helper takes it)."""
+        for other in self.kb.alternatives(entry, self.device, exclude=target):
+            verdict = other.verdicts.get(self.device)
+            if verdict is None or verdict.source != "probe" or verdict.status != "matched":
+                continue
+            try:
+                binding = bind(updated, entry.signature) if entry.signature else Binding()
+                if other.template:
+                    fill_template(binding, other, self.plan.render, receiver)
+                else:
+                    build_args(binding, other, self.plan.render)
+            except (BindError, Unconvertible):
+                continue
+            return other
+        return None
+
+    def _not_taken(self, original, updated, entry: Entry, target, receiver, exc):
+        """No target takes the call as written: an adapter decides at run time, else the call is marked."""
+        if isinstance(exc, SpreadArguments):
             if not has_arg_rules(target) and not target.template and (receiver is not None
                                                                        or target.namespace != "tensor"):
-                args = list(updated.args)  # a plain rename: the spread reaches the same parameters
-            elif receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+                return self._rewritten(original, updated, entry, target, receiver, list(updated.args))
+                # (a plain rename: the spread reaches the same parameters)
+            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
                 self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
                 return updated.with_changes(func=cst.Name(adapter_name(entry)))
-            else:
-                self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-                return updated
-        except DependsOnRuntime as exc:
+        elif isinstance(exc, DependsOnRuntime):
             # the value decides at run time: call an adapter that converts, or raises a clear error
             if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
                 self.api_converted += 1
                 return updated.with_changes(func=cst.Name(adapter_name(entry)))
-            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-            return updated
-        except (BindError, Unconvertible) as exc:
-            self._unconverted(original, f"{entry.api}: {exc}", entry.api)
-            return updated
+        self._unconverted(original, f"{entry.api}: {exc}", entry.api)
+        return updated
+
+    def _rewritten(self, original, updated, entry: Entry, target, receiver, args):
         if target.namespace == "tensor":
             if receiver is None:  # a torch function written as a method of its first argument
                 if not args:

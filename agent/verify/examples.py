@@ -173,9 +173,21 @@ def _described(inputs) -> list[dict] | None:
         d = describe(x)
         if d is None or ("value" in d and not _literal(d["value"])):
             return None
-        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() and float(x.min()) >= 0:
-            d = {**d, "low": 0.0, "high": max(1.0, float(x.max()))}  # `torch.rand`: a non-negative domain
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() > 1:
+            d = {**d, **_distribution(x.detach().double())}
         elif d.get("dtype") == "int64" and d.get("low", -1) >= 0:
             d = {**d, "low": 0}  # indices or labels drawn from 0 (the sample's own minimum is chance)
         out.append(d)
     return out
+
+
+def _distribution(x) -> dict:
+    """What the factory drew from, as input descriptors say it: a non-negative range as a uniform one over
+    it (`torch.rand`, `abs`, probabilities: the domain kept), a normal of another centre or scale as such
+    (`1 + 0.01 * torch.randn(...)`, whose products neither vanish nor blow up), a standard normal as nothing."""
+    low, high, mean, std = float(x.min()), float(x.max()), float(x.mean()), float(x.std())
+    if low >= 0:
+        return {"low": low, "high": max(high, low + 1e-6)}
+    if abs(mean) > 0.1 or not 0.5 < std < 2:
+        return {"mean": mean, "std": std}
+    return {}

@@ -23,6 +23,9 @@ def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
         elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...
             low, high = float(inp.get("low", 0.0)), float(inp.get("high", 1.0))
             out.append(rng.uniform(low, high, inp["shape"]).astype(inp["dtype"]))
+        elif "mean" in inp or "std" in inp:  # a normal of another centre or scale (`1 + 0.01 * randn`)
+            mean, std = float(inp.get("mean", 0.0)), float(inp.get("std", 1.0))
+            out.append((rng.standard_normal(inp["shape"]) * std + mean).astype(inp["dtype"]))
         else:
             out.append(rng.standard_normal(inp["shape"]).astype(inp["dtype"]))
     return out

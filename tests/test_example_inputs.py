@@ -92,7 +92,7 @@ def test_constants_scale_consistently(tmp_path, monkeypatch):
                                        "shape = (dim, 7)\nkernel = 3\nh, w = 224, 224\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("sizes")
-    ns = _namespace(module, _constants(module), 64)
+    ns = _namespace(module, [(*c, False) for c in _constants(module)], 64)
     assert (ns["batch_size"], ns["dim"], ns["heads"], ns["hidden"], ns["shape"], ns["kernel"], ns["h"]) == \
         (2, 64, 8, 256, (64, 7), 3, 8)
     assert module.dim == 4096  # the module itself is left as it is
@@ -166,3 +166,48 @@ def test_input_descriptors_keep_the_factorys_distribution():
     assert _distribution(torch.randn(4000, generator=g).double()) == {}
     drawn = make_arrays([{"shape": [128], "dtype": "float32", **near_one}], seed=0, size_idx=0)[0]
     assert 0.5 < float(np.prod(drawn.astype(np.float64))) < 2.0
+
+
+RECURRENT = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers):
+        super().__init__()
+        self.h0 = torch.randn(num_layers, batch_size, hidden_size)
+        self.gru = nn.GRU(input_size, hidden_size, num_layers, batch_first=True)
+
+    def forward(self, x):
+        return self.gru(x, self.h0)[0]
+
+
+batch_size = 4
+seq_len = 512
+input_size = 128
+hidden_size = 256
+num_layers = 2
+
+
+def get_inputs():
+    return [torch.randn(batch_size, seq_len, input_size)]
+
+
+def get_init_inputs():
+    return [input_size, hidden_size, num_layers]
+'''
+
+
+def test_constants_the_unit_reads_itself_keep_the_repos_values(tmp_path, shared_verifier):
+    """The model builds its initial state from the module's `batch_size`: that constant keeps its value,
+    so the inputs (batch 4) agree with the model; the others still shrink."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "recurrent.py").write_text(RECURRENT)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    unit = report.units[0]
+    assert unit.spec["source"] == "file", (unit.status, unit.reason, unit.spec)
+    x = unit.spec["inputs"][0][0]
+    assert x["shape"][0] == 4 and x["shape"][1] < 512 and x["shape"][2] < 128, unit.spec
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

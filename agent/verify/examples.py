@@ -14,6 +14,7 @@ side generates. Milder and stronger factors follow as fallbacks. Runs on the tor
 from __future__ import annotations
 
 import ast
+import dis
 import inspect
 import math
 import re
@@ -36,6 +37,8 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
     if not callable(make_inputs):
         return []
     constants = _constants(module)
+    pinned = _globals_read(getattr(module, unit["name"].split(".")[0], None))
+    constants = [(node, names, bool(pinned & set(names))) for node, names in constants]
     factors = []
     for factor in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
         try:
@@ -49,7 +52,7 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
             break
     if factors and factors[-1] != 1 and len(factors) > 1:
         best = factors[-1]
-        factors = [best, best * 2, best // 2, best * 4]
+        factors = [best, best * 2, best // 2, best * 4, 1]  # 1 last: the repo's sizes (batch 2), if nothing else runs
     out = []
     for factor in factors:
         try:
@@ -68,7 +71,7 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
     return out
 
 
-def _constants(module) -> list[tuple[str, ast.expr]]:
+def _constants(module) -> list[tuple[ast.stmt, list[str]]]:
     """The module's top-level `NAME = expression` assignments over literals and earlier constants."""
     try:
         tree = ast.parse(inspect.getsource(module))
@@ -102,6 +105,19 @@ def _constant_expr(node: ast.expr, known: set[str]) -> bool:
     return True
 
 
+def _globals_read(obj) -> set[str]:
+    """Module-level names the unit's own code reads (`self.h0 = torch.randn(num_layers, batch_size, hidden)`
+    in __init__): those constants keep the repo's values, so the unit and its inputs stay consistent."""
+    codes = [f.__code__ for f in vars(obj).values() if inspect.isfunction(f)] if isinstance(obj, type) else \
+        [obj.__code__] if inspect.isfunction(obj) else []
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
+
+
 def _scaled(name: str, value, factor: int):
     if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
         return value
@@ -117,15 +133,16 @@ def _scaled(name: str, value, factor: int):
 def _namespace(module, constants, factor: int) -> dict:
     """The module's globals with its size constants scaled by FACTOR (derived ones recomputed)."""
     ns = dict(vars(module))
-    for node, names in constants:
+    for node, names, pinned in constants:
         value = eval(compile(ast.Expression(node.value), "<constants>", "eval"), {"__builtins__": __builtins__}, ns)  # noqa: S307
         literal = isinstance(node.value, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp)) and all(
             isinstance(n, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp, ast.USub, ast.Load)) for n in ast.walk(node.value))
+        scale = not pinned
         if len(names) == 1:
-            ns[names[0]] = _scaled(names[0], value, factor) if literal or _BATCH.match(names[0]) else value
+            ns[names[0]] = _scaled(names[0], value, factor) if scale and (literal or _BATCH.match(names[0])) else value
         else:
             for name, v in zip(names, value):
-                ns[name] = _scaled(name, v, factor) if literal or _BATCH.match(name) else v
+                ns[name] = _scaled(name, v, factor) if scale and (literal or _BATCH.match(name)) else v
     return ns
 
 

@@ -105,6 +105,7 @@ def describe_torch(module) -> tuple[dict, list]:
     """(description, arrays) of a torch module's tensors, for the trusted side to plan a copy.
     Runs on the reference side. A tensor held under two names is sent once; the second name is
     `tied_to` the first."""
+    import torch
     modules, arrays, seen = [], [], {}
     for path, mod in module.named_modules():
         cls = type(mod)
@@ -117,6 +118,10 @@ def describe_torch(module) -> tuple[dict, list]:
         local = [(n, t, "param", True) for n, t in mod._parameters.items() if t is not None]
         local += [(n, t, "buffer", n not in mod._non_persistent_buffers_set)
                   for n, t in mod._buffers.items() if t is not None]
+        # a tensor kept as a plain attribute (`self.h0 = torch.randn(...)` in __init__): carried where the
+        # MindSpore cell has the same attribute, or its random values would differ between the sides
+        local += [(n, t, "attribute", False) for n, t in vars(mod).items()
+                  if type(t) is torch.Tensor and not n.startswith("_")]
         tensors = []
         for lname, t, kind, persistent in local:
             full = f"{path}.{lname}" if path else lname
@@ -137,13 +142,18 @@ def describe_torch(module) -> tuple[dict, list]:
 
 def describe_ms(cell) -> dict:
     """The cell tree and tensor names of a MindSpore cell (candidate side)."""
+    import mindspore as ms
+
     cells = {path: [type(c).__module__, type(c).__name__] for path, c in cell.cells_and_names()}
     params = {name: {"shape": list(p.shape), "dtype": str(p.dtype), "requires_grad": bool(p.requires_grad)}
               for name, p in cell.parameters_and_names()}
     buffers = {}
     if hasattr(cell, "named_buffers"):
         buffers = {name: {"shape": list(b.shape), "dtype": str(b.dtype)} for name, b in cell.named_buffers()}
-    return {"cells": cells, "params": params, "buffers": buffers}
+    attributes = {f"{path}.{n}" if path else n: {"shape": list(t.shape), "dtype": str(t.dtype)}
+                  for path, c in cell.cells_and_names() for n, t in vars(c).items()
+                  if type(t) is ms.Tensor and not n.startswith("_")}
+    return {"cells": cells, "params": params, "buffers": buffers, "attributes": attributes}
 
 
 def _target_for(kb, classes: list[str], ms_cell: list | None, device):
@@ -209,7 +219,10 @@ def plan_weight_map(torch_desc, ms_desc, kb=None, device: str = "cpu") -> dict[s
             transform = tmap.get(lname)
             if transform is not None and transform not in TRANSFORMS:
                 problems.append(f"{full}: unknown weight transform {transform!r}")
-            if ms_name not in params and ms_name not in buffers:
+            if ms_name not in params and ms_name not in buffers and ms_name not in ms_desc.get("attributes", {}):
+                if kind == "attribute":  # the translation keeps it otherwise (or not at all): its own values
+                    plan[full] = {"ms": None, "transform": None, "note": "tensor attribute with no counterpart"}
+                    continue
                 if kind == "buffer" and not item["persistent"]:  # derived state; the MindSpore side may rebuild it
                     plan[full] = {"ms": None, "transform": None, "note": "non-persistent buffer, not carried"}
                     continue
@@ -243,7 +256,8 @@ def weight_arrays(plan: dict, torch_desc: dict, torch_arrays: list, ms_desc: dic
         arr = torch_arrays[index[tname]]
         if entry.get("transform"):
             arr = np.ascontiguousarray(TRANSFORMS[entry["transform"]](arr))
-        want = (ms_desc["params"].get(ms_name) or ms_desc["buffers"].get(ms_name))["shape"]
+        want = (ms_desc["params"].get(ms_name) or ms_desc["buffers"].get(ms_name)
+                or ms_desc.get("attributes", {}).get(ms_name))["shape"]
         if list(arr.shape) != list(want):
             problems.append(f"{tname} {list(arr.shape)} -> {ms_name} {list(want)}: shapes differ")
             continue
@@ -270,8 +284,25 @@ def load_weights(cell, names: list[str], arrays: list) -> None:
             cells = cells if cells is not None else dict(cell.cells_and_names())
             old = buffers[ms_name]
             _set_buffer(cells, ms_name, ms.Tensor(arr, dtype=old.dtype), old)
+        elif _attribute(cell, ms_name) is not None:
+            cells = cells if cells is not None else dict(cell.cells_and_names())
+            owner_path, _, local = ms_name.rpartition(".")
+            old = _attribute(cell, ms_name)
+            if tuple(old.shape) != tuple(arr.shape):
+                raise WeightMapError([f"tensor attribute {ms_name} {list(old.shape)} <- {list(arr.shape)}: shapes differ"])
+            setattr(cells[owner_path], local, ms.Tensor(arr, dtype=old.dtype))
         else:
             raise WeightMapError([f"no MindSpore tensor {ms_name!r}"])
+
+
+def _attribute(cell, ms_name: str):
+    """The plain tensor attribute MS_NAME (`rnn.h0`) of the cell tree, or None."""
+    import mindspore as ms
+
+    owner_path, _, local = ms_name.rpartition(".")
+    owner = dict(cell.cells_and_names()).get(owner_path)
+    value = vars(owner).get(local) if owner is not None and not local.startswith("_") else None
+    return value if type(value) is ms.Tensor else None
 
 
 def _set_buffer(cells: dict, ms_name: str, value, old) -> None:

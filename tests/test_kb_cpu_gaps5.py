@@ -60,3 +60,20 @@ def test_losses_diag_and_batchnorm3d_verify(tmp_path, shared_verifier):
     assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
     assert "nn.BatchNorm3d(" in out and "_MsELU(alpha=alpha)" in out
     assert_verified(report, ["Losses", "Volume", "DiagScale"])
+
+
+def test_enable_grad_runs_the_region_and_backward_is_explained():
+    """`torch.enable_grad()` as a decorator and a context manager runs the code as it is (MindSpore
+    differentiates functionally); `torch.autograd.backward` has no counterpart and the KB says why."""
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    kb = load_kb()
+    result = translate_source("import torch\n\n\n@torch.enable_grad()\ndef f(x):\n    with torch.enable_grad():\n"
+                              "        return x * 2\n", kb, "cpu")
+    assert not result.markers and "torch" not in result.code.replace("torch.enable_grad", "")
+    ns: dict = {}
+    exec(compile(result.code, "f.py", "exec"), ns)
+    assert ns["f"](3) == 6
+    backward = kb.get("torch.autograd.backward")
+    assert backward is not None and not backward.targets and "bprop" in backward.notes

@@ -77,3 +77,28 @@ def test_enable_grad_runs_the_region_and_backward_is_explained():
     assert ns["f"](3) == 6
     backward = kb.get("torch.autograd.backward")
     assert backward is not None and not backward.targets and "bprop" in backward.notes
+
+
+PADDED = '''\
+import torch.nn as nn
+
+
+class SamePadded(nn.Module):
+    def __init__(self, channels=4):
+        super().__init__()
+        self.even = nn.Conv2d(channels, channels, (4, 3), padding="same", dilation=2)
+        self.valid = nn.Conv2d(channels, channels, 3, padding="valid")
+        self.line = nn.Conv1d(channels, channels, 4, padding="same")
+
+    def forward(self, x):
+        y = self.valid(self.even(x))
+        return self.line(y.flatten(2))
+'''
+
+
+def test_string_padding_is_the_pad_mode(tmp_path, shared_verifier):
+    """torch's `padding='same'` / `'valid'` is MindSpore's pad_mode with padding 0 (an even kernel and a
+    dilation included: the extra row goes to the same side)."""
+    report, out = migrate_one_file(tmp_path, "padded.py", PADDED, shared_verifier)
+    assert "padding=0, pad_mode='same'" in out and "pad_mode='valid'" in out
+    assert_verified(report, ["SamePadded"])

@@ -106,10 +106,8 @@ def _fold(expr: str) -> str:
     if all(isinstance(n, (ast.Expression, ast.Constant)) for n in nodes):
         return expr
     for n in nodes:
-        if isinstance(n, ast.Name) and n.id not in _FOLD_BUILTINS:
-            return expr
-        if not isinstance(n, _FOLD_NODES):
-            return expr
+        if isinstance(n, ast.Name) and n.id not in _FOLD_BUILTINS or not isinstance(n, _FOLD_NODES):
+            return _fold_str_tests(tree, expr)
     try:  # literals, operators and a few pure builtins only: safe to evaluate here
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -126,6 +124,34 @@ def _fold(expr: str) -> str:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         pass
     return expr
+
+
+class _NotAString(ast.NodeTransformer):
+    """`isinstance(k // 2, str)` is False (arithmetic never gives a string), and `a if False else b` is b."""
+
+    def visit_Call(self, node: ast.Call):
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Name) and node.func.id == "isinstance" and len(node.args) == 2
+                and isinstance(node.args[1], ast.Name) and node.args[1].id == "str"
+                and isinstance(node.args[0], ast.BinOp) and isinstance(node.args[0].op, _AST_NUMERIC_OPS)):
+            return ast.copy_location(ast.Constant(False), node)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp):
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant) and isinstance(node.test.value, bool):
+            return node.body if node.test.value else node.orelse
+        return node
+
+
+_AST_NUMERIC_OPS = (ast.FloorDiv, ast.Sub, ast.Div, ast.Pow)  # as _NUMERIC_OPS, in ast's terms
+
+
+def _fold_str_tests(tree: ast.Expression, expr: str) -> str:
+    if "isinstance(" not in expr:
+        return expr
+    new = _NotAString().visit(tree)
+    return ast.unparse(new) if new is not tree or ast.dump(new) != ast.dump(parse_python(expr, mode="eval")) else expr
 
 
 _FOLD_BUILTINS = {"isinstance": isinstance, "int": int, "float": float, "str": str, "tuple": tuple,

@@ -75,6 +75,7 @@ def test_in_file_example_inputs_are_used_scaled_down(tmp_path, shared_verifier):
     # the repo's channels and kernel; the bias shape recomputed from the scaled channel count
     init = fused.spec["init"]
     assert init.startswith("Model(3, ") and init.endswith(", 3, (%s, 1, 1))" % init.split(", ")[1]), init
+    assert "batch_size 128 -> 2" in fused.spec["scaled"] and "in_channels" not in fused.spec["scaled"]
     first = fused.spec["inputs"][0][0]
     assert first["shape"][:2] == [2, 3] and first["shape"][1] == 3, first
     a, b, labels = matmul.spec["inputs"][0]
@@ -211,3 +212,17 @@ def test_constants_the_unit_reads_itself_keep_the_repos_values(tmp_path, shared_
     x = unit.spec["inputs"][0][0]
     assert x["shape"][0] == 4 and x["shape"][1] < 512 and x["shape"][2] < 128, unit.spec
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+
+
+def test_the_markdown_report_lists_arguments_msagent_chose_or_scaled():
+    from agent.report.markdown import render
+    from agent.report.schema import Report, Summary, UnitRecord
+
+    units = [UnitRecord(file="fused.py", name="Model", kind="module", status="verified-by-rules",
+                        spec={"source": "file", "init": "Model(3, 16, 3, (16, 1, 1))", "scaled": "batch_size 128 -> 2"}),
+             UnitRecord(file="net.py", name="Net", kind="module", status="verified-by-rules",
+                        spec={"source": "repo", "init": "Net()"})]
+    text = render(Report(source="src", output="out", units=units, summary=Summary()))
+    section = text.split("## Arguments msagent chose or scaled", 1)[1]
+    assert "`fused.py::Model` (file): `Model(3, 16, 3, (16, 1, 1))`; scaled: batch_size 128 -&gt; 2" in section
+    assert "net.py::Net" not in section

@@ -42,6 +42,13 @@ def render(report: Report) -> str:
         lines.append(f"| {md_inline(f'{u.file}::{u.name}', table=True)} | {md_cell(u.kind, 40)}"
                      f" | {md_cell(u.status, 40)} | {md_cell(level, 40)} | {_num(u.max_abs)} | {u.rounds}"
                      f" | {md_cell(u.reason)} |")
+    chosen = [u for u in report.units if u.spec and u.spec.get("source") not in (None, "user", "repo")]
+    if chosen:  # the arguments are msagent's choice (or the file's own, scaled), not the repo's configuration
+        lines += ["", "## Arguments msagent chose or scaled", ""]
+        lines += [f"- {md_inline(f'{u.file}::{u.name}')} ({md_cell(u.spec.get('source'), 20)}):"
+                  f" {md_inline(u.spec.get('init') or '(called as it is)', 200)}"
+                  + (f"; scaled: {md_cell(u.spec['scaled'], 300)}" if u.spec.get("scaled") else "")
+                  for u in chosen]
     if report.deferred:
         lines += ["", "## Not units at this level", ""]
         lines += [f"- {md_inline(f'{u.file}::{u.name}')}: {md_cell(u.reason, 300)}" for u in report.deferred]

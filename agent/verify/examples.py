@@ -65,7 +65,8 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
         described = _described(inputs)
         if init is None or described is None or _largest(inputs) > 16 * BUDGET:
             continue
-        new = {"source": "file", "init": init, "inputs": [described], "where": spec.get("where")}
+        new = {"source": "file", "init": init, "inputs": [described], "where": spec.get("where"),
+               "scaled": _changes(module, constants, factor)}
         if new not in out:
             out.append(new)
     return out
@@ -144,6 +145,14 @@ def _namespace(module, constants, factor: int) -> dict:
             for name, v in zip(names, value):
                 ns[name] = _scaled(name, v, factor) if scale and (literal or _BATCH.match(name)) else v
     return ns
+
+
+def _changes(module, constants, factor: int) -> str:
+    """`batch_size 128 -> 2, dim 4096 -> 64`: the repo's constants this factor changed, for the report."""
+    ns = _namespace(module, constants, factor)
+    names = [n for _, group, _ in constants for n in group]
+    return ", ".join(f"{n} {getattr(module, n, None)!r} -> {ns[n]!r}" for n in names
+                     if n in ns and ns[n] != getattr(module, n, None))[:500]
 
 
 def _call(module, constants, factor: int, make_init, make_inputs):

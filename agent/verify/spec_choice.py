@@ -247,6 +247,8 @@ def _accept(choice: SpecChoice, pt_imp, obj, spec: dict, init_text, first, outpu
         outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
     choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,
                    "inputs": infer.public_spec(sizes)}
+    if spec.get("scaled"):  # the file's own sizes, scaled down (verify/examples.py): which, from what
+        choice.spec["scaled"] = spec["scaled"]
     choice.init, choice.sizes, choice.model = init_text, sizes, obj
     choice.norms = batchnorms(obj) if is_module else 0
     choice.outputs = outputs if as_trial else []

@@ -11,7 +11,6 @@ from agent.rules.adapters import adapter_name, adapter_source
 from agent.rules.calls import Unconvertible, build_args, fix_commas, has_arg_rules
 from agent.rules.signature import BindError, SpreadArguments, bind
 from agent.rules.catalog import rewrite
-from agent.rules.in_place import local_names
 from agent.rules.tensors import Scope, function_params, module_params
 
 
@@ -89,7 +88,7 @@ class ClassRules:
         self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn),
                                  modules=module_params(node, self._qn, self.module_classes),
                                  annotated={p.name.value for p in params if p.annotation is not None},
-                                 locals=local_names(node)))
+                                 fn=node))
         self.frames.append([])
         return True
 

@@ -123,7 +123,7 @@ class InPlaceRules:
         owner = _in_place_receiver(original.func.value)
         if owner is None:
             return out
-        if isinstance(owner, cst.Name) and owner.value in self.scope.locals:
+        if isinstance(owner, cst.Name) and owner.value in self.scope.local_names():
             named = cst.NamedExpr(target=cst.Name(owner.value), value=out, lpar=[cst.LeftParen()],
                                   rpar=[cst.RightParen()])
             self.rebound[id(named)] = named  # kept: a node's id is only its own while it lives

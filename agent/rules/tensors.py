@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from agent.rules.in_place import local_names
 from agent.rules.walk import Visitor, visit
 
 # Tensor methods whose result is not a tensor.
@@ -41,7 +42,14 @@ class Scope:
     annotated: set[str] = field(default_factory=set)  # parameters whose annotation names their type
     complex: set[str] = field(default_factory=set)  # local names that may hold complex values
     packed: set[str] = field(default_factory=set)  # local names holding packed sequences
-    locals: frozenset[str] = frozenset()  # names the function binds itself (see in_place.local_names)
+    fn: object = None  # the enclosing function's node: its own names are computed when asked (local_names)
+    _locals: frozenset[str] | None = None
+
+    def local_names(self) -> frozenset[str]:
+        """Names the function binds itself (see in_place.local_names); none at module or class level."""
+        if self._locals is None:
+            self._locals = local_names(self.fn) if self.fn is not None else frozenset()
+        return self._locals
 
 
 def _torch_names(qn: QN, node: cst.CSTNode) -> list[str]:

@@ -39,22 +39,25 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
     constants = _constants(module)
     pinned = _globals_read(getattr(module, unit["name"].split(".")[0], None))
     constants = [(node, names, bool(pinned & set(names))) for node, names in constants]
-    factors = []
+    factors, largest = [], {}  # largest: the biggest input per factor, measured on the meta device
     for factor in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
         try:
             with imp.active(), torch.device("meta"):
                 _, inputs = _call(module, constants, factor, make_init, make_inputs)
-        except Exception:  # noqa: BLE001 - the factories need real tensors: try the sizes for real
-            factors = [4, 16, 64, 1, 256]
+        except Exception:  # noqa: BLE001 - the factories need real tensors: try scaled sizes for real
+            factors = [16, 64, 4, 256]
             break
         factors.append(factor)
-        if _largest(inputs) <= BUDGET:
+        largest[factor] = _largest(inputs)
+        if largest[factor] <= BUDGET:
             break
     if factors and factors[-1] != 1 and len(factors) > 1:
         best = factors[-1]
         factors = [best, best * 2, best // 2, best * 4, 1]  # 1 last: the repo's sizes (batch 2), if nothing else runs
     out = []
     for factor in factors:
+        if largest.get(factor, 0) > 16 * BUDGET:
+            continue  # not allocated: too large for the device to run quickly
         try:
             with imp.active():
                 torch.manual_seed(0)

@@ -49,3 +49,31 @@ def test_in_place_methods_verify(tmp_path, shared_verifier):
     assert "z = z.abs()" in out and "z = z.pow(0.5).neg()" in out
     assert "self.seen.copy_(self.seen.copy_(" in out
     assert_verified(report, ["RmsScale"])
+
+
+def test_views_loop_variables_and_indexed_rows_keep_the_write():
+    """A name that may be a view of another tensor (`a, b = x.chunk(2)`, `y = x.view(-1)`), a loop
+    variable (an element of a container) and an indexed row (`x[i].mul_(2)`) are written into with
+    copy_, as torch writes through them; only a plain local the function owns is rebound."""
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    code = translate_source('''\
+import torch
+
+
+def f(x: torch.Tensor, w: torch.Tensor):
+    a, b = x.chunk(2)
+    a.mul_(2)
+    y = x.view(-1)
+    y.add_(1)
+    for i in range(2):
+        x[i].mul_(3)
+    z = x.clone()
+    z.add_(1)
+    for t in [w]:
+        t = t * 1
+    return x, z
+''', load_kb(), "cpu").code
+    assert "a.copy_(a.mul(2))" in code and "y.copy_(y.add(1))" in code and "x[i].copy_(x[i].mul(3))" in code
+    assert "z = z.add(1)" in code

@@ -2,8 +2,9 @@
 so the rules compute the out-of-place result and put it where torch's would be. A local name is rebound
 (`x = x.mul(y)`; inside an expression `(x := x.mul(y))`): writing into the tensor instead would bump its
 version under MindSpore's autograd, and the gradient of any op that saved it (the out-of-place op itself)
-then raises. A parameter, a buffer or a name this function does not own keeps its identity through
-`copy_`, which does work in place. On a temporary (a call's result) the out-of-place call alone is exact,
+then raises. A function's parameter (the caller's tensor), a module's parameter or buffer, a loop
+variable, a possible view and any name this function does not own keeps its identity through `copy_`,
+which does work in place. On a temporary (a call's result) the out-of-place call alone is exact,
 unless that call is itself in place: `x.mul_(k).add_(n)` writes both into x."""
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from agent.rules.walk import Visitor, visit
 
 
 def local_names(fn: cst.FunctionDef) -> frozenset[str]:
-    """Names FN binds itself (its parameters and assignment targets, nested scopes excluded) and may
-    rebind with `:=`: not those declared global or nonlocal, nor any comprehension variable, nor one
-    whose tensor FN gives another name (`alias = x`, `feats.append(x)`), which must see the write."""
+    """Names FN binds itself (its assignment targets, nested scopes excluded) and may rebind with `:=`:
+    not its parameters (the caller's tensors), not those declared global or nonlocal, no comprehension
+    or loop variable, none whose tensor FN gives another name (`alias = x`, `feats.append(x)`) or that
+    may be a view of another tensor (`y = x[0]`, `a, b = x.chunk(2)`): those must see the write."""
     params = fn.params
-    found = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            found.add(star.name.value)
-    excluded: set[str] = set()
+    # a parameter is the caller's tensor: a helper that updates it in place (`param.add_(update)`) is
+    # called for that effect, so it keeps copy_
+    excluded = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    found: set[str] = set()
 
     class _Bindings(Visitor):
         def visit_FunctionDef(self, node) -> bool:
@@ -36,6 +37,9 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
 
         def visit_Assign(self, node: cst.Assign) -> None:
             _aliased(node.value, excluded)
+            if _a_view(node.value):  # `y = x[0]`, `a, b = x.chunk(2)`: writes into them reach x in torch
+                for target in node.targets:
+                    _names(target.target, excluded)
 
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
             _names(node.target, found)
@@ -57,7 +61,7 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
             _names(node.target, found)
 
         def visit_For(self, node: cst.For) -> None:
-            _names(node.target, found)
+            _names(node.target, excluded)  # `for p in params: p.mul_(d)` writes into the container's tensors
 
         def visit_AsName(self, node: cst.AsName) -> None:
             _names(node.name, found)
@@ -76,6 +80,22 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
 
 
 _STORING_METHODS = {"append", "extend", "insert", "add", "setdefault", "update", "put", "register_buffer"}
+
+
+# Tensor methods whose result shares the receiver's storage in torch.
+_VIEW_METHODS = {"view", "view_as", "reshape", "transpose", "permute", "t", "narrow", "select", "expand", "expand_as",
+                 "chunk", "split", "unbind", "squeeze", "unsqueeze", "flatten", "unflatten", "diagonal", "detach",
+                 "movedim", "swapaxes", "as_strided", "unfold", "tensor_split", "hsplit", "vsplit"}
+
+
+def _a_view(value: cst.BaseExpression) -> bool:
+    """An expression torch may evaluate to a view of another tensor: an index, `.data`/`.T`, a view method."""
+    if isinstance(value, cst.Subscript):
+        return True
+    if isinstance(value, cst.Attribute):
+        return value.attr.value in ("data", "T", "mT", "real", "imag")
+    return (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in _VIEW_METHODS)
 
 
 def _aliased(value: cst.BaseExpression, into: set[str]) -> None:
@@ -102,13 +122,14 @@ def _names(target: cst.BaseExpression, into: set[str]) -> None:
 
 
 def _in_place_receiver(call: cst.BaseExpression) -> cst.BaseExpression | None:
-    """The tensor an in-place call (or a chain of them) writes into: None for a temporary."""
+    """The tensor an in-place call (or a chain of them) writes into: None for a temporary (a call's result)."""
     while isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
         method = call.func.attr.value
         if not (method.endswith("_") and not method.startswith("__")):
             return None
         call = call.func.value
-    return call if isinstance(call, (cst.Name, cst.Attribute)) else None
+    # a name, an attribute or an index (`x[i].mul_(2)`); anything else (`(a / b).clamp_(min=1)`) is a temporary
+    return call if isinstance(call, (cst.Name, cst.Attribute, cst.Subscript)) else None
 
 
 class InPlaceRules:

@@ -77,3 +77,33 @@ def f(x: torch.Tensor, w: torch.Tensor):
 ''', load_kb(), "cpu").code
     assert "a.copy_(a.mul(2))" in code and "y.copy_(y.add(1))" in code and "x[i].copy_(x[i].mul(3))" in code
     assert "z = z.add(1)" in code
+
+
+def test_tensors_held_elsewhere_keep_the_write():
+    """`buf = self.running` (a buffer), `first = self.parts[0]` and `y = x.float()` (x itself when already
+    float32) name tensors held elsewhere: the update must reach them, so they keep copy_; a tensor the
+    function computes is rebound."""
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    code = translate_source('''\
+import torch
+import torch.nn as nn
+
+
+class Tracker(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("running", torch.zeros(4))
+
+    def forward(self, x):
+        buf = self.running
+        buf.mul_(0.9)
+        y = x.float()
+        y.mul_(2)
+        fresh = x * 2
+        fresh.clamp_(-1, 1)
+        return fresh + buf
+''', load_kb(), "cpu").code
+    assert "buf.copy_(buf.mul(0.9))" in code and "y.copy_(y.mul(2))" in code, code
+    assert "fresh = fresh.clamp(-1, 1)" in code, code

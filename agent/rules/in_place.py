@@ -18,7 +18,8 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
     """Names FN binds itself (its assignment targets, nested scopes excluded) and may rebind with `:=`:
     not its parameters (the caller's tensors), not those declared global or nonlocal, no comprehension
     or loop variable, none whose tensor FN gives another name (`alias = x`, `feats.append(x)`) or that
-    may be a view of another tensor (`y = x[0]`, `a, b = x.chunk(2)`): those must see the write."""
+    may be another tensor or a view of one (`y = x[0]`, `buf = self.buf`, `a, b = x.chunk(2)`): those must
+    see the write."""
     params = fn.params
     # a parameter is the caller's tensor: a helper that updates it in place (`param.add_(update)`) is
     # called for that effect, so it keeps copy_
@@ -37,7 +38,7 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
 
         def visit_Assign(self, node: cst.Assign) -> None:
             _aliased(node.value, excluded)
-            if _a_view(node.value):  # `y = x[0]`, `a, b = x.chunk(2)`: writes into them reach x in torch
+            if _a_view(node.value):  # `y = x[0]`, `buf = self.buf`: writes into them reach that tensor in torch
                 for target in node.targets:
                     _names(target.target, excluded)
 
@@ -56,6 +57,8 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
             _names(node.target, found)
             if node.value is not None:
                 _aliased(node.value, excluded)
+                if _a_view(node.value):
+                    _names(node.target, excluded)
 
         def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
             _names(node.target, found)
@@ -82,20 +85,32 @@ def local_names(fn: cst.FunctionDef) -> frozenset[str]:
 _STORING_METHODS = {"append", "extend", "insert", "add", "setdefault", "update", "put", "register_buffer"}
 
 
-# Tensor methods whose result shares the receiver's storage in torch.
+# Tensor methods whose result may share the receiver's storage in torch.
 _VIEW_METHODS = {"view", "view_as", "reshape", "transpose", "permute", "t", "narrow", "select", "expand", "expand_as",
                  "chunk", "split", "unbind", "squeeze", "unsqueeze", "flatten", "unflatten", "diagonal", "detach",
-                 "movedim", "swapaxes", "as_strided", "unfold", "tensor_split", "hsplit", "vsplit"}
+                 "movedim", "swapaxes", "as_strided", "unfold", "tensor_split", "hsplit", "vsplit",
+                 # these return the receiver itself when nothing needs converting (`x.float()` of a float32)
+                 "float", "double", "half", "bfloat16", "to", "type", "type_as", "contiguous", "cpu", "cuda"}
+
+
+_LOOKUPS = {"get", "pop", "setdefault"}  # `state.get("exp_avg")`: a tensor something else holds
+_LOOKUP_FUNCTIONS = {"getattr", "next"}
 
 
 def _a_view(value: cst.BaseExpression) -> bool:
-    """An expression torch may evaluate to a view of another tensor: an index, `.data`/`.T`, a view method."""
-    if isinstance(value, cst.Subscript):
+    """An expression that may be a tensor held elsewhere or a view of one: an index (`state["exp_avg"]`),
+    an attribute (`self.buf`), a lookup (`state.get(...)`), a view method (`x.view(...)`), or a tuple or
+    list with any of those (`exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]`)."""
+    if isinstance(value, (cst.Subscript, cst.Attribute)):
         return True
-    if isinstance(value, cst.Attribute):
-        return value.attr.value in ("data", "T", "mT", "real", "imag")
-    return (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
-            and value.func.attr.value in _VIEW_METHODS)
+    if isinstance(value, (cst.Tuple, cst.List)):
+        return any(_a_view(el.value) for el in value.elements)
+    if not isinstance(value, cst.Call):
+        return False
+    func = value.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value in _VIEW_METHODS or func.attr.value in _LOOKUPS
+    return isinstance(func, cst.Name) and func.value in _LOOKUP_FUNCTIONS
 
 
 def _aliased(value: cst.BaseExpression, into: set[str]) -> None:

@@ -43,7 +43,7 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
     for factor in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
         try:
             with imp.active(), torch.device("meta"):
-                _, inputs = _call(module, constants, factor, make_init, make_inputs)
+                _, inputs, _ = _call(module, constants, factor, make_init, make_inputs)
         except Exception:  # noqa: BLE001 - the factories need real tensors: try scaled sizes for real
             factors = [16, 64, 4, 256]
             break
@@ -61,7 +61,7 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
         try:
             with imp.active():
                 torch.manual_seed(0)
-                init_args, inputs = _call(module, constants, factor, make_init, make_inputs)
+                init_args, inputs, ns = _call(module, constants, factor, make_init, make_inputs)
         except Exception:  # noqa: BLE001 - those sizes are not consistent: the next factor
             continue
         init = _init_text(unit["name"], init_args)
@@ -69,7 +69,7 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
         if init is None or described is None or _largest(inputs) > 16 * BUDGET:
             continue
         new = {"source": "file", "init": init, "inputs": [described], "where": spec.get("where"),
-               "scaled": _changes(module, constants, factor)}
+               "scaled": _changes(module, constants, ns)}
         if new not in out:
             out.append(new)
     return out
@@ -150,9 +150,8 @@ def _namespace(module, constants, factor: int) -> dict:
     return ns
 
 
-def _changes(module, constants, factor: int) -> str:
-    """`batch_size 128 -> 2, dim 4096 -> 64`: the repo's constants this factor changed, for the report."""
-    ns = _namespace(module, constants, factor)
+def _changes(module, constants, ns: dict) -> str:
+    """`batch_size 128 -> 2, dim 4096 -> 64`: the repo's constants NS (a scaled namespace) changed, for the report."""
     names = [n for _, group, _ in constants for n in group]
     return ", ".join(f"{n} {getattr(module, n, None)!r} -> {ns[n]!r}" for n in names
                      if n in ns and ns[n] != getattr(module, n, None))[:500]
@@ -165,7 +164,7 @@ def _call(module, constants, factor: int, make_init, make_inputs):
         return types.FunctionType(fn.__code__, ns, fn.__name__, fn.__defaults__, fn.__closure__)
 
     init_args = rebound(make_init)() if callable(make_init) else []
-    return init_args, rebound(make_inputs)()
+    return init_args, rebound(make_inputs)(), ns
 
 
 def _largest(inputs) -> int:

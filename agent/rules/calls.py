@@ -55,13 +55,22 @@ SATISFIED_BY = {
     "list({v})": (cst.List, cst.ListComp),
     "_ms_pool_arg({v})": (*_NUMBER, cst.Tuple),  # only a list needs it (MindSpore's pools refuse lists)
     "_ms_pool_arg({v}, True)": _NUMBER,
+    "{v}.astype(mindspore.bool_)": (cst.Comparison,),  # a comparison is already a bool tensor
 }
 # arithmetic that never makes a list or tuple (`+` and `*` may: `[k] * 2`)
 _NUMERIC_OPS = (cst.FloorDivide, cst.Divide, cst.Subtract, cst.Modulo, cst.Power)
 
 
+_LOGICAL_OPS = (cst.BitAnd, cst.BitOr, cst.BitXor)
+
+
 def _satisfies(template: str, node: cst.BaseExpression) -> bool:
     kinds = SATISFIED_BY.get(template, ())
+    if cst.Comparison in kinds:  # `(x > 0) & (x < 1)`, `~(x > 0)`: logic over comparisons is bool too
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _LOGICAL_OPS):
+            return _satisfies(template, node.left) and _satisfies(template, node.right)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+            return _satisfies(template, node.expression)
     if cst.Integer in kinds and isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _NUMERIC_OPS):
         return True
     return isinstance(node, kinds)

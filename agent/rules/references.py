@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 
 import libcst as cst
+import libcst.matchers as matchers
 
 from agent.rules import structural
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
-from agent.rules.calls import MS_NAME, Unconvertible, code, expression, has_arg_rules
+from agent.rules.calls import MS_NAME, Unconvertible, code, expression, has_arg_rules, helper_name
 from agent.rules.catalog import rewrite
 
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
@@ -102,6 +103,12 @@ class ReferenceRules:
         self._type_positions(node.left)  # type(m) is nn.Linear
         for c in node.comparisons:
             self._type_positions(c.comparator)
+        return True
+
+    def visit_Annotation(self, node: cst.Annotation) -> bool:
+        """`x: torch.Tensor`, `-> Optional[torch.Tensor]`: every name in an annotation stands for a type."""
+        for sub in matchers.findall(node.annotation, matchers.Attribute() | matchers.Name()):
+            self.type_context.add(id(sub))
         return True
 
     def _type_positions(self, node: cst.BaseExpression, checked: bool = False) -> None:
@@ -201,6 +208,9 @@ class ReferenceRules:
             try:  # called later with torch's arguments: a function with torch's signature builds the layer
                 sources = adapter_sources(entry, target, self.plan.render)
             except Unconvertible as exc:
+                if _type_like(entry, target):  # `cast(List[torch.Tensor], x)`, a TypeAlias: the type
+                    self.api_converted += 1
+                    return self._counterpart(target)
                 self._unconverted(original, f"{name} used as a value: {exc}", name)
                 return updated
             if target.helper:  # the adapter builds the target, which may be a helper of the KB
@@ -223,8 +233,9 @@ class ReferenceRules:
         return self._counterpart(target)
 
     def _counterpart(self, target) -> cst.BaseExpression:
-        """A KB target as a value: its MindSpore name, its helper written into the file when it has one."""
-        if target.helper:
+        """A KB target as a value: its MindSpore name, the helper that defines it written into the file (a
+        helper only calls use, `torch.Tensor(3)`'s, is not needed where the name stands for a type)."""
+        if target.helper and helper_name(target.helper) == target.api.rsplit(".", 1)[-1]:
             self._add_helper(target.helper)
         return expression(self.plan.render(target.api))
 
@@ -299,3 +310,8 @@ def helper_base(target) -> str | None:
     found = re.search(rf"^class\s+{name}\(\s*(mindspore\.[\w.]+)\s*\)\s*:", target.helper, re.M)
     return found.group(1) if found else None
 
+
+def _type_like(entry, target) -> bool:
+    """A class whose calls take only *args (`torch.Tensor(2, 3)`) and whose target is a MindSpore class: used
+    as a value, it is almost always a type (`cast(List[torch.Tensor], x)`, a TypeAlias), renamed."""
+    return (entry.signature or "").strip("() ").startswith("*") and not target.api.startswith("builtins.")

@@ -152,6 +152,10 @@ class _TrainingRewriter(Transformer):
         return next(iter(sorted(self.resolver.qualified(node))), None)
 
     # -- scopes -----------------------------------------------------------------------------
+    def visit_Module(self, node: cst.Module) -> bool:
+        self.models[0] = self._models_in(node)  # a script's top level builds its optimizer too
+        return True
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.models.append(self._models_in(node))
         self.optimizers.append(set(self.optimizers[-1]))
@@ -175,7 +179,7 @@ class _TrainingRewriter(Transformer):
                 if call.args and outer._qualified(call.func) in outer.optimizer_apis:
                     v = call.args[0].value
                     if (isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute)
-                            and v.func.attr.value in ("parameters", "trainable_params")):
+                            and v.func.attr.value in ("parameters", "trainable_params", "get_parameters")):
                         found.add(_code(v.func.value))
 
         visit(node, _V())
@@ -187,7 +191,7 @@ class _TrainingRewriter(Transformer):
         name = self._qualified(original.func)
         if isinstance(f, cst.Attribute) and _code(f.value) in self.models[-1]:
             method = f.attr.value
-            if method == "parameters" and not updated.args:
+            if method in ("parameters", "get_parameters") and not updated.args:
                 self.res.calls += 1
                 self.res.converted += 1
                 return updated.with_changes(func=f.with_changes(attr=cst.Name("trainable_params")))

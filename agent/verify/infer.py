@@ -143,13 +143,42 @@ def _entry_layers(module, hints: dict | None = None) -> list:
 
 
 def vocab(module) -> int:
-    """The first Embedding's table size (integer inputs stay in range), 10 without one."""
+    """The first Embedding's table size (integer inputs stay in range); without one, 10 or the smallest
+    size of the module's own parameters when less (tags indexing a (tags x tags) transition table)."""
     import torch.nn as tnn
 
     if not isinstance(module, tnn.Module):
         return 10
     emb = next((m for m in module.modules() if isinstance(m, tnn.Embedding)), None)
-    return emb.num_embeddings if emb is not None else 10
+    if emb is not None:
+        return emb.num_embeddings
+    return min([10, *(n for n in _own_parameter_sizes(module) if n >= 2)])
+
+
+def _own_parameter_sizes(module) -> list[int]:
+    """The sizes of the module's own parameters (not its layers'), in order, each once."""
+    sizes: list[int] = []
+    for p in module.parameters(recurse=False):
+        sizes += [n for n in p.shape if n not in sizes]
+    return sizes
+
+
+def _parameter_shaped(module) -> list[dict]:
+    """Inputs for a module whose only weights are its own parameters (a CRF's transition scores, a custom
+    projection): a feature axis the size of one of their axes."""
+    return [shape for n in _own_parameter_sizes(module)[:2] if 2 <= n <= 512
+            for shape in (_f((B1, n)), _f((B1, 8, n), vary=[1]))]
+
+
+_INT_TENSOR = re.compile(r"^(torch\.)?(Long|Int|Short|Byte|Char)Tensor$")
+
+
+def _annotation(p: inspect.Parameter) -> str:
+    """A parameter's annotation as written (`torch.LongTensor`), '' without one."""
+    a = p.annotation
+    if a is inspect.Parameter.empty:
+        return ""
+    return a if isinstance(a, str) else f"{getattr(a, '__module__', '')}.{getattr(a, '__qualname__', '')}".lstrip(".")
 
 
 def forward_params(fn) -> list[inspect.Parameter]:
@@ -245,11 +274,12 @@ def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -
         if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
             per_arg.append([_f((B1, B1), batch=[0, 1])])
             continue
-        if kind == usage.INDEX or _INT_ARG.search(p.name.lower()):
+        if kind == usage.INDEX or _INT_ARG.search(p.name.lower()) or _INT_TENSOR.search(_annotation(p)):
             per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
-        per_arg.append(_layer_inputs(layer, hints) if layer is not None else _generic(hints or {}))
+        per_arg.append(_layer_inputs(layer, hints) if layer is not None
+                       else _parameter_shaped(module) + _generic(hints or {}))
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]

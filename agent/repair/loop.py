@@ -376,6 +376,7 @@ class UnitRunner:
             if result.get(key) is not None:
                 setattr(record, key, result[key])
         record.weight_map = result.get("weight_map") or {}
+        record.notes = [str(n) for n in result.get("notes") or []]
         record.levels = result.get("levels") or {}
         record.level_reached, record.level_failed = levels_reached(record.levels)
         if record.status == "verified-after-repair":

@@ -49,6 +49,10 @@ def render(report: Report) -> str:
                   f" {md_inline(u.spec.get('init') or '(called as it is)', 200)}"
                   + (f"; scaled: {md_cell(u.spec['scaled'], 300)}" if u.spec.get("scaled") else "")
                   for u in chosen]
+    noted = [u for u in report.units if u.notes]
+    if noted:  # what a check chose or could not do, beside its verdict
+        lines += ["", "## Notes on units", ""]
+        lines += [f"- {md_inline(f'{u.file}::{u.name}')}: {md_cell('; '.join(u.notes), 500)}" for u in noted]
     if report.deferred:
         lines += ["", "## Not units at this level", ""]
         lines += [f"- {md_inline(f'{u.file}::{u.name}')}: {md_cell(u.reason, 300)}" for u in report.deferred]

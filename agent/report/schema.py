@@ -45,6 +45,8 @@ class UnitRecord(BaseModel):
     spec: dict | None = None
     divergence: dict | None = None
     repairs: list[dict] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the check chose or could not do (a factory's "
+                             "model checked, statistics calibrated, a module installed on neither side, ...)")
 
 
 LEVEL_ORDER = ("forward", "train", "grad", "step", "graph")
@@ -114,6 +116,7 @@ class Report(BaseModel):
         # it found in the environment; the report is published (files, PR comments, CI logs)
         for u in [*self.units, *self.deferred]:
             u.reason = redact(u.reason)
+            u.notes = [redact(n) for n in u.notes]
             u.levels, u.repairs = redact_data(u.levels), redact_data(u.repairs)
             u.divergence, u.spec = redact_data(u.divergence), redact_data(u.spec)
         for f in self.files:

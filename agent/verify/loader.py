@@ -190,6 +190,40 @@ def torch_import_in(root, rel: str | None) -> str | None:
     return f"MindSpore side imports {hits[0]['module']} at {hits[0]['file']}:{hits[0]['line']}" if hits else None
 
 
+@functools.lru_cache(maxsize=16)
+def absent_modules(root: str) -> tuple[str, ...]:
+    """Top-level modules the translated tree ROOT imports (at module level, absolutely) that are neither in
+    the tree nor installed here: the torch original lacked them too (its imports of them were skipped), so
+    the MindSpore side gets a stand-in that raises only where it is used (`import requests` for a download
+    helper does not stop a layer in the same file from being checked). torch's own family is never one."""
+    root_path = Path(root)
+    names: set[str] = set()
+    for path in root_path.rglob("*.py"):
+        try:
+            tree = parse_python(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+    local = set()
+    for base in (root_path, root_path / "src"):
+        if base.is_dir():
+            local |= {p.stem for p in base.iterdir() if p.suffix == ".py"} | {
+                p.name for p in base.iterdir() if _holds_python(p)}
+    absent = []
+    for name in sorted(n for n in names - local if not n.startswith(("torch", "functorch"))):
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            absent.append(name)
+    return tuple(absent)
+
+
 class _Loader(importlib.abc.Loader):
     def __init__(self, importer: "RepoImporter", path: Path):
         self.importer = importer
@@ -219,6 +253,11 @@ class _Loader(importlib.abc.Loader):
             sys.argv = saved_argv
 
 
+def _holds_python(d: Path) -> bool:
+    """D is a folder with a Python file in it or in a folder below it."""
+    return d.is_dir() and next(d.rglob("*.py"), None) is not None
+
+
 class RepoImporter(importlib.abc.MetaPathFinder):
     """Finds and loads the modules of one repository tree (one side: 'torch' or 'ms')."""
 
@@ -242,8 +281,8 @@ class RepoImporter(importlib.abc.MetaPathFinder):
             f = base.joinpath(*parts[:-1], parts[-1] + ".py")
             if f.is_file():
                 return f, False
-            if d.is_dir() and any(d.glob("*.py")):
-                return d, True  # namespace package
+            if _holds_python(d):
+                return d, True  # namespace package (its modules may sit in a subfolder: examples/gan/model.py)
         return None
 
     def owns(self, fullname: str) -> bool:
@@ -317,7 +356,7 @@ class RepoImporter(importlib.abc.MetaPathFinder):
                 for p in base.iterdir():
                     if p.suffix == ".py":
                         tops.add(p.stem)
-                    elif p.is_dir() and p.name.isidentifier() and any(p.glob("*.py")):
+                    elif p.name.isidentifier() and _holds_python(p):
                         tops.add(p.name)
             self._top_cache = tops
         return self._top_cache | {n.partition(".")[0] for n in self.modules}

@@ -1,0 +1,53 @@
+"""A module installed on neither side (a download helper's `requests`, absent here) does not stop the
+layers of the same file from being checked: the torch original's import of it is skipped, the MindSpore
+side gets a stand-in that raises only where it is used, and the report says so. A folder whose modules
+sit one level down (examples/graph/layer.py, no Python file in examples/) is a namespace package."""
+import pytest
+
+from agent.config import MigrateSettings
+from agent.pipeline import migrate
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+import msagent_test_absent_pkg as fetch
+from msagent_test_absent_pkg.sub import get
+
+
+def download(url):
+    return get(url)
+
+
+class Mix(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return torch.relu(self.proj(x))
+
+
+class UsesIt(nn.Module):
+    def forward(self, x):
+        return x * fetch.scale
+'''
+
+
+@pytest.fixture
+def report(tmp_path, shared_verifier):
+    src = tmp_path / "src" / "examples" / "graph"
+    src.mkdir(parents=True)
+    (src / "layer.py").write_text(SOURCE)
+    return migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+
+
+def test_a_layer_beside_an_uninstalled_import_verifies_with_a_note(report):
+    units = {u.name: u for u in report.units}
+    mix = units["Mix"]
+    assert mix.status == "verified-by-rules", (mix.status, mix.reason)
+    assert any("msagent_test_absent_pkg" in n and "either side" in n for n in mix.notes), mix.notes
+
+
+def test_a_unit_that_uses_the_absent_module_is_not_verified(report):
+    uses = {u.name: u for u in report.units}["UsesIt"]
+    assert uses.status != "verified-by-rules" and not uses.status.startswith("verified"), (uses.status, uses.reason)

@@ -351,7 +351,9 @@ class _TrainingRewriter(Transformer):
         first = body[assign_at]
         fn = fn.with_changes(leading_lines=first.leading_lines)
         removed = {backward_at, step_at}
-        zero = [j for j, s in enumerate(body) if _is_call_stmt(s, "zero_grad") == opt]
+        # optimizer.zero_grad() or the model's own (its parameters are the optimizer's): value_and_grad
+        # computes fresh gradients each step, and a Cell has no zero_grad
+        zero = [j for j, s in enumerate(body) if _is_call_stmt(s, "zero_grad") in {opt} | self.models[-1]]
         removed |= set(zero)
         out = []
         for j, s in enumerate(body):

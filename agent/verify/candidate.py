@@ -19,6 +19,7 @@ import traceback
 import numpy as np
 
 from agent.verify.constructors import keyword_only_defaults
+from agent.verify import aligned_random
 from agent.verify.inputs import unpack
 from agent.verify.parents import IDENTITY, PART
 from agent.verify.weights import describe_ms, load_weights
@@ -190,7 +191,8 @@ def load(args: dict, arrays: list):
     bases = [root] + ([os.path.join(root, "src")] if os.path.isdir(os.path.join(root, "src")) else [])
     _import_named_submodules(args["init"], module, bases)
     try:
-        cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
+        with aligned_random.paused():  # an init draws from MindSpore's generator (torch's weights come next)
+            cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
         cell.set_train(False)
         keyword_only_defaults(cell)
     except BaseException as exc:  # noqa: BLE001
@@ -483,5 +485,15 @@ def ping(args: dict, arrays: list):
     return {}, []
 
 
-OPS = {"ping": ping, "import": import_unit, "load": load, "weights": weights, "run": run, "record": record, "run_sub": run_sub, "train": train,
-       "grad": grad, "step": step, "graph": graph}
+def align_random(args: dict, arrays: list):
+    """Draw from the aligned stream from now on (the torch side found the unit's randomness all in its
+    sampling functions: see aligned_random)."""
+    aligned_random.install_ms()
+    aligned_random.enable()
+    return {}, []
+
+
+OPS = {name: aligned_random.resetting(op) for name, op in {
+    "ping": ping, "import": import_unit, "load": load, "weights": weights, "run": run, "record": record,
+    "run_sub": run_sub, "train": train, "grad": grad, "step": step, "graph": graph,
+    "align_random": align_random}.items()}

@@ -33,6 +33,11 @@ from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
 
 
+ALIGNED = ("random: the torch original samples (its outputs change with torch's seed), all through torch's sampling "
+           "functions; both sides drew the same numbers from one stream, started afresh for every run, so what was "
+           "compared is the computation around the draws (that MindSpore's sampler has torch's distribution is the "
+           "KB's mapping, not this check)")
+
 class UnitFailure(Exception):
     def __init__(self, failure: str | None, reason: str, status: str = "failed"):
         super().__init__(reason)
@@ -311,9 +316,10 @@ class _Check:
         if len(sizes) < 2:
             r["notes"].append("the torch side accepted only one input size")
         try:
-            random = self.ref.receive()[0].get("random")
+            checked = self.ref.receive()[0]
         except SessionError as exc:
             raise self._torch_failure(exc) from None
+        random, aligned = checked.get("random"), checked.get("aligned")
         if random:
             raise UnitFailure("random", "the torch original is random: the same inputs under another seed gave "
                               "other outputs (sampling or random init), so outputs cannot be compared; "
@@ -329,6 +335,9 @@ class _Check:
             raise self._ms_failure(exc, "import") from None
         if load is None or guess != init:  # no guess, or a guess torch did not confirm: built again as chosen
             load, _ = self.mindspore("load", dict(where, unit=unit, init=init), stage="import")
+        if aligned and not load.get("error"):
+            self.mindspore("align_random", {})
+            r["notes"].append(ALIGNED)
         if load.get("error"):
             kind = "missing-kernel" if KERNEL_MISSING.search(load["reason"]) else load["error"]
             raise UnitFailure(kind, ("the translated file does not import: " if load["error"] == "import" else

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from agent.verify import aligned_random
 from agent.verify.constructors import keyword_only_defaults
 from agent.verify.inputs import make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
@@ -62,8 +63,41 @@ def prepare(args: dict, arrays: list):
 
 def random(args: dict, arrays: list):
     """Whether the prepared unit is random (another torch seed, other outputs on the same inputs). Asked
-    right after `prepare`, so it runs while the MindSpore side imports; before any trial."""
-    return {"random": is_random(_S["imp"], _S["choice"], _S["seed0"])}, []
+    right after `prepare`, so it runs while the MindSpore side imports; before any trial. A random unit
+    whose draws all go through torch's sampling functions is `aligned` instead (see aligned_random)."""
+    if not is_random(_S["imp"], _S["choice"], _S["seed0"]):
+        return {"random": False}, []
+    if _aligned_is_deterministic():
+        return {"random": False, "aligned": True}, []
+    return {"random": True}, []
+
+
+def _aligned_is_deterministic() -> bool:
+    """Two runs under different torch seeds, both drawing from the aligned stream: the same outputs."""
+    choice = _S["choice"]
+    if not choice.sizes:
+        return False
+    aligned_random.install_torch()
+    aligned_random.enable()
+    outs = []
+    for rng in (1_000, 2_000):
+        aligned_random.reset()
+        seed_torch(rng)
+        try:
+            with _S["imp"].active():
+                out = run_torch(_S["model"] if _is_module() else _S["obj"],
+                                torch_args(make_arrays(choice.sizes[0], _S["seed0"], 0)))
+        except Exception:  # noqa: BLE001 - the unit then stays random
+            break
+        arrays: list = []
+        outs.append((encode(out, arrays), arrays, aligned_random.draws()))
+    same = (len(outs) == 2 and outs[0][2] > 0 and outs[0][0] == outs[1][0]
+            and all(a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(outs[0][1], outs[1][1])))
+    if not same:
+        aligned_random.disable()
+        return False
+    choice.outputs = []  # spec choice ran without the stream: its outputs are not the aligned ones
+    return True
 
 
 def _is_module() -> bool:
@@ -76,7 +110,8 @@ def _fresh(seed: int):
 
 
     seed_torch(seed)
-    m = keyword_only_defaults(evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init))
+    with aligned_random.paused():  # an init draws from torch's generator, seeded
+        m = keyword_only_defaults(evaluate(_S["imp"], _S["unit"]["module"], _S["choice"].init))
     m.eval()
     perturb_constants(m, seed)
     sizes = _S["choice"].sizes
@@ -231,6 +266,8 @@ def _random_in_train(seed: int, inputs: list) -> bool:
         m.train()
         _zero_dropout(m)
         seed_torch(rng)
+        if aligned_random.enabled():
+            aligned_random.reset()
         with _S["imp"].active(), torch.no_grad():
             arrays: list = []
             encode(m(*torch_args(inputs)), arrays)
@@ -254,6 +291,8 @@ def train(args: dict, arrays: list):
         m, inputs = m.double(), _widened(inputs)
     m.train()
     zeroed = _zero_dropout(m)
+    if aligned_random.enabled():  # the randomness check above drew from the stream
+        aligned_random.reset()
     with _S["imp"].active(), torch.no_grad():
         out = m(*torch_args(inputs))
     tensors: list = []
@@ -378,5 +417,6 @@ def ping(args: dict, arrays: list):
     return {}, []
 
 
-OPS = {"ping": ping, "prepare": prepare, "random": random, "model": model, "run": run, "record": record, "train": train, "grad": grad,
-       "step": step, "observe": observe, "float64": float64}
+OPS = {name: aligned_random.resetting(op) for name, op in {
+    "ping": ping, "prepare": prepare, "random": random, "model": model, "run": run, "record": record, "train": train,
+    "grad": grad, "step": step, "observe": observe, "float64": float64}.items()}

@@ -386,3 +386,29 @@ def test_a_mask_parameter_gets_a_boolean_over_the_leading_axes(tmp_path, shared_
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     seq, mask = unit.spec["inputs"][0]
     assert mask["dtype"] == "bool" and mask["shape"] == seq["shape"][:2], unit.spec
+
+
+TIMESTEPS = '''\
+import math
+import torch
+from torch import nn
+
+
+class StepEmbedding(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t):
+        half = self.dim // 2
+        freqs = torch.exp(torch.arange(half) * -(math.log(10000) / (half - 1)))
+        args = t[:, None] * freqs[None, :]
+        return torch.cat((args.sin(), args.cos()), dim=-1)
+'''
+
+
+def test_a_timestep_embedding_is_fed_one_number_per_sample(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "steps.py", TIMESTEPS, shared_verifier)
+    unit = {u.name: u for u in report.units}["StepEmbedding"]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["inputs"][0][0]["shape"] == [2], unit.spec

@@ -112,6 +112,8 @@ _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
+# one number per sample, last: a diffusion timestep embedding (`x[:, None] * freqs[None, :]`)
+_STEPS = {**_f((B1,)), "low": 0.0, "high": 100.0}
 
 
 def _generic(hints: dict) -> list[dict]:
@@ -119,12 +121,12 @@ def _generic(hints: dict) -> list[dict]:
     constructor has one (`ChannelShuffle(channels=8, groups=2)`), then plain guesses."""
     named = next(((k, v) for k, v in hints.items() if _CHANNELS.search(k.lower()) and isinstance(v, int)), None)
     if named is None:
-        return [g[0] for g in _GENERIC]
+        return [g[0] for g in _GENERIC] + [_STEPS]
     name, channels = named
     shaped = [_f((B1, channels, 16, 16), vary=[2, 3]), _f((B1, channels, 16), vary=[2]), _f((B1, channels))]
     if "features" in name.lower():  # `in_features`: a matrix of feature rows (`torch.mm(x, self.weight)`)
         shaped = shaped[-1:] + shaped[:-1]
-    return shaped + [g[0] for g in _GENERIC]
+    return shaped + [g[0] for g in _GENERIC] + [_STEPS]
 
 
 _CHANNELS = re.compile(r"^(in_?)?(channels|chans|planes|num_features|features|dim)$")
@@ -245,7 +247,7 @@ def _image_inputs(hints: dict) -> list[dict]:
     return [_f((B1, channels, *hw)) for hw in [*smaller, tuple(size)]]
 
 
-def module_input_candidates(module, limit: int = 6, hints: dict | None = None) -> list[list[dict]]:
+def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -> list[list[dict]]:
     """Candidate first-size argument lists for `module.forward`, from its layers and argument names
     (and, for image models, the image size its constructor was given: `hints`)."""
     import itertools

@@ -71,3 +71,44 @@ def test_a_type_keeps_its_name_and_brings_no_constructor_helper():
     code = translate_source("import torch\n\n\ndef f(x: torch.Tensor) -> torch.Tensor:\n"
                             "    return x if isinstance(x, torch.Tensor) else None\n", load_kb(), "cpu").code
     assert "_ms_float_tensor" not in code and "def f(x: ms.Tensor) -> ms.Tensor:" in code, code
+
+
+DIFFUSION_PARTS = '''\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+class NormedConv(nn.Module):
+    def __init__(self, channels=4):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, channels, 3, 3))
+        self.line = nn.Parameter(torch.randn(channels, channels, 3))
+
+    def forward(self, x):
+        w = self.weight / self.weight.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        y = F.conv2d(x, w, padding="same")
+        z = F.conv1d(y.flatten(2), self.line, padding="same")
+        return z.view_as(y)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        with sdpa_kernel(BACKENDS):
+            return F.scaled_dot_product_attention(q, k, v)
+'''
+
+
+def test_string_padding_of_functional_convolutions_and_attention_backends_verify(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "parts.py", DIFFUSION_PARTS, shared_verifier)
+    assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
+    assert "pad_mode='same'" in out or 'pad_mode="same"' in out, out
+    assert_verified(report, ["NormedConv", "SelfAttention"])

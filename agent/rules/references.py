@@ -235,7 +235,7 @@ class ReferenceRules:
     def _counterpart(self, target) -> cst.BaseExpression:
         """A KB target as a value: its MindSpore name, the helper that defines it written into the file (a
         helper only calls use, `torch.Tensor(3)`'s, is not needed where the name stands for a type)."""
-        if target.helper and helper_name(target.helper) == target.api.rsplit(".", 1)[-1]:
+        if target.helper and helper_name(target.helper) in target.api.split("."):
             self._add_helper(target.helper)
         return expression(self.plan.render(target.api))
 

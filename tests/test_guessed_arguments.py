@@ -412,3 +412,29 @@ def test_a_timestep_embedding_is_fed_one_number_per_sample(tmp_path, shared_veri
     unit = {u.name: u for u in report.units}["StepEmbedding"]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["inputs"][0][0]["shape"] == [2], unit.spec
+
+
+CHOICES = '''\
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Pooled(nn.Module):
+    def __init__(self, mode, channels):
+        super().__init__()
+        if mode not in ("max", "avg"):
+            raise ValueError(mode)
+        self.mode = mode
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        pool = F.max_pool2d if self.mode == "max" else F.avg_pool2d
+        return pool(self.proj(x), 2)
+'''
+
+
+def test_a_required_string_is_one_the_constructor_compares_it_with(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "choices.py", CHOICES, shared_verifier)
+    unit = {u.name: u for u in report.units}["Pooled"]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["init"] == "Pooled(mode='max', channels=8)", unit.spec

@@ -17,7 +17,7 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
     (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
     (r"eps|epsilon", 1e-5),
     (r"heads?$|n_head|num_heads|nhead", 2),
-    (r"(^|_)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
+    (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
     (r"classes|num_labels|n_class|nclass", 10),
     (r"vocab|num_embeddings|n_token|ntoken|n_vocab", 50),
     (r"kernel", 3),
@@ -146,6 +146,43 @@ def named_inits(name: str, cls) -> list[str]:
     return inits
 
 
+def _string_choices(fn, names: list[str]) -> dict[str, str]:
+    """{parameter: the first string the function compares it with} for NAMES: `if mode == "sum"`,
+    `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""
+    import ast
+    import textwrap
+
+    if not names:
+        return {}
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return {}
+    found: dict[str, str] = {}
+
+    def strings(node) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        if isinstance(node, ast.Dict):
+            return [k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        return []
+
+    for node in ast.walk(tree):
+        pairs = []
+        if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], (ast.Eq, ast.In, ast.NotIn)):
+            pairs = [(node.left, node.comparators[0]), (node.comparators[0], node.left)]
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Dict):
+            pairs = [(node.slice, node.value)]
+        for name_node, values in pairs:
+            if isinstance(name_node, ast.Name) and name_node.id in names and name_node.id not in found:
+                words = strings(values)
+                if words:
+                    found[name_node.id] = words[0]
+    return found
+
+
 def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args,
     then the class's named configurations (`named_inits`). CLS may also be a function that builds a
@@ -170,6 +207,9 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
             if built:  # `assert isinstance(net, SirenNet)`: a SirenNet, built as its own unit would be
                 guesses[k] = _Code(built)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
+    choices = _string_choices(cls if inspect.isfunction(cls) else cls.__init__, unknown)
+    guesses.update(choices)  # `rnn_type in ['LSTM', 'GRU']`: the first choice the code names
+    unknown = [k for k in unknown if k not in choices]
     if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
         return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
     for k in unknown:

@@ -132,11 +132,13 @@ def install_torch() -> None:
     def randn(*size, dtype=None, requires_grad=False, **kw):
         if not _active():
             return real["randn"](*size, dtype=dtype, requires_grad=requires_grad, **kw)
+        size = size or (kw["size"],)  # torch.randn(size=(2, 3))
         return tensor(_normal(_sizes(size)), dtype or torch.get_default_dtype(), requires_grad)
 
     def rand(*size, dtype=None, requires_grad=False, **kw):
         if not _active():
             return real["rand"](*size, dtype=dtype, requires_grad=requires_grad, **kw)
+        size = size or (kw["size"],)
         return tensor(_uniform(_sizes(size)), dtype or torch.get_default_dtype(), requires_grad)
 
     def randn_like(input, dtype=None, **kw):

@@ -253,6 +253,7 @@ class _Loader(importlib.abc.Loader):
             sys.argv = saved_argv
 
 
+@functools.lru_cache(maxsize=4096)  # asked at every import of a repo name; a data folder may be large
 def _holds_python(d: Path) -> bool:
     """D is a folder with a Python file in it or in a folder below it."""
     return d.is_dir() and next(d.rglob("*.py"), None) is not None

@@ -160,6 +160,8 @@ def vocab(module) -> int:
 def _own_parameter_sizes(module) -> list[int]:
     """The sizes of the module's own parameters (not its layers'), in order, each once."""
     sizes: list[int] = []
+    if not callable(getattr(module, "parameters", None)):
+        return sizes
     for p in module.parameters(recurse=False):
         sizes += [n for n in p.shape if n not in sizes]
     return sizes

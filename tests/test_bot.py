@@ -37,7 +37,9 @@ class TinyNet(nn.Module):
 """
 
 # Random numbers differ between the frameworks, so this unit can never verify.
-NOISY = """import torch
+NOISY = """import random
+
+import torch
 from torch import nn
 
 
@@ -48,7 +50,7 @@ class Noisy(nn.Module):
 
     def forward(self, x):
         y = self.fc(x)
-        return y + torch.rand_like(y)
+        return y + random.random()
 """
 
 BASE_FILES = {"tiny/__init__.py": "", "tiny/model.py": TINY, "README.md": "# tiny\n", "weights.bin": b"\0" * 64}
@@ -151,7 +153,8 @@ def test_later_pushes_edit_the_same_comment(bot, github):
     github.set_pull(REPO, PR, SHA_B, changed=["tiny/model.py", "tiny/noisy.py"])
     assert deliver(bot, payload("synchronize", SHA_B))[0] == 202
     repo = github.repos[REPO]
-    # Noisy's torch original is random (rand_like): it cannot be compared, so it is not exercised and
+    # Noisy's torch original is random (Python's generator, not a torch sampler whose draws the two sides
+    # can share): it cannot be compared, so it is not exercised and
     # the check is neutral, never green
     assert [(r["head_sha"], r["conclusion"]) for r in repo.check_runs] == [(SHA_A, "success"), (SHA_B, "neutral")]
     [comment] = repo.comments  # one comment, edited in place

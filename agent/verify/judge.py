@@ -25,18 +25,14 @@ from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees, describe
 from agent.verify.failures import KERNEL_MISSING, blocked_by_limits
 from agent.verify.inputs import make_arrays, pack, shapes
-from agent.verify import levels, rounding
+from agent.verify import aligned_random, levels, rounding
 from agent.verify.levels import LevelContext, levels_for, run_levels
-from agent.verify.loader import absent_modules, torch_import_in
+from agent.verify.loader import absent_modules, stand_in_note, torch_import_in
 from agent.verify.sessions import Sessions
 from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
 
 
-ALIGNED = ("random: the torch original samples (its outputs change with torch's seed), all through torch's sampling "
-           "functions; both sides drew the same numbers from one stream, started afresh for every run, so what was "
-           "compared is the computation around the draws (that MindSpore's sampler has torch's distribution is the "
-           "KB's mapping, not this check)")
 
 class UnitFailure(Exception):
     def __init__(self, failure: str | None, reason: str, status: str = "failed"):
@@ -279,9 +275,8 @@ class _Check:
 
     def _run(self, calibrate: bool | None) -> None:
         r, unit = self.result, self.unit
-        absent = absent_modules(self.ms_root)
         where = {"ms_root": self.ms_root, "unit": unit, "device": self.device, "file": unit.get("file"),
-                 "absent": list(absent)}
+                 "absent": list(absent := absent_modules(self.ms_root))}
         # the translation imports while torch chooses the spec, and builds the constructor call torch
         # accepted before (observe, an earlier check), which torch's choice now confirms or not; a
         # failure of either counts when due
@@ -319,8 +314,7 @@ class _Check:
             checked = self.ref.receive()[0]
         except SessionError as exc:
             raise self._torch_failure(exc) from None
-        random, aligned = checked.get("random"), checked.get("aligned")
-        if random:
+        if checked.get("random"):
             raise UnitFailure("random", "the torch original is random: the same inputs under another seed gave "
                               "other outputs (sampling or random init), so outputs cannot be compared; "
                               "a spec over its deterministic parts is needed", "not-exercised")
@@ -335,18 +329,15 @@ class _Check:
             raise self._ms_failure(exc, "import") from None
         if load is None or guess != init:  # no guess, or a guess torch did not confirm: built again as chosen
             load, _ = self.mindspore("load", dict(where, unit=unit, init=init), stage="import")
-        if aligned and not load.get("error"):
+        if checked.get("aligned") and not load.get("error"):
             self.mindspore("align_random", {})
-            r["notes"].append(ALIGNED)
+            r["notes"].append(aligned_random.NOTE)
         if load.get("error"):
             kind = "missing-kernel" if KERNEL_MISSING.search(load["reason"]) else load["error"]
             raise UnitFailure(kind, ("the translated file does not import: " if load["error"] == "import" else
                                      "the MindSpore cell cannot be built: ") + load["reason"])
-        stand_ins = [n for n in absent if n in (load.get("stand_ins") or [])]  # only names the judge gave
-        if stand_ins:
-            r["notes"].append("not installed here, on either side: " + ", ".join(stand_ins) + " (the torch "
-                              "original's imports of it were skipped; the MindSpore side had stand-ins that raise "
-                              "where used)")
+        if stand_ins := [n for n in absent if n in (load.get("stand_ins") or [])]:  # only names the judge gave
+            r["notes"].append(stand_in_note(stand_ins))
         plan, first_weights, first_forward = self._trials(sizes, load, prep, calibrate)
         r["reason"] = f"{r['trials']} trials matched"
         r["levels"]["forward"] = {"status": "verified", "reason": r["reason"], "max_abs": r["max_abs"]}

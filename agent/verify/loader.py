@@ -224,6 +224,11 @@ def absent_modules(root: str) -> tuple[str, ...]:
     return tuple(absent)
 
 
+def stand_in_note(names: list[str]) -> str:
+    return (f"not installed here, on either side: {', '.join(names)} (the torch original's imports of it were "
+            "skipped; the MindSpore side had stand-ins that raise where used)")
+
+
 class _Loader(importlib.abc.Loader):
     def __init__(self, importer: "RepoImporter", path: Path):
         self.importer = importer

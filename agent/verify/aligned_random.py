@@ -167,17 +167,16 @@ def install_torch() -> None:
             return real["randperm"](n, dtype=dtype or torch.int64, **kw)
         return tensor(_permutation(n), dtype or torch.int64)
 
+    # in place as torch's own: autograd records the overwrite (zero gradient to what was there before)
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         if not _active():
             return real_normal_(self, mean, std, generator=generator)
-        with torch.no_grad():
-            return self.copy_(tensor(_normal(tuple(self.shape)) * std + mean, self.dtype))
+        return self.copy_(tensor(_normal(tuple(self.shape)) * std + mean, self.dtype))
 
     def uniform_(self, from_=0.0, to=1.0, *, generator=None):
         if not _active():
             return real_uniform_(self, from_, to, generator=generator)
-        with torch.no_grad():
-            return self.copy_(tensor(_uniform(tuple(self.shape), from_, to), self.dtype))
+        return self.copy_(tensor(_uniform(tuple(self.shape), from_, to), self.dtype))
 
     for name, fn in (("randn", randn), ("rand", rand), ("randn_like", randn_like), ("rand_like", rand_like),
                      ("randint", randint), ("randperm", randperm)):

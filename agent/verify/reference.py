@@ -361,7 +361,8 @@ def grad(args: dict, arrays: list):
             inputs.append(len(tensors) - 1)
         else:
             inputs.append(None)
-    return {"loss": float(loss.item()), "grads": grads, "frozen": frozen, "input_grads": inputs}, tensors
+    return {"loss": float(loss.item()), "grads": grads, "frozen": frozen, "input_grads": inputs,
+            "all_zero": bool(tensors) and not any(np.any(g) for g in tensors)}, tensors
 
 
 def step(args: dict, arrays: list):

@@ -438,3 +438,65 @@ def test_a_required_string_is_one_the_constructor_compares_it_with(tmp_path, sha
     unit = {u.name: u for u in report.units}["Pooled"]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["init"] == "Pooled(mode='max', channels=8)", unit.spec
+
+
+USES = '''\
+import torch
+import torch.nn as nn
+
+
+class Coupling(nn.Module):
+    def __init__(self, f, g):
+        super().__init__()
+        self.f, self.g = f, g
+
+    def forward(self, x, f_args, g_args):
+        x1, x2 = torch.chunk(x, 2, dim=1)
+        y1 = x1 + self.f(x2, **f_args)
+        return torch.cat([y1, x2 + self.g(y1, **g_args)], dim=1)
+
+
+class PickExpert(nn.Module):
+    def __init__(self, in_features, out_features, num_options=4):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_options, out_features, in_features))
+
+    def forward(self, x, indices):
+        w = torch.index_select(self.weight, dim=0, index=indices)
+        return torch.bmm(w, x.unsqueeze(-1)).squeeze(-1)
+
+
+class LatentStack(nn.Module):
+    def __init__(self, dim_in, dim_hidden):
+        super().__init__()
+        self.first = nn.Linear(dim_in, dim_hidden)
+        self.second = nn.Linear(dim_hidden + dim_in, dim_hidden)
+
+    def forward(self, z):
+        return self.second(torch.cat((torch.relu(self.first(z)), z)))
+
+
+class Window(nn.Module):
+    def __init__(self, dim, n=None, r=None):
+        super().__init__()
+        assert n is not None or r is not None, "give the window size (n=h=w)"
+        self.proj = nn.Linear(dim, dim)
+        self.pos = nn.Parameter(torch.randn(n or r, dim))
+
+    def forward(self, x):
+        return self.proj(x) + self.pos
+'''
+
+
+def test_inputs_and_arguments_read_from_how_the_code_uses_them(tmp_path, shared_verifier):
+    """Keyword arguments passed on (`**f_args`) get an empty mapping, an `index_select` index a vector, a
+    stack that concatenates along axis 0 one unbatched sample, and a parameter left None that the
+    constructor's own error names a size."""
+    report, _ = migrate_one_file(tmp_path, "uses.py", USES, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("Coupling", "PickExpert", "LatentStack", "Window"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert "{}" in str(units["Coupling"].spec["inputs"][0]), units["Coupling"].spec
+    assert units["PickExpert"].spec["inputs"][0][1]["shape"] == [2], units["PickExpert"].spec
+    assert units["LatentStack"].spec["inputs"][0][0]["shape"] == [8], units["LatentStack"].spec
+    assert "n=8" in units["Window"].spec["init"], units["Window"].spec

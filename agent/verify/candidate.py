@@ -419,7 +419,7 @@ def grad(args: dict, arrays: list):
     cell = _S.get("cell")
     target = cell if cell is not None else _S["obj"]
     if cell is not None:
-        cell.set_train(True)
+        cell.set_train(not args.get("eval"))
         _zero_dropout(cell)
     pairs = [(n, p) for n, p in cell.parameters_and_names() if p.requires_grad] if cell is not None else []
     unique_names(pairs)

@@ -240,6 +240,25 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     return inits
 
 
+def naming_none(init: str, message: str, cls) -> str | None:
+    """INIT again with the parameters left None that the constructor's error MESSAGE names given a guess
+    (`LambdaLayer(dim=8, dim_k=8)` asserting 'You must specify the window size (n=h=w)': n=8); None
+    when the message names none."""
+    try:
+        sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    words = set(re.findall(r"[A-Za-z_]\w*", message))
+    named = [p.name for p in sig.parameters.values() if p.default is None and p.name in words
+             and not re.search(rf"\b{re.escape(p.name)}=", init)]
+    if not named or not init.endswith(")"):
+        return None
+    values = {n: guess_value(n, int) for n in named}
+    extra = ", ".join(f"{n}={64 if IMAGE_SIZE.search(n.lower()) else v if isinstance(v, int) else 8}"
+                      for n, v in values.items())
+    return init[:-1] + ("" if init.endswith("()") else ", ") + extra + ")"
+
+
 def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
     """A guessed image size made a multiple of every patch size the constructor has (guessed or default):
     `CrossViT(image_size, sm_patch_size=12, lg_patch_size=16)` asserts divisibility, so 48."""

@@ -278,6 +278,12 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
             per_arg.append([_f((B1, B1), batch=[0, 1])])
             continue
+        if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
+            per_arg.append([{"value": {}}])
+            continue
+        if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample
+            per_arg.append([_i((B1,), vocab(module))])
+            continue
         if kind == usage.INDEX or _INT_ARG.search(p.name.lower()) or _INT_TENSOR.search(_annotation(p)):
             per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
             continue
@@ -294,6 +300,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     import torch.nn as tnn
 
     first = layers[0] if layers else None
+    if len(params) == 1 and isinstance(first, tnn.Linear):  # one sample, no batch axis (`torch.cat((x, z))`)
+        combos.append([{"shape": [first.in_features], "dtype": "float32", "_batch": [], "_vary": []}])
     if len(params) > 1 and isinstance(first, tnn.Linear) and first.in_features % len(params) == 0:
         # forward(x, y) feeding cat([x, y]) into its first Linear: each argument carries a share
         share = first.in_features // len(params)
@@ -341,6 +349,10 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     args.append({"value": list(shape)})
                 elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
                     args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
+                elif kind == usage.VECTOR_INDEX:  # `index_select(t, dim, index)`: one index per sample
+                    args.append(_i((B1,), B1))
+                elif kind == usage.MAPPING:  # keyword arguments passed on: none
+                    args.append({"value": {}})
                 elif low in ("dim", "axis"):
                     args.append({"value": -1})
                 elif _LABEL.search(low):

@@ -31,6 +31,20 @@ def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
     return out
 
 
+def larger_batch(size: list[dict], batch: int) -> list[dict] | None:
+    """SIZE with its batch grown to BATCH: the first array input's leading dimension, and that of every
+    array input sharing it, take BATCH (fresh draws, not copies: copies leave batch statistics as
+    they were). None when there is no leading dimension to grow or it is already that large."""
+    arrays = [inp for inp in size if "value" not in inp and len(inp.get("shape") or ()) >= 2]
+    if not arrays:
+        return None
+    lead = arrays[0]["shape"][0]
+    if lead >= batch:
+        return None
+    return [dict(inp, shape=[batch, *inp["shape"][1:]]) if inp in arrays and inp["shape"][0] == lead else inp
+            for inp in size]
+
+
 def shapes(size: list[dict]) -> str:
     return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
 

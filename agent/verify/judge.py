@@ -482,8 +482,8 @@ class _Check:
             from agent.verify.optimizers import pair_data, repo_optimizers
 
             pairs = [pair_data(p) for p in repo_optimizers(self.pt_root, self.ms_root, self.kb, self.device)]
-        ctx = LevelContext(ref=self.ref, cand=self.cand, seed=self.seeds[0], inputs=pack(make_arrays(sizes[0], self.seeds[0], 0)),
-                           plan=plan, weights=first_weights, forward=first_forward, pairs=pairs)
+        ctx = LevelContext(self.ref, self.cand, self.seeds[0], pack(make_arrays(sizes[0], self.seeds[0], 0)), plan,
+                           first_weights, first_forward, pairs, size=sizes[0])
         failure = run_levels(ctx, self.level, r["levels"])
         if failure is not None:
             name = next(n for n in names if r["levels"][n]["status"] == "failed")

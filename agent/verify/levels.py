@@ -16,18 +16,23 @@ the first input size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from agent.verify import rounding
 from agent.verify.compare import Mismatch, compare_trees
+from agent.verify.inputs import larger_batch, make_arrays, pack
 from agent.verify.rounding import NOISE_CEILING, NOISE_FACTOR, NOISE_TRIGGER
 from agent.verify.weights import TRANSFORMS
 
 LEVELS = ("forward", "train", "grad", "step", "graph")
 # Gradients and updated weights accumulate more rounding than a forward pass.
 GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3
+# Train-mode BatchNorm over a batch of two normalises each channel by the spread of two numbers: where
+# they nearly agree, float32 rounding decides the result. A train level float32 cannot decide at the
+# spec's batch is run once more at this batch, on fresh draws.
+RETRY_BATCH = 8
 # MindSpore's Adam adds eps to sqrt(v) before the bias correction, torch after it: on step 1 the
 # effective eps is eps/sqrt(1-beta2), ~3e-7 for the defaults. That changes the update only where
 # |grad| is within a few hundred times that size, so those elements are left out of the check.
@@ -61,6 +66,8 @@ class LevelContext:
     weights: tuple  # (MindSpore names, arrays) of the first seed, reloaded before each level
     forward: tuple  # (torch output tree, arrays) of the first trial, eval mode
     pairs: list = field(default_factory=list)  # optimizer pairs for `step`
+    size: list | None = None  # the input spec of `inputs` (inputs.make_arrays), to draw a larger batch
+    grad_eval: bool = False  # gradients taken in eval mode (BatchNorm on its running statistics)
 
     def both(self, op: str, ref_args: dict | None = None, cand_args: dict | None = None):
         """Run `op` on both sides at once, from the first seed's weights; ((pt, arrays), (ms, arrays)).
@@ -211,7 +218,8 @@ def _train_against_float64(ctx: LevelContext, failure: LevelFailure, torch_run: 
 
 
 def level_grad(ctx: LevelContext) -> dict:
-    (pt, pa), (ms, ma) = ctx.both("grad")
+    mode = {"eval": True} if ctx.grad_eval else {}
+    (pt, pa), (ms, ma) = ctx.both("grad", mode, mode)
     judged = ""
     try:
         worst, checked, inputs = _compare_grads(ctx.plan, pt, pa, ms, ma)
@@ -230,7 +238,8 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
         raise failure
     descs, arrays = ctx.inputs
     try:
-        wide, wa = ctx.ref.call("grad", {"seed": ctx.seed, "inputs": descs, "float64": True}, arrays)
+        wide, wa = ctx.ref.call("grad", {"seed": ctx.seed, "inputs": descs, "float64": True, "eval": ctx.grad_eval},
+                                arrays)
     except Exception:  # noqa: BLE001 - no float64 twin (a dtype fixed in the code): the failure stands
         raise failure from None
     if wide.get("skip"):
@@ -341,6 +350,53 @@ def level_graph(ctx: LevelContext) -> dict:
 RUNNERS = {"train": level_train, "grad": level_grad, "step": level_step, "graph": level_graph}
 
 
+def _at_larger_batch(ctx: LevelContext, name: str, failure: LevelFailure) -> dict | None:
+    """Level NAME once more at RETRY_BATCH after FAILURE (`precision` at the spec's batch): its result, with
+    the reason saying why; None when there is no batch to grow, the torch side refuses the larger batch or
+    float32 still cannot decide (FAILURE stands). A value mismatch at the larger batch is raised: there
+    the comparison decides."""
+    bigger = larger_batch(ctx.size, RETRY_BATCH) if ctx.size else None
+    if bigger is None:
+        return None
+    wider = replace(ctx, inputs=pack(make_arrays(bigger, ctx.seed, 0)))
+    try:
+        out = RUNNERS[name](wider)
+    except LevelFailure as exc:
+        if exc.failure != "value":
+            return None
+        raise LevelFailure("value", f"at batch {RETRY_BATCH} (float32 could not decide at the spec's batch): "
+                           f"{exc.reason}", exc.divergence, exc.max_abs) from None
+    except Exception as exc:  # noqa: BLE001 - the unit does not take this batch (a fixed size): the failure stands
+        return None
+    lead = next(inp["shape"][0] for inp in ctx.size if "value" not in inp and len(inp.get("shape") or ()) >= 2)
+    return dict(out, reason=f"{out['reason']} at batch {RETRY_BATCH}, fresh inputs (at the spec's batch {lead} "
+                f"float32 rounding could not decide: {failure.reason[:300]})")
+
+
+def _in_eval_mode(ctx: LevelContext, name: str, failure: LevelFailure) -> dict | None:
+    """The grad level once more in eval mode, after FAILURE (`precision` in train mode), for a model with
+    BatchNorm running statistics: through a deep network's batch statistics at initialisation gradients
+    grow with depth and float32 rounding decides them at any small batch; on the running statistics
+    every other op's backward is still checked, and the train level has checked the batch statistics'
+    forward. None for a model without running statistics (eval mode changes nothing there)."""
+    if not any(t.endswith(("running_mean", "running_var")) for t in ctx.plan or {}):
+        return None
+    try:
+        out = RUNNERS[name](replace(ctx, grad_eval=True))
+    except LevelFailure as exc:
+        if exc.failure != "value":
+            return None
+        raise LevelFailure("value", f"in eval mode (float32 could not decide in train mode): {exc.reason}",
+                           exc.divergence, exc.max_abs) from None
+    except Exception:  # noqa: BLE001 - eval mode fails where train mode ran: the failure stands
+        return None
+    return dict(out, reason=f"{out['reason']} in eval mode, BatchNorm on its running statistics (in train mode "
+                f"float32 rounding could not decide: {failure.reason[:300]})")
+
+
+RETRIES = {"train": _at_larger_batch, "grad": _in_eval_mode}
+
+
 def run_levels(ctx: LevelContext, level: str, results: dict) -> LevelFailure | None:
     """Run the levels after forward up to `level`; fill results[name]; return the first failure."""
     names = levels_for(level)
@@ -357,6 +413,15 @@ def run_levels(ctx: LevelContext, level: str, results: dict) -> LevelFailure | N
         else:
             results[name] = {"status": "verified", **out}
             continue
+        if failure.failure == "precision" and name in RETRIES:
+            try:
+                out = RETRIES[name](ctx, name, failure)
+            except LevelFailure as exc:
+                failure = exc
+            else:
+                if out is not None:
+                    results[name] = {"status": "verified", **out}
+                    continue
         results[name] = {"status": "failed", "failure": failure.failure, "reason": failure.reason,
                          "max_abs": failure.max_abs}
         for rest in names[names.index(name) + 1:]:

@@ -321,7 +321,7 @@ def grad(args: dict, arrays: list):
     if _is_module():
         m = _fresh(int(args["seed"]))
         m = m.double() if wide else m
-        m.train()
+        m.train(not args.get("eval"))
         _zero_dropout(m)
         m.zero_grad(set_to_none=True)
         params = list(m.named_parameters(remove_duplicate=False))

@@ -149,11 +149,15 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
         init = spec.get("init") if is_module else None
         inits = [init] if init else (constructors.default_inits(unit["name"], pt_obj) if is_module and pt_obj is not None
                                      else [None])
+        inits = list(inits)
         for init_text in inits:
             try:
                 obj, init_text = _trial_object(pt_imp, unit, init_text, pt_obj, spec, seed, as_trial)
             except Exception as exc:
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
+                again = constructors.naming_none(init_text, str(exc), pt_obj) if init_text and is_module else None
+                if again is not None and again not in inits:  # what the constructor's error asked for
+                    inits.append(again)
                 continue
             queue, fixes = list(_first_sizes(spec, obj, init_text, is_module)), 0
             while queue:

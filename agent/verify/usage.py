@@ -4,7 +4,8 @@ Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passe
 given as a size to `zeros`/`view`/`reshape`, as a `linspace` bound or an `F.pad` amount, or used as a
 slice bound is an integer; one passed to
 `len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
-`one_hot` is an integer tensor; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
+`one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
+a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
 model it wraps) is an instance of that class. Parameters with no such use are left to the name-based
 guesses.
 """
@@ -18,7 +19,7 @@ import textwrap
 
 from agent.scan.names import parse_python
 
-INT, SHAPE, INDEX = "int", "shape", "index"
+INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING = "int", "shape", "index", "vector index", "mapping"
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 
 # calls whose positional arguments (from the given position on) are sizes / counts
@@ -28,10 +29,12 @@ _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full"
 # calls whose argument at this position is an index tensor (method form counts `self` out)
 _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1, "scatter_add": 1,
                "index_add": 1, "embedding": 0, "one_hot": 0, "take": 0}
+_VECTOR_INDEX = {"index_select", "index_add", "index_copy", "index_fill"}  # the index is one-dimensional
 
 
 def parameter_kinds(fn) -> dict[str, str]:
-    """{parameter name: INT | SHAPE | INDEX | INSTANCE + class name} for the parameters whose use tells;
+    """{parameter name: INT | SHAPE | INDEX | VECTOR_INDEX | MAPPING | INSTANCE + class name} for the
+    parameters whose use tells;
     {} without source."""
     code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
     func = _definition(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None
@@ -107,12 +110,15 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                 for a in node.args[1].elts:  # F.pad(t, (0, 0, amount, -amount)): padding amounts
                     mark(a.operand if isinstance(a, ast.UnaryOp) else a, INT)
             if callee in _INDEX_ARGS:
-                pos = _INDEX_ARGS[callee]
+                pos, kind = _INDEX_ARGS[callee], VECTOR_INDEX if callee in _VECTOR_INDEX else INDEX
                 if pos < len(node.args):
-                    mark(node.args[pos], INDEX)
+                    mark(node.args[pos], kind)
                 for kw in node.keywords:
                     if kw.arg in ("index", "indices"):
-                        mark(kw.value, INDEX)
+                        mark(kw.value, kind)
+            for kw in node.keywords:
+                if kw.arg is None:  # `self.f(x, **f_args)`
+                    mark(kw.value, MAPPING)
         elif isinstance(node, ast.Slice):
             for bound in (node.lower, node.upper):
                 if bound is not None:

@@ -500,3 +500,33 @@ def test_inputs_and_arguments_read_from_how_the_code_uses_them(tmp_path, shared_
     assert units["PickExpert"].spec["inputs"][0][1]["shape"] == [2], units["PickExpert"].spec
     assert units["LatentStack"].spec["inputs"][0][0]["shape"] == [8], units["LatentStack"].spec
     assert "n=8" in units["Window"].spec["init"], units["Window"].spec
+
+
+CONTAINER = '''\
+import torch
+import torch.nn as nn
+
+
+class Branches(nn.Sequential):
+    def __init__(self, axis=1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self._modules.values()], dim=self.axis)
+
+
+class Summed(nn.ModuleList):
+    def forward(self, x):
+        return torch.stack([m(x) for m in self], dim=0).sum(dim=0) * 0.5
+'''
+
+
+def test_a_container_subclass_left_empty_gets_two_identity_children(tmp_path, shared_verifier):
+    """A Sequential or ModuleList subclass whose constructor adds nothing merges nothing: it is checked
+    holding two identities (each side its own), so its own forward runs."""
+    report, _ = migrate_one_file(tmp_path, "branches.py", CONTAINER, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("Branches", "Summed"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+        assert units[name].spec["init"].startswith("__msagent_filled__("), units[name].spec

@@ -21,7 +21,7 @@ import numpy as np
 from agent.verify.constructors import keyword_only_defaults
 from agent.verify import aligned_random
 from agent.verify.inputs import unpack
-from agent.verify.parents import IDENTITY, PART
+from agent.verify.ms_stand_ins import FILLED, IDENTITY, PART, ms_filled, ms_identity, ms_part
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.spec_choice import dotted_prefixes
@@ -203,29 +203,6 @@ def load(args: dict, arrays: list):
     return {"kind": "module", "desc": describe_ms(cell), "stand_ins": stand_ins}, []
 
 
-def _ms_part(cell, path: str):
-    """The sub-cell at PATH (dotted attribute names and list indices), as `torch_part` walks torch's."""
-    for name in path.split(".") if path else []:
-        child = getattr(cell, name, None)
-        if child is None and name.lstrip("-").isdigit():
-            child = cell[int(name)]
-        if child is None:
-            raise AttributeError(f"{type(cell).__name__} has no sub-cell {name!r} (path {path!r})")
-        cell = child
-    return cell
-
-
-def _ms_identity():
-    """The MindSpore twin of parents.torch_identity: a cell returning its first argument."""
-    from mindspore import nn
-
-    class Identity(nn.Cell):
-        def construct(self, x, *args, **kwargs):
-            return x
-
-    return Identity()
-
-
 def _import_named_submodules(init: str, module, bases) -> None:
     """`pkg.sub.Model(...)` in a spec: import pkg.sub of the translated tree when the unit's module binds
     only pkg (the torch side does the same), so the attribute lookup finds it."""
@@ -249,9 +226,11 @@ class _TopLevel(dict):
 
     def __missing__(self, key):
         if key == PART:
-            return _ms_part
+            return ms_part
         if key == IDENTITY:
-            return _ms_identity
+            return ms_identity
+        if key == FILLED:
+            return ms_filled
         for base in self.bases:
             if os.path.exists(os.path.join(base, key + ".py")) or os.path.isdir(os.path.join(base, key)):
                 return importlib.import_module(key)

@@ -93,6 +93,7 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 
 
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
+FILLED = "__msagent_filled__"  # a container given two identity children; each side binds its own
 _WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
                       r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp)$")
 
@@ -186,8 +187,17 @@ def _string_choices(fn, names: list[str]) -> dict[str, str]:
 def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args,
     then the class's named configurations (`named_inits`). CLS may also be a function that builds a
-    module."""
-    return _signature_inits(name, cls, _depth) + named_inits(name, cls)
+    module. A subclass of a torch container left empty by its constructor gets two identity children:
+    an empty one computes nothing (its forward merges what its children return)."""
+    inits = _signature_inits(name, cls, _depth) + named_inits(name, cls)
+    return [f"{FILLED}({i})" for i in inits] if _container(cls) else inits
+
+
+def _container(cls) -> bool:
+    import torch.nn as tnn
+
+    return isinstance(cls, type) and issubclass(cls, (tnn.Sequential, tnn.ModuleList, tnn.ModuleDict)) \
+        and cls not in (tnn.Sequential, tnn.ModuleList, tnn.ModuleDict)
 
 
 def _signature_inits(name: str, cls, _depth: int) -> list[str]:
@@ -204,7 +214,7 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
             guesses[k] = (8, 8)
         if kind.startswith(usage.INSTANCE) and k in guesses and guesses[k] is inspect.Parameter.empty:
             built = _instance_of(cls, kind[len(usage.INSTANCE):], _depth)
-            if built:  # `assert isinstance(net, SirenNet)`: a SirenNet, built as its own unit would be
+            if built:  # `assert isinstance(net, Backbone)`: a Backbone, built as its own unit would be
                 guesses[k] = _Code(built)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     choices = _string_choices(cls if inspect.isfunction(cls) else cls.__init__, unknown)
@@ -242,7 +252,7 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
 
 def naming_none(init: str, message: str, cls) -> str | None:
     """INIT again with the parameters left None that the constructor's error MESSAGE names given a guess
-    (`LambdaLayer(dim=8, dim_k=8)` asserting 'You must specify the window size (n=h=w)': n=8); None
+    (`Window(dim=8)` asserting 'give the window size (n=h=w)': n=8); None
     when the message names none."""
     try:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)

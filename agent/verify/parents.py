@@ -35,6 +35,18 @@ def torch_identity():
     return Identity()
 
 
+FILLED = constructors.FILLED
+
+
+def torch_filled(container):
+    """CONTAINER (a torch Sequential, ModuleList or ModuleDict subclass) with two identity children
+    added when it has none."""
+    if not len(container._modules):
+        for i in range(2):
+            container.add_module(str(i), torch_identity())
+    return container
+
+
 def torch_part(model, path: str):
     """The submodule at PATH (dotted attribute names and list indices) of a torch module."""
     return model.get_submodule(path) if path else model

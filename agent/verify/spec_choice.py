@@ -36,6 +36,8 @@ class _RepoNames(dict):
             return parents.torch_part
         if key == parents.IDENTITY:
             return parents.torch_identity
+        if key == parents.FILLED:
+            return parents.torch_filled
         if self.imp.owns(key):
             return self.imp.load(key)
         raise KeyError(key)

@@ -145,6 +145,12 @@ def test_corrections_read_each_kind_of_error():
     fixed = corrected(x, "Dimension out of range (expected to be in range of [-3, 2], but got 3)")
     assert fixed[0]["shape"] == [2, 64, 16, 8]  # `x.mean((2, 3))`: a fourth axis
     assert corrected(x, "Dimension out of range (expected to be in range of [-3, 2], but got 2)") is None
+    fixed = corrected(img, "einsum(): subscript m has size 256 for operand 1 which does not broadcast with "
+                           "previously seen size 64")
+    assert fixed[0]["shape"] == [2, 8, 8, 8]  # a flattened map against an n*n table: each side scaled alike
+    fixed = corrected(x, "einsum(): subscript n has size 64 for operand 0 which does not broadcast with previously "
+                         "seen size 32")
+    assert fixed[0]["shape"] == [2, 32, 16]
     assert corrected(x, "some other error") is None
 
 

@@ -21,6 +21,8 @@ _INDICES = re.compile(r"'indices' to have one of the following scalar types: Lon
 _TOO_SMALL = re.compile(r"Kernel size can't be greater than actual input size|Output size is too small|"
                         r"Expected output size .* less than or equal|input size .* is too small")
 _RANK = re.compile(r"Dimension out of range \(expected to be in range of \[-(\d+), \d+\], but got (-?\d+)\)")
+_EINSUM = re.compile(r"subscript \w has size (\d+) for operand \d+ which does not broadcast with previously seen "
+                     r"size (\d+)")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -40,6 +42,10 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if m := _BROADCAST.search(error):
         a, b, dim = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a})
+    if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
+        a, b = int(m.group(1)), int(m.group(2))
+        return _set_axis(inputs, floats, lambda shape: next((k for k in range(1, len(shape)) if shape[k] == a), None),
+                         {a: b}) or _scaled_map(inputs, floats, a, b)
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows)
@@ -80,6 +86,20 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _scaled_map(inputs: list[dict], floats: list[int], have: int, want: int):
+    """The first float input whose spatial axes (after batch and channels) multiply to HAVE, each scaled
+    alike so that they multiply to WANT (16x16 for 8x8)."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if len(shape) < 4 or math.prod(shape[2:]) != have:
+            continue
+        factor = (want / have) ** (1 / len(shape[2:]))
+        new = [round(d * factor) for d in shape[2:]]
+        if math.prod(new) == want and all(n > 0 for n in new):
+            return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + new, _vary=[]))
     return None
 
 

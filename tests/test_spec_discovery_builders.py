@@ -186,3 +186,28 @@ def test_an_image_size_left_none_is_given_one_when_the_constructor_needs_it(tmp_
     unit = report.units[0]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "image_size=64" in unit.spec["init"], unit.spec
+
+
+KEYWORD_FACTORY = '''\
+import torch.nn as nn
+
+
+def Classifier(*, dim, depth, num_classes):
+    layers = [nn.Linear(dim, dim) for _ in range(depth)]
+    return nn.Sequential(*layers, nn.GELU(), nn.Linear(dim, num_classes))
+
+
+def main():
+    print(Classifier(dim=16, depth=2, num_classes=3))
+'''
+
+
+def test_a_factory_taking_only_keyword_arguments_is_a_unit(tmp_path, shared_verifier):
+    """`def Model(*, dim, depth)` returning a Sequential is the repo's model: it is a unit, built with
+    guessed keywords and checked as the module it returns; a function taking nothing is not."""
+    report, _ = migrate_one_file(tmp_path, "factory.py", KEYWORD_FACTORY, shared_verifier)
+    units = {u.name: u for u in report.units}
+    assert "main" not in units
+    unit = units["Classifier"]
+    assert unit.status.startswith("verified"), (unit.status, unit.reason)
+    assert unit.kind == "module" or "factory" in " ".join(unit.notes), (unit.kind, unit.notes)

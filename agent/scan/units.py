@@ -73,7 +73,7 @@ def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str],
             units.append(Unit(rel, module, node.name, "module", node.lineno))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and aliases and _uses_torch(node, aliases):
             args = node.args
-            if not (args.posonlyargs or args.args or args.vararg):
+            if not (args.posonlyargs or args.args or args.vararg or args.kwonlyargs):
                 continue  # nothing to feed it: a script entry point or a constant factory
             unit = Unit(rel, module, node.name, "function", node.lineno)
             hint = _training_hint(node)

@@ -536,3 +536,30 @@ def test_a_container_subclass_left_empty_gets_two_identity_children(tmp_path, sh
     for name in ("Branches", "Summed"):
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
         assert units[name].spec["init"].startswith("__msagent_filled__("), units[name].spec
+
+
+COUNTS = '''\
+import torch
+import torch.nn.functional as F
+
+
+def pad_to(t, multiple, dim=-1):
+    n = t.shape[dim]
+    rem = (multiple - n % multiple) % multiple
+    return F.pad(t, (0, rem)), rem
+
+
+def turn(gamma):
+    return torch.stack([torch.cos(gamma), -torch.sin(gamma), torch.sin(gamma), torch.cos(gamma)]).view(2, 2)
+'''
+
+
+def test_a_function_gets_counts_by_name_and_single_numbers_as_tensors(tmp_path, shared_verifier):
+    """A parameter named as a count (`multiple`, `heads`) gets that integer; an angle named as a scalar
+    (`gamma`) that torch wants as a tensor gets one number as a 0-d tensor."""
+    report, _ = migrate_one_file(tmp_path, "counts.py", COUNTS, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("pad_to", "turn"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert units["pad_to"].spec["inputs"][0][1] == {"value": 2}, units["pad_to"].spec
+    assert units["turn"].spec["inputs"][0][0]["shape"] == [], units["turn"].spec

@@ -49,6 +49,16 @@ def guess_value(name: str, annotation=inspect.Parameter.empty):
     return inspect.Parameter.empty
 
 
+def count_by_name(name: str) -> int | None:
+    """The integer a parameter's name alone says it holds (`heads` 2, `kernel_size` 3, `multiple` 2),
+    None for names that may as well hold a tensor (`hidden`, `features`, `size`: the generic width)."""
+    low = name.lower()
+    for pattern, value in _NAME_GUESSES[:-1]:
+        if pattern.search(low):
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
+
+
 def required_params(sig: inspect.Signature) -> list[inspect.Parameter]:
     return [
         p for p in sig.parameters.values()

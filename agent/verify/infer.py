@@ -14,7 +14,7 @@ import math
 import re
 
 from agent.verify import usage
-from agent.verify.constructors import IMAGE_SIZE, guess_value, required_params
+from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, required_params
 from agent.scan.names import parse_python
 
 B1, B2 = 2, 3
@@ -369,13 +369,16 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     if v is inspect.Parameter.empty:
                         break
                     args.append({"value": v})
-                elif guess_value(low) in (0.0, 1e-5, 1.0) and not as_tensor:
-                    named_scalars = True
+                elif (guess_value(low) in (0.0, 1e-5, 1.0) or count_by_name(low) is not None) and not as_tensor:
+                    named_scalars = True  # `scale`, `heads`, `multiple`: a number; tried as a tensor after
                     args.append({"value": guess_value(low)})
+                elif guess_value(low) in (0.0, 1e-5, 1.0) and as_tensor:  # `cos(gamma)`: one number, a tensor
+                    args.append({"shape": [], "dtype": "float32", "_batch": [], "_vary": []})
                 else:
                     args.append(_f(shape, vary=vary))
             else:
-                out.append(args)
+                if args not in out:  # the shapes loop repeats a list of plain values
+                    out.append(args)
     # losses over probabilities (BCE targets, log of inputs) reject normal samples: try the unit interval too
     out += [[dict(a, low=0.0, high=1.0) if a.get("dtype", "").startswith("float") else a for a in args]
             for args in list(out)]

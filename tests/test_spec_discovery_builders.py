@@ -211,3 +211,13 @@ def test_a_factory_taking_only_keyword_arguments_is_a_unit(tmp_path, shared_veri
     unit = units["Classifier"]
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     assert unit.kind == "module" or "factory" in " ".join(unit.notes), (unit.kind, unit.notes)
+
+
+def test_missing_names_are_guessed_once():
+    """A builder that passes a name on under another (`enc_num_tokens`) still misses it after it was given:
+    the guess is not repeated (a repeated keyword is a syntax error, not a spec)."""
+    from agent.verify.spec_choice import _with_missing
+
+    missing = TypeError("Net.__init__() missing 2 required keyword-only arguments: 'num_tokens' and 'depth'")
+    assert _with_missing("Net(dim=8)", missing) == "Net(dim=8, num_tokens=50, depth=2)"
+    assert _with_missing("Net(dim=8, num_tokens=50, depth=2)", missing) is None

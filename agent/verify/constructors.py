@@ -19,7 +19,7 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
     (r"heads?$|n_head|num_heads|nhead", 2),
     (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
     (r"classes|num_labels|n_class|nclass", 10),
-    (r"vocab|num_embeddings|n_token|ntoken|n_vocab", 50),
+    (r"vocab|num_embeddings|n_token|num_tokens$|ntoken|n_vocab", 50),
     (r"kernel", 3),
     (r"stride|dilation", 1),
     (r"padding|pad$", 0),

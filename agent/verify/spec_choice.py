@@ -360,7 +360,8 @@ def _with_missing(call: str | None, exc: TypeError) -> str | None:
         return None
     names = re.findall(r"'(\w+)'", found.group(1))
     guesses = {n: constructors.guess_value(n.lower()) for n in names}
-    if not names or any(v is inspect.Parameter.empty for v in guesses.values()):
+    if not names or any(v is inspect.Parameter.empty for v in guesses.values()) \
+            or any(re.search(rf"\b{n}=", call) for n in names):  # given, and not passed on under that name
         return None
     extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
     head = call[:-1]

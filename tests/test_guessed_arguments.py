@@ -563,3 +563,27 @@ def test_a_function_gets_counts_by_name_and_single_numbers_as_tensors(tmp_path, 
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert units["pad_to"].spec["inputs"][0][1] == {"value": 2}, units["pad_to"].spec
     assert units["turn"].spec["inputs"][0][0]["shape"] == [], units["turn"].spec
+
+
+HUGE = '''\
+import torch
+import torch.nn as nn
+
+
+class Table(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(dim, 2 ** 31))
+
+    def forward(self, x):
+        return x @ self.table[:, :4]
+'''
+
+
+def test_a_spec_that_runs_out_of_memory_leaves_the_unit_not_exercised(tmp_path, shared_verifier):
+    """Memory the sandbox's limit refuses while a spec is sought says nothing of the translation: the unit
+    is not exercised, and the reason names the limit."""
+    report, _ = migrate_one_file(tmp_path, "huge.py", HUGE, shared_verifier)
+    unit = next(u for u in report.units if u.name == "Table")
+    assert unit.status == "not-exercised", (unit.status, unit.reason)
+    assert "out of memory" in unit.reason, unit.reason

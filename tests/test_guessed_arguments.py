@@ -587,3 +587,42 @@ def test_a_spec_that_runs_out_of_memory_leaves_the_unit_not_exercised(tmp_path, 
     unit = next(u for u in report.units if u.name == "Table")
     assert unit.status == "not-exercised", (unit.status, unit.reason)
     assert "out of memory" in unit.reason, unit.reason
+
+
+BUILDERS = '''\
+import torch.nn as nn
+
+
+def conv_bn(inp, oup, stride=1):
+    return nn.Sequential(nn.Conv2d(inp, oup, 3, stride, 1, bias=False), nn.BatchNorm2d(oup), nn.SiLU())
+
+
+class Patches(nn.Module):
+    def __init__(self, dim, patch_size):
+        super().__init__()
+        self.ph, self.pw = patch_size
+        self.proj = nn.Linear(dim * self.ph * self.pw, dim)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        x = x.reshape(b, c, h // self.ph, self.ph, w // self.pw, self.pw).permute(0, 2, 4, 1, 3, 5)
+        return self.proj(x.reshape(b, (h // self.ph) * (w // self.pw), c * self.ph * self.pw))
+
+
+class Pairs(nn.Module):
+    def forward(self, pair):
+        first, second = pair
+        return first * second
+'''
+
+
+def test_sizes_and_pairs_read_from_how_a_builder_and_a_constructor_use_them(tmp_path, shared_verifier):
+    """Names a layer's constructor takes (`nn.Conv2d(inp, oup, ...)`) are counts; a constructor parameter
+    unpacked into two names is a pair; a forward's parameter unpacked so is still a tensor (pairs of
+    tensors travel that way)."""
+    report, _ = migrate_one_file(tmp_path, "builders.py", BUILDERS, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("conv_bn", "Patches", "Pairs"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert "patch_size=(8, 8)" in units["Patches"].spec["init"], units["Patches"].spec
+    assert units["Pairs"].spec["inputs"][0][0].get("shape"), units["Pairs"].spec

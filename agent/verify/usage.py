@@ -1,8 +1,9 @@
 """What a function does with each of its parameters, read from its source: the kind of value to feed it.
 
 Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passed to `range`/`arange`,
-given as a size to `zeros`/`view`/`reshape`, as a `linspace` bound or an `F.pad` amount, or used as a
-slice bound is an integer; one passed to
+given as a size to `zeros`/`view`/`reshape` or to a layer's constructor (`nn.Conv2d(inp, oup, 1)`), as
+a `linspace` bound or an `F.pad` amount, or used as a slice bound is an integer; one unpacked into two
+or three names (`ph, pw = patch_size`) a pair (constructors only: a forward unpacks tuples of tensors); one passed to
 `len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
 a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
@@ -19,7 +20,7 @@ import textwrap
 
 from agent.scan.names import parse_python
 
-INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING = "int", "shape", "index", "vector index", "mapping"
+INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING, PAIR = "int", "shape", "index", "vector index", "mapping", "pair"
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 
 # calls whose positional arguments (from the given position on) are sizes / counts
@@ -29,6 +30,9 @@ _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full"
 # calls whose argument at this position is an index tensor (method form counts `self` out)
 _INDEX_ARGS = {"gather": 1, "index_select": 1, "take_along_dim": 1, "scatter": 1, "scatter_add": 1,
                "index_add": 1, "embedding": 0, "one_hot": 0, "take": 0}
+# layer constructors whose positional arguments are sizes (channels, features, kernel sizes)
+_LAYER_SIZES = {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+                "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "Embedding", "InstanceNorm2d"}
 _VECTOR_INDEX = {"index_select", "index_add", "index_copy", "index_fill"}  # the index is one-dimensional
 
 
@@ -100,6 +104,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             for a in node.args:
                 if isinstance(a, ast.Starred):
                     mark(a.value, SHAPE)
+            if callee in _LAYER_SIZES:  # `nn.Conv2d(inp, oup, 1)` in a builder: channel counts
+                for a in node.args:
+                    mark(a, INT)
             if callee in _SIZE_ARGS:
                 for a in node.args[_SIZE_ARGS[callee]:]:
                     mark(a, INT)
@@ -119,6 +126,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             for kw in node.keywords:
                 if kw.arg is None:  # `self.f(x, **f_args)`
                     mark(kw.value, MAPPING)
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple) \
+                and len(node.targets[0].elts) in (2, 3):  # `ph, pw = patch_size`: a pair
+            mark(node.value, PAIR)
         elif isinstance(node, ast.Slice):
             for bound in (node.lower, node.upper):
                 if bound is not None:

@@ -151,6 +151,11 @@ def test_corrections_read_each_kind_of_error():
     fixed = corrected(x, "einsum(): subscript n has size 64 for operand 0 which does not broadcast with previously "
                          "seen size 32")
     assert fixed[0]["shape"] == [2, 32, 16]
+    tokens = [{"shape": [2, 8, 16], "dtype": "float32", "_vary": [1]}]
+    fixed = corrected(tokens, ' Error while processing rearrange-reduction pattern "b (h w) c -> b c h w".\n Input '
+                              "tensor shape: torch.Size([2, 8, 16]). Additional info: {'h': 2, 'w': 2}.\n Shape "
+                              "mismatch, 8 != 4")
+    assert fixed[0]["shape"] == [2, 9, 16]  # `h = w = int(sqrt(n))`: a square count of tokens
     assert corrected(x, "some other error") is None
 
 

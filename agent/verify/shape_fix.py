@@ -2,7 +2,8 @@
 
 Inferred inputs are guesses; when torch refuses one, its error often says what it wanted: a broadcast
 that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
-needs 8 features (a Linear behind a reshape), a convolution that needs 3 channels, an embedding that
+needs 8 features (a Linear behind a reshape), a token count that must be a square grid, a convolution
+that needs 3 channels, an embedding that
 needs integer indices, a deep stack of strided convolutions that needs a larger map. One corrected input
 per error, tried before the next guess; the torch side stays the oracle (a corrected input that still
 fails is one more entry in `tried`).
@@ -23,6 +24,8 @@ _TOO_SMALL = re.compile(r"Kernel size can't be greater than actual input size|Ou
 _RANK = re.compile(r"Dimension out of range \(expected to be in range of \[-(\d+), \d+\], but got (-?\d+)\)")
 _EINSUM = re.compile(r"subscript \w has size (\d+) for operand \d+ which does not broadcast with previously seen "
                      r"size (\d+)")
+_GRID = re.compile(r"Input tensor shape: torch\.Size\(\[([\d, ]+)\]\)\. Additional info: \{[^}]*\}\.\s*Shape mismatch, "
+                   r"(\d+) != (\d+)")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -46,6 +49,13 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         a, b = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, lambda shape: next((k for k in range(1, len(shape)) if shape[k] == a), None),
                          {a: b}) or _scaled_map(inputs, floats, a, b)
+    if m := _GRID.search(error):  # `h = w = int(sqrt(n))`: a token count that is a square grid
+        have, want = int(m.group(2)), int(m.group(3))
+        side = math.isqrt(have)
+        if side * side != have and want < have:
+            square = (side + 1) ** 2
+            return _set_axis(inputs, floats, lambda shape: next((k for k in range(1, len(shape)) if shape[k] == have),
+                                                                None), {have: square})
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows)

@@ -631,3 +631,17 @@ def test_sizes_and_pairs_read_from_how_a_builder_and_a_constructor_use_them(tmp_
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert "patch_size=(8, 8)" in units["Patches"].spec["init"], units["Patches"].spec
     assert units["Pairs"].spec["inputs"][0][0].get("shape"), units["Pairs"].spec
+
+
+def test_a_constructor_error_asking_for_a_tuple_gets_one():
+    from agent.verify.constructors import naming_none
+
+    class Pyramid:
+        def __init__(self, image_size, depth, dims=None):
+            pass
+
+    assert naming_none("Pyramid(image_size=8, depth=2)", "depth must be a tuple of integers, one per stage",
+                       Pyramid) == "Pyramid(image_size=8, depth=(2, 2))"
+    assert naming_none("Pyramid(image_size=8, dims=(8, 8), depth=2)", "dims must be a tuple of 3", Pyramid) == \
+        "Pyramid(image_size=8, dims=(8, 8, 8), depth=2)"
+    assert naming_none("Pyramid(image_size=8, depth=2)", "image too small", Pyramid) is None

@@ -261,22 +261,33 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
 
 
 def naming_none(init: str, message: str, cls) -> str | None:
-    """INIT again with the parameters left None that the constructor's error MESSAGE names given a guess
-    (`Window(dim=8)` asserting 'give the window size (n=h=w)': n=8); None
-    when the message names none."""
+    """INIT again as the constructor's error MESSAGE asks: a parameter left None that it names gets a guess
+    (`Window(dim=8)` asserting 'give the window size (n=h=w)': n=8), a guessed number it says must be a
+    tuple becomes one (`depth must be a tuple of 3`: depth=(2, 2, 2)); None when it asks for neither."""
     try:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
         return None
+    if not init.endswith(")"):
+        return None
+    if m := _MUST_BE_TUPLE.search(message):
+        name, count = m.group(1), int(m.group(2) or 2)
+        given = re.search(rf"\b{re.escape(name)}=(?:\((\d+)(?:, \d+)*\)|(\d+)\b)", init)
+        if given and name in sig.parameters and 1 < count <= 4:
+            value = (int(given.group(1) or given.group(2)),) * count
+            return init[:given.start()] + f"{name}={value!r}" + init[given.end():]
     words = set(re.findall(r"[A-Za-z_]\w*", message))
     named = [p.name for p in sig.parameters.values() if p.default is None and p.name in words
              and not re.search(rf"\b{re.escape(p.name)}=", init)]
-    if not named or not init.endswith(")"):
+    if not named:
         return None
     values = {n: guess_value(n, int) for n in named}
     extra = ", ".join(f"{n}={64 if IMAGE_SIZE.search(n.lower()) else v if isinstance(v, int) else 8}"
                       for n, v in values.items())
     return init[:-1] + ("" if init.endswith("()") else ", ") + extra + ")"
+
+
+_MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 
 def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:

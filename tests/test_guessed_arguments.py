@@ -645,3 +645,11 @@ def test_a_constructor_error_asking_for_a_tuple_gets_one():
     assert naming_none("Pyramid(image_size=8, dims=(8, 8), depth=2)", "dims must be a tuple of 3", Pyramid) == \
         "Pyramid(image_size=8, dims=(8, 8, 8), depth=2)"
     assert naming_none("Pyramid(image_size=8, depth=2)", "image too small", Pyramid) is None
+
+
+def test_mindspores_allocator_failure_is_named_as_the_memory_limit():
+    from agent.verify.failures import blocked_by_limits
+
+    kind, reason = blocked_by_limits("RuntimeError: Allocate memory failed\n---- C++ Call Stack", 8)
+    assert kind == "memory" and "8 GiB" in reason
+    assert blocked_by_limits("RuntimeError: shapes do not match", 8) is None

@@ -11,7 +11,8 @@ KERNEL_MISSING = re.compile(
 )
 NETWORK = re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
                      r"|gaierror|ConnectionRefused|Connection refused|urlopen error|No route to host", re.I)
-MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory|DefaultCPUAllocator", re.I)
+MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory|DefaultCPUAllocator"
+                    r"|Allocate memory failed", re.I)  # the last: MindSpore's device allocator
 
 
 def blocked_by_limits(text: str, memory_gib: float) -> tuple[str, str] | None:

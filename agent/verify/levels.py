@@ -12,7 +12,8 @@
 Each side computes its numbers in its own sandbox (`reference` / `candidate` operations of the
 same names) and sends arrays; the comparisons below run here. A requested level runs every
 level before it in LEVELS order; the first failure stops the rest. Levels use the first seed and
-the first input size.
+the first input size; a train level float32 cannot decide there runs once more at batch 8, a grad
+level of a model with BatchNorm once more in eval mode (RETRIES).
 """
 from __future__ import annotations
 
@@ -366,7 +367,7 @@ def _at_larger_batch(ctx: LevelContext, name: str, failure: LevelFailure) -> dic
             return None
         raise LevelFailure("value", f"at batch {RETRY_BATCH} (float32 could not decide at the spec's batch): "
                            f"{exc.reason}", exc.divergence, exc.max_abs) from None
-    except Exception as exc:  # noqa: BLE001 - the unit does not take this batch (a fixed size): the failure stands
+    except Exception:  # noqa: BLE001 - the unit does not take this batch (a fixed size): the failure stands
         return None
     lead = next(inp["shape"][0] for inp in ctx.size if "value" not in inp and len(inp.get("shape") or ()) >= 2)
     return dict(out, reason=f"{out['reason']} at batch {RETRY_BATCH}, fresh inputs (at the spec's batch {lead} "

@@ -9,6 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 
+MAX_INPUT_ELEMENTS = 2**26  # per input array: the trusted side allocates what a side asks for
+
+
+def check_sizes(sizes) -> None:
+    """The torch side chose the input shapes; the trusted process builds the arrays: ValueError for absurd
+    ones (a negative or non-integer dimension, more than MAX_INPUT_ELEMENTS, a dtype that is no name)."""
+    try:
+        for size in sizes:
+            for inp in size:
+                if "value" in inp:
+                    continue
+                n = 1
+                for d in inp["shape"]:
+                    if not isinstance(d, int) or d < 0:
+                        raise ValueError(f"bad dimension {d!r}")
+                    n *= d
+                if n > MAX_INPUT_ELEMENTS or not str(inp["dtype"]).replace("_", "").isalnum():
+                    raise ValueError(f"input {inp['shape']} {inp['dtype']} refused")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed input description: {exc!r}") from None
+
+
 def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
     """The numpy inputs of one trial; both frameworks get copies of the same arrays."""
     rng = np.random.default_rng([seed, size_idx])

@@ -221,3 +221,11 @@ def test_missing_names_are_guessed_once():
     missing = TypeError("Net.__init__() missing 2 required keyword-only arguments: 'num_tokens' and 'depth'")
     assert _with_missing("Net(dim=8)", missing) == "Net(dim=8, num_tokens=50, depth=2)"
     assert _with_missing("Net(dim=8, num_tokens=50, depth=2)", missing) is None
+
+
+def test_a_missing_name_no_guess_knows_is_a_size_unless_it_names_an_object():
+    from agent.verify.spec_choice import _with_missing
+
+    missing = TypeError("Mixer() missing 2 required keyword-only arguments: 'depth' and 'segments'")
+    assert _with_missing("Mixer(dim=8)", missing) == "Mixer(dim=8, depth=2, segments=8)"
+    assert _with_missing("Wrap()", TypeError("Wrap() missing 1 required positional argument: 'net'")) is None

@@ -336,6 +336,11 @@ _OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|module
 IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
 
 
+def names_object(name: str) -> bool:
+    """Whether a parameter's name says it holds a module, callable, config or path (nothing to guess)."""
+    return bool(_OBJECT_PARAM.search(name.lower()))
+
+
 def keyword_only_defaults(obj):
     """OBJ, its forward (`construct`) given None for the keyword-only arguments it requires
     (`forward(self, x, *, mask)`): the checks pass inputs by position, the same way on both sides, and

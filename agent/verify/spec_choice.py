@@ -360,6 +360,9 @@ def _with_missing(call: str | None, exc: TypeError) -> str | None:
         return None
     names = re.findall(r"'(\w+)'", found.group(1))
     guesses = {n: constructors.guess_value(n.lower()) for n in names}
+    # a name no guess knows is a size, as for constructors (`segments`), unless it names an object
+    guesses = {n: 8 if v is inspect.Parameter.empty and not constructors.names_object(n) else v
+               for n, v in guesses.items()}
     if not names or any(v is inspect.Parameter.empty for v in guesses.values()) \
             or any(re.search(rf"\b{n}=", call) for n in names):  # given, and not passed on under that name
         return None

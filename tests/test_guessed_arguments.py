@@ -653,3 +653,32 @@ def test_mindspores_allocator_failure_is_named_as_the_memory_limit():
     kind, reason = blocked_by_limits("RuntimeError: Allocate memory failed\n---- C++ Call Stack", 8)
     assert kind == "memory" and "8 GiB" in reason
     assert blocked_by_limits("RuntimeError: shapes do not match", 8) is None
+
+
+RANKS = '''\
+import torch
+import torch.nn as nn
+
+
+def relative_logits(q, rel_k):
+    b, heads, h, w, dim = q.shape
+    logits = torch.einsum("bhxyd,rd->bhxyr", q, rel_k)
+    return logits.reshape(b, heads * h, w, -1)
+
+
+class SpaceToDepth(nn.Module):
+    def forward(self, x):
+        b, c, h, w = x.shape
+        x = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4)
+        return x.reshape(b, c * 4, h // 2, w // 2)
+'''
+
+
+def test_a_tensor_whose_shape_the_code_unpacks_gets_that_many_axes(tmp_path, shared_verifier):
+    """`b, heads, h, w, dim = q.shape`: q has five axes, whatever the other arguments have."""
+    report, _ = migrate_one_file(tmp_path, "ranks.py", RANKS, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("relative_logits", "SpaceToDepth"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert len(units["relative_logits"].spec["inputs"][0][0]["shape"]) == 5, units["relative_logits"].spec
+    assert len(units["SpaceToDepth"].spec["inputs"][0][0]["shape"]) == 4, units["SpaceToDepth"].spec

@@ -288,8 +288,11 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
             per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
-        per_arg.append(_layer_inputs(layer, hints) if layer is not None
-                       else _parameter_shaped(module) + _generic(hints or {}))
+        found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
+        rank = _rank(kind)
+        if rank and not any(len(x.get("shape") or ()) == rank for x in found):  # `b, n, d = x.shape`
+            found = [_f((B1, *[8] * (rank - 1)), vary=list(range(1, rank)))] + found
+        per_arg.append(found)
     if not params:
         return [[]]
     combos = [list(c) for c in itertools.islice(itertools.product(*per_arg), limit)]
@@ -316,6 +319,14 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
 
 _SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(max_len|max_length|n_ctx|context_length|block_size|"
                       r"num_tokens_per_seq)$")
+
+
+def _rank(kind: str | None) -> int | None:
+    """N for a parameter whose shape the code unpacks into N names (usage.RANK), between 1 and 6."""
+    if not kind or not kind.startswith(usage.RANK):
+        return None
+    n = int(kind[len(usage.RANK):])
+    return n if 1 <= n <= 6 else None
 
 
 def _sequence_length(hints: dict) -> int | None:
@@ -349,6 +360,10 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     args.append({"value": list(shape)})
                 elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
                     args.append(_i((B1,) + (1,) * (len(shape) - 1), B1))
+                elif _rank(kind):  # `b, h, w, d = q.shape`: that many axes, the others as the shape has them
+                    rank = _rank(kind)
+                    ranked = (tuple(shape) + (8,) * rank)[:rank]
+                    args.append(_f(ranked, vary=[a for a in vary if a < rank] or list(range(1, rank))))
                 elif kind == usage.VECTOR_INDEX:  # `index_select(t, dim, index)`: one index per sample
                     args.append(_i((B1,), B1))
                 elif kind == usage.MAPPING:  # keyword arguments passed on: none

@@ -6,7 +6,8 @@ a `linspace` bound or an `F.pad` amount, or used as a slice bound is an integer;
 or three names (`ph, pw = patch_size`) a pair (constructors only: a forward unpacks tuples of tensors); one passed to
 `len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
-a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the
+a mapping; one whose `.shape` is unpacked into N names (`b, n, d = x.shape`) a tensor of rank N; one
+checked by `isinstance(p, SomeClass)` (a wrapper asserting the
 model it wraps) is an instance of that class. Parameters with no such use are left to the name-based
 guesses.
 """
@@ -22,6 +23,7 @@ from agent.scan.names import parse_python
 
 INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING, PAIR = "int", "shape", "index", "vector index", "mapping", "pair"
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
+RANK = "rank:"  # + how many axes: `b, h, w, d = q.shape` unpacks a tensor of rank 4
 
 # calls whose positional arguments (from the given position on) are sizes / counts
 _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "randn": 0, "rand": 0,
@@ -78,6 +80,15 @@ def _definition(filename: str, first_line: int, name: str):
     return _file_functions(filename, mtime).get((first_line, name))
 
 
+def _shape_of(node):
+    """X for `X.shape` and `X.size()`, else None."""
+    if isinstance(node, ast.Call) and not node.args and isinstance(node.func, ast.Attribute) and node.func.attr == "size":
+        node = node.func
+    elif not (isinstance(node, ast.Attribute) and node.attr == "shape"):
+        return None
+    return node.value
+
+
 @functools.lru_cache(maxsize=1024)
 def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
     """(parameter, kind) pairs of one parsed function definition (cached: the tree is the file's)."""
@@ -126,9 +137,15 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             for kw in node.keywords:
                 if kw.arg is None:  # `self.f(x, **f_args)`
                     mark(kw.value, MAPPING)
-        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple) \
-                and len(node.targets[0].elts) in (2, 3):  # `ph, pw = patch_size`: a pair
-            mark(node.value, PAIR)
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
+            names = node.targets[0].elts
+            if any(isinstance(n, ast.Starred) for n in names):
+                continue
+            shape_of = _shape_of(node.value)
+            if shape_of is not None:  # `b, n, d = x.shape`: x has that many axes
+                mark(shape_of, RANK + str(len(names)))
+            elif len(names) in (2, 3):  # `ph, pw = patch_size`: a pair
+                mark(node.value, PAIR)
         elif isinstance(node, ast.Slice):
             for bound in (node.lower, node.upper):
                 if bound is not None:

@@ -23,6 +23,7 @@ import libcst as cst
 from agent.kb.schema import Entry
 from agent.kb.store import KB
 from agent.rules import structural, training
+from agent.rules.buffers import BufferRules
 from agent.rules.call_rules import CallRules
 from agent.rules.calls import MS_NAME, code, helper_name
 from agent.rules.catalog import rewrite
@@ -61,7 +62,8 @@ class RulesResult:
         return self.api_calls - self.api_converted
 
 
-class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, ComplexRules, PackedSequenceRules, Transformer):
+class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules, ComplexRules, PackedSequenceRules,
+                Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -245,6 +247,9 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, ComplexRule
             self.frames[-1].append(f"# dropped by msagent: {dropped} = {code(original.value)} "
                                    "(a torch backend switch; MindSpore has none)")
             return cst.Pass()
+        stored = self.buffer_assign(original, updated)
+        if stored is not None:
+            return stored
         if not self.stores:
             return updated
         targets = list(updated.targets)

@@ -75,6 +75,8 @@ def _registration(call: cst.Call, facts: ClassFacts) -> None:
     if f.attr.value in ("register_buffer", "register_parameter") and isinstance(f.value, cst.Name) \
             and f.value.value == "self":
         facts.tensors.add(call.args[0].value.evaluated_value)
+        if f.attr.value == "register_buffer":
+            facts.buffers.add(call.args[0].value.evaluated_value)
     elif f.attr.value == "add_module":
         facts.layers.add(call.args[0].value.evaluated_value)
 

@@ -31,6 +31,7 @@ class ClassFacts:
     is_module: bool = False
     layers: set[str] = field(default_factory=set)  # self.X holding a torch layer / module
     tensors: set[str] = field(default_factory=set)  # self.X holding a parameter / buffer / tensor
+    buffers: set[str] = field(default_factory=set)  # self.X registered with register_buffer
 
 
 @dataclass

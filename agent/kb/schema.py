@@ -104,7 +104,8 @@ class Probe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     setup: str = Field("", description="torch statements defining the inputs, e.g. x = torch.randn(2, 3)")
     cases: list[ProbeCase]
-    call: str | None = Field(None, description="for class entries: how the layer `m` is applied, e.g. m(x)")
+    call: str | None = Field(None, description="for class entries, and function entries that build a module "
+                             "(weight_norm(layer)): how the layer `m` is applied, e.g. m(x)")
 
 
 class Example(BaseModel):

@@ -115,7 +115,8 @@ def _run_case(entry, target, case, kb, device: str) -> tuple[str, str, float | N
     exec(imports, ms_ns)
     grad_call = None  # (torch expression, MindSpore expression) whose gradients the grad probe compares
     plan = None
-    if entry.kind == "class":
+    if entry.kind == "class" or (entry.kind == "function" and entry.probe.call):
+        # a class, or a function that builds a module (`weight_norm(layer)`) given a `call` that runs it
         from agent.verify.weights import transfer_weights
 
         pt_ns["m"] = _torch_side(case.code, pt_ns)

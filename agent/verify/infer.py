@@ -43,6 +43,8 @@ def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [_f((B1, m.in_channels, 16, 16), vary=[2, 3])]
     if isinstance(m, (tnn.Conv3d, tnn.ConvTranspose3d)):
         return [_f((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
+    if isinstance(m, tnn.Unfold):  # patches of an image: its rank, channels unknown
+        return [_f((B1, 3, 16, 16), vary=[2, 3])]
     if isinstance(m, tnn.Embedding):
         return [_i((B1, 8), m.num_embeddings, vary=[1])]
     if isinstance(m, tnn.Linear):

@@ -534,8 +534,9 @@ class Summed(nn.ModuleList):
 
 
 def test_a_container_subclass_left_empty_gets_two_identity_children(tmp_path, shared_verifier):
-    """A Sequential or ModuleList subclass whose constructor adds nothing merges nothing: it is checked
-    holding two identities (each side its own), so its own forward runs."""
+    """A Sequential or ModuleList subclass whose constructor adds nothing merges nothing: with no model of
+    the repo that fills it (those come first), it is checked holding two identities (each side its own),
+    so its own forward runs."""
     report, _ = migrate_one_file(tmp_path, "branches.py", CONTAINER, shared_verifier)
     units = {u.name: u for u in report.units}
     for name in ("Branches", "Summed"):

@@ -326,8 +326,9 @@ def _builder_call(out, call: str) -> str | None:
 def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):
     """The candidate specs, then (modules only, reached when none of them ran) the specs found by
     building a repo module that contains the unit; guesses with an identity standing in for a wrapped
-    submodule come last: the repo's own use of a wrapper says more."""
-    stand_in = [c for c in candidates if constructors.IDENTITY in (c.get("init") or "")]
+    submodule, or filling an empty container, come last: the repo's own use of a wrapper says more."""
+    stand_in = [c for c in candidates if constructors.IDENTITY in (c.get("init") or "")
+                or constructors.FILLED in (c.get("init") or "")]
     yield from (c for c in candidates if c not in stand_in)
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)

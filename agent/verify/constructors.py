@@ -197,10 +197,11 @@ def _string_choices(fn, names: list[str]) -> dict[str, str]:
 def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     """Constructor expressions to try: defaults alone, or defaults plus guesses for required args,
     then the class's named configurations (`named_inits`). CLS may also be a function that builds a
-    module. A subclass of a torch container left empty by its constructor gets two identity children:
-    an empty one computes nothing (its forward merges what its children return)."""
+    module. A subclass of a torch container is also tried holding two identity children (after the
+    repo's own models that contain it): left empty, it may compute nothing (its forward merges what its
+    children return)."""
     inits = _signature_inits(name, cls, _depth) + named_inits(name, cls)
-    return [f"{FILLED}({i})" for i in inits] if _container(cls) else inits
+    return inits + [f"{FILLED}({i})" for i in inits] if _container(cls) else inits
 
 
 def _container(cls) -> bool:

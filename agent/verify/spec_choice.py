@@ -196,8 +196,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 if made is not None:
                     return made
                 share = 0.0 if spec.get("inputs") else _not_finite(outputs[0][0])
+                if not spec.get("inputs") and _holds_nothing(outputs[0][0]):
+                    share = 1.0  # an empty container's `[]`, a hook's None: nothing to compare, any other first
                 if share > 0:  # guessed inputs outside the unit's domain (`log(t)` of normal samples): the next
-                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: non-finite outputs")
+                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: "
+                                        + ("nothing in the outputs" if share == 1.0 else "non-finite outputs"))
                     if share < least:
                         fallback, least = (obj, spec, init_text, first, outputs), share
                     continue
@@ -410,6 +413,17 @@ def _blown_up(out) -> bool:
     except Exception:  # noqa: BLE001
         return False
     return any(a.dtype.kind == "f" and a.size and float(np.nanmax(np.abs(a))) > BLOWN_UP for a in arrays)
+
+
+def _holds_nothing(out) -> bool:
+    """None, or containers holding only that (an empty list): outputs with nothing to compare."""
+    if out is None:
+        return True
+    if isinstance(out, (list, tuple)):
+        return all(_holds_nothing(o) for o in out)
+    if isinstance(out, dict):
+        return all(_holds_nothing(v) for v in out.values())
+    return False
 
 
 def _not_finite(out) -> float:

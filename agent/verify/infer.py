@@ -283,8 +283,9 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
             per_arg.append([{"value": {}}])
             continue
-        if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample
-            per_arg.append([_i((B1,), vocab(module))])
+        if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample, in
+            # range along any axis of the module's own parameters (the indexed one is not known)
+            per_arg.append([_i((B1,), min([vocab(module), *_own_parameter_sizes(module)]) or 1)])
             continue
         if kind == usage.INDEX or _INT_ARG.search(p.name.lower()) or _INT_TENSOR.search(_annotation(p)):
             per_arg.append([_i((B1, 8), vocab(module), vary=[1])])

@@ -195,12 +195,9 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                                                                      choice.tried, calibrate)
                 if made is not None:
                     return made
-                share = 0.0 if spec.get("inputs") else _not_finite(outputs[0][0])
-                if not spec.get("inputs") and _holds_nothing(outputs[0][0]):
-                    share = 1.0  # an empty container's `[]`, a hook's None: nothing to compare, any other first
+                share, why = (0.0, "") if spec.get("inputs") else _poor_outputs(outputs[0][0])
                 if share > 0:  # guessed inputs outside the unit's domain (`log(t)` of normal samples): the next
-                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: "
-                                        + ("nothing in the outputs" if share == 1.0 else "non-finite outputs"))
+                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {why}")
                     if share < least:
                         fallback, least = (obj, spec, init_text, first, outputs), share
                     continue
@@ -413,6 +410,15 @@ def _blown_up(out) -> bool:
     except Exception:  # noqa: BLE001
         return False
     return any(a.dtype.kind == "f" and a.size and float(np.nanmax(np.abs(a))) > BLOWN_UP for a in arrays)
+
+
+def _poor_outputs(out) -> tuple[float, str]:
+    """(share, why) of a guessed spec's outputs that any other spec should come before: the share of
+    non-finite floats, or 1.0 when they hold nothing to compare (an empty container's `[]`, a None)."""
+    if _holds_nothing(out):
+        return 1.0, "nothing in the outputs"
+    share = _not_finite(out)
+    return share, "non-finite outputs"
 
 
 def _holds_nothing(out) -> bool:

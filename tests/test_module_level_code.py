@@ -71,3 +71,30 @@ def test_a_store_into_a_registered_buffer_replaces_it_as_torch_does(tmp_path, sh
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     assert unit.levels["train"]["status"] == "verified", unit.levels
     assert "_ms_set_buffer(self, 'calls', self.calls + 1)" in text, text
+
+
+INIT_TABLE = '''\
+import torch.nn as nn
+
+INITS = dict(xavier=nn.init.xavier_uniform_, kaiming=nn.init.kaiming_normal_)
+
+
+class Projection(nn.Module):
+    def __init__(self, dim=8, init="kaiming"):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        INITS[init](self.proj.weight, mode="fan_out")
+
+    def forward(self, x):
+        return self.proj(x)
+'''
+
+
+def test_an_initialiser_used_as_a_value_keeps_torchs_calling_convention(tmp_path, shared_verifier):
+    """`INITS = dict(kaiming=nn.init.kaiming_normal_)` then `INITS[name](w, mode=...)`: the value is an adapter
+    with torch's signature that initialises the tensor (MindSpore's initializer class alone would take the
+    tensor for its own first argument); the module builds and verifies."""
+    report, text = migrate_one_file(tmp_path, "inits.py", INIT_TABLE, shared_verifier)
+    unit = next(u for u in report.units if u.name == "Projection")
+    assert unit.status.startswith("verified"), (unit.status, unit.reason)
+    assert "kaiming=_ms_kaiming_normal_" in text and "def _ms_kaiming_normal_(tensor" in text, text

@@ -219,6 +219,8 @@ class ReferenceRules:
                 self.adapters.setdefault(helper, source)
             self.api_converted += 1
             return cst.Name(adapter_name(entry))
+        if entry.kind == "function" and target.template:
+            return self._function_value(original, updated, entry, target)
         self.api_converted += 1
         base = helper_base(target) if id(original) in self.instance_checks else None
         if base is not None:  # isinstance against the MindSpore layer the helper extends: layers built
@@ -231,6 +233,25 @@ class ReferenceRules:
             self._add_helper(target.helper)
             return cst.Name(derived)
         return self._counterpart(target)
+
+    @rewrite("function-with-a-template-as-value")
+    def _function_value(self, original, updated, entry, target):
+        """A torch function whose call the KB rewrites through a template (`nn.init.kaiming_normal_(w)` is
+        `w.set_data(initializer(HeNormal(...), ...))`), used as a value (`inits = dict(kaiming=...)`): an
+        adapter with torch's signature applies the template when it is called; MindSpore's name alone
+        would be called with torch's arguments."""
+        try:
+            sources = adapter_sources(entry, target, self.plan.render)
+        except Unconvertible as exc:
+            self._unconverted(original, f"{entry.api} used as a value: {exc}", entry.api)
+            return updated
+        if target.helper:
+            self._add_helper(target.helper)
+        if not (target.helper and helper_name(target.helper) == adapter_name(entry)):  # else the helper is it
+            for helper, source in sources:
+                self.adapters.setdefault(helper, source)
+        self.api_converted += 1
+        return cst.Name(adapter_name(entry))
 
     def _counterpart(self, target) -> cst.BaseExpression:
         """A KB target as a value: its MindSpore name, the helper that defines it written into the file (a

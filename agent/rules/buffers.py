@@ -11,10 +11,8 @@ from __future__ import annotations
 import libcst as cst
 
 from agent.rules.catalog import rewrite
+from agent.rules.complex_arithmetic import AUGMENTED
 
-_AUGMENTED = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
-              cst.DivideAssign: cst.Divide, cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo,
-              cst.BitOrAssign: cst.BitOr, cst.BitAndAssign: cst.BitAnd}
 
 HELPER = '''def _ms_set_buffer(cell, name, value):
     """torch's `self.<buffer> = value`: MindSpore's Cell refuses a tensor assigned to a registered
@@ -49,7 +47,7 @@ class BufferRules:
 
     def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
         name = self._buffer_store(original.target)
-        operator = _AUGMENTED.get(type(original.operator))
+        operator = AUGMENTED.get(type(original.operator))
         if name and operator is not None:
             value = cst.BinaryOperation(left=updated.target, operator=operator(), right=updated.value)
             return self._set_buffer(name, value, updated.semicolon)

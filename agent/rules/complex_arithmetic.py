@@ -34,8 +34,9 @@ def computes_complex(source: str) -> bool:
 
 
 _OPERATORS = {cst.Add: "add", cst.Subtract: "sub", cst.Multiply: "mul", cst.Divide: "div"}
-_AUGMENTED = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
-              cst.DivideAssign: cst.Divide}
+AUGMENTED = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+             cst.DivideAssign: cst.Divide, cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo,
+             cst.BitOrAssign: cst.BitOr, cst.BitAndAssign: cst.BitAnd}  # `a op= b` is `a = a op b`
 
 _HELPER = '''def _ms_complex_op(op, a, b):
     """`a <op> b` where either side may be complex: MindSpore's complex Mul has no gradient on CPU and
@@ -150,7 +151,7 @@ class ComplexRules:
 
     def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
         """`z *= w` is `z = z * w`, rewritten as that would be."""
-        operator = _AUGMENTED.get(type(original.operator))
+        operator = AUGMENTED.get(type(original.operator))
         if operator is None or not self.complex_seen:
             return updated
         spelled = cst.BinaryOperation(left=original.target, operator=operator(), right=original.value)

@@ -351,6 +351,20 @@ def level_graph(ctx: LevelContext) -> dict:
 RUNNERS = {"train": level_train, "grad": level_grad, "step": level_step, "graph": level_graph}
 
 
+def _rerun(ctx: LevelContext, name: str, where: str) -> dict | None:
+    """Level NAME's result on CTX (another batch, another mode); None when that run cannot decide either
+    or does not run (a fixed input size; the first failure stands). A value mismatch there is raised,
+    WHERE saying which run: there the comparison decides."""
+    try:
+        return RUNNERS[name](ctx)
+    except LevelFailure as exc:
+        if exc.failure != "value":
+            return None
+        raise LevelFailure("value", f"{where}: {exc.reason}", exc.divergence, exc.max_abs) from None
+    except Exception:  # noqa: BLE001 - the unit does not run this way: the first failure stands
+        return None
+
+
 def _at_larger_batch(ctx: LevelContext, name: str, failure: LevelFailure) -> dict | None:
     """Level NAME once more at RETRY_BATCH after FAILURE (`precision` at the spec's batch): its result, with
     the reason saying why; None when there is no batch to grow, the torch side refuses the larger batch or
@@ -359,15 +373,9 @@ def _at_larger_batch(ctx: LevelContext, name: str, failure: LevelFailure) -> dic
     bigger = larger_batch(ctx.size, RETRY_BATCH) if ctx.size else None
     if bigger is None:
         return None
-    wider = replace(ctx, inputs=pack(make_arrays(bigger, ctx.seed, 0)))
-    try:
-        out = RUNNERS[name](wider)
-    except LevelFailure as exc:
-        if exc.failure != "value":
-            return None
-        raise LevelFailure("value", f"at batch {RETRY_BATCH} (float32 could not decide at the spec's batch): "
-                           f"{exc.reason}", exc.divergence, exc.max_abs) from None
-    except Exception:  # noqa: BLE001 - the unit does not take this batch (a fixed size): the failure stands
+    out = _rerun(replace(ctx, inputs=pack(make_arrays(bigger, ctx.seed, 0))), name,
+                 f"at batch {RETRY_BATCH} (float32 could not decide at the spec's batch)")
+    if out is None:
         return None
     lead = next(inp["shape"][0] for inp in ctx.size if "value" not in inp and len(inp.get("shape") or ()) >= 2)
     return dict(out, reason=f"{out['reason']} at batch {RETRY_BATCH}, fresh inputs (at the spec's batch {lead} "
@@ -382,14 +390,8 @@ def _in_eval_mode(ctx: LevelContext, name: str, failure: LevelFailure) -> dict |
     forward. None for a model without running statistics (eval mode changes nothing there)."""
     if not any(t.endswith(("running_mean", "running_var")) for t in ctx.plan or {}):
         return None
-    try:
-        out = RUNNERS[name](replace(ctx, grad_eval=True))
-    except LevelFailure as exc:
-        if exc.failure != "value":
-            return None
-        raise LevelFailure("value", f"in eval mode (float32 could not decide in train mode): {exc.reason}",
-                           exc.divergence, exc.max_abs) from None
-    except Exception:  # noqa: BLE001 - eval mode fails where train mode ran: the failure stands
+    out = _rerun(replace(ctx, grad_eval=True), name, "in eval mode (float32 could not decide in train mode)")
+    if out is None:
         return None
     return dict(out, reason=f"{out['reason']} in eval mode, BatchNorm on its running statistics (in train mode "
                 f"float32 rounding could not decide: {failure.reason[:300]})")

@@ -47,15 +47,13 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a})
     if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
         a, b = int(m.group(1)), int(m.group(2))
-        return _set_axis(inputs, floats, lambda shape: next((k for k in range(1, len(shape)) if shape[k] == a), None),
-                         {a: b}) or _scaled_map(inputs, floats, a, b)
+        return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b)
     if m := _GRID.search(error):  # `h = w = int(sqrt(n))`: a token count that is a square grid
         have, want = int(m.group(2)), int(m.group(3))
         side = math.isqrt(have)
         if side * side != have and want < have:
             square = (side + 1) ** 2
-            return _set_axis(inputs, floats, lambda shape: next((k for k in range(1, len(shape)) if shape[k] == have),
-                                                                None), {have: square})
+            return _set_axis(inputs, floats, _axis_of(have), {have: square})
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows)
@@ -97,6 +95,11 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
+
+
+def _axis_of(size: int):
+    """For _set_axis: the first axis after the batch holding SIZE."""
+    return lambda shape: next((k for k in range(1, len(shape)) if shape[k] == size), None)
 
 
 def _scaled_map(inputs: list[dict], floats: list[int], have: int, want: int):

@@ -2,14 +2,13 @@
 
 Names say little (`n`, `size`, `t`, `x_shape`); uses say more. A parameter passed to `range`/`arange`,
 given as a size to `zeros`/`view`/`reshape` or to a layer's constructor (`nn.Conv2d(inp, oup, 1)`), as
-a `linspace` bound or an `F.pad` amount, or used as a slice bound is an integer; one unpacked into two
-or three names (`ph, pw = patch_size`) a pair (constructors only: a forward unpacks tuples of tensors); one passed to
-`len` or splatted is a shape tuple; one used as the index of `gather`/`index_select`/`embedding`/
+a `linspace` bound or an `F.pad` amount, or used as a slice bound is an integer; one passed to `len` or
+splatted is a shape tuple; one unpacked into two or three names (`ph, pw = patch_size`) a pair
+(constructors only: a forward unpacks tuples of tensors); one whose `.shape` is unpacked into N names
+(`b, n, d = x.shape`) a tensor of rank N; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
-a mapping; one whose `.shape` is unpacked into N names (`b, n, d = x.shape`) a tensor of rank N; one
-checked by `isinstance(p, SomeClass)` (a wrapper asserting the
-model it wraps) is an instance of that class. Parameters with no such use are left to the name-based
-guesses.
+a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the model it wraps) is an
+instance of that class. Parameters with no such use are left to the name-based guesses.
 """
 from __future__ import annotations
 
@@ -39,8 +38,8 @@ _VECTOR_INDEX = {"index_select", "index_add", "index_copy", "index_fill"}  # the
 
 
 def parameter_kinds(fn) -> dict[str, str]:
-    """{parameter name: INT | SHAPE | INDEX | VECTOR_INDEX | MAPPING | INSTANCE + class name} for the
-    parameters whose use tells;
+    """{parameter name: INT | SHAPE | INDEX | VECTOR_INDEX | MAPPING | PAIR | RANK + N | INSTANCE + class
+    name} for the parameters whose use tells;
     {} without source."""
     code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
     func = _definition(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None

@@ -72,6 +72,16 @@ def test_wrong_activation_fails_and_is_localized():
     assert d["confirmed"] is True and d["max_abs"] > 1e-3
 
 
+def test_localized_on_the_failing_seeds_model():
+    # the second size fails, after torch has built the next seed's model: localization still compares
+    # the model whose weights the MindSpore cell holds, so the faulty cell is found, not the first layer
+    r = run("wrongact", "stack", "LateStack")
+    assert r["status"] == "failed" and r["failure"] == "value"
+    assert r["reason"].startswith("seed 0, inputs ([3, 8])"), r["reason"]
+    d = r["divergence"]
+    assert d["path"] == "blocks.1.act" and d["confirmed"] is True, d
+
+
 def test_unmapped_buffer_fails_loudly_with_its_name():
     r = run("buffers", "bufnet", "Scaled")
     assert r["status"] == "failed" and r["failure"] == "weights"

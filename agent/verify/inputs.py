@@ -67,6 +67,25 @@ def larger_batch(size: list[dict], batch: int) -> list[dict] | None:
             for inp in size]
 
 
+# BatchNorm statistics are calibrated (weights.calibrate_batchnorm) over a batch of this many fresh
+# samples where the inputs' batch can grow, within CALIBRATION_ELEMENTS input elements.
+CALIBRATION_BATCH, CALIBRATION_ELEMENTS = 64, 2**20
+
+
+def calibration_inputs(size: list[dict], seed: int) -> list[list]:
+    """Inputs to calibrate BatchNorm running statistics on, best first: a batch of up to CALIBRATION_BATCH
+    fresh samples, then the first trial's own. A deep layer of a small image holds a few values per
+    channel and sample: over a batch of two some channel's variance is near zero, and dividing by it in
+    eval mode turns float32 rounding into differences as large as the outputs."""
+    trial = make_arrays(size, seed, 0)
+    grown = [inp for inp in size if "value" not in inp and len(inp.get("shape") or ()) >= 2]
+    if not grown:
+        return [trial]
+    per_sample = sum(int(np.prod(inp["shape"][1:])) for inp in grown)
+    bigger = larger_batch(size, min(CALIBRATION_BATCH, CALIBRATION_ELEMENTS // max(per_sample, 1)))
+    return [trial] if bigger is None else [make_arrays(bigger, seed, CALIBRATION_BATCH), trial]
+
+
 def shapes(size: list[dict]) -> str:
     return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
 

@@ -166,7 +166,7 @@ class Verifier:
 
 # MindSpore's own faults, not the code's: its C++ runtime reporting an internal error
 FRAMEWORK_FAULT = re.compile(r"Framework Unexpected Exception|is out of range of input num")
-CALIBRATED = "BatchNorm running statistics calibrated on the first trial's inputs"
+CALIBRATED = "BatchNorm running statistics calibrated on a batch of fresh inputs"
 
 
 class _Recalibrate(Exception):
@@ -393,7 +393,7 @@ class _Check:
                                                       calibrate)
                     if judged is None:
                         if self.is_module:
-                            self._localize(inputs)
+                            self._localize(inputs, seed)
                         raise UnitFailure(exc.failure, where) from None
                     cmp, note = judged
                     cmp.notes.append(note)
@@ -463,11 +463,11 @@ class _Check:
         raise UnitFailure("import" if missing else None, (lead + "; " if lead else "")
                           + "no spec ran on the torch side; tried: " + " | ".join(tried[:8]), "not-exercised")
 
-    def _localize(self, inputs: list) -> None:
+    def _localize(self, inputs: list, seed: int) -> None:
         from agent.verify.localize import localize
 
         try:
-            self.result["divergence"] = localize(self.ref, self.cand, inputs)
+            self.result["divergence"] = localize(self.ref, self.cand, inputs, seed)
         except Exception as exc:  # localization is advice; the failure stands regardless
             self.result["notes"].append(f"localization failed: {type(exc).__name__}: {str(exc)[:200]}")
 

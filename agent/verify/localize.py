@@ -24,10 +24,11 @@ def subtree(node: dict, arrays: list, out: list | None = None) -> tuple[dict, li
     return dict(node), out
 
 
-def localize(ref, cand, inputs: list) -> dict | None:
-    """{path, call, torch_class, ms_class, max_abs, reason, confirmed, isolated} or None."""
+def localize(ref, cand, inputs: list, seed: int) -> dict | None:
+    """{path, call, torch_class, ms_class, max_abs, reason, confirmed, isolated} or None: the torch model of
+    SEED (the one whose weights the MindSpore cell holds) against the cell."""
     descs, arrays = pack(inputs)
-    pt, pa = ref.call("record", {"inputs": descs}, arrays)
+    pt, pa = ref.call("record", {"inputs": descs, "seed": seed}, arrays)
     ms, ma = cand.call("record", {"inputs": descs}, arrays)
     for rec in pt["records"]:
         outs = ms["records"].get(rec["path"])

@@ -9,12 +9,13 @@ serves one unit, so module-level state lives exactly as long as that unit's chec
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
 from agent.verify import aligned_random
 from agent.verify.constructors import keyword_only_defaults
-from agent.verify.inputs import make_arrays, unpack
+from agent.verify.inputs import calibration_inputs, make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args
 from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants, seed_torch
@@ -117,7 +118,8 @@ def _fresh(seed: int):
     sizes = _S["choice"].sizes
     if sizes and _S["choice"].calibrated:
         with _S["imp"].active():
-            calibrate_batchnorm(m, lambda: run_torch(m, torch_args(make_arrays(sizes[0], seed, 0))))
+            calibrate_batchnorm(m, [partial(run_torch, m, torch_args(arrays))
+                                    for arrays in calibration_inputs(sizes[0], seed)])
     _restore_sent(m, seed)
     return m
 
@@ -139,6 +141,11 @@ def _restore_sent(m, seed: int) -> None:
             a = by_name.get(name)
             if a is not None and tuple(a.shape) == tuple(t.shape):
                 t.copy_(torch.from_numpy(a))
+
+
+def _model_of(seed: int):
+    """This seed's model, leaving the current one in place (the next seed's may already be built)."""
+    return _S["model"] if seed == _S["model_seed"] else _fresh(seed)
 
 
 def model(args: dict, arrays: list):
@@ -177,8 +184,7 @@ def float64(args: dict, arrays: list):
     import copy
 
     seed = int(args["seed"])
-    # this seed's model, leaving the current one in place (the next seed's may already be built)
-    twin = copy.deepcopy(_S["model"] if seed == _S["model_seed"] else _fresh(seed)).double()
+    twin = copy.deepcopy(_model_of(seed)).double()
     with _S["imp"].active():
         out = run_torch(twin, torch_args(_widened(unpack(args["inputs"], arrays))))
     tensors: list = []
@@ -187,11 +193,11 @@ def float64(args: dict, arrays: list):
 
 
 def record(args: dict, arrays: list):
-    """Every submodule's inputs and output on these inputs (forward hooks), for localization."""
+    """Every submodule's inputs and output on these inputs (forward hooks), for localization: the model of
+    the seed asked for (the next seed's may already be built)."""
     import torch
 
-
-    model_ = _S["model"]
+    model_ = _model_of(int(args["seed"]))
     records, counts, handles, tensors = [], {}, [], []
     classes = {}
     for path, mod in model_.named_modules():

@@ -14,11 +14,12 @@ import re
 import time
 import types
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from agent.verify import constructors, examples, infer, parents, shape_fix
-from agent.verify.inputs import make_arrays, shapes
+from agent.verify.inputs import calibration_inputs, make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
 from agent.scan.names import parse_python
@@ -248,7 +249,7 @@ def _accept(choice: SpecChoice, pt_imp, obj, spec: dict, init_text, first, outpu
             break
     if as_trial and is_module and calibrate is not False and (calibrate or _blown_up(outputs[0][0])) \
             and calibrate_batchnorm(
-            obj, lambda: _timed_run(pt_imp, obj, make_arrays(first, seed, 0))):
+            obj, [partial(_timed_run, pt_imp, obj, arrays) for arrays in calibration_inputs(first, seed)]):
         choice.calibrated = True  # the trial's forwards again, on the calibrated model
         outputs = [_timed_run(pt_imp, obj, make_arrays(size, seed, i)) for i, size in enumerate(sizes)]
     choice.spec = {"source": spec.get("source", "defaults"), "init": init_text,

@@ -71,12 +71,13 @@ def batchnorms(module) -> int:
                for m in module.modules())
 
 
-def calibrate_batchnorm(module, run) -> int:
-    """Running statistics of every BatchNorm from one forward (RUN) over a trial's inputs, the norms
-    in train mode with a cumulative average. In eval mode each norm then sees activations at their
-    own scale, as a trained network's norms do: used when a deep network with random weights blew
-    values up layer after layer (then float rounding alone fails the comparison). Both sides get
-    these statistics with the weights. Returns how many norms were calibrated."""
+def calibrate_batchnorm(module, runs) -> int:
+    """Running statistics of every BatchNorm from one forward over a trial's inputs, the norms in train
+    mode with a cumulative average: RUNS are such forwards, best first (a large batch, then the trial's
+    own inputs), the first that runs decides. In eval mode each norm then sees activations at their own
+    scale, as a trained network's norms do: used when a deep network with random weights blew values up
+    layer after layer (then float rounding alone fails the comparison). Both sides get these statistics
+    with the weights. Returns how many norms were calibrated."""
     import torch
 
     norms = [m for m in module.modules()
@@ -85,15 +86,21 @@ def calibrate_batchnorm(module, run) -> int:
         return 0
     saved = [(m, m.momentum, m.training) for m in norms]
     for m in norms:
-        m.reset_running_stats()
         m.momentum = None
         m.train()
     try:
-        with torch.no_grad():
-            run()
-    except Exception:  # noqa: BLE001 - inputs the model rejects: the trial itself will say so
-        for m in norms:
-            m.reset_running_stats()
+        for run in runs:
+            for m in norms:
+                m.reset_running_stats()
+            try:
+                with torch.no_grad():
+                    run()
+                break
+            except Exception:  # noqa: BLE001 - inputs the model rejects: the next run, or the trial will say
+                continue
+        else:
+            for m in norms:
+                m.reset_running_stats()
     finally:
         for m, momentum, training in saved:
             m.momentum = momentum

@@ -17,6 +17,10 @@ class TemporalBlock(nn.Module):
         self.conv1 = parametrized_weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=1))
         self.conv2 = weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=1))
         self.relu = nn.ReLU()
+        # written into the computed weight, which the next call recomputes (a TCN's init): no effect in
+        # torch, and none in the translation, where that weight is a Tensor, not a Parameter
+        nn.init.xavier_uniform_(self.conv1.weight)
+        nn.init.normal_(self.conv2.weight, 0.0, 0.01)
 
     def forward(self, x):
         return self.relu(self.conv2(self.relu(self.conv1(x)))) + x
@@ -45,3 +49,4 @@ def test_weight_normalised_and_patch_layers_verify_with_torchs_weights(tmp_path,
     assert plan["conv1.parametrizations.weight.original1"]["ms"] == "conv1.parametrizations.weight.original1"
     assert plan["conv2.weight_g"]["ms"] == "conv2.weight_g", plan
     assert "_ms_weight_norm(" in text and "_MsUnfold" in text and "_MsFold" in text
+    assert "_ms_fill_(self.conv2.weight" in text

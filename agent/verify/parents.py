@@ -174,13 +174,40 @@ def _capture(imp, parent, cls, inputs: list) -> tuple[str, list, bool] | None:
     if not seen:
         return None
     path, args, kwargs = seen[0]
+    args, kwargs = _positional(cls, args, kwargs)
     if any(isinstance(v, torch.Tensor) for v in kwargs.values()):
-        return None  # keyword tensors: not expressible as a positional spec
-    # other keywords (`block(x, drop_connect_rate=0.2)`) are left out: the unit runs with its own defaults
+        return None  # keyword-only tensors: not expressible as a positional spec
+    # other keyword-only values (`block(x, *, drop_connect_rate=0.2)`) are left out: the unit runs with its
+    # own defaults
     described = [describe(a) for a in args]
     if any(d is None for d in described):
         return None
     return path, described, ran
+
+
+def _positional(cls, args: tuple, kwargs: dict) -> tuple[list, dict]:
+    """The parent's call of CLS as positional arguments where its forward's signature allows (`layer(x,
+    embeddings=e, inference=False)` is `(x, e, False)`; a parameter skipped before one given takes its
+    default), and the keywords left over (keyword-only parameters)."""
+    try:
+        sig = inspect.signature(cls.forward)
+        bound = sig.bind(None, *args, **kwargs).arguments  # None for self
+    except (TypeError, ValueError):
+        return list(args), dict(kwargs)
+    params = list(sig.parameters.values())[1:]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    given = [i for i, p in enumerate(positional) if p.name in bound]
+    if not given or any(positional[i].default is inspect.Parameter.empty and positional[i].name not in bound
+                        for i in range(given[-1] + 1)):
+        return list(args), dict(kwargs)
+    out = [bound[p.name] if p.name in bound else p.default for p in positional[:given[-1] + 1]]
+    star = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
+    out += list(bound.get(star, ())) if star else []
+    named = {p.name for p in positional} | {star, next(iter(sig.parameters))}
+    left = {k: v for k, v in bound.items() if k not in named}
+    var_kw = next((p.name for p in params if p.kind == p.VAR_KEYWORD), None)
+    left.update(left.pop(var_kw, {}) if var_kw else {})
+    return out, left
 
 
 def _smaller(described: list[dict]) -> list[dict] | None:

@@ -104,6 +104,8 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
 FILLED = "__msagent_filled__"  # a container given two identity children; each side binds its own
+SEQUENCE = "__msagent_sequence__"  # a Sequential of two identities; each side binds its own
+STAND_INS = (IDENTITY, FILLED, SEQUENCE)
 _WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
                       r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp)$")
 
@@ -253,12 +255,23 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     if sized:  # an image size or sequence length left None that the constructor then requires (asserts it)
         given = {**guesses, **sized}
         inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
-    sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower())]
+    sequences = [k for k in guesses if _SEQUENCE_PARAM.search(k.lower()) or _holds_modules(sig.parameters[k].annotation)]
     for stand_in in _SEQUENCE_STAND_INS if sequences else ():
-        # `blocks` may be the blocks themselves (`Sequential(blocks)`, `ReversibleSequence([(f, g), ...])`)
+        # `blocks` may be the blocks themselves (`Sequential(blocks)`, `ReversibleSequence([(f, g), ...])`),
+        # or a Sequential the module walks (`for m in down_seq._modules.values()`)
         given = dict(guesses, **{k: _Code(stand_in) for k in sequences})
         inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
     return inits
+
+
+def _holds_modules(annotation) -> bool:
+    """An annotation naming a torch container (`down_seq: nn.Sequential`; a string where the repo's modules
+    are loaded with annotations unevaluated)."""
+    import torch.nn as tnn
+
+    if isinstance(annotation, str):
+        return re.search(r"(^|\.)(Sequential|ModuleList)$", annotation.strip()) is not None
+    return isinstance(annotation, type) and issubclass(annotation, (tnn.Sequential, tnn.ModuleList))
 
 
 def naming_none(init: str, message: str, cls) -> str | None:
@@ -328,7 +341,8 @@ _SEQUENCE_LENGTH = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(num_toke
 # Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
 # alone or in (f, g) pairs as reversible blocks take them. Tried after the numeric guesses.
 _SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")
-_SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENTITY}()), ({IDENTITY}(), {IDENTITY}())]")
+_SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENTITY}()), ({IDENTITY}(), {IDENTITY}())]",
+                       f"{SEQUENCE}()")
 
 
 _OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"

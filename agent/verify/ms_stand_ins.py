@@ -2,9 +2,9 @@
 the twins of verify/parents.py's torch_part, torch_identity and torch_filled."""
 from __future__ import annotations
 
-from agent.verify.parents import FILLED, IDENTITY, PART
+from agent.verify.parents import FILLED, IDENTITY, PART, SEQUENCE
 
-__all__ = ["FILLED", "IDENTITY", "PART", "ms_filled", "ms_identity", "ms_part"]
+__all__ = ["FILLED", "IDENTITY", "PART", "SEQUENCE", "ms_filled", "ms_identity", "ms_part", "ms_sequence"]
 
 
 def ms_part(cell, path: str):
@@ -28,6 +28,13 @@ def ms_identity():
             return x
 
     return Identity()
+
+
+def ms_sequence():
+    """The MindSpore twin of parents.torch_sequence: a SequentialCell of two identities."""
+    from mindspore import nn
+
+    return nn.SequentialCell([ms_identity(), ms_identity()])
 
 
 def ms_filled(cell):

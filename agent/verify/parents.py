@@ -36,6 +36,14 @@ def torch_identity():
 
 
 FILLED = constructors.FILLED
+SEQUENCE = constructors.SEQUENCE
+
+
+def torch_sequence():
+    """A torch Sequential of two identities (a stand-in for a sequence of modules the unit walks)."""
+    import torch
+
+    return torch.nn.Sequential(torch_identity(), torch_identity())
 
 
 def torch_filled(container):

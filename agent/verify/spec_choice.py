@@ -39,6 +39,8 @@ class _RepoNames(dict):
             return parents.torch_identity
         if key == parents.FILLED:
             return parents.torch_filled
+        if key == parents.SEQUENCE:
+            return parents.torch_sequence
         if self.imp.owns(key):
             return self.imp.load(key)
         raise KeyError(key)
@@ -328,8 +330,7 @@ def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_mo
     """The candidate specs, then (modules only, reached when none of them ran) the specs found by
     building a repo module that contains the unit; guesses with an identity standing in for a wrapped
     submodule, or filling an empty container, come last: the repo's own use of a wrapper says more."""
-    stand_in = [c for c in candidates if constructors.IDENTITY in (c.get("init") or "")
-                or constructors.FILLED in (c.get("init") or "")]
+    stand_in = [c for c in candidates if any(name in (c.get("init") or "") for name in constructors.STAND_INS)]
     yield from (c for c in candidates if c not in stand_in)
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)

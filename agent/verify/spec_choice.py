@@ -294,7 +294,12 @@ def _built(pt_imp, unit, out, call: str, seed: int, as_trial: bool, tried: list[
     import torch
 
     if isinstance(out, torch.nn.Module):
-        return _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, tried, calibrate)
+        made = _module_of(pt_imp, unit, {"source": "factory", "init": call}, seed, as_trial, tried, calibrate)
+        if made.spec is None and _GUESSED_STRIDE.search(call):  # a transposed convolution's output_padding,
+            tried[:] = made.tried  # a downsampling block: a guessed stride of 1 is too small
+            made = _module_of(pt_imp, unit, {"source": "factory", "init": _GUESSED_STRIDE.sub("=2", call)}, seed,
+                              as_trial, tried, calibrate)
+        return made
     builder = _builder_call(out, call)
     if builder is None:
         return None
@@ -353,6 +358,7 @@ def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
     return constructors.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
 
 
+_GUESSED_STRIDE = re.compile(r"(?<=\bstride)=1\b")
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
 
 

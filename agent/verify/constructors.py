@@ -264,6 +264,24 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     return inits
 
 
+_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+_INPUT_WIDTH = re.compile(r"\b(?:dim_in|in_dim|input_dim|in_features|in_channels|input_size|d_in)=(\d+)\b")
+
+
+def input_width(init: str, message: str) -> str | None:
+    """INIT with the input width torch's matrix-product error asks for (`SirenWrapper(net=SirenNet(dim_in=8))`
+    multiplying the 2-d coordinates it builds itself by an 8-wide Linear: dim_in=2); None when the error is
+    another or no input-width argument holds the width the layer has."""
+    m = _MATMUL.search(message)
+    if m is None or m.group(2) == m.group(3):
+        return None
+    have, want = m.group(2), m.group(3)
+    for arg in _INPUT_WIDTH.finditer(init):
+        if arg.group(1) == want:
+            return init[:arg.start(1)] + have + init[arg.end(1):]
+    return None
+
+
 def _holds_modules(annotation) -> bool:
     """An annotation naming a torch container (`down_seq: nn.Sequential`; a string where the repo's modules
     are loaded with annotations unevaluated)."""

@@ -193,6 +193,9 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     if fixed is not None:  # what torch's error asked for, before the next guess
                         queue.insert(0, fixed)
                         fixes += 1
+                    again = constructors.input_width(init_text, str(exc)) if fixed is None and init_text else None
+                    if again is not None and again not in inits:  # data the module builds itself
+                        inits.append(again)
                     continue
                 made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
                                                                      choice.tried, calibrate)

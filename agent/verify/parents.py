@@ -11,6 +11,7 @@ descriptions, so both sides get the same freshly generated arrays as for any oth
 from __future__ import annotations
 
 import inspect
+import re
 
 from agent.verify import constructors, infer
 from agent.verify.weights import seed_torch
@@ -114,6 +115,29 @@ def _load_mentioning(imp, unit: dict, name: str, limit: int = 8) -> None:
             loaded += 1
         except Exception:  # noqa: BLE001 - a file that does not import is no parent
             continue
+
+
+_NO_ATTRIBUTE = re.compile(r"'Identity' object has no attribute '(\w+)'")
+
+
+def attribute_owners(imp, unit: dict, init: str, message: str) -> list[str]:
+    """INIT with the identity standing in for a wrapped module replaced by a repo module that has the
+    attribute the unit read from it, as MESSAGE says (`AutoregressiveWrapper(net)` reading `net.seq_len`:
+    the repo's model that sets self.seq_len), once per constructor call tried for that module on its own;
+    none when the error is another or no repo module sets that attribute."""
+    found = _NO_ATTRIBUTE.search(message)
+    if found is None or f"{IDENTITY}()" not in init:
+        return []
+    attr = found.group(1)
+    _load_mentioning(imp, unit, f"self.{attr}")
+    for name, obj in _definitions(imp, unit):
+        init_fn = getattr(obj, "__init__", None) if isinstance(obj, type) else None
+        if init_fn is None or attr not in getattr(getattr(init_fn, "__code__", None), "co_names", ()):
+            continue
+        inits = [i for i in constructors.default_inits(name, obj) if IDENTITY not in i]
+        if inits:
+            return [init.replace(f"{IDENTITY}()", i, 1) for i in inits]
+    return []
 
 
 def _mentions(owner, name: str) -> bool:

@@ -163,6 +163,8 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 again = constructors.naming_none(init_text, str(exc), pt_obj) if init_text and is_module else None
                 if again is not None and again not in inits:  # what the constructor's error asked for
                     inits.append(again)
+                if init_text and is_module:  # a wrapped module's attribute read: a repo model that has it
+                    inits += [i for i in parents.attribute_owners(pt_imp, unit, init_text, str(exc)) if i not in inits]
                 continue
             queue, fixes = list(_first_sizes(spec, obj, init_text, is_module)), 0
             while queue:

@@ -4,7 +4,7 @@ Inferred inputs are guesses; when torch refuses one, its error often says what i
 that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
 needs 8 features (a Linear behind a reshape), a token count that must be a square grid, a convolution
 that needs 3 channels, an embedding that
-needs integer indices, a deep stack of strided convolutions that needs a larger map. One corrected input
+needs integer indices, an integer argument given a tensor, a deep stack of strided convolutions that needs a larger map. One corrected input
 per error, tried before the next guess; the torch side stays the oracle (a corrected input that still
 fails is one more entry in `tried`).
 """
@@ -26,6 +26,9 @@ _EINSUM = re.compile(r"subscript \w has size (\d+) for operand \d+ which does no
                      r"size (\d+)")
 _GRID = re.compile(r"Input tensor shape: torch\.Size\(\[([\d, ]+)\]\)\. Additional info: \{[^}]*\}\.\s*Shape mismatch, "
                    r"(\d+) != (\d+)")
+# an integer argument given a tensor: `t.expand(-1, k)`, `range(n)`, `torch.zeros(n)` with a guessed tensor n
+_WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot be interpreted as an integer|"
+                        r"must be int, not Tensor")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -39,6 +42,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
             if len(shape) >= 3 and max(shape[2:]) < 128:
                 return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [2 * s for s in shape[2:]]))
         return None
+    if _WANTS_INT.search(error) and len(floats) > 1:  # the last tensor after the first is a count
+        return _replace(inputs, floats[-1], {"value": 2})
     if _INDICES.search(error) and floats:
         first = dict(inputs[floats[0]], dtype="int64", low=0, high=vocab)
         return _replace(inputs, floats[0], first)

@@ -187,6 +187,11 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     if outputs is None:
                         choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
                                             f"{type(exc).__name__}: {str(exc)[:120]}")
+                        fixed = None if spec.get("inputs") or fixes >= MAX_FIXES else shape_fix.corrected(
+                            first, str(exc), infer.vocab(obj))
+                        if fixed is not None:  # an integer argument given a tensor (`t.expand(-1, k)`)
+                            queue.insert(0, fixed)
+                            fixes += 1
                         continue
                 except Exception as exc:
                     choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")

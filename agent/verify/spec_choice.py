@@ -160,49 +160,24 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 obj, init_text = _trial_object(pt_imp, unit, init_text, pt_obj, spec, seed, as_trial)
             except Exception as exc:
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
-                again = constructors.naming_none(init_text, str(exc), pt_obj) if init_text and is_module else None
-                if again is not None and again not in inits:  # what the constructor's error asked for
-                    inits.append(again)
-                if init_text and is_module:  # a wrapped module's attribute read: a repo model that has it
-                    inits += [i for i in parents.attribute_owners(pt_imp, unit, init_text, str(exc)) if i not in inits]
+                inits += [i for i in _inits_asked(pt_imp, unit, pt_obj, init_text, exc, is_module) if i not in inits]
                 continue
             queue, fixes = list(_first_sizes(spec, obj, init_text, is_module)), 0
             while queue:
                 first = queue.pop(0)
                 values = all("value" in x for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
-                try:
-                    outputs = [_timed_run(pt_imp, obj, make_arrays(first, seed, 0))]
-                except TypeError as exc:
-                    # a builder taking what it passes on through **kwargs: its missing names, guessed
-                    outputs = None
-                    call = _with_missing(call, exc) if not is_module else None
-                    if call is not None:
-                        try:
-                            with pt_imp.active():
-                                built, call = _build(pt_imp, unit, call, None, guessed=True)
-                            outputs = [(built, 0.0)]
-                        except Exception as again:  # noqa: BLE001
-                            exc = again
-                    if outputs is None:
-                        choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
-                                            f"{type(exc).__name__}: {str(exc)[:120]}")
-                        fixed = None if spec.get("inputs") or fixes >= MAX_FIXES else shape_fix.corrected(
-                            first, str(exc), infer.vocab(obj))
-                        if fixed is not None:  # an integer argument given a tensor (`t.expand(-1, k)`)
-                            queue.insert(0, fixed)
-                            fixes += 1
-                        continue
-                except Exception as exc:
-                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {type(exc).__name__}: {str(exc)[:120]}")
+                outputs, call, exc = _run_first(pt_imp, unit, obj, first, call, seed, is_module)
+                if outputs is None:
+                    choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
+                                        f"{type(exc).__name__}: {str(exc)[:120]}")
                     fixed = None if spec.get("inputs") or fixes >= MAX_FIXES else shape_fix.corrected(
                         first, str(exc), infer.vocab(obj))
                     if fixed is not None:  # what torch's error asked for, before the next guess
                         queue.insert(0, fixed)
                         fixes += 1
-                    again = constructors.input_width(init_text, str(exc)) if fixed is None and init_text else None
-                    if again is not None and again not in inits:  # data the module builds itself
-                        inits.append(again)
+                    elif init_text and (again := constructors.input_width(init_text, str(exc))) and again not in inits:
+                        inits.append(again)  # data the module builds itself
                     continue
                 made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
                                                                      choice.tried, calibrate)
@@ -218,6 +193,36 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     if fallback is not None:
         return _accept(choice, pt_imp, *fallback, seed, as_trial, is_module, calibrate)
     return choice
+
+
+def _inits_asked(pt_imp, unit, pt_obj, init_text, exc: Exception, is_module: bool) -> list[str]:
+    """Constructor calls the error EXC of building INIT_TEXT asks for: a parameter left None that it names,
+    a number that must be a tuple (constructors.naming_none), a repo module with the attribute a wrapper
+    read from its identity stand-in (parents.attribute_owners)."""
+    if not (init_text and is_module):
+        return []
+    again = constructors.naming_none(init_text, str(exc), pt_obj)
+    return ([again] if again is not None else []) + parents.attribute_owners(pt_imp, unit, init_text, str(exc))
+
+
+def _run_first(pt_imp, unit, obj, first: list[dict], call: str | None, seed: int, is_module: bool):
+    """(outputs, call, None) of the unit on the inputs FIRST, or (None, call, the error). A builder taking
+    what it passes on through **kwargs that misses names gets them guessed: CALL is then the call that
+    built (or failed to build) its module."""
+    try:
+        return [_timed_run(pt_imp, obj, make_arrays(first, seed, 0))], call, None
+    except TypeError as exc:
+        call = _with_missing(call, exc) if not is_module else None
+        if call is None:
+            return None, None, exc
+        try:
+            with pt_imp.active():
+                built, call = _build(pt_imp, unit, call, None, guessed=True)
+            return [(built, 0.0)], call, None
+        except Exception as again:  # noqa: BLE001
+            return None, call, again
+    except Exception as exc:  # noqa: BLE001 - torch refused these inputs: the caller tries the next
+        return None, None, exc
 
 
 def _trial_object(pt_imp, unit, init_text, pt_obj, spec: dict, seed: int, as_trial: bool):

@@ -1,9 +1,8 @@
 """A repo call whose inner constructor's arguments came through **kwargs (`Wrapper(Model(**model_kwargs),
 pad=0)`) becomes the spec `Wrapper(Model(), pad=0)`; torch says what the inner call misses, and those
 arguments are guessed inside it, not appended to the outer call. Real torch and MindSpore."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
 from agent.verify.spec_choice import _with_missing
+from tests.support.one_file import migrate_files
 
 FILES = {
     "pkg/__init__.py": "",
@@ -53,11 +52,7 @@ def test_missing_arguments_go_into_the_call_that_misses_them():
 
 
 def test_wrapper_verifies_on_its_repo_call_with_the_inner_arguments_guessed(tmp_path, shared_verifier):
-    src = tmp_path / "src"
-    for rel, text in FILES.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report = migrate_files(tmp_path, FILES, shared_verifier)
     unit = next(u for u in report.units if u.name == "Wrapper")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["source"] == "repo" and "Model(num_tokens=" in unit.spec["init"], unit.spec

@@ -1,8 +1,7 @@
 """A container block no guess can fill (its children are added by the model that uses it) is verified
 inside a model defined in another file of the package: the spec names `pkg.net.Net()`, and both sides
 import `pkg.net` for it even though the block's own module never imports it. Real torch and MindSpore."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
+from tests.support.one_file import migrate_files
 
 FILES = {
     "pkg/__init__.py": "",
@@ -38,11 +37,7 @@ class Net(nn.Module):
 
 
 def test_container_verified_inside_a_model_of_another_file(tmp_path, shared_verifier):
-    src = tmp_path / "src"
-    for rel, text in FILES.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
-    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report = migrate_files(tmp_path, FILES, shared_verifier)
     unit = next(u for u in report.units if u.name == "Concat")
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["source"] == "parent" and "pkg.net.Net()" in unit.spec["init"], unit.spec

@@ -1,4 +1,4 @@
-"""Migrate a repo of one file on the shared worker: the report and the translated text."""
+"""Migrate a small repo (one file, or a few) on the shared worker: the report (and the translated text)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +14,15 @@ def migrate_one_file(tmp_path: Path, name: str, source: str, worker) -> tuple[Re
     (src / name).write_text(source)
     report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=worker)
     return report, (tmp_path / "out" / name).read_text()
+
+
+def migrate_files(tmp_path: Path, files: dict[str, str], worker) -> Report:
+    """Migrate a repo of FILES (relative path -> text) on the shared worker: the report."""
+    src = tmp_path / "src"
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    return migrate(src, tmp_path / "out", MigrateSettings(), verifier=worker)
 
 
 def assert_verified(report: Report, names, level: str | None = "grad") -> dict:

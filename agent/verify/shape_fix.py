@@ -52,7 +52,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a})
     if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
         a, b = int(m.group(1)), int(m.group(2))
-        return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b)
+        return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b) \
+            or _offset_axis(inputs, a, b)
     if m := _GRID.search(error):  # `h = w = int(sqrt(n))`: a token count that is a square grid
         have, want = int(m.group(2)), int(m.group(3))
         side = math.isqrt(have)
@@ -99,6 +100,19 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _offset_axis(inputs: list[dict], want: int, seen: int):
+    """The first array input (float or integer) with an axis one or two longer than SEEN, the size the unit
+    derived from it (`x[:, :-1]`: tokens shifted for next-token prediction), grown or cut by as much as
+    SEEN must change to become WANT (a model that takes exactly `seq_len` positions)."""
+    for i, d in enumerate(inputs):
+        shape = list(d.get("shape") or ())
+        for k in range(1, len(shape)):
+            if 0 < shape[k] - seen <= 2 and shape[k] + want - seen > 0:
+                shape[k] += want - seen
+                return _replace(inputs, i, dict(d, shape=shape, _vary=[a for a in d.get("_vary", []) if a != k]))
     return None
 
 

@@ -62,7 +62,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
             return _set_axis(inputs, floats, _axis_of(have), {have: square})
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows)
+        return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows) \
+            or _widened_features(inputs, floats, rows, have, want)
     if m := _CHANNELS.search(error):
         want, have = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want})
@@ -100,6 +101,19 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _widened_features(inputs: list[dict], floats: list[int], rows: int, have: int, want: int):
+    """The first float input whose leading axes make the ROWS torch multiplied, its last axis changed by
+    WANT - HAVE: the unit added features to it before the Linear (Fourier features concatenated to the
+    input's channels), so the input must carry that many more or fewer."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if len(shape) >= 2 and math.prod(shape[:-1]) == rows and shape[-1] < have and shape[-1] + want - have > 0:
+            shape[-1] += want - have
+            vary = [a for a in inputs[i].get("_vary", []) if a != len(shape) - 1]
+            return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
 
 

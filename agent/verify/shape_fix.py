@@ -2,11 +2,12 @@
 
 Inferred inputs are guesses; when torch refuses one, its error often says what it wanted: a broadcast
 that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
-needs 8 features (a Linear behind a reshape), a token count that must be a square grid, a convolution
-that needs 3 channels, an embedding that
-needs integer indices, an integer argument given a tensor, a deep stack of strided convolutions that needs a larger map. One corrected input
-per error, tried before the next guess; the torch side stays the oracle (a corrected input that still
-fails is one more entry in `tried`).
+needs 8 features (a Linear behind a reshape, or fewer where the unit appends features of its own), a
+token count that must be a square grid or one longer than a model's fixed length (`x[:, :-1]`), a
+convolution that needs 3 channels, an embedding that needs integer indices, an integer argument given a
+tensor, a deep stack of strided convolutions that needs a larger map. One corrected input per error,
+tried before the next guess; the torch side stays the oracle (a corrected input that still fails is one
+more entry in `tried`).
 """
 from __future__ import annotations
 

@@ -35,6 +35,11 @@ def test_garbage_is_replaced_by_seeded_draws_and_initialised_weights_are_kept():
         again.bias.fill_(float("inf"))
     perturb_constants(again, seed=1)
     assert torch.equal(again.bias, m.bias)  # the same draws under the same seed
+    masked = torch.nn.Module()
+    masked.register_buffer("mask", torch.full((3, 3), float("-inf")).triu(1))
+    kept_mask = masked.mask.clone()
+    perturb_constants(masked, seed=1)
+    assert torch.equal(masked.mask, kept_mask)  # a buffer's -inf is meant: a causal mask stays one
 
 
 def test_module_with_uninitialised_weights_verifies(tmp_path, shared_verifier):

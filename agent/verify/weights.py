@@ -38,9 +38,10 @@ GARBAGE = 1e10  # a weight this large, or not finite, was never initialised (`to
 
 def perturb_constants(module, seed: int) -> list[str]:
     """Add noise to constant floating tensors (BatchNorm/LayerNorm weight=1, bias=0, running stats)
-    so that a swapped or dropped mapping shows up in the outputs; fill tensors nobody initialised
+    so that a swapped or dropped mapping shows up in the outputs; fill parameters nobody initialised
     (memory left as it was: values not finite or beyond GARBAGE) with N(0, 0.1^2) draws, so that the
-    trial computes numbers and the same ones under the same seed. Returns the names changed."""
+    trial computes numbers and the same ones under the same seed. Buffers keep theirs: a -inf there is
+    meant (a causal mask). Returns the names changed."""
     import torch
 
     gen = torch.Generator().manual_seed(10_000 + seed)
@@ -53,7 +54,7 @@ def perturb_constants(module, seed: int) -> list[str]:
             for lname, t in local:
                 if t is None or not t.is_floating_point() or t.numel() == 0:
                     continue
-                if not bool(torch.isfinite(t).all()) or float(t.abs().max()) > GARBAGE:
+                if lname in mod._parameters and (not bool(torch.isfinite(t).all()) or float(t.abs().max()) > GARBAGE):
                     t.copy_(0.1 * torch.randn(t.shape, generator=gen).to(t.dtype))
                     touched.append(f"{path}.{lname}" if path else lname)
                     continue

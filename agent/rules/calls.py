@@ -40,7 +40,31 @@ def _same_value(a: str, b: str | None) -> bool:
 
 
 def _atomic(src: str) -> bool:
-    return re.fullmatch(r"[\w.]+|'[^']*'|\"[^\"]*\"|-?\d+(\.\d*)?(e-?\d+)?", src.strip()) is not None
+    """Source that needs no parentheses of its own in a template (`{self}.long()`): a name, a literal, a
+    call, attribute or subscript, or something already in parentheses."""
+    src = src.strip()
+    if re.fullmatch(r"[\w.]+|'[^']*'|\"[^\"]*\"|-?\d+(\.\d*)?(e-?\d+)?", src):
+        return True
+    try:
+        node = parse_python(src, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, (ast.Call, ast.Attribute, ast.Subscript, ast.List, ast.Dict)) or _enclosed(src)
+
+
+def _enclosed(src: str) -> bool:
+    """`(a + b)`: the first parenthesis closes at the last character."""
+    if not src.startswith("("):
+        return False
+    depth = 0
+    for i, ch in enumerate(src):  # brackets inside strings would mislead this count: such code stays wrapped
+        if ch in "'\"":
+            return False
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0:
+            return i == len(src) - 1
+    return False
 
 
 def helper_name(source: str) -> str:

@@ -1,6 +1,8 @@
 """Torch overloads only run time can tell apart: `x.max(other)` is an elementwise maximum when `other`
 is a tensor and a reduction when it is a dim (EvoNorm divides by `left.max(right)`); a function that
-returns a dtype is compared by the dtype's name (torch.float16 is mindspore.float16). Real migrations,
+returns a dtype is compared by the dtype's name (torch.float16 is mindspore.float16); `a.to(b)` casts
+to b's dtype when b is a tensor and moves nothing when it is a device; a cast to integers or booleans
+carries no gradient (MindSpore's Cast passes one back unless the translation cuts it). Real migrations,
 compared on real torch and MindSpore."""
 from tests.support.one_file import assert_verified, migrate_one_file
 
@@ -24,6 +26,26 @@ class Ratio(nn.Module):
 
 def amp_dtype(x, device: str = "cuda"):
     return torch.get_autocast_dtype(device), x.dtype
+
+
+class Router(nn.Module):
+    """Top-1 routing as mixture-of-experts code writes it: the dispatch mask is the combine weights cast to
+    bool and back, which carries no gradient in torch."""
+
+    def __init__(self, dim=8, experts=4):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(dim, experts))
+
+    def forward(self, x):
+        gates = (x @ self.w).softmax(dim=-1)
+        combine = gates * (gates >= gates.max(dim=-1, keepdim=True)[0]).float()
+        dispatch = combine.bool().to(combine)
+        return dispatch * x.sum(dim=-1, keepdim=True) + combine, x * (x * 3).long()
+
+
+def kept_weights(scores, device: str = "cpu"):
+    keep = scores > 0
+    return keep.to(scores) * scores.to(device), (keep.long() * 2).to(keep)
 '''
 
 
@@ -32,6 +54,10 @@ def test_runtime_overloads_and_dtype_outputs_verify(tmp_path, shared_verifier):
     assert "_ms_tensor_max(left, right)" in out and "_ms_tensor_max(x, self.dim)" in out
     assert_verified(report, ["Ratio"])
     assert_verified(report, ["amp_dtype"], level=None)
+    assert "_ms_to(keep, scores) * scores," in out
+    assert_verified(report, ["kept_weights"], level=None)
+    assert "_ms_to(ops.stop_gradient(combine.bool()), combine)" in out
+    assert_verified(report, ["Router"])
 
 
 def test_a_wrong_dtype_is_a_mismatch():

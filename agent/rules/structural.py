@@ -129,12 +129,38 @@ def _moved(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpressi
 
 @rewrite("to-is-a-cast-or-nothing")
 def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
-    """`.to(device)` moves nothing in MindSpore; `.to(dtype)` is a cast."""
+    """`.to(device)` moves nothing in MindSpore; `.to(dtype)` is a cast; `.to(other)` with a value the
+    code does not name as a device or dtype (`t.to(mask)`: another tensor's dtype) is left to a helper
+    that decides at run time."""
     for arg in call.args:
         kw = arg.keyword.value if arg.keyword else None
         if kw == "dtype" or (kw is None and _is_dtype(arg.value, rw)):
             return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("astype")), args=[cst.Arg(arg.value)])
-    return receiver
+    first = call.args[0] if call.args else None
+    if first is None or first.keyword is not None or first.star or _names_a_device(first.value):
+        return receiver
+    rw._add_helper(_TO_HELPER)
+    return cst.Call(func=cst.Name("_ms_to"), args=[cst.Arg(receiver), cst.Arg(first.value)])
+
+
+_TO_HELPER = '''def _ms_to(x, other):
+    """torch's `x.to(other)` where only run time knows what `other` is: another tensor's dtype for a
+    tensor, a cast for a dtype; a device moves nothing (MindSpore places tensors by its context)."""
+    if isinstance(other, mindspore.Tensor):
+        return x.astype(other.dtype)
+    if isinstance(other, mindspore.dtype.Type):
+        return x.astype(other)
+    return x
+'''
+
+
+def _names_a_device(node: cst.BaseExpression) -> bool:
+    """A device as code writes one: a string or integer literal, a call (`torch.device(...)` as
+    rewritten), or a name whose last part speaks of a device (`device`, `self.dev`, `args.gpu`)."""
+    if isinstance(node, (cst.SimpleString, cst.Integer, cst.Call, cst.FormattedString)):
+        return True
+    last = rw_code(node).rsplit(".", 1)[-1].lower()
+    return re.search(r"dev|cuda|gpu|cpu|rank|place", last) is not None
 
 
 @rewrite("forward-is-construct")
@@ -168,7 +194,24 @@ def _extremum(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpre
     return cst.Call(func=cst.Name(f"_ms_tensor_{name}"), args=[cst.Arg(receiver), cst.Arg(call.args[0].value)])
 
 
-TENSOR_METHODS = {"size": _size, "to": _to, "cuda": _moved, "cpu": _moved, "max": _extremum, "min": _extremum}
+@rewrite("casts-of-conditions-stay")
+def _cast_of_condition(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression | None:
+    """`(x > 0).long()`: a comparison (or logic over comparisons) has no gradient, so its cast stays as
+    written; the KB's entry casts anything else with the gradient cut, as torch's integer and boolean
+    tensors carry none (MindSpore's Cast passes one back)."""
+    return call if not call.args and _condition(receiver) else None
+
+
+def _condition(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.BitAnd, cst.BitOr, cst.BitXor)):
+        return _condition(node.left) and _condition(node.right)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+        return _condition(node.expression)
+    return isinstance(node, cst.Comparison)
+
+
+TENSOR_METHODS = {"size": _size, "to": _to, "cuda": _moved, "cpu": _moved, "max": _extremum, "min": _extremum,
+                  "long": _cast_of_condition, "int": _cast_of_condition, "bool": _cast_of_condition}
 MODULE_METHODS = {"to": _to, "cuda": _moved, "cpu": _moved, "forward": _forward}
 
 

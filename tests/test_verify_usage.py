@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.verify import infer
-from agent.verify.usage import INDEX, INT, SHAPE, parameter_kinds
+from agent.verify.usage import INDEX, INT, LENGTH, SHAPE, parameter_kinds
 
 torch = pytest.importorskip("torch")
 
@@ -59,6 +59,30 @@ def test_kinds_come_from_uses_not_names():
     assert parameter_kinds(ns["plain"]) == {}
     assert parameter_kinds(ns["shift"]) == {"amount": INT}  # a padding amount
     assert parameter_kinds(ns["bands"]) == {"max_freq": INT, "num_bands": INT}  # linspace bounds and steps
+
+
+LENGTHS = """
+class Stack(torch.nn.Module):
+    def __init__(self, dim, depth, kernel_size):
+        super().__init__()
+        assert len(depth) == 3, 'depth should be a tuple of length 3'
+        pre, valley, post = depth
+        kh, kw = kernel_size
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(dim, dim) for _ in range(pre + valley + post)])
+        self.kernel = (kh, kw)
+"""
+
+
+def test_tuple_lengths_come_from_len_and_unpacking():
+    from agent.verify.constructors import default_inits
+
+    ns = _define(LENGTHS)
+    kinds = parameter_kinds(ns["Stack"].__init__)
+    assert kinds["depth"] == LENGTH + "3" and kinds["kernel_size"] == LENGTH + "2"
+    init = default_inits("Stack", ns["Stack"])[0]
+    assert "depth=(2, 2, 2)" in init and "kernel_size=(3, 3)" in init, init
+    model = eval(init, ns)
+    assert len(model.layers) == 6
 
 
 @pytest.mark.parametrize("name", ["extract", "kernel", "crop", "shift", "bands"])

@@ -223,7 +223,10 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
         return [f"{name}()"]
     guesses = {p.name: guess_value(p.name, p.annotation) for p in required}
     for k, kind in usage.parameter_kinds(cls if inspect.isfunction(cls) else cls.__init__).items():
-        if kind in (usage.SHAPE, usage.PAIR) and k in guesses and not isinstance(guesses[k], tuple):  # `len(shape)`
+        if kind.startswith(usage.LENGTH) and k in guesses and not isinstance(guesses[k], tuple):  # `ph, pw = size`
+            item = guesses[k] if isinstance(guesses[k], int) and not isinstance(guesses[k], bool) else 8
+            guesses[k] = (item,) * int(kind[len(usage.LENGTH):])
+        if kind == usage.SHAPE and k in guesses and not isinstance(guesses[k], tuple):  # `len(shape)`
             guesses[k] = (8, 8)
         if kind.startswith(usage.INSTANCE) and k in guesses and guesses[k] is inspect.Parameter.empty:
             built = _instance_of(cls, kind[len(usage.INSTANCE):], _depth)

@@ -20,7 +20,8 @@ import textwrap
 
 from agent.scan.names import parse_python
 
-INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING, PAIR = "int", "shape", "index", "vector index", "mapping", "pair"
+INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING = "int", "shape", "index", "vector index", "mapping"
+LENGTH = "length:"  # + how many items: `ph, pw = patch_size`, `assert len(depth) == 3`
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 RANK = "rank:"  # + how many axes: `b, h, w, d = q.shape` unpacks a tensor of rank 4
 
@@ -38,7 +39,7 @@ _VECTOR_INDEX = {"index_select", "index_add", "index_copy", "index_fill"}  # the
 
 
 def parameter_kinds(fn) -> dict[str, str]:
-    """{parameter name: INT | SHAPE | INDEX | VECTOR_INDEX | MAPPING | PAIR | RANK + N | INSTANCE + class
+    """{parameter name: INT | SHAPE | INDEX | VECTOR_INDEX | MAPPING | LENGTH + N | RANK + N | INSTANCE + class
     name} for the parameters whose use tells;
     {} without source."""
     code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
@@ -102,8 +103,13 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
         if name is not None:
             kinds.setdefault(name, kind)
 
-    for node in ast.walk(func):
-        if isinstance(node, ast.Call):
+    for node in ast.walk(func):  # breadth first: `len(p) == 3` is seen before the `len(p)` inside it
+        if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
+                and isinstance(node.left, ast.Call) and getattr(node.left.func, "id", None) == "len"
+                and len(node.left.args) == 1 and isinstance(node.comparators[0], ast.Constant)
+                and isinstance(node.comparators[0].value, int)):
+            mark(node.left.args[0], LENGTH + str(node.comparators[0].value))
+        elif isinstance(node, ast.Call):
             callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if callee == "len" and node.args:
                 mark(node.args[0], SHAPE)
@@ -143,8 +149,8 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             shape_of = _shape_of(node.value)
             if shape_of is not None:  # `b, n, d = x.shape`: x has that many axes
                 mark(shape_of, RANK + str(len(names)))
-            elif len(names) in (2, 3):  # `ph, pw = patch_size`: a pair
-                mark(node.value, PAIR)
+            elif len(names) in (2, 3, 4):  # `ph, pw = patch_size`: a pair
+                mark(node.value, LENGTH + str(len(names)))
         elif isinstance(node, ast.Slice):
             for bound in (node.lower, node.upper):
                 if bound is not None:

@@ -1,6 +1,7 @@
 """A wrapper that reads an attribute of the module it wraps (`self.max_len = net.max_len`) cannot run on
 an identity standing in for that module; the repo's own module that sets the attribute is built in its
-place, and the wrapper verifies around it. Real torch and MindSpore."""
+place, and the wrapper verifies around it; the attribute is also found where the wrapper asserts it
+(`assert hasattr(net, 'max_len')`) before reading it. Real torch and MindSpore."""
 from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
@@ -10,6 +11,7 @@ import torch.nn as nn
 class Wrapper(nn.Module):
     def __init__(self, net):
         super().__init__()
+        assert hasattr(net, 'max_len'), 'the wrapped model must say its maximum length'
         self.net = net
         self.max_len = net.max_len
 

@@ -125,19 +125,31 @@ def attribute_owners(imp, unit: dict, init: str, message: str) -> list[str]:
     attribute the unit read from it, as MESSAGE says (`AutoregressiveWrapper(net)` reading `net.seq_len`:
     the repo's model that sets self.seq_len), once per constructor call tried for that module on its own;
     none when the error is another or no repo module sets that attribute."""
-    found = _NO_ATTRIBUTE.search(message)
-    if found is None or f"{IDENTITY}()" not in init:
+    if f"{IDENTITY}()" not in init:
         return []
-    attr = found.group(1)
-    _load_mentioning(imp, unit, f"self.{attr}")
-    for name, obj in _definitions(imp, unit):
-        init_fn = getattr(obj, "__init__", None) if isinstance(obj, type) else None
-        if init_fn is None or attr not in getattr(getattr(init_fn, "__code__", None), "co_names", ()):
-            continue
-        inits = [i for i in constructors.default_inits(name, obj) if IDENTITY not in i]
-        if inits:
-            return [init.replace(f"{IDENTITY}()", i, 1) for i in inits]
+    for attr in _attributes_wanted(imp, unit, message):
+        _load_mentioning(imp, unit, f"self.{attr}")
+        for name, obj in _definitions(imp, unit):
+            init_fn = getattr(obj, "__init__", None) if isinstance(obj, type) else None
+            if init_fn is None or attr not in getattr(getattr(init_fn, "__code__", None), "co_names", ()):
+                continue
+            inits = [i for i in constructors.default_inits(name, obj) if IDENTITY not in i]
+            if inits:
+                return [init.replace(f"{IDENTITY}()", i, 1) for i in inits]
     return []
+
+
+def _attributes_wanted(imp, unit: dict, message: str) -> list[str]:
+    """The attribute the error names as missing on the identity, or, for any other error, those the
+    unit's constructor checks with `hasattr(net, 'max_seq_len')` and reads (an assert stops it first)."""
+    found = _NO_ATTRIBUTE.search(message)
+    if found is not None:
+        return [found.group(1)]
+    cls = getattr(imp.modules.get(unit["module"]), unit["name"], None)
+    code = getattr(getattr(cls, "__init__", None), "__code__", None)
+    if code is None or "hasattr" not in code.co_names:
+        return []
+    return [c for c in code.co_consts if isinstance(c, str) and c.isidentifier() and c in code.co_names]
 
 
 def _mentions(owner, name: str) -> bool:

@@ -64,7 +64,7 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows) \
-            or _widened_features(inputs, floats, rows, have, want)
+            or _widened_features(inputs, floats, rows, have, want) or _sole_last_axis(inputs, floats, have, want)
     if m := _CHANNELS.search(error):
         want, have = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want})
@@ -116,6 +116,15 @@ def _widened_features(inputs: list[dict], floats: list[int], rows: int, have: in
             vary = [a for a in inputs[i].get("_vary", []) if a != len(shape) - 1]
             return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
+
+
+def _sole_last_axis(inputs: list[dict], floats: list[int], have: int, want: int):
+    """The one float input whose last axis is HAVE, set to WANT, when the rows torch multiplied come from
+    no input as it is (`pos[:, :, None] - pos[:, None]`: pairwise offsets of 3-d points, b*n*n rows)."""
+    holding = [i for i in floats if len(inputs[i]["shape"]) >= 2 and inputs[i]["shape"][-1] == have]
+    if len(holding) != 1:
+        return None
+    return _set_axis(inputs, holding, lambda shape: len(shape) - 1, {have: want})
 
 
 def _offset_axis(inputs: list[dict], want: int, seen: int):

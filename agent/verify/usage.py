@@ -16,6 +16,7 @@ import ast
 import functools
 import inspect
 import os
+import re
 import textwrap
 
 from agent.scan.names import parse_python
@@ -89,6 +90,21 @@ def _shape_of(node):
     return node.value
 
 
+_EINOPS = {"rearrange", "reduce", "repeat"}
+_EINOPS_AXIS = re.compile(r"\([^)]*\)|\S+")
+
+
+def _einops_rank(callee: str | None, args: list) -> int | None:
+    """How many axes an einops call's pattern gives its input (none with an ellipsis)."""
+    if callee not in _EINOPS or len(args) < 2 or not isinstance(args[1], ast.Constant) \
+            or not isinstance(args[1].value, str) or "->" not in args[1].value:
+        return None
+    left = args[1].value.split("->")[0]
+    if "..." in left or "…" in left:
+        return None
+    return len(_EINOPS_AXIS.findall(left)) or None
+
+
 @functools.lru_cache(maxsize=1024)
 def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
     """(parameter, kind) pairs of one parsed function definition (cached: the tree is the file's)."""
@@ -120,6 +136,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             for a in node.args:
                 if isinstance(a, ast.Starred):
                     mark(a.value, SHAPE)
+            rank = _einops_rank(callee, node.args)
+            if rank:  # `rearrange(pos, 'b i c -> b i 1 c')`: pos has three axes
+                mark(node.args[0], RANK + str(rank))
             if callee in _LAYER_SIZES:  # `nn.Conv2d(inp, oup, 1)` in a builder: channel counts
                 for a in node.args:
                     mark(a, INT)

@@ -269,6 +269,24 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
 
 _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _INPUT_WIDTH = re.compile(r"\b(?:dim_in|in_dim|input_dim|in_features|in_channels|input_size|d_in)=(\d+)\b")
+_RESIDUAL = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
+                       r"dimension 1\b")
+_RESIDUAL_WIDTH = re.compile(r"\b(?:inplanes|in_planes|in_channels|in_chs|inp|in_dim|dim_in|in_features)=(\d+)\b")
+
+
+def residual_width(init: str, message: str) -> str | None:
+    """INIT with its input width set to the width of the branch the input is added to, as torch's broadcast
+    error says (`out + residual`: a ResNet Bottleneck(inplanes=8, planes=8) widens to planes * 4 = 32 and
+    adds its input, so without a downsample its input must be 32 wide); None when the error is another or
+    no input-width argument holds the input's width."""
+    m = _RESIDUAL.search(message)
+    if m is None:
+        return None
+    branch, given = m.group(1), m.group(2)
+    for arg in _RESIDUAL_WIDTH.finditer(init):
+        if arg.group(1) == given:
+            return init[:arg.start(1)] + branch + init[arg.end(1):]
+    return None
 
 
 def input_width(init: str, message: str) -> str | None:

@@ -171,13 +171,15 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                 if outputs is None:
                     choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
                                         f"{type(exc).__name__}: {str(exc)[:120]}")
-                    fixed = None if spec.get("inputs") or fixes >= MAX_FIXES else shape_fix.corrected(
+                    wider = constructors.residual_width(init_text, str(exc)) if init_text else None
+                    fixed = None if spec.get("inputs") or fixes >= MAX_FIXES or wider else shape_fix.corrected(
                         first, str(exc), infer.vocab(obj))
                     if fixed is not None:  # what torch's error asked for, before the next guess
                         queue.insert(0, fixed)
                         fixes += 1
-                    elif init_text and (again := constructors.input_width(init_text, str(exc))) and again not in inits:
-                        inits.append(again)  # data the module builds itself
+                    elif init_text and (again := wider or constructors.input_width(init_text, str(exc))) \
+                            and again not in inits:
+                        inits.append(again)  # data the module builds itself, or a residual the input joins
                     continue
                 made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
                                                                      choice.tried, calibrate)

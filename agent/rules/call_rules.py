@@ -28,7 +28,8 @@ class CallRules:
         func = original.func
         if isinstance(func, cst.Attribute):
             method = func.attr.value
-            if self.inf.is_tensor(func.value, self.scope) or self._seen_on_tensor(original, method):
+            if self.inf.is_tensor(func.value, self.scope) or self._seen_on_tensor(original, method) \
+                    or self._torch_keywords(original, method):
                 return self._tensor_method(original, updated, method)
             if self.inf.is_module(func.value, self.scope) or (
                     isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
@@ -60,6 +61,15 @@ class CallRules:
             first = updated.args[0].with_changes(value=updated.args[0].value.value)
             return updated.with_changes(args=[first, *updated.args[1:]])
         return updated
+
+    def _torch_keywords(self, call: cst.Call, method: str) -> bool:
+        """`(a * b).sum(dim=-1, keepdim=True)` on values nothing types (a custom autograd backward's saved
+        tensors): a Tensor method called with `dim`/`keepdim`, keywords of torch's tensors only (numpy's
+        are axis and keepdims), on a receiver that is not a module or self."""
+        receiver = call.func.value
+        return (any(a.keyword is not None and a.keyword.value in ("dim", "keepdim") for a in call.args)
+                and not (isinstance(receiver, cst.Name) and receiver.value == "self")
+                and not self.inf.is_module(receiver, self.scope) and self.kb.get(f"torch.Tensor.{method}") is not None)
 
     def _unknown_receiver(self, node: cst.BaseExpression) -> bool:
         """A name or `self.x` the rules know nothing of (not a module, not annotated, not a torch name, not self)."""

@@ -74,6 +74,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         self._tops: set[int] = set()
         self._members: set[int] = set()
         self.not_refs: set[int] = set()  # Name nodes that name no variable: attributes, keywords
+        self.assigned: set[int] = set()  # assignment targets: `x.requires_grad = True` is written, not read
         self.complex_stores: set[int] = set()  # `z.real` / `z.imag` assigned to
         self.complex_seen = True  # whether the file may compute in complex numbers (see complex_arithmetic)
         self.complex_memo: dict[int, bool] = {}
@@ -213,6 +214,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
 
     # -- assignments ---------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
+        self.assigned.update(id(t.target) for t in node.targets)
         for t in node.targets:
             self.inf.bind_targets(t.target, node.value, self.scope)
             if isinstance(t.target, cst.Name):  # `best = x.max(dim=1)`: `best.values` later is `best[0]`

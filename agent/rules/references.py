@@ -148,14 +148,16 @@ class ReferenceRules:
 
     @rewrite("tensor-attributes")
     def _tensor_attribute(self, original, updated):
-        """A Tensor attribute MindSpore lacks (`is_cuda`, `t.device.type`: its Tensor.device is a string), as
-        the expression that answers it there."""
+        """A Tensor attribute MindSpore lacks (`is_cuda`, `t.device.type`: its Tensor.device is a string;
+        `requires_grad` read), as the expression that answers it there."""
         attr, value = original.attr.value, original.value
         if attr in structural.TENSOR_ATTRIBUTES and self.inf.is_tensor(value, self.scope):
             answer = structural.TENSOR_ATTRIBUTES[attr]
         elif (attr == "type" and isinstance(value, cst.Attribute) and value.attr.value == "device"
               and self.inf.is_tensor(value.value, self.scope)):
             answer = structural.DEVICE_TYPE
+        elif attr == "requires_grad" and id(original) not in self.assigned and not self.inf.is_module(value, self.scope):
+            answer = structural.REQUIRES_GRAD.format(value=code(updated.value))
         else:
             return None
         self.api_calls += 1

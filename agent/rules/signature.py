@@ -73,6 +73,9 @@ def parse_signature(signature: str) -> tuple[Param, ...]:
     return tuple(out)
 
 
+_NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
 def bind(call: cst.Call, signature: str) -> Binding:
     params = parse_signature(signature)
     b = Binding(params=params)
@@ -100,6 +103,8 @@ def bind(call: cst.Call, signature: str) -> Binding:
                 raise BindError(f"too many positional arguments for {signature}")
         else:
             name = arg.keyword.value
+            if name not in by_name and _NUMPY_NAMES.get(name) in by_name:
+                name = _NUMPY_NAMES[name]  # `t.sum(axis=1, keepdims=True)`: torch takes numpy's names
             if name in b.args:
                 raise BindError(f"argument {name!r} given twice")
             if name not in by_name and not has_varkw and name != b.vararg_name:

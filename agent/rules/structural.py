@@ -28,6 +28,10 @@ MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children",
 DROPPED_SETTINGS = ("torch.backends.",)
 # Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.
 TENSOR_ATTRIBUTES = {"is_cuda": "(mindspore.get_context('device_target') == 'GPU')"}
+# Read on any value but a module: a Parameter's own flag; a MindSpore Tensor has none (gradients are
+# taken by grad/value_and_grad wherever they are asked for), so code that branches on it (checkpoint only
+# what needs backward) takes its no-gradient path, which computes the same values.
+REQUIRES_GRAD = "getattr({value}, 'requires_grad', False)"
 # `t.device.type`: torch's name for the kind of device the MindSpore side runs on ("cuda" for GPU)
 DEVICE_TYPE = "{'GPU': 'cuda', 'Ascend': 'npu'}.get(mindspore.get_context('device_target'), 'cpu')"
 # A module's own registries, read by container-like subclasses (`for m in self._modules.values()`).

@@ -268,8 +268,11 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
             per_arg.append([*images, *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)
+        if _DEVICE.search(p.name.lower()):  # `forward(self, n, device)`: where torch builds what it returns
+            per_arg.append([{"value": "cpu"}])
+            continue
         if kind == usage.INT:
-            per_arg.append([{"value": 4}])
+            per_arg.append([dict(COUNT)])
             continue
         if kind == usage.SHAPE:
             per_arg.append([{"value": [B1, 3, 8, 8]}])
@@ -320,6 +323,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     return combos
 
 
+_DEVICE = re.compile(r"^(device|dev)$")
+COUNT = {"value": 4, "_vary": True}  # an integer the code sizes tensors by (usage.INT): 6 at the second size
 _SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(max_len|max_length|n_ctx|context_length|block_size|"
                       r"num_tokens_per_seq)$")
 
@@ -357,8 +362,10 @@ def function_input_candidates(fn) -> list[list[dict]]:
             for p in params:
                 low = p.name.lower()
                 kind = kinds.get(p.name)
-                if kind == usage.INT:
-                    args.append({"value": 4})
+                if _DEVICE.search(low):
+                    args.append({"value": "cpu"})
+                elif kind == usage.INT:
+                    args.append(dict(COUNT))
                 elif kind == usage.SHAPE:
                     args.append({"value": list(shape)})
                 elif kind == usage.INDEX:  # valid along any axis of the data tensors, of their rank
@@ -433,8 +440,8 @@ def _grouped_shapes(fn) -> list[tuple[tuple, list]]:
 def second_sizes(first: list[dict]) -> list[list[dict]]:
     """The second trial size: batch 3 with smaller spatial/sequence axes, else batch 3 alone."""
     def resize(inp, vary: bool):
-        if "shape" not in inp:
-            return dict(inp)
+        if "shape" not in inp:  # a count the code sizes tensors by (COUNT) grows with the other axes
+            return {**inp, "value": inp["value"] + 2} if vary and inp.get("_vary") else dict(inp)
         shape = list(inp["shape"])
         if shape:
             for b in (lambda b: b if isinstance(b, list) else [b])(inp.get("_batch", 0)):

@@ -143,6 +143,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                 for a in node.args:
                     mark(a, INT)
             if callee in _SIZE_ARGS:
+                for kw in node.keywords:  # `torch.linspace(-1., 1., steps=h)`
+                    if kw.arg in ("steps", "end", "size"):
+                        mark(kw.value, INT)
                 for a in node.args[_SIZE_ARGS[callee]:]:
                     mark(a, INT)
                     if isinstance(a, ast.BinOp):  # arange(size - 1), view(n * n, -1)

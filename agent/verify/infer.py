@@ -265,7 +265,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
         if i == 0 and images and len(params) == 1:
-            per_arg.append([*images, *(_layer_inputs(layers[0], hints) if layers else [])])
+            clips = _clips(images, _rank(kinds.get(p.name)), hints or {})
+            per_arg.append([*clips, *images, *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)
         if _DEVICE.search(p.name.lower()):  # `forward(self, n, device)`: where torch builds what it returns
@@ -321,6 +322,17 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
                   for x in combo] for combo in combos]
         combos = [c for c in fixed if c not in combos] + combos
     return combos
+
+
+def _clips(images: list[dict], rank: int | None, hints: dict) -> list[dict]:
+    """The image inputs with a frame axis after the batch, for a forward that unpacks five axes from its
+    input (a video model's `b, f, c, h, w = *video.shape`): as many frames as the model was built for, at
+    most 4."""
+    if rank != 5:
+        return []
+    frames = next((v for k, v in hints.items() if "frames" in k.lower() and isinstance(v, int) and v > 0), 2)
+    return [dict(x, shape=[x["shape"][0], min(frames, 4), *x["shape"][1:]], _vary=[a + 1 for a in x.get("_vary", [])])
+            for x in images if len(x.get("shape") or ()) == 4]
 
 
 _DEVICE = re.compile(r"^(device|dev)$")

@@ -90,6 +90,19 @@ def _shape_of(node):
     return node.value
 
 
+def _spread_shape(names: list, value) -> tuple | None:
+    """(X, RANK + N) for `a, b, c, extra = *X.shape, other`: the names that the spread shape fills, the
+    ones before a starred target when there is one (`b, f, _, h, w, *_, dev = *video.shape, video.device`)."""
+    if not (isinstance(value, ast.Tuple) and value.elts and isinstance(value.elts[0], ast.Starred)):
+        return None
+    shape_of = _shape_of(value.elts[0].value)
+    if shape_of is None:
+        return None
+    starred = [i for i, n in enumerate(names) if isinstance(n, ast.Starred)]
+    rank = starred[0] if starred else len(names) - (len(value.elts) - 1)
+    return (shape_of, RANK + str(rank)) if 1 <= rank <= 6 and len(starred) <= 1 else None
+
+
 _EINOPS = {"rearrange", "reduce", "repeat"}
 _EINOPS_AXIS = re.compile(r"\([^)]*\)|\S+")
 
@@ -166,6 +179,10 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                     mark(kw.value, MAPPING)
         elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
             names = node.targets[0].elts
+            spread = _spread_shape(names, node.value)
+            if spread is not None:  # `b, n, _, h = *x.shape, self.heads`: x has the axes named before the rest
+                mark(*spread)
+                continue
             if any(isinstance(n, ast.Starred) for n in names):
                 continue
             shape_of = _shape_of(node.value)

@@ -106,8 +106,26 @@ def _uses_torch(fn: ast.AST, aliases: dict[str, str]) -> bool:
 
 
 def _training_hint(fn: ast.AST) -> str | None:
-    for n in ast.walk(fn):
+    """A training or data call in FN, outside branches its defaults leave untaken (`if pretrained:
+    model.load_state_dict(...)` in a model factory whose pretrained defaults to False)."""
+    off = _off_by_default(fn)
+    todo = list(ast.iter_child_nodes(fn))
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id in off:
+            todo += n.orelse
+            continue
         name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
         if name in _TRAINING_HINTS:
             return name
+        todo += list(ast.iter_child_nodes(n))
     return None
+
+
+def _off_by_default(fn: ast.AST) -> set[str]:
+    """Parameters of FN whose default is False, None or 0."""
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {a.arg for a, d in pairs if isinstance(d, ast.Constant) and d.value in (False, None, 0)}

@@ -4,7 +4,7 @@ positions: the einops pattern says the positions have three axes, and torch's ma
 Real torch and MindSpore."""
 from agent.verify.shape_fix import corrected
 from agent.verify.usage import RANK, parameter_kinds
-from tests.support.one_file import migrate_one_file
+from tests.support.one_file import load_source, migrate_one_file
 
 SOURCE = '''\
 import torch.nn as nn
@@ -25,13 +25,7 @@ class PairwisePoints(nn.Module):
 
 
 def test_an_einops_pattern_gives_the_rank_of_its_input(tmp_path):
-    import importlib.util
-
-    path = tmp_path / "points.py"
-    path.write_text(SOURCE)
-    spec = importlib.util.spec_from_file_location("points_for_kinds", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_source(tmp_path, "points_for_kinds", SOURCE)
     assert parameter_kinds(mod.PairwisePoints.forward) == {"pos": RANK + "3"}
 
 

@@ -2,7 +2,7 @@
 video.device`: the spread shape says the rank, and the image size its constructor was given becomes a clip
 of frames (`[2, frames, 3, H, W]`). Real torch and MindSpore."""
 from agent.verify.usage import RANK, parameter_kinds
-from tests.support.one_file import assert_verified, migrate_one_file
+from tests.support.one_file import assert_verified, load_source, migrate_one_file
 
 SOURCE = '''\
 import torch.nn as nn
@@ -31,13 +31,7 @@ def heads(x, n_heads=2):
 
 
 def test_a_spread_shape_gives_the_rank(tmp_path):
-    import importlib.util
-
-    path = tmp_path / "clips.py"
-    path.write_text(SOURCE)
-    spec = importlib.util.spec_from_file_location("clips_for_kinds", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_source(tmp_path, "clips_for_kinds", SOURCE)
     assert parameter_kinds(mod.ClipNet.forward) == {"video": RANK + "5"}
     assert parameter_kinds(mod.heads)["x"] == RANK + "3"
 

@@ -280,13 +280,7 @@ def residual_width(init: str, message: str) -> str | None:
     adds its input, so without a downsample its input must be 32 wide); None when the error is another or
     no input-width argument holds the input's width."""
     m = _RESIDUAL.search(message)
-    if m is None:
-        return None
-    branch, given = m.group(1), m.group(2)
-    for arg in _RESIDUAL_WIDTH.finditer(init):
-        if arg.group(1) == given:
-            return init[:arg.start(1)] + branch + init[arg.end(1):]
-    return None
+    return None if m is None else _set_width(init, _RESIDUAL_WIDTH, m.group(2), m.group(1))
 
 
 def input_width(init: str, message: str) -> str | None:
@@ -296,10 +290,14 @@ def input_width(init: str, message: str) -> str | None:
     m = _MATMUL.search(message)
     if m is None or m.group(2) == m.group(3):
         return None
-    have, want = m.group(2), m.group(3)
-    for arg in _INPUT_WIDTH.finditer(init):
-        if arg.group(1) == want:
-            return init[:arg.start(1)] + have + init[arg.end(1):]
+    return _set_width(init, _INPUT_WIDTH, m.group(3), m.group(2))
+
+
+def _set_width(init: str, widths: re.Pattern, old: str, new: str) -> str | None:
+    """INIT with the first argument WIDTHS names that holds OLD set to NEW; None when none holds it."""
+    for arg in widths.finditer(init):
+        if arg.group(1) == old:
+            return init[:arg.start(1)] + new + init[arg.end(1):]
     return None
 
 

@@ -34,3 +34,15 @@ def assert_verified(report: Report, names, level: str | None = "grad") -> dict:
         if level is not None:
             assert unit.level_reached == level, (name, unit.levels)
     return units
+
+
+def load_source(tmp_path: Path, name: str, source: str):
+    """SOURCE imported as a module from a file of its own (inspect and the usage reader need the file)."""
+    import importlib.util
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -72,12 +72,16 @@ class CallRules:
                 and not self.inf.is_module(receiver, self.scope) and self.kb.get(f"torch.Tensor.{method}") is not None)
 
     def _unknown_receiver(self, node: cst.BaseExpression) -> bool:
-        """A name or `self.x` the rules know nothing of (not a module, not annotated, not a torch name, not self)."""
+        """A name, `self.x` or `m.weight` the rules know nothing of (not a module, not annotated, not a torch
+        name, not self)."""
         if isinstance(node, cst.Name):
             return (node.value != "self" and self._torch_name(node) is None
                     and node.value not in self.scope.modules | self.scope.annotated)
-        return (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
-                and self.scope.cls is not None and node.attr.value not in self.scope.cls.layers)
+        if not (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)):
+            return False
+        if node.value.value == "self":
+            return self.scope.cls is not None and node.attr.value not in self.scope.cls.layers
+        return self._unknown_receiver(node.value) and not self.inf.is_module(node, self.scope)
 
     def _torch_call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = self._torch_name(original.func)

@@ -278,7 +278,8 @@ class ReferenceRules:
 
     @rewrite("isinstance-narrows-layer-attributes")
     def _narrowing(self, test: cst.BaseExpression) -> dict[str, dict[str, str]]:
-        """Under `if isinstance(m, nn.BatchNorm2d):`, `m.weight` is the MindSpore layer's `m.gamma`."""
+        """Under `if isinstance(m, nn.BatchNorm2d):`, `m.weight` is the MindSpore layer's `m.gamma`; under
+        `isinstance(m, nn.Conv2d)`, `m.groups` is `m.group`."""
         if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
                 and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
             return {}
@@ -289,7 +290,7 @@ class ReferenceRules:
             name = self._torch_name(n)
             entry = self.kb.get(name) if name else None
             target = self._target(entry) if entry else None
-            maps.append({k: v for k, v in (target.param_map if target else {}).items() if v and v != k})
+            maps.append(_attribute_renames(target) if target else {})
         # only renames every narrowed class agrees on
         common = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])} if maps else {}
         return {test.args[0].value.value: common} if common else {}
@@ -303,6 +304,16 @@ class ReferenceRules:
     def leave_IndentedBlock(self, original, updated):
         self.narrowed.pop()
         return updated
+
+
+def _attribute_renames(target) -> dict[str, str]:
+    """A torch layer's attributes as the MindSpore layer names them: its parameters and buffers
+    (param_map: BatchNorm's weight is gamma) and the constructor arguments it keeps under its own argument
+    name (Conv2d's groups is group); weight and bias are parameters wherever an argument says otherwise."""
+    out = {k: v for k, v in target.param_map.items() if v and v != k}
+    out.update({k: v for k, v in target.args.items()
+                if v and v != k and k not in ("weight", "bias") and k not in target.param_map})
+    return out
 
 
 def dotted(node: cst.BaseExpression) -> bool:

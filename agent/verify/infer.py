@@ -355,7 +355,9 @@ def _sequence_length(hints: dict) -> int | None:
 
 
 def function_input_candidates(fn) -> list[list[dict]]:
-    """Candidate argument lists for a torch-using function: tensors by name, python values by name."""
+    """Candidate argument lists for a torch-using function: tensors by name, python values by name. A
+    TorchScript function (`@torch.jit.script`) is read through the Python function it compiled."""
+    fn = getattr(fn, "_torchdynamo_inline", fn) if type(fn).__name__ == "ScriptFunction" else fn
     params = forward_params(fn)
     kinds = usage.parameter_kinds(fn)
     out = []

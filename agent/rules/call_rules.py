@@ -12,7 +12,7 @@ from agent.rules.catalog import rewrite
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
                                fix_commas, has_arg_rules, helper_name)
-from agent.rules.signature import BindError, Binding, SpreadArguments, bind
+from agent.rules.signature import BindError, Binding, SpreadArguments, bind, takes_numpy_names
 
 
 class CallRules:
@@ -100,7 +100,8 @@ class CallRules:
 
     def _apply(self, original, updated, entry: Entry, target, receiver, fallback: bool = True):
         try:
-            binding = bind(updated, entry.signature) if entry.signature else Binding()
+            binding = bind(updated, entry.signature, takes_numpy_names(entry.api, entry.kind)) if entry.signature \
+                else Binding()
             if not entry.signature and updated.args:
                 raise Unconvertible("the KB has no torch signature to check this call against")
             if target.template:
@@ -127,7 +128,8 @@ class CallRules:
             if verdict is None or verdict.source != "probe" or verdict.status != "matched":
                 continue
             try:
-                binding = bind(updated, entry.signature) if entry.signature else Binding()
+                binding = bind(updated, entry.signature, takes_numpy_names(entry.api, entry.kind)) if entry.signature \
+                else Binding()
                 if other.template:
                     fill_template(binding, other, self.plan.render, receiver)
                 else:

@@ -74,9 +74,19 @@ def parse_signature(signature: str) -> tuple[Param, ...]:
 
 
 _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+# torch functions written in Python (torch/functional.py, Tensor.norm calls torch.norm): their own
+# signatures, without the argument parser's numpy names
+_PYTHON_LEVEL = {"norm", "unique", "unique_consecutive", "split", "stft", "istft", "tensordot", "cdist"}
 
 
-def bind(call: cst.Call, signature: str) -> Binding:
+def takes_numpy_names(api: str, kind: str) -> bool:
+    """Whether torch's argument parser takes numpy's `axis`/`keepdims` for API's `dim`/`keepdim`
+    (`t.sum(axis=1, keepdims=True)`): its native functions and methods do, its layers and the functions
+    written in Python do not."""
+    return kind in ("function", "method") and api.rsplit(".", 1)[-1] not in _PYTHON_LEVEL
+
+
+def bind(call: cst.Call, signature: str, numpy_names: bool = False) -> Binding:
     params = parse_signature(signature)
     b = Binding(params=params)
     positional = [p for p in params if p.kind == "positional"]
@@ -103,7 +113,7 @@ def bind(call: cst.Call, signature: str) -> Binding:
                 raise BindError(f"too many positional arguments for {signature}")
         else:
             name = arg.keyword.value
-            if name not in by_name and _NUMPY_NAMES.get(name) in by_name:
+            if numpy_names and name not in by_name and _NUMPY_NAMES.get(name) in by_name:
                 name = _NUMPY_NAMES[name]  # `t.sum(axis=1, keepdims=True)`: torch takes numpy's names
             if name in b.args:
                 raise BindError(f"argument {name!r} given twice")

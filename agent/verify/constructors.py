@@ -276,7 +276,7 @@ _RESIDUAL_WIDTH = re.compile(r"\b(?:inplanes|in_planes|in_channels|in_chs|inp|in
 
 def residual_width(init: str, message: str) -> str | None:
     """INIT with its input width set to the width of the branch the input is added to, as torch's broadcast
-    error says (`out + residual`: a ResNet Bottleneck(inplanes=8, planes=8) widens to planes * 4 = 32 and
+    error says (`out + residual`: a bottleneck block (inplanes=8, planes=8) widens to planes * 4 = 32 and
     adds its input, so without a downsample its input must be 32 wide); None when the error is another or
     no input-width argument holds the input's width."""
     m = _RESIDUAL.search(message)

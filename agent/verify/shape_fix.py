@@ -64,7 +64,7 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows) \
-            or _widened_features(inputs, floats, rows, have, want) or _sole_last_axis(inputs, floats, have, want)
+            or _widened_features(inputs, floats, rows, have, want) or _sole_last_axis(inputs, floats, rows, have, want)
     if m := _CHANNELS.search(error):
         want, have = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want})
@@ -118,10 +118,11 @@ def _widened_features(inputs: list[dict], floats: list[int], rows: int, have: in
     return None
 
 
-def _sole_last_axis(inputs: list[dict], floats: list[int], have: int, want: int):
-    """The one float input whose last axis is HAVE, set to WANT, when the rows torch multiplied come from
-    no input as it is (`pos[:, :, None] - pos[:, None]`: pairwise offsets of 3-d points, b*n*n rows)."""
-    holding = [i for i in floats if len(inputs[i]["shape"]) >= 2 and inputs[i]["shape"][-1] == have]
+def _sole_last_axis(inputs: list[dict], floats: list[int], rows: int, have: int, want: int):
+    """The one float input whose last axis is HAVE and whose rows divide the ROWS torch multiplied, set to
+    WANT (`pos[:, :, None] - pos[:, None]`: pairwise offsets of 3-d points, b*n*n rows from b*n)."""
+    holding = [i for i in floats if len(inputs[i]["shape"]) >= 2 and inputs[i]["shape"][-1] == have
+               and rows % math.prod(inputs[i]["shape"][:-1]) == 0]
     if len(holding) != 1:
         return None
     return _set_axis(inputs, holding, lambda shape: len(shape) - 1, {have: want})

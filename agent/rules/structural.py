@@ -89,8 +89,11 @@ _DTYPE = re.compile(r"(ms|mindspore)\.(u?int\d+|float\d+|bfloat16|bool_?|complex
 
 
 def _is_dtype(node: cst.BaseExpression, rw) -> bool:
-    """On the already-rewritten argument: a MindSpore dtype, or some tensor's `.dtype`."""
+    """On the already-rewritten argument: a MindSpore dtype, some tensor's `.dtype`, or a name that says it
+    holds one (`x_dtype`, `self.dtype`)."""
     if isinstance(node, cst.Attribute) and node.attr.value == "dtype":
+        return True
+    if isinstance(node, (cst.Name, cst.Attribute)) and rw_code(node).rsplit(".", 1)[-1].lower().endswith("dtype"):
         return True
     return _DTYPE.match(rw_code(node)) is not None
 

@@ -209,11 +209,22 @@ def _cast_of_condition(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.
     return call if not call.args and _condition(receiver) else None
 
 
+# calls whose results carry no gradient in either framework: indices, counts, draws
+_NO_GRADIENT = {"argmax", "argmin", "argsort", "nonzero", "searchsorted", "bucketize", "multinomial", "randint",
+                "randperm", "arange", "ones", "zeros", "isnan", "isinf", "isfinite", "eq", "ne", "gt", "lt", "ge", "le"}
+
+
 def _condition(node: cst.BaseExpression) -> bool:
+    """An expression whose value carries no gradient: a comparison, logic over comparisons, or a call that
+    makes indices, counts or constants (`x.argmax(-1)`, `ops.arange(n)`)."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.BitAnd, cst.BitOr, cst.BitXor)):
         return _condition(node.left) and _condition(node.right)
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
         return _condition(node.expression)
+    if isinstance(node, cst.Call):
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        return name in _NO_GRADIENT
     return isinstance(node, cst.Comparison)
 
 

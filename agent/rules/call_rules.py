@@ -100,8 +100,7 @@ class CallRules:
 
     def _apply(self, original, updated, entry: Entry, target, receiver, fallback: bool = True):
         try:
-            binding = bind(updated, entry.signature, takes_numpy_names(entry.api, entry.kind)) if entry.signature \
-                else Binding()
+            binding = _bound(updated, entry)
             if not entry.signature and updated.args:
                 raise Unconvertible("the KB has no torch signature to check this call against")
             if target.template:
@@ -128,8 +127,7 @@ class CallRules:
             if verdict is None or verdict.source != "probe" or verdict.status != "matched":
                 continue
             try:
-                binding = bind(updated, entry.signature, takes_numpy_names(entry.api, entry.kind)) if entry.signature \
-                else Binding()
+                binding = _bound(updated, entry)
                 if other.template:
                     fill_template(binding, other, self.plan.render, receiver)
                 else:
@@ -215,6 +213,11 @@ class CallRules:
             self._unconverted(original, f"no MindSpore mapping for {shown}", entry.api)
             return updated, None
         return self._apply(original, updated, entry, target, receiver=updated.func.value), target
+
+
+def _bound(call: cst.Call, entry: Entry) -> Binding:
+    """CALL bound against ENTRY's torch signature (numpy's argument names where torch's parser takes them)."""
+    return bind(call, entry.signature, takes_numpy_names(entry.api, entry.kind)) if entry.signature else Binding()
 
 
 def _data_of_tensor(node: cst.BaseExpression, rw, initialised: bool = False) -> bool:

@@ -156,7 +156,8 @@ class ReferenceRules:
         elif (attr == "type" and isinstance(value, cst.Attribute) and value.attr.value == "device"
               and self.inf.is_tensor(value.value, self.scope)):
             answer = structural.DEVICE_TYPE
-        elif attr == "requires_grad" and id(original) not in self.assigned and not self.inf.is_module(value, self.scope):
+        elif attr == "requires_grad" and id(original) not in self.assigned \
+                and not self.inf.is_module(value, self.scope):
             answer = structural.REQUIRES_GRAD.format(value=code(updated.value))
         else:
             return None

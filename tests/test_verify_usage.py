@@ -105,3 +105,36 @@ def test_some_candidate_runs_on_torch(name):
             continue
         ran.append(out)
     assert ran and all(isinstance(o, torch.Tensor) for o in ran)
+
+
+EXPERTS = """
+class MixedConv(torch.nn.Module):
+    def __init__(self, channels, experts=4):
+        super().__init__()
+        self.channels = channels
+        self.weight = torch.nn.Parameter(torch.randn(experts, channels * channels * 9))
+
+    def forward(self, x, mix):
+        B, C, H, W = x.shape
+        weight = torch.matmul(mix, self.weight).view(B * self.channels, C, 3, 3)
+        out = torch.nn.functional.conv2d(x.reshape(1, B * C, H, W), weight, padding=1, groups=B)
+        return out.view(B, self.channels, H, W)
+"""
+
+
+def test_an_unpacked_rank_comes_before_parameter_shaped_guesses():
+    """The module's own parameter ([experts, n]) suggests (batch, experts) inputs; the first argument,
+    unpacked into four axes, gets its rank-4 candidates first, so a combination that runs is tried
+    within the first few."""
+    module = _define(EXPERTS)["MixedConv"](8)
+    combos = infer.module_input_candidates(module, hints=infer.geometry_hints(module, "MixedConv(channels=8)"))
+    assert len(combos[0][0]["shape"]) == 4, combos[0]
+    rng = np.random.default_rng(0)
+    ran = 0
+    for cand in combos[:4]:
+        args = [torch.from_numpy(rng.standard_normal(c["shape"]).astype(np.float32)) for c in cand]
+        try:
+            ran += module(*args).dim() == 4
+        except Exception:
+            continue
+    assert ran

@@ -299,6 +299,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         rank = _rank(kind)
         if rank and not any(len(x.get("shape") or ()) == rank for x in found):  # `b, n, d = x.shape`
             found = [_f((B1, *[8] * (rank - 1)), vary=list(range(1, rank)))] + found
+        elif rank:  # those of that rank first (the module's parameter shapes may come before them)
+            found = sorted(found, key=lambda x: len(x.get("shape") or ()) != rank)
         per_arg.append(found)
     if not params:
         return [[]]

@@ -101,6 +101,9 @@ def _doc_signature(obj, name: str) -> str | None:
     except SyntaxError:
         return None
     a = fn.args
+    for i, arg in enumerate(a.kwonlyargs):  # `*, out: Optional[Tensor]`: documented optional, no default written
+        if a.kw_defaults[i] is None and "Optional" in ast.unparse(arg.annotation or ast.Constant(None)):
+            a.kw_defaults[i] = ast.Constant(None)
     for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
         if arg is not None:
             arg.annotation = None

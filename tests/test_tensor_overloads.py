@@ -2,7 +2,8 @@
 is a tensor and a reduction when it is a dim (EvoNorm divides by `left.max(right)`); a function that
 returns a dtype is compared by the dtype's name (torch.float16 is mindspore.float16); `a.to(b)` casts
 to b's dtype when b is a tensor and moves nothing when it is a device; a cast to integers or booleans
-carries no gradient (MindSpore's Cast passes one back unless the translation cuts it). Real migrations,
+carries no gradient (MindSpore's Cast passes one back unless the translation cuts it); `module.to(x)`
+moves nothing. Real migrations,
 compared on real torch and MindSpore."""
 from tests.support.one_file import assert_verified, migrate_one_file
 
@@ -46,6 +47,20 @@ class Router(nn.Module):
 def kept_weights(scores, device: str = "cpu"):
     keep = scores > 0
     return keep.to(scores) * scores.to(device), (keep.long() * 2).to(keep)
+
+
+class Smoother(nn.Module):
+    def __init__(self, width=3):
+        super().__init__()
+        self.register_buffer("kernel", torch.ones(width) / width)
+
+    def forward(self, x):
+        return torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), self.kernel.view(1, 1, -1)).view(*x.shape[:-1], -1)
+
+
+def smoothed(x: torch.Tensor, width: int = 3):
+    """A module built and moved to its input's device and dtype in one go, then called."""
+    return Smoother(width).to(x)(x)
 '''
 
 
@@ -58,6 +73,8 @@ def test_runtime_overloads_and_dtype_outputs_verify(tmp_path, shared_verifier):
     assert_verified(report, ["kept_weights"], level=None)
     assert "_ms_to(ops.stop_gradient(combine.bool()), combine)" in out
     assert_verified(report, ["Router"])
+    assert "_ms_to(Smoother(width), x)(x)" in out
+    assert_verified(report, ["smoothed"], level=None)
 
 
 def test_a_wrong_dtype_is_a_mismatch():

@@ -152,7 +152,10 @@ def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
 
 _TO_HELPER = '''def _ms_to(x, other):
     """torch's `x.to(other)` where only run time knows what `other` is: another tensor's dtype for a
-    tensor, a cast for a dtype; a device moves nothing (MindSpore places tensors by its context)."""
+    tensor, a cast for a dtype; a device moves nothing (MindSpore places tensors by its context), nor
+    does anything move a module (`Resampler(...).to(x)`: a Cell's parameters stay as they are)."""
+    if not isinstance(x, mindspore.Tensor):
+        return x
     if isinstance(other, mindspore.Tensor):
         return x.astype(other.dtype)
     if isinstance(other, mindspore.dtype.Type):

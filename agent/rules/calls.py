@@ -273,6 +273,11 @@ def _renamed_args(binding: Binding, target: Target, render) -> tuple[list[tuple]
             tup = cst.Tuple([cst.StarredElement(b.node.value) if b.node.star == "*" else cst.Element(b.node.value)
                              for b in binding.varargs])
             items.append((binding.varargs[0].index, None, None, cst.Arg(tup), True))
+        elif target.pack_varargs and _list_valued(binding.varargs[0].node.value):
+            # repeat([c, 1] + [1] * n) -> tile(tuple([c, 1] + [1] * n)): MindSpore's sizes are tuples
+            b = binding.varargs[0]
+            value = cst.Call(func=cst.Name("tuple"), args=[cst.Arg(b.node.value)])
+            items.append((b.index, None, None, b.node.with_changes(value=value), True))
         else:
             items.extend((b.index, None, None, b.node, True) for b in binding.varargs)
     first_dropped = 10**6  # a dropped positional argument shifts every later one: those become keywords
@@ -293,6 +298,13 @@ def _renamed_args(binding: Binding, target: Target, render) -> tuple[list[tuple]
         items.append((bound.index, name, new_name, node, bound.positional))
     items.sort(key=lambda t: t[0])
     return items, first_dropped
+
+
+def _list_valued(node: cst.BaseExpression) -> bool:
+    """A list as code writes one: a display, a comprehension, or list arithmetic (`[c] + [1] * n`)."""
+    if isinstance(node, (cst.List, cst.ListComp)):
+        return True
+    return isinstance(node, cst.BinaryOperation) and (_list_valued(node.left) or _list_valued(node.right))
 
 
 def _placed_args(items: list[tuple], target: Target, first_dropped: int) -> tuple[list[cst.Arg], set[str]]:

@@ -36,7 +36,7 @@ from agent.rules.in_place import InPlaceRules
 from agent.scan.names import Resolver, referenced_names, scan_names
 from agent.rules.positions import Positions, Unchanged, top_level_lines
 from agent.rules.references import ReferenceRules
-from agent.rules.tensors import ClassFacts, Inference, Scope
+from agent.rules.tensors import ClassFacts, Inference, Scope, annotation_is_tensor
 from agent.rules.walk import TRIVIA, Transformer, visit, with_deep_stack
 from agent.verify.observe import STORE
 
@@ -210,6 +210,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         # module subclasses defined in this file count too
         self.module_classes |= structural.module_classes_of(node, self._qn, self.module_classes)
         self.inf.module_classes = self.module_classes
+        self.inf.tensor_functions = {s.name.value for s in node.body if isinstance(s, cst.FunctionDef)
+                                     and s.returns is not None and annotation_is_tensor(s.returns, self._qn)}
         return True
 
     # -- assignments ---------------------------------------------------------------------------

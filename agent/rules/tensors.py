@@ -65,7 +65,7 @@ def _annotation_is_scalar(ann: cst.Annotation | None) -> bool:
     return head in _SCALAR_ANNOTATIONS
 
 
-def _annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
+def annotation_is_tensor(ann: cst.Annotation | None, qn: QN) -> bool:
     return _annotation_names(ann, qn, lambda n: n == "torch.Tensor")
 
 
@@ -99,6 +99,7 @@ class Inference:
         self.qn = qn
         self.module_classes = module_classes  # repo classes (simple names) deriving from nn.Module
         self.kb_methods = kb_methods
+        self.tensor_functions: set[str] = set()  # the file's functions annotated `-> torch.Tensor`
 
     def constructs_module(self, call: cst.Call) -> bool:
         if any(_is_layer_class(n) for n in _torch_names(self.qn, call.func)):
@@ -159,6 +160,8 @@ class Inference:
                                      "torch.set_", "torch.manual_seed", "torch.no_grad", "torch.save",
                                      "torch.load", "torch.Size"))
         func = call.func
+        if isinstance(func, cst.Name) and func.value in self.tensor_functions and func.value not in scope.local_names():
+            return True
         if isinstance(func, cst.Attribute):
             if self.is_tensor(func.value, scope):
                 return func.attr.value not in NON_TENSOR_METHODS
@@ -212,7 +215,7 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[s
         name = p.name.value
         if name in ("self", "cls"):
             continue
-        if _annotation_is_tensor(p.annotation, qn):
+        if annotation_is_tensor(p.annotation, qn):
             out.add(name)
         elif is_forward and not _annotation_is_scalar(p.annotation):
             default = p.default

@@ -131,7 +131,7 @@ def _generic(hints: dict) -> list[dict]:
     return shaped + [g[0] for g in _GENERIC] + [_STEPS]
 
 
-_CHANNELS = re.compile(r"^(in_?)?(channels|chans|planes|num_features|features|dim)$")
+_CHANNELS = re.compile(r"^(in_?)?(channels?|chans|planes|num_features|features|dim)$")
 
 
 def _entry_layers(module, hints: dict | None = None) -> list:
@@ -198,7 +198,7 @@ def forward_params(fn) -> list[inspect.Parameter]:
     return req
 
 
-_IMAGE_CHANNELS = re.compile(r"^(in_?|input_)?(channels|chans|num_channels|in_ch|image_channels)$")
+_IMAGE_CHANNELS = re.compile(r"^(in_?|input_)?(channels?|chans|num_channels|in_ch|image_channels)$")
 _AXES = re.compile(r"^(input_axis|input_axes|num_axes|n_axes|num_input_axes)$")
 
 

@@ -688,3 +688,36 @@ def test_a_tensor_whose_shape_the_code_unpacks_gets_that_many_axes(tmp_path, sha
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert len(units["relative_logits"].spec["inputs"][0][0]["shape"]) == 5, units["relative_logits"].spec
     assert len(units["SpaceToDepth"].spec["inputs"][0][0]["shape"]) == 4, units["SpaceToDepth"].spec
+
+
+STAGES = '''\
+import torch.nn as nn
+
+
+class Stages(nn.Module):
+    """Per-stage settings as tuples, zipped together: a guessed number for any of them is not iterable."""
+
+    def __init__(self, *, channels, dims, depths):
+        super().__init__()
+        dims = (channels, *dims)
+        self.stages = nn.ModuleList()
+        for dim_in, dim_out, depth in zip(dims[:-1], dims[1:], depths):
+            layers = [nn.Conv2d(dim_in, dim_out, 3, padding=1)]
+            layers += [nn.Conv2d(dim_out, dim_out, 3, padding=1) for _ in range(depth)]
+            self.stages.append(nn.Sequential(*layers))
+
+    def forward(self, x):
+        for stage in self.stages:
+            x = stage(x).relu()
+        return x
+'''
+
+
+def test_numbers_a_constructor_iterates_become_tuples(tmp_path, shared_verifier):
+    """`Value after * must be an iterable, not int` and `'int' object is not iterable`: the guessed numbers
+    the failing line unpacks or zips become tuples (channels, unpacked nowhere, stays a number)."""
+    report, _ = migrate_one_file(tmp_path, "stages.py", STAGES, shared_verifier)
+    unit = next(u for u in report.units if u.name == "Stages")
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "dims=(8, 8)" in unit.spec["init"] and "depths=(2, 2)" in unit.spec["init"], unit.spec
+    assert "channels=8," in unit.spec["init"], unit.spec

@@ -311,16 +311,19 @@ def _holds_modules(annotation) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, (tnn.Sequential, tnn.ModuleList))
 
 
-def naming_none(init: str, message: str, cls) -> str | None:
+def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> str | None:
     """INIT again as the constructor's error MESSAGE asks: a parameter left None that it names gets a guess
     (`Window(dim=8)` asserting 'give the window size (n=h=w)': n=8), a guessed number it says must be a
-    tuple becomes one (`depth must be a tuple of 3`: depth=(2, 2, 2)); None when it asks for neither."""
+    tuple becomes one (`depth must be a tuple of 3`: depth=(2, 2, 2)), as does a number the failing source
+    LINES iterate (`zip(dims, num_layers)`: 'int' object is not iterable); None when it asks for neither."""
     try:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
         return None
     if not init.endswith(")"):
         return None
+    if _NOT_ITERABLE.search(message):
+        return _numbers_as_tuples(init, lines, sig)
     if m := _MUST_BE_TUPLE.search(message):
         name, count = m.group(1), int(m.group(2) or 2)
         given = re.search(rf"\b{re.escape(name)}=(?:\((\d+)(?:, \d+)*\)|(\d+)\b)", init)
@@ -338,6 +341,29 @@ def naming_none(init: str, message: str, cls) -> str | None:
     return init[:-1] + ("" if init.endswith("()") else ", ") + extra + ")"
 
 
+def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature) -> str | None:
+    """INIT with each number it gives a parameter the failing LINES name made a tuple, as long as the
+    tuples INIT already gives (`dims=(32, 64, 160, 256)`: 4), else of 2."""
+    given = [m for m in re.finditer(r"\b(\w+)=(\d+)\b", init)
+             if m.group(1) in sig.parameters and any(_iterates(line, m.group(1)) for line in lines)]
+    if not given:
+        return None
+    lengths = [len(t.split(",")) for t in re.findall(r"\w+=\(([^()]*\d[^()]*)\)", init)]
+    count = max(set(lengths), key=lengths.count) if lengths else 2
+    for m in reversed(given):
+        init = init[:m.start()] + f"{m.group(1)}={(int(m.group(2)),) * count!r}" + init[m.end():]
+    return init
+
+
+def _iterates(line: str, name: str) -> bool:
+    """Whether LINE iterates NAME: unpacks it (`*dims`), loops over it, zips, enumerates or measures it."""
+    n = re.escape(name)
+    if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted)\({n}\b", line):
+        return True
+    return any(re.search(rf"\b{n}\b", args) for args in re.findall(r"\bzip\(([^()]*)\)", line))
+
+
+_NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, not int|object of type 'int' has no len")
 _MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 

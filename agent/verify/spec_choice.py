@@ -12,6 +12,7 @@ import ast
 import inspect
 import re
 import time
+import traceback
 import types
 from dataclasses import dataclass, field
 from functools import partial
@@ -203,7 +204,8 @@ def _inits_asked(pt_imp, unit, pt_obj, init_text, exc: Exception, is_module: boo
     read from its identity stand-in (parents.attribute_owners)."""
     if not (init_text and is_module):
         return []
-    again = constructors.naming_none(init_text, str(exc), pt_obj)
+    lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
+    again = constructors.naming_none(init_text, str(exc), pt_obj, lines)
     return ([again] if again is not None else []) + parents.attribute_owners(pt_imp, unit, init_text, str(exc))
 
 

@@ -45,6 +45,9 @@ def shift(t, amount, mask=None):
         return t
     return torch.nn.functional.pad(t, (0, 0, amount, -amount), value=0.)
 
+def pad_to(t, length, value=0.):
+    return torch.nn.functional.pad(t, (0, length - t.shape[-1]), value=value)
+
 def bands(x, max_freq, num_bands=4):
     scales = torch.linspace(1., max_freq / 2, num_bands)
     return x[..., None] * scales
@@ -58,6 +61,7 @@ def test_kinds_come_from_uses_not_names():
     assert parameter_kinds(ns["crop"]) == {"n": INT}
     assert parameter_kinds(ns["plain"]) == {}
     assert parameter_kinds(ns["shift"]) == {"amount": INT}  # a padding amount
+    assert parameter_kinds(ns["pad_to"]) == {"length": INT}  # a length padded to
     assert parameter_kinds(ns["bands"]) == {"max_freq": INT, "num_bands": INT}  # linspace bounds and steps
 
 
@@ -85,7 +89,7 @@ def test_tuple_lengths_come_from_len_and_unpacking():
     assert len(model.layers) == 6
 
 
-@pytest.mark.parametrize("name", ["extract", "kernel", "crop", "shift", "bands"])
+@pytest.mark.parametrize("name", ["extract", "kernel", "crop", "shift", "bands", "pad_to"])
 def test_some_candidate_runs_on_torch(name):
     fn = _define(SRC)[name]
     ran = []

@@ -167,6 +167,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             if callee == "pad" and len(node.args) > 1 and isinstance(node.args[1], (ast.Tuple, ast.List)):
                 for a in node.args[1].elts:  # F.pad(t, (0, 0, amount, -amount)): padding amounts
                     mark(a.operand if isinstance(a, ast.UnaryOp) else a, INT)
+                    if isinstance(a, ast.BinOp):  # F.pad(t, (0, length - t.shape[-1])): a target length
+                        mark(a.left, INT)
+                        mark(a.right, INT)
             if callee in _INDEX_ARGS:
                 pos, kind = _INDEX_ARGS[callee], VECTOR_INDEX if callee in _VECTOR_INDEX else INDEX
                 if pos < len(node.args):

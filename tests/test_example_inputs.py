@@ -226,3 +226,58 @@ def test_the_markdown_report_lists_arguments_msagent_chose_or_scaled():
     section = text.split("## Arguments msagent chose or scaled", 1)[1]
     assert "`fused.py::Model` (file): `Model(3, 16, 3, (16, 1, 1))`; scaled: batch_size 128 -&gt; 2" in section
     assert "net.py::Net" not in section
+
+
+STACK = '''\
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1, stride=stride)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)) + self.skip(x)
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, width, num_classes):
+        super().__init__()
+        self.blocks = nn.Sequential(Block(in_channels, width, 2), Block(width, width * 2, 2))
+        self.head = nn.Linear(width * 2, num_classes)
+
+    def forward(self, x):
+        return self.head(self.blocks(x).mean(dim=(2, 3)))
+
+
+batch_size = 16
+in_channels = 3
+width = 16
+num_classes = 1000
+image = 64
+
+
+def get_inputs():
+    return [torch.randn(batch_size, in_channels, image, image)]
+
+
+def get_init_inputs():
+    return [in_channels, width, num_classes]
+'''
+
+
+def test_the_factories_describe_the_outer_model_not_its_blocks(tmp_path, shared_verifier):
+    """`Block(cin, cout, stride)` takes three numbers too: fed the model's (3, 16, 1000) its stride would be
+    hundreds and its output one pixel. The file's factories build the class the others do not build."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "stack.py").write_text(STACK)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    units = {u.name: u for u in report.units}
+    assert units["Net"].spec["source"] == "file" and units["Net"].status == "verified-by-rules", units["Net"].reason
+    block = units["Block"]
+    assert block.spec["source"] != "file" and block.status == "verified-by-rules", (block.spec, block.reason)
+    assert "stride" not in block.spec["init"] or "stride=1" in block.spec["init"], block.spec

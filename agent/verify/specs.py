@@ -339,11 +339,25 @@ def example_spec(index: RepoIndex, unit: dict) -> dict | None:
         return None
     no_args = {n.name: n.lineno for n in f.tree.body if isinstance(n, ast.FunctionDef) and _callable_bare(n.args)}
     inputs = next((n for n in EXAMPLE_INPUTS if n in no_args), None)
-    if inputs is None:
+    if inputs is None or unit["name"] != _described_class(f.tree):
         return None
     init = next((n for n in EXAMPLE_INIT if n in no_args), None)
     return {"source": "file", "init": None, "inputs": None, "example": {"inputs": inputs, "init": init},
             "where": f"{f.module}:{no_args[inputs]}"}
+
+
+def _described_class(tree: ast.Module) -> str | None:
+    """The class a file's example factories are for: `Model` (the benchmarks' convention), else the one
+    class deriving from something that the file's other classes do not build, the last of several (a block
+    they stack is not fed the model's arguments)."""
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.bases]
+    names = {c.name for c in classes}
+    if "Model" in names:
+        return "Model"
+    built = {n.func.id for c in classes for n in ast.walk(c)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names - {c.name}}
+    outer = [c.name for c in classes if c.name not in built]
+    return outer[-1] if outer else None
 
 
 def find_repo_specs(src_root: Path, units: list[dict]) -> dict[str, list[dict]]:

@@ -93,7 +93,7 @@ def _render(sig: inspect.Signature, drop_self: bool) -> str | None:
 def _doc_signature(obj, name: str) -> str | None:
     """First `name(...)` line of a builtin's docstring, as torch documents it."""
     doc = getattr(obj, "__doc__", None) or ""
-    m = re.search(rf"^\s*{re.escape(name)}(\(.*?\))\s*(->|$)", doc, re.M)
+    m = re.search(rf"^\s*(?:\w+\.)*{re.escape(name)}(\(.*?\))\s*(->|$)", doc, re.M)  # `linalg.norm(...)` too
     if not m:
         return None
     try:

@@ -54,3 +54,31 @@ def test_common_calls_convert_and_verify(tmp_path, shared_verifier):
     assert "nn.BiDense(" in out and "_ms_index_add(" in out, out
     assert_verified(report, ["contract", "pick", "pooled", "log_beta", "PairScore"])
     assert_verified(report, ["volume"], level=None)
+
+
+TEXT = '''\
+import torch
+import torch.nn as nn
+
+
+class BagOfVectors(nn.Module):
+    """Pretrained word vectors, frozen, averaged with a learned mask weight."""
+
+    def __init__(self, vocab=12, dim=6):
+        super().__init__()
+        self.embed = nn.Embedding.from_pretrained(torch.randn(vocab, dim), padding_idx=0)
+        self.gate = nn.Linear(dim, 1)
+
+    def forward(self, ids):
+        vectors = self.embed(ids)
+        weights = self.gate(vectors).sigmoid() * (ids != 0).unsqueeze(-1)
+        ones = vectors.new_ones(ids.shape[0], 1)
+        return (vectors * weights).sum(1) / (weights.sum(1) + ones)
+'''
+
+
+def test_pretrained_embeddings_and_sized_constructors_verify(tmp_path, shared_verifier):
+    report, out = migrate_one_file(tmp_path, "bag.py", TEXT, shared_verifier)
+    assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
+    assert "_ms_embedding_from_pretrained(" in out and "vectors.new_ones((ids.shape[0], 1))" in out, out
+    assert_verified(report, ["BagOfVectors"])

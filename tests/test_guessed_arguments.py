@@ -156,6 +156,10 @@ def test_corrections_read_each_kind_of_error():
                               "tensor shape: torch.Size([2, 8, 16]). Additional info: {'h': 2, 'w': 2}.\n Shape "
                               "mismatch, 8 != 4")
     assert fixed[0]["shape"] == [2, 9, 16]  # `h = w = int(sqrt(n))`: a square count of tokens
+    chunks = ("Shape mismatch, can't divide axis of length 7 in chunks of 8", [2, 9, 16]), \
+        ("Shape mismatch, can't divide axis of length 8 in chunks of 3", [2, 9, 16])
+    for message, shape in chunks:  # after `x[:, 1:]` (a class token cut): 1 + frames * n; else a multiple
+        assert corrected(tokens, message)[0]["shape"] == shape, message
     assert corrected(x, "some other error") is None
 
 

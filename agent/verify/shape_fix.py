@@ -3,7 +3,8 @@
 Inferred inputs are guesses; when torch refuses one, its error often says what it wanted: a broadcast
 that needs size 8 where the input has 16 (a positional table of width d_model), a matrix product that
 needs 8 features (a Linear behind a reshape, or fewer where the unit appends features of its own), a
-token count that must be a square grid or one longer than a model's fixed length (`x[:, :-1]`), a
+token count that must be a square grid or one longer than a model's fixed length (`x[:, :-1]`), or a
+multiple of the frames an einops group splits it into (after a class token cut off), a
 convolution that needs 3 channels, an embedding that needs integer indices, an integer argument given a
 tensor, a deep stack of strided convolutions that needs a larger map. One corrected input per error,
 tried before the next guess; the torch side stays the oracle (a corrected input that still fails is one
@@ -27,6 +28,7 @@ _EINSUM = re.compile(r"subscript \w has size (\d+) for operand \d+ which does no
                      r"size (\d+)")
 _GRID = re.compile(r"Input tensor shape: torch\.Size\(\[([\d, ]+)\]\)\. Additional info: \{[^}]*\}\.\s*Shape mismatch, "
                    r"(\d+) != (\d+)")
+_CHUNKS = re.compile(r"can't divide axis of length (\d+) in chunks of (\d+)")
 # an integer argument given a tensor: `t.expand(-1, k)`, `range(n)`, `torch.zeros(n)` with a guessed tensor n
 _WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot be interpreted as an integer|"
                         r"must be int, not Tensor")
@@ -61,6 +63,10 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         if side * side != have and want < have:
             square = (side + 1) ** 2
             return _set_axis(inputs, floats, _axis_of(have), {have: square})
+    if m := _CHUNKS.search(error):  # `b (f n) d` with f frames: a multiple of f (the unit may cut a token first)
+        have, chunk = int(m.group(1)), int(m.group(2))
+        want = chunk * max(1, math.ceil(have / chunk))
+        return _set_axis(inputs, floats, _axis_of(have), {have: want}) or _offset_axis(inputs, want, have)
     if m := _MATMUL.search(error):
         rows, have, want = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: len(shape) - 1, {have: want}, rows=rows) \

@@ -110,6 +110,7 @@ def _einops_inputs(m, hints: dict) -> list[dict]:
 
 _LABEL = re.compile(r"label|target")
 _LENGTHS = re.compile(r"^(lengths|lens|seq_lens|seq_lengths|src_lengths|input_lengths|text_lengths|x_lens)$")
+_EDGES = re.compile(r"^(edge_?index|edge_?idx|edges|edge_list)$")
 _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
@@ -284,6 +285,9 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
             per_arg.append([_f((B1, B1), batch=[0, 1])])
             continue
+        if _EDGES.search(p.name.lower()) and i > 0:  # a graph's (2 x edges) node pairs, nodes = batch
+            per_arg.append([dict(_i((2, 8), B1, batch=[]), _vary=[])])
+            continue
         if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
             per_arg.append([{"value": {}}])
             continue
@@ -318,12 +322,23 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         # forward(x, y) feeding cat([x, y]) into its first Linear: each argument carries a share
         share = first.in_features // len(params)
         combos += [[_f((B1, share)) for _ in params], [_f((B1, 8, share), vary=[1]) for _ in params]]
+        floats = [j for j, options in enumerate(per_arg) if not _fixed_kind(options)]
+        if 0 < len(floats) < len(params) and first.in_features % (2 * len(floats)) == 0:
+            # forward(x, edge_index) concatenating x's rows for both ends of each edge: the features
+            # feed the Linear twice over; the other arguments keep their kind (indices, a count)
+            width = first.in_features // (2 * len(floats))
+            combos.insert(0, [_f((B1, width)) if j in floats else per_arg[j][0] for j in range(len(params))])
     length = _sequence_length(hints or {})
     if length:  # a model built for sequences of this length (seq_len=16): its sequences have that length
         fixed = [[dict(x, shape=[x["shape"][0], length, *x["shape"][2:]], _vary=[]) if x.get("_vary") == [1] else x
                   for x in combo] for combo in combos]
         combos = [c for c in fixed if c not in combos] + combos
     return combos
+
+
+def _fixed_kind(options: list[dict]) -> bool:
+    """An argument whose candidates are not float arrays (integer indices, a value): not a feature input."""
+    return bool(options) and all("value" in o or o.get("dtype", "float32") != "float32" for o in options)
 
 
 def _clips(images: list[dict], rank: int | None, hints: dict) -> list[dict]:

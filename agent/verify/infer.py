@@ -295,8 +295,13 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
             # range along any axis of the module's own parameters (the indexed one is not known)
             per_arg.append([_i((B1,), min([vocab(module), *_own_parameter_sizes(module)]) or 1)])
             continue
+        state = _recurrent_state(module, p.name) if i > 0 else None
+        if state is not None:  # `forward(token, hidden, ...)` around a GRU: (layers x directions, batch, hidden)
+            per_arg.append([state])
+            continue
         if kind == usage.INDEX or _INT_ARG.search(p.name.lower()) or _INT_TENSOR.search(_annotation(p)):
-            per_arg.append([_i((B1, 8), vocab(module), vary=[1])])
+            one = [_i((B1,), vocab(module))] if _ONE_STEP.search(p.name.lower()) else []  # a decoder's step
+            per_arg.append([*one, _i((B1, 8), vocab(module), vary=[1])])
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
@@ -334,6 +339,24 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
                   for x in combo] for combo in combos]
         combos = [c for c in fixed if c not in combos] + combos
     return combos
+
+
+_HIDDEN = re.compile(r"^(hidden|hx|h0|h_0|hidden_state|prev_hidden|state|h)$")
+_ONE_STEP = re.compile(r"(^|_)(token|word|char|input_token|prev_token|last_token)$")
+
+
+def _recurrent_state(module, name: str) -> dict | None:
+    """The initial state a recurrent layer of MODULE takes, for an argument named like one (`hidden`,
+    `hx`): (layers x directions, batch, hidden size), its batch on axis 1; None without a GRU/RNN (an
+    LSTM's state is a pair, not one tensor)."""
+    import torch.nn as tnn
+
+    if not _HIDDEN.search(name.lower()):
+        return None
+    rnn = next((m for m in module.modules() if isinstance(m, (tnn.GRU, tnn.RNN))), None)
+    if rnn is None:
+        return None
+    return _f((rnn.num_layers * (2 if rnn.bidirectional else 1), B1, rnn.hidden_size), batch=1)
 
 
 def _fixed_kind(options: list[dict]) -> bool:

@@ -72,7 +72,7 @@ class BagOfVectors(nn.Module):
     def forward(self, ids):
         vectors = self.embed(ids)
         weights = self.gate(vectors).sigmoid() * (ids != 0).unsqueeze(-1)
-        ones = vectors.new_ones(ids.shape[0], 1)
+        ones = vectors.new_ones(ids.shape[0], 1) + vectors.new_empty(ids.shape[0], 1).zero_()
         return (vectors * weights).sum(1) / (weights.sum(1) + ones)
 '''
 
@@ -81,4 +81,5 @@ def test_pretrained_embeddings_and_sized_constructors_verify(tmp_path, shared_ve
     report, out = migrate_one_file(tmp_path, "bag.py", TEXT, shared_verifier)
     assert not [m for f in report.files for m in f.markers], [f.markers for f in report.files]
     assert "_ms_embedding_from_pretrained(" in out and "vectors.new_ones((ids.shape[0], 1))" in out, out
+    assert "vectors.new_zeros((ids.shape[0], 1))" in out, out
     assert_verified(report, ["BagOfVectors"])

@@ -35,6 +35,14 @@ def test_garbage_is_replaced_by_seeded_draws_and_initialised_weights_are_kept():
         again.bias.fill_(float("inf"))
     perturb_constants(again, seed=1)
     assert torch.equal(again.bias, m.bias)  # the same draws under the same seed
+    tiny = torch.nn.Linear(4, 3)  # memory holding subnormal numbers: no initialiser draws those
+    small = torch.nn.Linear(4, 3)  # a real init of small weights is kept
+    with torch.no_grad():
+        tiny.weight.copy_(torch.tensor([1e-42, 0.0, 3e-45, 2e-44]).repeat(3, 1))
+        small.weight.mul_(1e-3)
+    kept_small = small.weight.detach().clone()
+    assert "weight" in perturb_constants(tiny, seed=1) and float(tiny.weight.abs().max()) > 1e-3
+    assert "weight" not in perturb_constants(small, seed=1) and torch.equal(small.weight, kept_small)
     masked = torch.nn.Module()
     masked.register_buffer("mask", torch.full((3, 3), float("-inf")).triu(1))
     kept_mask = masked.mask.clone()

@@ -39,7 +39,7 @@ GARBAGE = 1e10  # a weight this large, or not finite, was never initialised (`to
 def perturb_constants(module, seed: int) -> list[str]:
     """Add noise to constant floating tensors (BatchNorm/LayerNorm weight=1, bias=0, running stats)
     so that a swapped or dropped mapping shows up in the outputs; fill parameters nobody initialised
-    (memory left as it was: values not finite or beyond GARBAGE) with N(0, 0.1^2) draws, so that the
+    (memory left as it was: see _garbage) with N(0, 0.1^2) draws, so that the
     trial computes numbers and the same ones under the same seed. Buffers keep theirs: a -inf there is
     meant (a causal mask). Returns the names changed."""
     import torch
@@ -54,7 +54,7 @@ def perturb_constants(module, seed: int) -> list[str]:
             for lname, t in local:
                 if t is None or not t.is_floating_point() or t.numel() == 0:
                     continue
-                if lname in mod._parameters and (not bool(torch.isfinite(t).all()) or float(t.abs().max()) > GARBAGE):
+                if lname in mod._parameters and _garbage(t):
                     t.copy_(0.1 * torch.randn(t.shape, generator=gen).to(t.dtype))
                     touched.append(f"{path}.{lname}" if path else lname)
                     continue
@@ -68,6 +68,18 @@ def perturb_constants(module, seed: int) -> list[str]:
                     t.add_(noise)
                 touched.append(f"{path}.{lname}" if path else lname)
     return touched
+
+
+def _garbage(t) -> bool:
+    """Memory nobody initialised: values not finite or beyond GARBAGE, or subnormal ones (no initialiser
+    draws those), or all below 1e-20 in size without being all zero."""
+    import torch
+
+    size = t.abs()
+    if not bool(torch.isfinite(t).all()) or float(size.max()) > GARBAGE:
+        return True
+    nonzero = size[size != 0]
+    return bool(nonzero.numel()) and (float(nonzero.min()) < torch.finfo(t.dtype).tiny or float(nonzero.max()) < 1e-20)
 
 
 BLOWN_UP = 1e3  # an output this large from unit-scale inputs: activations grew layer after layer

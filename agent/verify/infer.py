@@ -15,98 +15,13 @@ import re
 
 from agent.verify import usage
 from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, required_params
+from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
+from agent.verify.input_shapes import layer_inputs as _layer_inputs
 from agent.scan.names import parse_python
 
-B1, B2 = 2, 3
 SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
 
 # ---- inputs -------------------------------------------------------------------------------------
-
-def _f(shape, batch=0, vary=()):
-    return {"shape": list(shape), "dtype": "float32", "_batch": batch, "_vary": list(vary)}
-
-
-def _i(shape, high, batch=0, vary=()):
-    return {"shape": list(shape), "dtype": "int64", "low": 0, "high": int(high), "_batch": batch, "_vary": list(vary)}
-
-
-def _layer_inputs(m, hints: dict | None = None) -> list[dict]:
-    """Candidate single inputs accepted by layer `m`, best first; [] for layers that say nothing."""
-    import torch.nn as tnn
-
-    einops = _einops_inputs(m, hints or {})
-    if einops:
-        return einops
-    if isinstance(m, (tnn.Conv1d, tnn.ConvTranspose1d)):
-        return [_f((B1, m.in_channels, 16), vary=[2])]
-    if isinstance(m, (tnn.Conv2d, tnn.ConvTranspose2d)):
-        return [_f((B1, m.in_channels, 16, 16), vary=[2, 3])]
-    if isinstance(m, (tnn.Conv3d, tnn.ConvTranspose3d)):
-        return [_f((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
-    if isinstance(m, tnn.Unfold):  # patches of an image: its rank, channels unknown
-        return [_f((B1, 3, 16, 16), vary=[2, 3])]
-    if isinstance(m, tnn.Embedding):
-        return [_i((B1, 8), m.num_embeddings, vary=[1])]
-    if isinstance(m, tnn.Linear):
-        return [_f((B1, m.in_features)), _f((B1, 8, m.in_features), vary=[1])]
-    if isinstance(m, tnn.RNNBase):
-        if m.batch_first:
-            return [_f((B1, 8, m.input_size), vary=[1])]
-        return [_f((8, B1, m.input_size), batch=1, vary=[0])]
-    if isinstance(m, tnn.LayerNorm):
-        shape = tuple(m.normalized_shape)
-        found = [_f((B1, 8, *shape), vary=[1]), _f((B1, *shape))]
-        if type(m) is not tnn.LayerNorm and len(shape) == 1:  # a subclass (LayerNorm2d): channels-first maps
-            found.append(_f((B1, shape[0], 16, 16), vary=[2, 3]))
-        return found
-    if isinstance(m, tnn.BatchNorm1d):
-        return [_f((B1, m.num_features)), _f((B1, m.num_features, 16), vary=[2])]
-    if isinstance(m, tnn.BatchNorm2d):
-        return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
-    if isinstance(m, (tnn.BatchNorm3d, tnn.InstanceNorm3d)):
-        return [_f((B1, m.num_features, 8, 8, 8), vary=[2, 3, 4])]
-    if isinstance(m, tnn.InstanceNorm1d):
-        return [_f((B1, m.num_features, 16), vary=[2])]
-    if isinstance(m, tnn.InstanceNorm2d):
-        return [_f((B1, m.num_features, 16, 16), vary=[2, 3])]
-    if isinstance(m, tnn.GroupNorm):
-        return [_f((B1, m.num_channels, 16, 16), vary=[2, 3])]
-    # pools say their rank, not their channels: batched inputs (torch also takes unbatched ones)
-    if isinstance(m, (tnn.MaxPool1d, tnn.AvgPool1d, tnn.AdaptiveAvgPool1d, tnn.AdaptiveMaxPool1d)):
-        return [_f((B1, 8, 16), vary=[2])]
-    if isinstance(m, (tnn.MaxPool2d, tnn.AvgPool2d, tnn.AdaptiveAvgPool2d, tnn.AdaptiveMaxPool2d, tnn.LPPool2d)):
-        return [_f((B1, 8, 16, 16), vary=[2, 3])]
-    if isinstance(m, (tnn.MaxPool3d, tnn.AvgPool3d, tnn.AdaptiveAvgPool3d, tnn.AdaptiveMaxPool3d)):
-        return [_f((B1, 8, 8, 8, 8), vary=[2, 3, 4])]
-    return []
-
-
-_EINOPS_AXES = re.compile(r"\(([^)]*)\)|(\.\.\.|…)|(\S+)")
-
-
-def _einops_inputs(m, hints: dict) -> list[dict]:
-    """The input an einops layer (`Rearrange("b c (h p1) (w p2) -> ...", p1=4, p2=4)`) takes, read
-    from its pattern: one axis per name or group, a group as the product of its known lengths (its
-    unknown names 1), a lone unknown name 8 (a channel axis: the constructor's channel count)."""
-    pattern, lengths = getattr(m, "pattern", None), getattr(m, "axes_lengths", None)
-    if not (type(m).__module__.startswith("einops") and isinstance(pattern, str) and "->" in pattern
-            and isinstance(lengths, dict)):
-        return []
-    channels = next((v for k, v in hints.items() if _IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 8)
-    shape = []
-    for group, ellipsis, name in _EINOPS_AXES.findall(pattern.split("->")[0]):
-        if ellipsis:
-            return []  # any rank: the pattern says nothing
-        if name:
-            known = int(name) if name.isdigit() else lengths.get(name)
-            shape.append(known if isinstance(known, int) else channels if name in ("c", "ch", "chan", "channels") else 8)
-        else:
-            sizes = [int(n) if n.isdigit() else lengths.get(n) for n in group.split()]
-            shape.append(math.prod(v for v in sizes if isinstance(v, int)) if any(isinstance(v, int) for v in sizes) else 8)
-    if len(shape) < 2:
-        return []
-    return [_f((B1, *shape[1:]))]
-
 
 _LABEL = re.compile(r"label|target")
 _LENGTHS = re.compile(r"^(lengths|lens|seq_lens|seq_lengths|src_lengths|input_lengths|text_lengths|x_lens)$")
@@ -199,7 +114,6 @@ def forward_params(fn) -> list[inspect.Parameter]:
     return req
 
 
-_IMAGE_CHANNELS = re.compile(r"^(in_?|input_)?(channels?|chans|num_channels|in_ch|image_channels)$")
 _AXES = re.compile(r"^(input_axis|input_axes|num_axes|n_axes|num_input_axes)$")
 
 
@@ -270,38 +184,9 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
             per_arg.append([*clips, *images, *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)
-        if _DEVICE.search(p.name.lower()):  # `forward(self, n, device)`: where torch builds what it returns
-            per_arg.append([{"value": "cpu"}])
-            continue
-        if kind == usage.INT:
-            per_arg.append([dict(COUNT)])
-            continue
-        if kind == usage.SHAPE:
-            per_arg.append([{"value": [B1, 3, 8, 8]}])
-            continue
-        if _LENGTHS.search(p.name.lower()) and i > 0:  # each sequence's length, within the shorter trial size
-            per_arg.append([dict(_i((B1,), 7), low=1)])
-            continue
-        if _ADJACENCY.search(p.name.lower()) and i > 0:  # a graph's (nodes x nodes) matrix, nodes = batch
-            per_arg.append([_f((B1, B1), batch=[0, 1])])
-            continue
-        if _EDGES.search(p.name.lower()) and i > 0:  # a graph's (2 x edges) node pairs, nodes = batch
-            per_arg.append([dict(_i((2, 8), B1, batch=[]), _vary=[])])
-            continue
-        if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
-            per_arg.append([{"value": {}}])
-            continue
-        if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample, in
-            # range along any axis of the module's own parameters (the indexed one is not known)
-            per_arg.append([_i((B1,), min([vocab(module), *_own_parameter_sizes(module)]) or 1)])
-            continue
-        state = _recurrent_state(module, p.name) if i > 0 else None
-        if state is not None:  # `forward(token, hidden, ...)` around a GRU: (layers x directions, batch, hidden)
-            per_arg.append([state])
-            continue
-        if kind == usage.INDEX or _INT_ARG.search(p.name.lower()) or _INT_TENSOR.search(_annotation(p)):
-            one = [_i((B1,), vocab(module))] if _ONE_STEP.search(p.name.lower()) else []  # a decoder's step
-            per_arg.append([*one, _i((B1, 8), vocab(module), vary=[1])])
+        named = _by_name_or_use(module, p, i, kind)
+        if named is not None:
+            per_arg.append(named)
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
@@ -339,6 +224,36 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
                   for x in combo] for combo in combos]
         combos = [c for c in fixed if c not in combos] + combos
     return combos
+
+
+def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> list[dict] | None:
+    """The candidates for forward argument P (the I-th) that its name or its use alone decides (a device,
+    a count, lengths, a graph's adjacency or edges, a recurrent state, indices), else None."""
+    name = p.name.lower()
+    if _DEVICE.search(name):  # `forward(self, n, device)`: where torch builds what it returns
+        return [{"value": "cpu"}]
+    if kind == usage.INT:
+        return [dict(COUNT)]
+    if kind == usage.SHAPE:
+        return [{"value": [B1, 3, 8, 8]}]
+    if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
+        return [{"value": {}}]
+    if i > 0 and _LENGTHS.search(name):  # each sequence's length, within the shorter trial size
+        return [dict(_i((B1,), 7), low=1)]
+    if i > 0 and _ADJACENCY.search(name):  # a graph's (nodes x nodes) matrix, nodes = batch
+        return [_f((B1, B1), batch=[0, 1])]
+    if i > 0 and _EDGES.search(name):  # a graph's (2 x edges) node pairs, nodes = batch
+        return [dict(_i((2, 8), B1, batch=[]), _vary=[])]
+    if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample, in
+        # range along any axis of the module's own parameters (the indexed one is not known)
+        return [_i((B1,), min([vocab(module), *_own_parameter_sizes(module)]) or 1)]
+    state = _recurrent_state(module, p.name) if i > 0 else None
+    if state is not None:  # `forward(token, hidden, ...)` around a GRU: (layers x directions, batch, hidden)
+        return [state]
+    if kind == usage.INDEX or _INT_ARG.search(name) or _INT_TENSOR.search(_annotation(p)):
+        one = [_i((B1,), vocab(module))] if _ONE_STEP.search(name) else []  # a decoder's step
+        return [*one, _i((B1, 8), vocab(module), vary=[1])]
+    return None
 
 
 _HIDDEN = re.compile(r"^(hidden|hx|h0|h_0|hidden_state|prev_hidden|state|h)$")

@@ -1,0 +1,97 @@
+"""The inputs a torch layer takes, read from the layer itself: a convolution's channels and rank, a
+Linear's features, an embedding's table size, a norm's shape, an einops layer's pattern. The first
+layers of a module tell what its forward is fed (infer.py); each candidate is only a proposal, the torch
+side decides. Input dicts as infer.py describes them."""
+from __future__ import annotations
+
+import math
+import re
+
+B1, B2 = 2, 3
+IMAGE_CHANNELS = re.compile(r"^(in_?|input_)?(channels?|chans|num_channels|in_ch|image_channels)$")
+
+
+def floats(shape, batch=0, vary=()):
+    return {"shape": list(shape), "dtype": "float32", "_batch": batch, "_vary": list(vary)}
+
+
+def ints(shape, high, batch=0, vary=()):
+    return {"shape": list(shape), "dtype": "int64", "low": 0, "high": int(high), "_batch": batch, "_vary": list(vary)}
+
+
+def layer_inputs(m, hints: dict | None = None) -> list[dict]:
+    """Candidate single inputs accepted by layer `m`, best first; [] for layers that say nothing."""
+    import torch.nn as tnn
+
+    einops = einops_inputs(m, hints or {})
+    if einops:
+        return einops
+    if isinstance(m, (tnn.Conv1d, tnn.ConvTranspose1d)):
+        return [floats((B1, m.in_channels, 16), vary=[2])]
+    if isinstance(m, (tnn.Conv2d, tnn.ConvTranspose2d)):
+        return [floats((B1, m.in_channels, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.Conv3d, tnn.ConvTranspose3d)):
+        return [floats((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
+    if isinstance(m, tnn.Unfold):  # patches of an image: its rank, channels unknown
+        return [floats((B1, 3, 16, 16), vary=[2, 3])]
+    if isinstance(m, tnn.Embedding):
+        return [ints((B1, 8), m.num_embeddings, vary=[1])]
+    if isinstance(m, tnn.Linear):
+        return [floats((B1, m.in_features)), floats((B1, 8, m.in_features), vary=[1])]
+    if isinstance(m, tnn.RNNBase):
+        if m.batch_first:
+            return [floats((B1, 8, m.input_size), vary=[1])]
+        return [floats((8, B1, m.input_size), batch=1, vary=[0])]
+    if isinstance(m, tnn.LayerNorm):
+        shape = tuple(m.normalized_shape)
+        found = [floats((B1, 8, *shape), vary=[1]), floats((B1, *shape))]
+        if type(m) is not tnn.LayerNorm and len(shape) == 1:  # a subclass (LayerNorm2d): channels-first maps
+            found.append(floats((B1, shape[0], 16, 16), vary=[2, 3]))
+        return found
+    if isinstance(m, tnn.BatchNorm1d):
+        return [floats((B1, m.num_features)), floats((B1, m.num_features, 16), vary=[2])]
+    if isinstance(m, tnn.BatchNorm2d):
+        return [floats((B1, m.num_features, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.BatchNorm3d, tnn.InstanceNorm3d)):
+        return [floats((B1, m.num_features, 8, 8, 8), vary=[2, 3, 4])]
+    if isinstance(m, tnn.InstanceNorm1d):
+        return [floats((B1, m.num_features, 16), vary=[2])]
+    if isinstance(m, tnn.InstanceNorm2d):
+        return [floats((B1, m.num_features, 16, 16), vary=[2, 3])]
+    if isinstance(m, tnn.GroupNorm):
+        return [floats((B1, m.num_channels, 16, 16), vary=[2, 3])]
+    # pools say their rank, not their channels: batched inputs (torch also takes unbatched ones)
+    if isinstance(m, (tnn.MaxPool1d, tnn.AvgPool1d, tnn.AdaptiveAvgPool1d, tnn.AdaptiveMaxPool1d)):
+        return [floats((B1, 8, 16), vary=[2])]
+    if isinstance(m, (tnn.MaxPool2d, tnn.AvgPool2d, tnn.AdaptiveAvgPool2d, tnn.AdaptiveMaxPool2d, tnn.LPPool2d)):
+        return [floats((B1, 8, 16, 16), vary=[2, 3])]
+    if isinstance(m, (tnn.MaxPool3d, tnn.AvgPool3d, tnn.AdaptiveAvgPool3d, tnn.AdaptiveMaxPool3d)):
+        return [floats((B1, 8, 8, 8, 8), vary=[2, 3, 4])]
+    return []
+
+
+EINOPS_AXES = re.compile(r"\(([^)]*)\)|(\.\.\.|…)|(\S+)")
+
+
+def einops_inputs(m, hints: dict) -> list[dict]:
+    """The input an einops layer (`Rearrange("b c (h p1) (w p2) -> ...", p1=4, p2=4)`) takes, read
+    from its pattern: one axis per name or group, a group as the product of its known lengths (its
+    unknown names 1), a lone unknown name 8 (a channel axis: the constructor's channel count)."""
+    pattern, lengths = getattr(m, "pattern", None), getattr(m, "axes_lengths", None)
+    if not (type(m).__module__.startswith("einops") and isinstance(pattern, str) and "->" in pattern
+            and isinstance(lengths, dict)):
+        return []
+    channels = next((v for k, v in hints.items() if IMAGE_CHANNELS.search(k.lower()) and isinstance(v, int)), 8)
+    shape = []
+    for group, ellipsis, name in EINOPS_AXES.findall(pattern.split("->")[0]):
+        if ellipsis:
+            return []  # any rank: the pattern says nothing
+        if name:
+            known = int(name) if name.isdigit() else lengths.get(name)
+            shape.append(known if isinstance(known, int) else channels if name in ("c", "ch", "chan", "channels") else 8)
+        else:
+            sizes = [int(n) if n.isdigit() else lengths.get(n) for n in group.split()]
+            shape.append(math.prod(v for v in sizes if isinstance(v, int)) if any(isinstance(v, int) for v in sizes) else 8)
+    if len(shape) < 2:
+        return []
+    return [floats((B1, *shape[1:]))]

@@ -49,16 +49,16 @@ CONV = """\
         def forward(self, x):
             return F.relu(self.conv(x))
 """
-# padding_mode="reflect" has no MindSpore nn.Conv2d equivalent: the rules mark the call and leave it in
-# torch, building the cell fails, and with no LLM configured the unit stays failed
+# proj_size has no MindSpore nn.LSTM equivalent: the rules mark the call and leave it in torch,
+# building the cell fails, and with no LLM configured the unit stays failed
 PADDED = """\
     class NAME(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")
+            self.rnn = nn.LSTM(3, 8, proj_size=2)  # no MindSpore counterpart: marked, the cell cannot build
 
         def forward(self, x):
-            return torch.relu(self.conv(x))
+            return torch.relu(self.rnn(x)[0])
 """
 
 FILES = {

@@ -32,8 +32,8 @@ class Tiny(nn.Module):
     def forward(self, x):
         return self.fc(x)
 """
-# padding_mode="reflect" has no MindSpore nn.Conv2d equivalent: the rules mark the call and leave
-# it in torch, so building the cell fails (no LLM is configured to draft a replacement)
+# proj_size has no MindSpore nn.LSTM equivalent: the rules mark the call and leave it in torch, so
+# building the cell fails (no LLM is configured to draft a replacement)
 BAD = """\
 import torch
 from torch import nn
@@ -42,10 +42,10 @@ from torch import nn
 class Padded(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")
+        self.rnn = nn.LSTM(3, 8, proj_size=2)
 
     def forward(self, x):
-        return torch.relu(self.conv(x))
+        return torch.relu(self.rnn(x)[0])
 """
 
 
@@ -107,11 +107,11 @@ def test_failed_unit_is_an_error_at_its_line_in_the_source(run):
 def test_marked_call_site_appears_with_its_line(run):
     _, _, log = run
     marked = results(log, "call-site-marked")
-    conv = [r for r in marked if "padding_mode" in r["message"]["text"]]
+    conv = [r for r in marked if "proj_size" in r["message"]["text"]]
     assert len(conv) == 1 and conv[0]["level"] == "warning"
     where = conv[0]["locations"][0]["physicalLocation"]
     assert where["artifactLocation"] == {"uri": "bad.py", "uriBaseId": "SRCROOT"}
-    assert where["region"]["startLine"] == line_of(BAD, "nn.Conv2d(")
+    assert where["region"]["startLine"] == line_of(BAD, "nn.LSTM(")
 
 
 def test_verified_unit_gives_no_result(run):

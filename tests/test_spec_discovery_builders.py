@@ -53,6 +53,18 @@ def test_builder_specs_come_from_the_repos_own_calls(tmp_path):
     assert all(s["source"] == "repo" for s in specs)
 
 
+def test_repo_calls_with_smaller_numbers_come_first(tmp_path):
+    # `blocks=85, ..., 'big85'` is the shorter text, yet the larger model: the numbers order the calls
+    (tmp_path / "zoo.py").write_text(
+        "import torch.nn as nn\n\n\ndef get_net(blocks, deep, model_name):\n"
+        "    return nn.Sequential(*[nn.Linear(4, 4) for _ in range(blocks)])\n\n\n"
+        "def big():\n    return get_net(blocks=85, deep=False, model_name='big85')\n\n\n"
+        "def small():\n    return get_net(blocks=39, deep=True, model_name='small39xy')\n")
+    specs = find_repo_specs(tmp_path, [{"module": "zoo", "name": "get_net", "kind": "function"}])["zoo.get_net"]
+    assert [s["init"] for s in specs] == ["get_net(blocks=39, deep=True, model_name='small39xy')",
+                                          "get_net(blocks=85, deep=False, model_name='big85')"]
+
+
 def test_builder_function_verifies_as_the_model_it_builds(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "zoo.py", ZOO, shared_verifier)
     unit = next(u for u in report.units if u.name == "get_net")

@@ -315,7 +315,19 @@ def repo_specs(index: RepoIndex, unit: dict) -> list[dict]:
         if all(s["init"] != text or s["inputs"] for s in found):
             found.append(spec)
     # Smaller constructions first: cheaper on MindSpore CPU and as telling; the repo's inputs before guesses.
-    return sorted(found, key=lambda s: len(s["init"]))
+    return sorted(found, key=lambda s: (_magnitude(s["init"]), len(s["init"])))
+
+
+def _magnitude(init: str) -> float:
+    """The sum of the numbers INIT spells out (`get_net(blocks=85)` over `get_net(blocks=39)`): a model's
+    widths, depths and counts, what its cost on MindSpore CPU grows with. Digits inside strings (a model
+    name) do not count."""
+    try:
+        tree = ast.parse(init, mode="eval")
+    except SyntaxError:
+        return 0.0
+    return sum(abs(n.value) for n in ast.walk(tree)
+               if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool))
 
 
 # Top-level functions a file defines to run its model (benchmark-style files): the forward's inputs and,

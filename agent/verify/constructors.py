@@ -324,6 +324,8 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
         return None
     if _NOT_ITERABLE.search(message):
         return _numbers_as_tuples(init, lines, sig)
+    if (fractions := _as_fractions(init, message, sig)) is not None:
+        return fractions
     if m := _MUST_BE_TUPLE.search(message):
         name, count = m.group(1), int(m.group(2) or 2)
         given = re.search(rf"\b{re.escape(name)}=(?:\((\d+)(?:, \d+)*\)|(\d+)\b)", init)
@@ -339,6 +341,38 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
     extra = ", ".join(f"{n}={64 if IMAGE_SIZE.search(n.lower()) else v if isinstance(v, int) else 8}"
                       for n, v in values.items())
     return init[:-1] + ("" if init.endswith("()") else ", ") + extra + ")"
+
+
+_BOUND = re.compile(r"\b(above|below|exceed\w*|larger|greater|smaller|less|at most|between|range|in)\b|[<>]=?")
+_FRACTIONAL = re.compile(r"(?<![\d.])0?\.\d+|\b0(?:\.0+)?\s*(?:and|,|-|to)\s*1(?:\.0+)?\b")  # '0.5', '[0, 1]'
+
+_GIVEN_NUMBER = re.compile(r"\b(\w+)=(\((?:\d+(?:\.\d+)?, )*\d+(?:\.\d+)?,?\)|\d+(?:\.\d+)?)(?=[,)])")
+FRACTION = 0.25
+
+
+def states_fraction(message: str) -> bool:
+    """Whether an error MESSAGE states a fractional bound ('a cutoff above 0.5', 'p must be in [0, 1]')."""
+    return bool(_BOUND.search(message) and _FRACTIONAL.search(message))
+
+
+def _as_fractions(init: str, message: str, sig: inspect.Signature) -> str | None:
+    """INIT with the numbers it gives the parameters a bound in the constructor's MESSAGE names made a
+    fraction, FRACTION (`Filter(cutoff=1.0)` raising 'a cutoff above 0.5 ...': cutoff=0.25; a tuple
+    element-wise); a parameter is named by its name, its singular or one of its `_` parts. None when the
+    message states no fractional bound, names no parameter INIT gives a number, or they are fractions
+    already."""
+    if not states_fraction(message):
+        return None
+    words = {w.lower() for w in re.findall(r"[A-Za-z_]\w*", message)}
+    out = init
+    for m in reversed(list(_GIVEN_NUMBER.finditer(init))):
+        name = m.group(1)
+        if name not in sig.parameters or not ({name, name.rstrip("s"), *name.split("_")} & words):
+            continue
+        value = re.sub(r"\d+(?:\.\d+)?", repr(FRACTION), m.group(2))
+        if value != m.group(2):
+            out = out[:m.start(2)] + value + out[m.end(2):]
+    return out if out != init else None
 
 
 def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature) -> str | None:

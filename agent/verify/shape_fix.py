@@ -6,7 +6,8 @@ needs 8 features (a Linear behind a reshape, or fewer where the unit appends fea
 token count that must be a square grid or one longer than a model's fixed length (`x[:, :-1]`), or a
 multiple of the frames an einops group splits it into (after a class token cut off), a
 convolution that needs 3 channels, an embedding that needs integer indices, an integer argument given a
-tensor, a deep stack of strided convolutions that needs a larger map. One corrected input per error,
+tensor or a number given one (`if p > 0.5` on a tensor), a deep stack of strided convolutions that needs a larger map, a fraction where a guessed number
+is out of a stated bound ('a cutoff above 0.5 ...'). One corrected input per error,
 tried before the next guess; the torch side stays the oracle (a corrected input that still fails is one
 more entry in `tried`).
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+
+from agent.verify.constructors import FRACTION, states_fraction
 
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
                         r"dimension (\d+)")
@@ -32,6 +35,7 @@ _CHUNKS = re.compile(r"can't divide axis of length (\d+) in chunks of (\d+)")
 # an integer argument given a tensor: `t.expand(-1, k)`, `range(n)`, `torch.zeros(n)` with a guessed tensor n
 _WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot be interpreted as an integer|"
                         r"must be int, not Tensor")
+_AMBIGUOUS = re.compile(r"Boolean value of Tensor with more than one value is ambiguous")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 
 
@@ -45,8 +49,13 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
             if len(shape) >= 3 and max(shape[2:]) < 128:
                 return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [2 * s for s in shape[2:]]))
         return None
+    numbers = [i for i, d in enumerate(inputs) if isinstance(d.get("value"), float) and d["value"] != FRACTION]
+    if numbers and states_fraction(error):  # `lowpass(x, cutoff)` given 1.0: 'a cutoff above 0.5 ...'
+        return [dict(d, value=FRACTION) if i in numbers else d for i, d in enumerate(inputs)]
     if _WANTS_INT.search(error) and len(floats) > 1:  # the last tensor after the first is a count
         return _replace(inputs, floats[-1], {"value": 2})
+    if _AMBIGUOUS.search(error) and len(floats) > 1:  # `if cutoff > 0.5`: the last tensor after the first is a number
+        return _replace(inputs, floats[-1], {"value": 1.0})
     if _INDICES.search(error) and floats:
         first = dict(inputs[floats[0]], dtype="int64", low=0, high=vocab)
         return _replace(inputs, floats[0], first)

@@ -169,7 +169,11 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         return updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
 
     visit_SimpleStatementLine = _push
-    visit_For = visit_While = visit_With = visit_Try = _push
+    visit_While = visit_With = visit_Try = _push
+
+    def visit_For(self, node: cst.For) -> bool:
+        self.inf.bind_loop(node.target, node.iter, self.scope)  # `for p in self.parameters()`: tensors
+        return self._push(node)
 
     def leave_SimpleStatementLine(self, original, updated):
         return self._pop(updated)

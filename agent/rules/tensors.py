@@ -151,6 +151,11 @@ class Inference:
         return False
 
     def _call_returns_tensor(self, call: cst.Call, scope: Scope) -> bool:
+        if _is_name(call.func, "next", scope) and call.args:  # `next(self.parameters())`, `next(iter(...))`
+            it = call.args[0].value
+            if isinstance(it, cst.Call) and _is_name(it.func, "iter", scope) and it.args:
+                it = it.args[0].value
+            return _tensor_iterator(it) == "tensors"
         names = _torch_names(self.qn, call.func)
         if names:
             n = names[0]
@@ -198,12 +203,38 @@ class Inference:
             elif self.is_tensor(value, scope):
                 scope.cls.tensors.add(target.attr.value)
 
+    def bind_loop(self, target: cst.BaseExpression, it: cst.BaseExpression, scope: Scope) -> None:
+        """Record what `for target in it` tells: the parameters and buffers a module yields are tensors
+        (`for p in model.parameters()`, `for name, p in self.named_buffers()`)."""
+        kind = _tensor_iterator(it)
+        if kind == "tensors":
+            self._mark_all(target, scope)
+        elif kind == "named" and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
+            self._mark_all(target.elements[1].value, scope)
+
     def _mark_all(self, target: cst.BaseExpression, scope: Scope) -> None:
         if isinstance(target, cst.Name):
             scope.tensors.add(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for e in target.elements:
                 self._mark_all(e.value, scope)
+
+
+def _is_name(node: cst.BaseExpression, name: str, scope: Scope) -> bool:
+    """NODE is the builtin NAME (not a name the function binds itself)."""
+    return isinstance(node, cst.Name) and node.value == name and name not in scope.local_names()
+
+
+def _tensor_iterator(node: cst.BaseExpression) -> str | None:
+    """'tensors' for `X.parameters()` / `X.buffers()`, 'named' for their `named_` forms (pairs of a name
+    and a tensor), None for anything else."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    method = node.func.attr.value
+    if any(a.keyword is None for a in node.args):
+        return None  # `x.parameters(a)` is not a module's
+    return "tensors" if method in ("parameters", "buffers") else "named" if method in (
+        "named_parameters", "named_buffers") else None
 
 
 def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[str]:

@@ -448,3 +448,20 @@ def test_classes_deriving_from_non_torch_bases_are_left_as_they_are(kb):
     r = translate_source("import torch.nn.functional as F\nfrom abc import ABC\n\n\nclass Base:\n    pass\n\n\n"
                          "class A(Base, ABC):\n    def forward(self, x, F=None):\n        return x\n", kb)
     assert "class A(Base, ABC):" in r.code and "def forward" in r.code
+
+
+def test_a_function_of_an_imported_module_is_not_a_tensor_method(kb):
+    # `lmu.logsumexp(x, keep_mask=m, dim=0)`: the repo's own function, though torch's keywords are passed
+    out = translate_source(dedent("""\
+        import torch
+        from . import loss_utils as lmu
+        import helpers
+
+
+        def loss(x, mask, t):
+            a = lmu.logsumexp(x, keep_mask=mask, add_one=True, dim=0)
+            return a + helpers.size()
+        """), kb).code
+    assert "lmu.logsumexp(x, keep_mask=mask, add_one=True, dim=0)" in out, out
+    assert "msagent:" not in out, out
+    assert "helpers.size()" in out, out

@@ -68,14 +68,20 @@ class CallRules:
         are axis and keepdims), on a receiver that is not a module or self."""
         receiver = call.func.value
         return (any(a.keyword is not None and a.keyword.value in ("dim", "keepdim") for a in call.args)
-                and not (isinstance(receiver, cst.Name) and receiver.value == "self")
+                and not (isinstance(receiver, cst.Name) and receiver.value == "self") and not self._imported(receiver)
                 and not self.inf.is_module(receiver, self.scope) and self.kb.get(f"torch.Tensor.{method}") is not None)
+
+    def _imported(self, node: cst.BaseExpression) -> bool:
+        """NODE is a name an import binds (`lmu` of `from ..utils import loss_utils as lmu`): a module, class
+        or function of the repo's or a library's, not a tensor, unless the function binds it itself."""
+        return (isinstance(node, cst.Name) and node.value in self.resolver.imported
+                and node.value not in self.scope.local_names())
 
     def _unknown_receiver(self, node: cst.BaseExpression) -> bool:
         """A name, `self.x` or `m.weight` the rules know nothing of (not a module, not annotated, not a torch
-        name, not self)."""
+        name, not imported, not self)."""
         if isinstance(node, cst.Name):
-            return (node.value != "self" and self._torch_name(node) is None
+            return (node.value != "self" and self._torch_name(node) is None and not self._imported(node)
                     and node.value not in self.scope.modules | self.scope.annotated)
         if not (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)):
             return False

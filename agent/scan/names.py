@@ -78,6 +78,7 @@ class FileNames:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> what an import binds it to
     identifiers: set[str] = field(default_factory=set)  # every identifier written in the file
     torch_bound: set[str] = field(default_factory=set)  # local names torch imports bind ("*" for a star)
+    imported: set[str] = field(default_factory=set)  # local names any import binds (relative ones too)
     shadowed: bool = False  # a torch alias is bound otherwise too: resolution must follow scopes
     nested_torch_imports: bool = False  # torch imported somewhere other than a top-level statement
     tree: ast.Module | None = None  # the file as `ast` reads it (None where it could not)
@@ -125,6 +126,7 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
                 local = a.asname or a.name.split(".")[0]
                 target = a.name if a.asname else local
                 ids.add(local)
+                out.imported.add(local)
                 _bind(out, local, target, other)
         elif isinstance(node, ast.ImportFrom):
             nested |= id(node) not in top and _imports_torch(node)
@@ -133,6 +135,8 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
                 ids.add(a.name)
                 if a.asname:
                     ids.add(a.asname)
+                if a.name != "*":
+                    out.imported.add(a.asname or a.name)
                 if node.level:  # relative: the repo's own modules
                     other.add(a.asname or a.name)
                 elif a.name == "*":
@@ -212,6 +216,7 @@ class Resolver:
 
     def __init__(self, module: cst.Module, names: FileNames):
         self.aliases = names.aliases
+        self.imported = names.imported
         self._scoped = None
         if names.shadowed:
             self._scoped = MetadataWrapper(module, unsafe_skip_copy=True).resolve(QualifiedNameProvider)

@@ -1,0 +1,50 @@
+"""Functions found migrating public metric-learning and signal packages: torch.unique (mint.unique has no
+CPU kernel; ops.unique keeps values in order of first appearance, torch sorts them), nonzero/where with
+as_tuple=True (no CPU kernel for MindSpore's own), torch.iinfo, and window functions whose MindSpore
+counterparts default to float64. Verified on real torch and MindSpore."""
+from agent.kb.store import load_kb
+from agent.rules.engine import translate_source
+from tests.support.one_file import assert_verified, migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+
+
+class ClassCentres(nn.Module):
+    """Mean embedding of each label present in the batch, scaled by how often it occurs."""
+
+    def __init__(self, dim=8):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor):
+        z = self.proj(x)
+        classes, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        one_hot = (inverse[:, None] == torch.arange(classes.shape[0])[None]).float()
+        centres = one_hot.t() @ z / counts[:, None].float()
+        rows, cols = torch.nonzero(z > 0, as_tuple=True)
+        positive = z[rows, cols].sum() + (z < 0).nonzero(as_tuple=True)[0].float().sum()
+        limit = torch.iinfo(torch.int32).max
+        window = torch.hann_window(z.shape[-1])
+        return centres * window + positive / limit
+'''
+
+
+def test_unique_nonzero_iinfo_and_windows_translate():
+    out = translate_source(SOURCE, load_kb(), "cpu").code
+    assert "_ms_unique(labels, True, True)" in out, out
+    assert "_ms_nonzero((z > 0), True)" in out and "_ms_nonzero((z < 0), True)" in out, out
+    assert "_ms_iinfo(ms.int32).max" in out, out
+    assert "hann_window(z.shape[-1], dtype=ms.float32)" in out, out
+    assert "msagent:" not in out, out
+
+
+def test_unique_counts_and_index_tuples_verify(tmp_path, shared_verifier):
+    source = SOURCE + '''
+
+def get_inputs():
+    return [torch.randn(6, 8), torch.tensor([3, 1, 3, 0, 1, 3])]
+'''
+    report, _ = migrate_one_file(tmp_path, "centres.py", source, shared_verifier)
+    assert_verified(report, ["ClassCentres"])

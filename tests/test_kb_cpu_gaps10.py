@@ -1,6 +1,7 @@
 """Functions found migrating public metric-learning and signal packages: torch.unique (mint.unique has no
 CPU kernel; ops.unique keeps values in order of first appearance, torch sorts them), nonzero/where with
-as_tuple=True (no CPU kernel for MindSpore's own), torch.iinfo, and window functions whose MindSpore
+as_tuple=True (no CPU kernel for MindSpore's own), torch.iinfo, renorm (MindSpore's takes an integer p
+only), and window functions whose MindSpore
 counterparts default to float64. Verified on real torch and MindSpore."""
 from agent.kb.store import load_kb
 from agent.rules.engine import translate_source
@@ -27,7 +28,8 @@ class ClassCentres(nn.Module):
         positive = z[rows, cols].sum() + (z < 0).nonzero(as_tuple=True)[0].float().sum()
         limit = torch.iinfo(torch.int32).max
         window = torch.hann_window(z.shape[-1])
-        return centres * window + positive / limit
+        capped = torch.renorm(self.proj.weight, 2, 1, 0.5).sum() + z.renorm(2.0, dim=0, maxnorm=1.0).sum()
+        return centres * window + positive / limit + capped
 '''
 
 
@@ -37,6 +39,8 @@ def test_unique_nonzero_iinfo_and_windows_translate():
     assert "_ms_nonzero((z > 0), True)" in out and "_ms_nonzero((z < 0), True)" in out, out
     assert "_ms_iinfo(ms.int32).max" in out, out
     assert "hann_window(z.shape[-1], dtype=ms.float32)" in out, out
+    assert "ops.renorm(self.proj.weight, p=2, axis=1, maxnorm=0.5)" in out, out
+    assert "z.renorm(2, axis=0, maxnorm=1.0)" in out, out
     assert "msagent:" not in out, out
 
 

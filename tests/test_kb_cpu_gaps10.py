@@ -45,10 +45,8 @@ def test_unique_nonzero_iinfo_and_windows_translate():
 
 
 def test_unique_counts_and_index_tuples_verify(tmp_path, shared_verifier):
-    source = SOURCE + '''
-
-def get_inputs():
-    return [torch.randn(6, 8), torch.tensor([3, 1, 3, 0, 1, 3])]
-'''
-    report, _ = migrate_one_file(tmp_path, "centres.py", source, shared_verifier)
-    assert_verified(report, ["ClassCentres"])
+    # `labels`, a forward argument after the first, is given class indices (two classes)
+    report, _ = migrate_one_file(tmp_path, "centres.py", SOURCE, shared_verifier)
+    units = assert_verified(report, ["ClassCentres"])
+    labels = units["ClassCentres"].spec["inputs"][0][1]
+    assert labels["dtype"] == "int64" and labels["high"] == 2, units["ClassCentres"].spec

@@ -253,7 +253,13 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
     if kind == usage.INDEX or _INT_ARG.search(name) or _INT_TENSOR.search(_annotation(p)):
         one = [_i((B1,), vocab(module))] if _ONE_STEP.search(name) else []  # a decoder's step
         return [*one, _i((B1, 8), vocab(module), vary=[1])]
+    if i > 0 and _CLASS_LABELS.search(name):  # a loss's `forward(embeddings, labels)`: class indices, two
+        # classes (valid whatever the class count), one per sample, then one per token (a tagger's)
+        return [_i((B1,), 2), _i((B1, 8), 2, vary=[1])]
     return None
+
+
+_CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true|targets_cls)$")
 
 
 _HIDDEN = re.compile(r"^(hidden|hx|h0|h_0|hidden_state|prev_hidden|state|h)$")

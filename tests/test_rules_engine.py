@@ -225,7 +225,6 @@ def test_module_methods_and_sequential(kb):
 
         model = nn.SequentialCell(nn.Dense(4, 8), nn.Dense(8, 2))
         model.set_train(mode=False)
-        model = model
         """)
 
 

@@ -13,6 +13,7 @@ from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
                                fix_commas, has_arg_rules, helper_name)
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind, takes_numpy_names
+from agent.rules.tensors import MODULE_ONLY_METHODS
 
 
 class CallRules:
@@ -34,7 +35,7 @@ class CallRules:
             if self.inf.is_module(func.value, self.scope) or (
                     isinstance(func.value, cst.Name) and func.value.value == "self" and self.scope.cls is not None
                     and self.scope.cls.is_module and method in structural.SELF_MODULE_METHODS) or (
-                    method in structural.MODULE_ONLY_METHODS and isinstance(func.value, (cst.Name, cst.Attribute))):
+                    method in MODULE_ONLY_METHODS and isinstance(func.value, (cst.Name, cst.Attribute))):
                 return self._module_method(original, updated, method)
             if method == "forward" and isinstance(func.value, cst.Call) and code(func.value.func) == "super":
                 return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("construct")))

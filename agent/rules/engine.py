@@ -176,7 +176,15 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         return self._push(node)
 
     def leave_SimpleStatementLine(self, original, updated):
+        if self.frames[-1] == [] and _became_self_assignment(original, updated) and not updated.leading_lines:
+            self.frames.pop()  # `model = model.to(device)` left as `model = model`: the statement goes
+            return cst.RemoveFromParent()
         return self._pop(updated)
+
+    def leave_IndentedBlock(self, original, updated):
+        if not updated.body:  # its only statement went (above)
+            return updated.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated
 
     def leave_If(self, original, updated):
         return self._pop(updated)
@@ -435,3 +443,15 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
                                         key=lambda m: m.line),
                          uses_torch=bool(kept))
     return result
+
+
+def _became_self_assignment(original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine) -> bool:
+    """UPDATED is `x = x` (or `self.m = self.m`) where ORIGINAL assigned something else (a device move the
+    rules removed)."""
+    if len(updated.body) != 1 or not isinstance(updated.body[0], cst.Assign) or len(updated.body[0].targets) != 1:
+        return False
+    new, old = updated.body[0], original.body[0]
+    if not isinstance(new.value, (cst.Name, cst.Attribute)) or not isinstance(old, cst.Assign):
+        return False
+    target = code(new.targets[0].target)
+    return target == code(new.value) and code(old.value) != target

@@ -22,8 +22,6 @@ SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state
                        "register_parameter"}
 # Methods only a torch module has (an optimizer's state_dict and zero_grad are left out): a receiver of
 # unknown type (`def count(model): ... model.modules()`) calling one is a module.
-MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
-                       "buffers", "named_buffers"}
 # Assignments to these torch switches (cuDNN autotuning, TF32) are dropped: MindSpore has none.
 DROPPED_SETTINGS = ("torch.backends.",)
 # Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.

@@ -259,11 +259,30 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[s
     return out
 
 
+_MODEL_PARAM = {"model", "net", "network", "backbone"}
+# methods only a torch module has (a tensor, an array, a dict has none of them)
+MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
+                       "buffers", "named_buffers"}
+
+
 def module_params(fn: cst.FunctionDef, qn: QN, module_classes: set[str]) -> set[str]:
-    """Parameters annotated as a module: `m: nn.Module`, `block: nn.Linear`, `net: MyNet` (a repo module class)."""
+    """Parameters annotated as a module (`m: nn.Module`, `block: nn.Linear`, `net: MyNet`, a repo module
+    class); unannotated ones a torch file names as its model (`def evaluate(model, loader)`) or whose
+    module-only methods the function calls (`layer.parameters()`)."""
     params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    plain = {p.name.value for p in params if p.annotation is None}
+    called: set[str] = set()
+
+    class _Calls(Visitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            f = node.func
+            if isinstance(f, cst.Attribute) and f.attr.value in MODULE_ONLY_METHODS and isinstance(f.value, cst.Name):
+                called.add(f.value.value)
+
+    visit(fn.body, _Calls())
     return {p.name.value for p in params if _annotation_names(
-        p.annotation, qn, lambda n: _is_layer_class(n) or n.rsplit(".", 1)[-1] in module_classes)}
+        p.annotation, qn, lambda n: _is_layer_class(n) or n.rsplit(".", 1)[-1] in module_classes)} \
+        | (plain & (_MODEL_PARAM | called))
 
 
 _NOT_LAYERS = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "PackedSequence"}

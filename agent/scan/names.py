@@ -124,19 +124,15 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
             for a in node.names:
                 ids.update(a.name.split("."))
                 local = a.asname or a.name.split(".")[0]
-                target = a.name if a.asname else local
                 ids.add(local)
                 out.imported.add(local)
-                _bind(out, local, target, other)
+                _bind(out, local, a.name if a.asname else local, other)
         elif isinstance(node, ast.ImportFrom):
             nested |= id(node) not in top and _imports_torch(node)
             ids.update((node.module or "").split("."))
             for a in node.names:
-                ids.add(a.name)
-                if a.asname:
-                    ids.add(a.asname)
-                if a.name != "*":
-                    out.imported.add(a.asname or a.name)
+                ids.update({a.name, a.asname or a.name})
+                out.imported.update({a.asname or a.name} - {"*"})
                 if node.level:  # relative: the repo's own modules
                     other.add(a.asname or a.name)
                 elif a.name == "*":

@@ -20,8 +20,9 @@ import numpy as np
 
 from agent.verify.constructors import keyword_only_defaults
 from agent.verify import aligned_random
-from agent.verify.inputs import unpack
-from agent.verify.ms_stand_ins import FILLED, IDENTITY, PART, SEQUENCE, ms_filled, ms_identity, ms_part, ms_sequence
+from agent.verify.inputs import is_stand_in, unpack
+from agent.verify.ms_stand_ins import (FILLED, IDENTITY, PART, SEQUENCE, ms_filled, ms_identity, ms_linear, ms_part,
+                                       ms_sequence)
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.spec_choice import dotted_prefixes
@@ -254,7 +255,8 @@ def _sync() -> None:
 def _ms_args(inputs: list) -> list:
     import mindspore as ms
 
-    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else a for a in inputs]
+    return [ms.Tensor(a.copy()) if isinstance(a, np.ndarray) else ms_linear(a["features"]) if is_stand_in(a) else a
+            for a in inputs]
 
 
 def run(args: dict, arrays: list):

@@ -10,6 +10,26 @@ import numpy as np
 
 
 MAX_INPUT_ELEMENTS = 2**26  # per input array: the trusted side allocates what a side asks for
+# An argument that takes a model (`predict(model, x)`, `count_parameters(net)`): a Linear layer of this
+# many features, with fixed weights (stand_in_weights); each side builds its own framework's layer.
+STAND_IN = "__msagent_module__"
+
+
+def stand_in(features: int) -> dict:
+    """The input descriptor of a stand-in model: a Linear(features, features)."""
+    return {"value": {STAND_IN: "linear", "features": int(features)}}
+
+
+def is_stand_in(value) -> bool:
+    return isinstance(value, dict) and value.get(STAND_IN) == "linear" and isinstance(value.get("features"), int) \
+        and 0 < value["features"] <= 64
+
+
+def stand_in_weights(features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stand-in Linear's (weight, bias): fixed draws, the same in every process."""
+    rng = np.random.default_rng([7, features])
+    weight = (rng.standard_normal((features, features)) / np.sqrt(features)).astype(np.float32)
+    return weight, (0.1 * rng.standard_normal(features)).astype(np.float32)
 
 
 def check_sizes(sizes) -> None:
@@ -87,7 +107,12 @@ def calibration_inputs(size: list[dict], seed: int) -> list[list]:
 
 
 def shapes(size: list[dict]) -> str:
-    return "(" + ", ".join(str(x.get("shape", x.get("value"))) for x in size) + ")"
+    def one(x: dict) -> str:
+        if is_stand_in(x.get("value")):
+            return f"a Linear({x['value']['features']}) model"
+        return str(x.get("shape", x.get("value")))
+
+    return "(" + ", ".join(one(x) for x in size) + ")"
 
 
 def pack(inputs: list) -> tuple[list[dict], list]:

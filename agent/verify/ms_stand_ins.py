@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from agent.verify.parents import FILLED, IDENTITY, PART, SEQUENCE
 
-__all__ = ["FILLED", "IDENTITY", "PART", "SEQUENCE", "ms_filled", "ms_identity", "ms_part", "ms_sequence"]
+__all__ = ["FILLED", "IDENTITY", "PART", "SEQUENCE", "ms_filled", "ms_identity", "ms_linear", "ms_part",
+           "ms_sequence"]
 
 
 def ms_part(cell, path: str):
@@ -46,3 +47,17 @@ def ms_filled(cell):
             else:
                 cell.insert_child_to_cell(str(i), ms_identity())
     return cell
+
+
+def ms_linear(features: int):
+    """The MindSpore twin of parents.torch_linear: a Dense with the same fixed weights."""
+    import mindspore as ms
+    from mindspore import nn
+
+    from agent.verify.inputs import stand_in_weights
+
+    layer = nn.Dense(features, features)
+    weight, bias = stand_in_weights(features)
+    layer.weight.set_data(ms.Tensor(weight))
+    layer.bias.set_data(ms.Tensor(bias))
+    return layer

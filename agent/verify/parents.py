@@ -36,6 +36,20 @@ def torch_identity():
     return Identity()
 
 
+def torch_linear(features: int):
+    """The stand-in model (inputs.stand_in) on torch: a Linear with the fixed weights."""
+    import torch
+
+    from agent.verify.inputs import stand_in_weights
+
+    layer = torch.nn.Linear(features, features)
+    weight, bias = stand_in_weights(features)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+        layer.bias.copy_(torch.from_numpy(bias))
+    return layer
+
+
 FILLED = constructors.FILLED
 SEQUENCE = constructors.SEQUENCE
 

@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 
 from agent.verify import constructors, examples, infer, parents, shape_fix
-from agent.verify.inputs import calibration_inputs, make_arrays, shapes
+from agent.verify.inputs import calibration_inputs, is_stand_in, make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
 from agent.scan.names import parse_python
@@ -79,7 +79,8 @@ def evaluate(imp: RepoImporter, module: str, expr: str):
 def torch_args(arrays):
     import torch
 
-    return [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a for a in arrays]
+    return [torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else parents.torch_linear(a["features"])
+            if is_stand_in(a) else a for a in arrays]
 
 
 def ms_sync() -> None:
@@ -166,7 +167,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
             queue, fixes = list(_first_sizes(spec, obj, init_text, is_module)), 0
             while queue:
                 first = queue.pop(0)
-                values = all("value" in x for x in first)
+                values = all("value" in x and not is_stand_in(x["value"]) for x in first)
                 call = f"{unit['name']}({', '.join(repr(x['value']) for x in first)})" if values else None
                 outputs, call, exc = _run_first(pt_imp, unit, obj, first, call, seed, is_module)
                 if outputs is None:

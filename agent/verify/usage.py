@@ -8,7 +8,7 @@ splatted is a shape tuple; one unpacked into two or three names (`ph, pw = patch
 (`b, n, d = x.shape`) a tensor of rank N; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
 a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the model it wraps) is an
-instance of that class. Parameters with no such use are left to the name-based guesses.
+instance of that class; one whose module methods are called (`model.eval()`, `net.parameters()`) a model. Parameters with no such use are left to the name-based guesses.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ INT, SHAPE, INDEX, VECTOR_INDEX, MAPPING = "int", "shape", "index", "vector inde
 LENGTH = "length:"  # + how many items: `ph, pw = patch_size`, `assert len(depth) == 3`
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 RANK = "rank:"  # + how many axes: `b, h, w, d = q.shape` unpacks a tensor of rank 4
+MODULE = "module"  # `model.eval()`, `net.parameters()`: a model (the Linear stand-in, inputs.stand_in)
+_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "modules", "named_modules", "children",
+                   "named_children", "state_dict", "load_state_dict", "zero_grad", "buffers", "named_buffers"}
 
 # calls whose positional arguments (from the given position on) are sizes / counts
 _SIZE_ARGS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "randn": 0, "rand": 0,
@@ -124,13 +127,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
     params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]} - {"self", "cls"}
     kinds: dict[str, str] = {}
 
-    def name_of(node) -> str | None:
-        return node.id if isinstance(node, ast.Name) and node.id in params else None
-
     def mark(node, kind: str) -> None:
-        name = name_of(node)
-        if name is not None:
-            kinds.setdefault(name, kind)
+        if isinstance(node, ast.Name) and node.id in params:
+            kinds.setdefault(node.id, kind)
 
     for node in ast.walk(func):  # breadth first: `len(p) == 3` is seen before the `len(p)` inside it
         if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
@@ -140,6 +139,8 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             mark(node.left.args[0], LENGTH + str(node.comparators[0].value))
         elif isinstance(node, ast.Call):
             callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if callee in _MODULE_METHODS:  # `net.parameters()` (a bare name called so is no parameter)
+                mark(getattr(node.func, "value", None), MODULE)
             if callee == "len" and node.args:
                 mark(node.args[0], SHAPE)
             if callee == "isinstance" and len(node.args) == 2:

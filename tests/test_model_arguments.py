@@ -48,3 +48,32 @@ def test_a_parameter_whose_module_methods_are_called_is_a_model(tmp_path):
     out = translate_source("import torch\n\n\ndef f(model, data):\n    model = model.cuda()\n"
                            "    model.eval()\n    data.eval()\n    return model(data)\n", load_kb(), "cpu").code
     assert "model.set_train(mode=False)" in out and "data.eval()" in out and "model = model" not in out, out
+
+
+EMA = '''\
+import copy
+
+import torch
+import torch.nn as nn
+
+
+class Averaged(nn.Module):
+    """A frozen copy of a model whose weights follow it."""
+
+    def __init__(self, model, decay=0.99):
+        super().__init__()
+        self.module = copy.deepcopy(model).eval()
+        self.decay = decay
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x):
+        return self.module(x)
+'''
+
+
+def test_a_wrapper_given_a_model_gets_the_stand_in(tmp_path, shared_verifier):
+    report, text = migrate_one_file(tmp_path, "ema.py", EMA, shared_verifier)
+    units = assert_verified(report, ["Averaged"])
+    assert units["Averaged"].spec["init"] == "Averaged(model=__msagent_linear__(8))", units["Averaged"].spec
+    assert "copy.deepcopy(model).set_train(mode=False)" in text, text

@@ -119,6 +119,8 @@ class Inference:
             # model.to(device), model.cuda(), model.eval() return the module
             if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("to", "cuda", "cpu", "eval", "train", "float", "double", "half"):
                 return self.is_module(node.func.value, scope)
+            if "copy.deepcopy" in self.qn(node.func) and node.args:  # a copy of a module is one
+                return self.is_module(node.args[0].value, scope)
         return False
 
     def is_tensor(self, node: cst.BaseExpression, scope: Scope) -> bool:

@@ -21,8 +21,8 @@ import numpy as np
 from agent.verify.constructors import keyword_only_defaults
 from agent.verify import aligned_random
 from agent.verify.inputs import is_stand_in, unpack
-from agent.verify.ms_stand_ins import (FILLED, IDENTITY, PART, SEQUENCE, ms_filled, ms_identity, ms_linear, ms_part,
-                                       ms_sequence)
+from agent.verify.ms_stand_ins import (FILLED, IDENTITY, LINEAR, PART, SEQUENCE, ms_filled, ms_identity, ms_linear,
+                                       ms_part, ms_sequence)
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.spec_choice import dotted_prefixes
@@ -234,6 +234,8 @@ class _TopLevel(dict):
             return ms_filled
         if key == SEQUENCE:
             return ms_sequence
+        if key == LINEAR:
+            return ms_linear
         for base in self.bases:
             if os.path.exists(os.path.join(base, key + ".py")) or os.path.isdir(os.path.join(base, key)):
                 return importlib.import_module(key)

@@ -105,7 +105,9 @@ def config_inits(name: str, cls, param: str) -> list[str]:
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
 FILLED = "__msagent_filled__"  # a container given two identity children; each side binds its own
 SEQUENCE = "__msagent_sequence__"  # a Sequential of two identities; each side binds its own
-STAND_INS = (IDENTITY, FILLED, SEQUENCE)
+LINEAR = "__msagent_linear__"  # a model given to a wrapper (`Ema(model)`): a Linear with fixed weights
+STAND_INS = (IDENTITY, FILLED, SEQUENCE, LINEAR)
+_MODEL_ARG = re.compile(r"^(model|base_model|wrapped_model|inner_model)$")
 _WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
                       r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp)$")
 
@@ -241,6 +243,8 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     for k in unknown:
         if _WRAPPED.search(k.lower()):  # the module a wrapper applies (`PreNorm(dim, fn)`): an identity stands in
             guesses[k] = _Code(f"{IDENTITY}()")
+        elif _MODEL_ARG.search(k.lower()):  # a model it keeps a copy of or steps (`Ema(model)`): one with weights
+            guesses[k] = _Code(f"{LINEAR}(8)")
     unknown = [k for k in unknown if not isinstance(guesses[k], _Code)]
     if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
         return []  # a submodule or callable we cannot build: nothing sensible to guess

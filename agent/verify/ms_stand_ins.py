@@ -2,9 +2,9 @@
 the twins of verify/parents.py's torch_part, torch_identity and torch_filled."""
 from __future__ import annotations
 
-from agent.verify.parents import FILLED, IDENTITY, PART, SEQUENCE
+from agent.verify.parents import FILLED, IDENTITY, LINEAR, PART, SEQUENCE
 
-__all__ = ["FILLED", "IDENTITY", "PART", "SEQUENCE", "ms_filled", "ms_identity", "ms_linear", "ms_part",
+__all__ = ["FILLED", "IDENTITY", "LINEAR", "PART", "SEQUENCE", "ms_filled", "ms_identity", "ms_linear", "ms_part",
            "ms_sequence"]
 
 

@@ -52,6 +52,7 @@ def torch_linear(features: int):
 
 FILLED = constructors.FILLED
 SEQUENCE = constructors.SEQUENCE
+LINEAR = constructors.LINEAR  # torch_linear, in an `init`
 
 
 def torch_sequence():

@@ -42,6 +42,8 @@ class _RepoNames(dict):
             return parents.torch_filled
         if key == parents.SEQUENCE:
             return parents.torch_sequence
+        if key == parents.LINEAR:
+            return parents.torch_linear
         if self.imp.owns(key):
             return self.imp.load(key)
         raise KeyError(key)

@@ -77,3 +77,13 @@ def test_a_wrapper_given_a_model_gets_the_stand_in(tmp_path, shared_verifier):
     units = assert_verified(report, ["Averaged"])
     assert units["Averaged"].spec["init"] == "Averaged(model=__msagent_linear__(8))", units["Averaged"].spec
     assert "copy.deepcopy(model).set_train(mode=False)" in text, text
+
+
+def test_a_function_returning_the_model_it_was_given_checks_nothing(tmp_path, shared_verifier):
+    # torch gives back its Linear, MindSpore its Dense: the same kind of thing, holding no value to compare
+    source = ("import torch.nn as nn\n\n\ndef pick(normalization, **kwargs):\n"
+              "    assert isinstance(normalization, nn.Module)\n    return normalization\n")
+    report, _ = migrate_one_file(tmp_path, "pick.py", source, shared_verifier)
+    unit = report.units[0]
+    assert unit.status == "not-exercised" and "no tensor or value" in unit.reason, (unit.status, unit.reason)
+    assert unit.spec["inputs"][0][0]["value"]["features"] == 8, unit.spec

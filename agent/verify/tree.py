@@ -70,7 +70,14 @@ def encode(x, arrays: list, depth: int = 0) -> dict:
     name = dtype_name(x)
     if name is not None:
         return {"t": "dtype", "v": name}
+    if _is_model(x):  # a torch Module and a MindSpore Cell are the same kind of thing, with no value
+        return {"t": "other", "type": "model"}
     return {"t": "other", "type": f"{type(x).__module__}.{type(x).__qualname__}"}
+
+
+def _is_model(x) -> bool:
+    torch, ms = sys.modules.get("torch"), sys.modules.get("mindspore")
+    return (torch is not None and isinstance(x, torch.nn.Module)) or (ms is not None and isinstance(x, ms.nn.Cell))
 
 
 def dtype_name(x) -> str | None:

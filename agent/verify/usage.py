@@ -147,6 +147,8 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                 classes = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
                 if classes and isinstance(classes[0], ast.Name):  # `isinstance(m, (A, B))`: an A
                     mark(node.args[0], INSTANCE + classes[0].id)
+                elif classes and getattr(classes[0], "attr", None) == "Module":  # `isinstance(m, nn.Module)`
+                    mark(node.args[0], MODULE)
             for a in node.args:
                 if isinstance(a, ast.Starred):
                     mark(a.value, SHAPE)

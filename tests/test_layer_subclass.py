@@ -1,7 +1,7 @@
 """A repo class deriving from a torch layer (weight-standardised conv, as in BiT/timm): it becomes a
 subclass of the MindSpore layer, its super().__init__ takes the base's argument rules, and it
 verifies against torch with real weights and inputs."""
-from tests.support.one_file import migrate_one_file
+from tests.support.one_file import assert_verified, migrate_one_file
 
 STDCONV = '''\
 import torch
@@ -62,3 +62,31 @@ def test_spread_super_init_and_base_attributes_take_mindspore_names():
     exec(r.code, ns)
     conv = ns["SameConv"](3, 4, 3, 2, bias=False, groups=1)
     assert conv.has_bias is False and tuple(conv.stride) == (2, 2) and conv.group == 1
+
+
+RESETS = '''\
+import torch
+import torch.nn as nn
+
+
+class FixedMix(nn.Linear):
+    """A Linear whose weight is a fixed matrix its own reset_parameters sets (and freezes)."""
+
+    def __init__(self, n, bias=True):
+        self.n = n
+        super().__init__(n, n, bias=bias)
+
+    def reset_parameters(self):
+        self.weight.data = torch.eye(self.n) * 0.5 + 0.1
+        self.weight.requires_grad = False
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+'''
+
+
+def test_a_layer_subclass_reset_parameters_runs_as_torch_runs_it(tmp_path, shared_verifier):
+    # torch's Linear.__init__ calls the override; MindSpore's Dense does not: without the call the weight
+    # stayed trainable on MindSpore (its gradient had no torch counterpart)
+    report, text = migrate_one_file(tmp_path, "mix.py", RESETS, shared_verifier)
+    assert_verified(report, ["FixedMix"])
+    assert "self.reset_parameters()  # torch's base constructor calls it" in text, text

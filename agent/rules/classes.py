@@ -25,6 +25,8 @@ class ClassRules:
         base = self._layer_base(node)
         if base is not None:  # the base layer's parameters are tensors here too (self.weight)
             facts.tensors |= {"weight", "bias"} | set(self._target(base).param_map)
+            facts.resets = base.api.rsplit(".", 1)[-1] in _RESETTING and any(
+                isinstance(s, cst.FunctionDef) and s.name.value == "reset_parameters" for s in node.body.body)
         self.layer_bases.append(base)
         self.frames.append([])
         return True
@@ -99,4 +101,30 @@ class ClassRules:
         scope = self.scopes.pop()
         if scope.cls is not None and scope.cls.is_module and updated.name.value == "forward":
             updated = updated.with_changes(name=cst.Name("construct"))
+        if scope.cls is not None and scope.cls.resets and updated.name.value == "__init__":
+            updated = _resets_after_super_init(updated)
         return self._pop(updated)
+
+
+# torch layers whose __init__ ends by calling self.reset_parameters() (MindSpore's never do)
+_RESETTING = {"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+              "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm",
+              "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RNN", "LSTM", "GRU", "RNNCell",
+              "LSTMCell", "GRUCell", "PReLU"}
+
+
+@rewrite("layer-subclass-resets")
+def _resets_after_super_init(fn: cst.FunctionDef) -> cst.FunctionDef:
+    """A layer subclass's own reset_parameters is called after its `super().__init__(...)`, as torch's
+    base constructor calls it there and MindSpore's does not (a fixed matrix set there, frozen with
+    requires_grad=False, would stay random and trainable)."""
+    body = list(fn.body.body)
+    at = next((i for i, s in enumerate(body) if ".__init__(" in _code(s)), None)
+    if at is None or any("self.reset_parameters()" in _code(s) for s in body[at + 1:]):
+        return fn
+    body.insert(at + 1, cst.parse_statement("self.reset_parameters()  # torch's base constructor calls it\n"))
+    return fn.with_changes(body=fn.body.with_changes(body=body))
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)

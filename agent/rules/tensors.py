@@ -32,6 +32,7 @@ class ClassFacts:
     layers: set[str] = field(default_factory=set)  # self.X holding a torch layer / module
     tensors: set[str] = field(default_factory=set)  # self.X holding a parameter / buffer / tensor
     buffers: set[str] = field(default_factory=set)  # self.X registered with register_buffer
+    resets: bool = False  # a torch layer subclass with its own reset_parameters (torch's init calls it)
 
 
 @dataclass

@@ -160,7 +160,27 @@ def test_corrections_read_each_kind_of_error():
         ("Shape mismatch, can't divide axis of length 8 in chunks of 3", [2, 9, 16])
     for message, shape in chunks:  # after `x[:, 1:]` (a class token cut): 1 + frames * n; else a multiple
         assert corrected(tokens, message)[0]["shape"] == shape, message
+    grouped = [{"shape": [2, 3, 16, 16], "dtype": "float32", "_vary": [2, 3]}]
+    fixed = corrected(grouped, ' Error while processing rearrange-reduction pattern "b h (x y) d -> b h x y d".\n '
+                               "Input tensor shape: torch.Size([2, 3, 16, 16]). Additional info: {'x': 8, 'y': 8}.\n "
+                               "Shape mismatch, 16 != 64")
+    assert fixed[0]["shape"] == [2, 3, 64, 16]  # `(x y)` with x and y given: their product
+    fixed = corrected(fixed, "einsum(): subscript d has size 2 for operand 1 which does not broadcast with "
+                             "previously seen size 16")
+    assert fixed[0]["shape"] == [2, 3, 64, 2]  # the input is operand 0: it takes the module's size
     assert corrected(x, "some other error") is None
+
+
+def test_a_guessed_number_a_forward_unpacks_becomes_a_pair():
+    from agent.verify.constructors import naming_none
+
+    class RelPos:
+        def __init__(self, fmap_size, dim_head):
+            pass
+
+    lines = ("return forward_call(*args, **kwargs)", "h, w = self.fmap_size")
+    assert naming_none("RelPos(fmap_size=8, dim_head=2)", "cannot unpack non-iterable int object", RelPos, lines) \
+        == "RelPos(fmap_size=(8, 8), dim_head=2)"
 
 
 WRAPPER = '''\

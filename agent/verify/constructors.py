@@ -326,7 +326,7 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
         return None
     if not init.endswith(")"):
         return None
-    if _NOT_ITERABLE.search(message):
+    if NOT_ITERABLE.search(message):
         return _numbers_as_tuples(init, lines, sig)
     if (fractions := _as_fractions(init, message, sig)) is not None:
         return fractions
@@ -398,10 +398,13 @@ def _iterates(line: str, name: str) -> bool:
     n = re.escape(name)
     if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted)\({n}\b", line):
         return True
+    if re.match(rf"\s*\w+\s*,[\w\s,*]*=\s*(self\.)?{n}\s*$", line):  # `h, w = self.fmap_size`
+        return True
     return any(re.search(rf"\b{n}\b", args) for args in re.findall(r"\bzip\(([^()]*)\)", line))
 
 
-_NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, not int|object of type 'int' has no len")
+NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, not int|object of type 'int' has no len|"
+                          r"cannot unpack non-iterable int object")
 _MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 

@@ -65,13 +65,15 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
         a, b = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b) \
-            or _offset_axis(inputs, a, b)
+            or _offset_axis(inputs, a, b) or _set_axis(inputs, floats, _axis_of(b), {b: a})  # the input is the other
     if m := _GRID.search(error):  # `h = w = int(sqrt(n))`: a token count that is a square grid
         have, want = int(m.group(2)), int(m.group(3))
         side = math.isqrt(have)
         if side * side != have and want < have:
             square = (side + 1) ** 2
             return _set_axis(inputs, floats, _axis_of(have), {have: square})
+        if want <= 4096:  # `(x y)` with x, y given (a feature map's size): the grouped axis takes their product
+            return _set_axis(inputs, floats, _axis_of(have), {have: want})
     if m := _CHUNKS.search(error):  # `b (f n) d` with f frames: a multiple of f (the unit may cut a token first)
         have, chunk = int(m.group(1)), int(m.group(2))
         want = chunk * max(1, math.ceil(have / chunk))

@@ -31,6 +31,7 @@ _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
 _MODEL = re.compile(r"^(model|net|network|backbone)$")
+_CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 # one number per sample, last: a diffusion timestep embedding (`x[:, None] * freqs[None, :]`)
 _STEPS = {**_f((B1,)), "low": 0.0, "high": 100.0}
@@ -259,9 +260,6 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         # classes (valid whatever the class count), one per sample, then one per token (a tagger's)
         return [_i((B1,), 2), _i((B1, 8), 2, vary=[1])]
     return None
-
-
-_CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true|targets_cls)$")
 
 
 _HIDDEN = re.compile(r"^(hidden|hx|h0|h_0|hidden_state|prev_hidden|state|h)$")

@@ -46,3 +46,17 @@ def test_dropout_is_off_alike_on_both_sides_and_the_report_says_so(report):
     unit = report["WithDropout"]  # a Dropout layer, functional dropout and attention dropout
     assert unit.status == "verified-by-rules" and unit.level_reached == "grad", unit.reason
     assert "dropout off on both sides" in unit.levels["train"]["reason"]
+
+
+def test_a_custom_backward_s_gradients_are_tensors():
+    # `grad_output.clone()` in a backward: Tensor.clone has no CPU kernel, so the rules write copy(); the
+    # gradients after ctx are tensors whatever their names (the observation run never executes a backward)
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    out = translate_source("import torch\nfrom torch.autograd import Function\n\n\nclass Clip(Function):\n"
+                           "    @staticmethod\n    def forward(ctx, x, limit=1.0):\n        ctx.save_for_backward(x)\n"
+                           "        return x.clamp(-limit, limit)\n\n    @staticmethod\n    def backward(ctx, g):\n"
+                           "        (x,) = ctx.saved_tensors\n        grad = g.clone()\n"
+                           "        return grad * (x.abs() < 1).float(), None\n", load_kb(), "cpu").code
+    assert "grad = g.copy()" in out, out

@@ -21,6 +21,7 @@ class ClassRules:
             self._type_positions(base.value)
             self.class_bases.add(id(base.value))
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
+        facts.autograd = any(self._torch_name(b.value) in _AUTOGRAD_FUNCTION for b in node.bases)
         self.classes.append(facts)
         base = self._layer_base(node)
         if base is not None:  # the base layer's parameters are tensors here too (self.weight)
@@ -87,7 +88,8 @@ class ClassRules:
         cls = self.classes[-1] if self.classes and self._directly_in_class(node) else None
         in_module = cls is not None and cls.is_module
         params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
-        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn),
+        autograd = cls is not None and cls.autograd
+        self.scopes.append(Scope(cls=cls, tensors=function_params(node, in_module, self._qn, autograd),
                                  modules=module_params(node, self._qn, self.module_classes),
                                  annotated={p.name.value for p in params if p.annotation is not None},
                                  fn=node))
@@ -106,6 +108,7 @@ class ClassRules:
         return self._pop(updated)
 
 
+_AUTOGRAD_FUNCTION = {"torch.autograd.Function", "torch.autograd.function.Function"}
 # torch layers whose __init__ ends by calling self.reset_parameters() (MindSpore's never do)
 _RESETTING = {"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
               "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm",

@@ -33,6 +33,7 @@ class ClassFacts:
     tensors: set[str] = field(default_factory=set)  # self.X holding a parameter / buffer / tensor
     buffers: set[str] = field(default_factory=set)  # self.X registered with register_buffer
     resets: bool = False  # a torch layer subclass with its own reset_parameters (torch's init calls it)
+    autograd: bool = False  # a torch.autograd.Function subclass (backward's arguments are gradients)
 
 
 @dataclass
@@ -240,11 +241,15 @@ def _tensor_iterator(node: cst.BaseExpression) -> str | None:
         "named_parameters", "named_buffers") else None
 
 
-def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN) -> set[str]:
-    """Parameters known to be tensors: forward's arguments, and anything annotated as a tensor."""
+def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN, in_autograd: bool = False) -> set[str]:
+    """Parameters known to be tensors: forward's arguments, an autograd Function's backward's gradients
+    (after ctx), and anything annotated as a tensor."""
+    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    if in_autograd and fn.name.value == "backward":
+        star = fn.params.star_arg
+        return {p.name.value for p in params[1:]} | ({star.name.value} if isinstance(star, cst.Param) else set())
     out = set()
     is_forward = in_module_class and fn.name.value in ("forward", "construct")
-    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
     for p in params:
         name = p.name.value
         if name in ("self", "cls"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import traceback
 
 from agent.verify import usage
 
@@ -377,6 +378,15 @@ def _as_fractions(init: str, message: str, sig: inspect.Signature) -> str | None
         if value != m.group(2):
             out = out[:m.start(2)] + value + out[m.end(2):]
     return out if out != init else None
+
+
+def iterated(init: str, exc: Exception, cls) -> str | None:
+    """INIT with the numbers a failing forward iterates made tuples (`h, w = self.fmap_size` of a
+    guessed `fmap_size=8`: cannot unpack non-iterable int object), else None."""
+    if not NOT_ITERABLE.search(str(exc)):
+        return None
+    lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
+    return naming_none(init, str(exc), cls, lines)
 
 
 def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature) -> str | None:

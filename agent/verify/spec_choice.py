@@ -182,7 +182,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                         queue.insert(0, fixed)
                         fixes += 1
                     elif init_text and (again := wider or constructors.input_width(init_text, str(exc))
-                                        or _iterated(init_text, exc, pt_obj)) and again not in inits:
+                                        or constructors.iterated(init_text, exc, pt_obj)) and again not in inits:
                         inits.append(again)  # data the module builds itself, a residual the input joins, a pair
                     continue
                 made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
@@ -210,15 +210,6 @@ def _inits_asked(pt_imp, unit, pt_obj, init_text, exc: Exception, is_module: boo
     lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
     again = constructors.naming_none(init_text, str(exc), pt_obj, lines)
     return ([again] if again is not None else []) + parents.attribute_owners(pt_imp, unit, init_text, str(exc))
-
-
-def _iterated(init_text: str, exc: Exception, pt_obj) -> str | None:
-    """INIT_TEXT with the numbers a failing forward iterates made tuples (`h, w = self.fmap_size` of a
-    guessed `fmap_size=8`: cannot unpack non-iterable int object), else None."""
-    if not constructors.NOT_ITERABLE.search(str(exc)):
-        return None
-    lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
-    return constructors.naming_none(init_text, str(exc), pt_obj, lines)
 
 
 def _run_first(pt_imp, unit, obj, first: list[dict], call: str | None, seed: int, is_module: bool):

@@ -464,3 +464,22 @@ def test_a_function_of_an_imported_module_is_not_a_tensor_method(kb):
     assert "lmu.logsumexp(x, keep_mask=mask, add_one=True, dim=0)" in out, out
     assert "msagent:" not in out, out
     assert "helpers.size()" in out, out
+
+
+def test_every_adapter_the_kb_can_build_is_valid_python():
+    # an adapter passes torch's arguments on under the target's names: two torch names of one argument
+    # (`keepdim` and its alias `keepdims`) once gave `mint.max(keepdim=keepdim, keepdim=keepdims)`
+    from agent.kb.store import load_kb
+    from agent.rules.adapters import adapter_source
+    from agent.rules.calls import Unconvertible
+
+    built = 0
+    for entry in load_kb().entries:  # the packaged KB
+        for target in entry.targets:
+            try:
+                source = adapter_source(entry, target, lambda name: name)
+            except Unconvertible:  # entries no adapter can be built for
+                continue
+            compile(source, entry.api, "exec")  # a SyntaxError (repeated keyword: compile time) names the entry
+            built += 1
+    assert built > 1000

@@ -64,6 +64,13 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
         body = MS_NAME.sub(lambda m: render(m.group(0)), re.sub(r"\{(\w+)\}", r"\1", target.template))
         built = body.split("(", 1)[0]
         return _adapter(entry, built, sig, guards, [], body, f"built as {built}")
+    by_target: dict[str, str] = {}
+    for name in [n for n in passed if not n.startswith("*")]:  # an alias (`keepdims` of `keepdim`): one argument
+        first = by_target.setdefault(target.args.get(name, name) or name, name)
+        if first != name:
+            default = next(p.default for p in params if p.name == name)
+            lines.append(f"    {first} = {first} if {name} == {default} else {name}\n")
+            passed.remove(name)
     call = cst.parse_expression(f"X({', '.join(n if n.startswith('*') else f'{n}={n}' for n in passed)})")
     args = [code(a) for a in build_args(bind(call, entry.signature), target, render)]
     for name in target.defaults:  # given by the caller, or the rule's default when left None

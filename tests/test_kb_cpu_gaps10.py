@@ -50,3 +50,15 @@ def test_unique_counts_and_index_tuples_verify(tmp_path, shared_verifier):
     units = assert_verified(report, ["ClassCentres"])
     labels = units["ClassCentres"].spec["inputs"][0][1]
     assert labels["dtype"] == "int64" and labels["high"] == 2, units["ClassCentres"].spec
+
+
+def test_an_optional_labels_argument_a_loss_requires_is_given(tmp_path, shared_verifier):
+    source = ("import torch\nimport torch.nn as nn\n\n\nclass CentreLoss(nn.Module):\n"
+              "    def __init__(self, num_classes=2, dim=8):\n        super().__init__()\n"
+              "        self.centres = nn.Parameter(torch.randn(num_classes, dim))\n\n"
+              "    def forward(self, embeddings, labels=None, weights=None):\n        if labels is None:\n"
+              "            raise ValueError('labels are required for this loss function')\n"
+              "        return ((embeddings - self.centres[labels]) ** 2).sum(dim=1).mean()\n")
+    report, _ = migrate_one_file(tmp_path, "loss.py", source, shared_verifier)
+    units = assert_verified(report, ["CentreLoss"])
+    assert len(units["CentreLoss"].spec["inputs"][0]) == 2, units["CentreLoss"].spec  # embeddings, labels

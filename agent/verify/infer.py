@@ -114,6 +114,11 @@ def forward_params(fn) -> list[inspect.Parameter]:
     req = [p for p in required_params(sig) if p.kind != p.KEYWORD_ONLY]
     if not req and any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()):
         return [inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)]
+    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name not in ("self", "cls")]
+    after = positional[len(req)] if req and len(positional) > len(req) and positional[:len(req)] == req else None
+    if after is not None and after.default is None and _CLASS_LABELS.search(after.name.lower()):
+        req.append(after)  # a loss's `forward(embeddings, labels=None)`: it raises without them
     return req
 
 

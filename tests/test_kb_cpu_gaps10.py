@@ -62,3 +62,32 @@ def test_an_optional_labels_argument_a_loss_requires_is_given(tmp_path, shared_v
     report, _ = migrate_one_file(tmp_path, "loss.py", source, shared_verifier)
     units = assert_verified(report, ["CentreLoss"])
     assert len(units["CentreLoss"].spec["inputs"][0]) == 2, units["CentreLoss"].spec  # embeddings, labels
+
+
+def test_fill_diagonal_and_cdist_take_what_mindspore_accepts():
+    out = translate_source("import torch\n\n\ndef f(x: torch.Tensor, y: torch.Tensor, p: int):\n"
+                           "    mask = x > 0\n    mask.fill_diagonal_(False)\n    d = torch.cdist(x, y, p=p)\n"
+                           "    d.fill_diagonal_(0)\n    return d * mask\n", load_kb(), "cpu").code
+    # out of place on MindSpore (its own fill_diagonal returns a new tensor), written back; float values
+    assert "mask = _ms_fill_diagonal(mask, False, False)" in out and "d = _ms_fill_diagonal(d, 0, False)" in out, out
+    assert "mint.cdist(x, y, p=float(p))" in out, out
+
+
+LOSSES = {
+    "base.py": "import torch\n\n\nclass BaseLoss(torch.nn.Module):\n    def forward(self, x, labels=None):\n"
+               "        d = torch.cdist(x, x, p=2)\n        same = labels[:, None] == labels[None]\n"
+               "        same.fill_diagonal_(False)\n        return self.compute(d, same)\n",
+    # no torch import of its own: still a module, its forward must become construct
+    "pairs.py": "from .base import BaseLoss\n\n\nclass PairLoss(BaseLoss):\n    def compute(self, d, same):\n"
+                "        return (d * same).sum() / (same.sum() + 1)\n\n    def forward(self, x, labels=None):\n"
+                "        return super().forward(x, labels) * 2\n",
+}
+
+
+def test_a_loss_in_a_file_without_torch_imports_verifies(tmp_path, shared_verifier):
+    from tests.support.one_file import migrate_files
+
+    report = migrate_files(tmp_path, {"pkg/__init__.py": "", **{f"pkg/{k}": v for k, v in LOSSES.items()}},
+                           shared_verifier)
+    assert_verified(report, ["PairLoss"])
+    assert "def construct(self, x, labels=None):" in (tmp_path / "out" / "pkg" / "pairs.py").read_text()

@@ -10,6 +10,7 @@ calls (rules/call_rules.py), of torch names used as values and isinstance narrow
 """
 from __future__ import annotations
 
+import ast
 import re
 
 import functools
@@ -403,8 +404,8 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
                                     raw_line=1, raw_column=0) from exc
     names = scan_names(source, inherited)
     bindings = names.torch_bound
-    if not bindings and not imports_torch_only(source):
-        return RulesResult(code=source)
+    if not bindings and not imports_torch_only(source) and not _subclasses_a_module(names.tree, module_classes):
+        return RulesResult(code=source)  # (a subclass of the repo's modules still needs `forward` -> `construct`)
     taken = names.identifiers - bindings
     tops = top_level_lines(module, names.tree)
     resolver, positions = Resolver(module, names), Positions(module, tops)
@@ -455,3 +456,12 @@ def _became_self_assignment(original: cst.SimpleStatementLine, updated: cst.Simp
         return False
     target = code(new.targets[0].target)
     return target == code(new.value) and code(old.value) != target
+
+
+def _subclasses_a_module(tree, module_classes: set[str] | None) -> bool:
+    """The file defines a class deriving from one of the repo's nn.Module subclasses (`class Loss(BaseLoss)`
+    in a file with no torch import of its own)."""
+    if tree is None or not module_classes:
+        return False
+    return any(isinstance(b, (ast.Name, ast.Attribute)) and (b.id if isinstance(b, ast.Name) else b.attr) in module_classes
+               for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for b in n.bases)

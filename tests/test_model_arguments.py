@@ -50,32 +50,34 @@ def test_a_parameter_whose_module_methods_are_called_is_a_model(tmp_path):
     assert "model.set_train(mode=False)" in out and "data.eval()" in out and "model = model" not in out, out
 
 
-EMA = '''\
+DISTILLED = '''\
 import copy
 
 import torch
 import torch.nn as nn
 
 
-class Averaged(nn.Module):
-    """A frozen copy of a model whose weights follow it."""
+class Distilled(nn.Module):
+    """A student trained against a frozen teacher's softened outputs."""
 
-    def __init__(self, model, decay=0.99):
+    def __init__(self, model, temperature=2.0):
         super().__init__()
-        self.module = copy.deepcopy(model).eval()
-        self.decay = decay
-        for p in self.module.parameters():
+        self.teacher = copy.deepcopy(model).eval()
+        for p in self.teacher.parameters():
             p.requires_grad_(False)
+        self.student = nn.Linear(8, 8)
+        self.temperature = temperature
 
     def forward(self, x):
-        return self.module(x)
+        soft = (self.teacher(x) / self.temperature).softmax(dim=-1)
+        return self.student(x) * soft
 '''
 
 
 def test_a_wrapper_given_a_model_gets_the_stand_in(tmp_path, shared_verifier):
-    report, text = migrate_one_file(tmp_path, "ema.py", EMA, shared_verifier)
-    units = assert_verified(report, ["Averaged"])
-    assert units["Averaged"].spec["init"] == "Averaged(model=__msagent_linear__(8))", units["Averaged"].spec
+    report, text = migrate_one_file(tmp_path, "distill.py", DISTILLED, shared_verifier)
+    units = assert_verified(report, ["Distilled"])
+    assert units["Distilled"].spec["init"] == "Distilled(model=__msagent_linear__(8))", units["Distilled"].spec
     assert "copy.deepcopy(model).set_train(mode=False)" in text, text
 
 

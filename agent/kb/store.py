@@ -55,6 +55,11 @@ class KB:
             for n in e.names:
                 self._by_name.setdefault(n, e)
 
+    def kernel_rounding(self, device: str) -> dict[str, float]:
+        """Torch function name -> MindSpore's float32 kernel error on DEVICE, as measured by
+        tools/measure_kernel_rounding.py (the user's layer over the packaged file); {} where none was."""
+        return _kernel_rounding(str(self.root) if self.root else None, str(self.user) if self.user else None, device)
+
     def get(self, name: str) -> Entry | None:
         return self._by_name.get(name)
 
@@ -111,6 +116,17 @@ def _load_verdicts(root: Path) -> dict[str, dict[str, dict[str, Verdict]]]:
             api: {tapi: Verdict(**v) for tapi, v in targets.items()} for api, targets in data.get("verdicts", {}).items()
         }
     return out
+
+
+@lru_cache(maxsize=8)
+def _kernel_rounding(root: str | None, user: str | None, device_name: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for base in (root, user):
+        f = Path(base, declared(device_name).rounding_file) if base else None
+        if f is not None and f.is_file():
+            data = yaml.safe_load(f.read_text()) or {}
+            found.update({str(k): float(v) for k, v in (data.get("errors") or {}).items()})
+    return found
 
 
 def load_entries(root: Path) -> list[Entry]:

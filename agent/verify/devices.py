@@ -19,6 +19,11 @@ class Device:
         """Where the KB keeps this device's probe verdicts, relative to a KB root."""
         return f"verdicts/{self.name}.json"
 
+    @property
+    def rounding_file(self) -> str:
+        """Where the KB keeps this device's measured float32 kernel errors (verify/kernel_rounding.py)."""
+        return f"rounding/{self.name}.yaml"
+
 
 DEVICES: dict[str, Device] = {d.name: d for d in (
     Device("cpu", "CPU", ("legacy", "tensor", "builtin", "mint")),

@@ -188,6 +188,8 @@ class _Check:
         self.v, self.ref, self.cand = verifier, ref, cand
         self.pt_root, self.ms_root, self.unit, self.specs = pt_root, ms_root, unit, specs
         self.kb, self.device, self.seeds, self.level, self.result = kb, device, seeds, level, result
+        # MindSpore's measured float32 kernel errors on this device, by torch function name (rounding.py)
+        self.kernel_errors = kb.kernel_rounding(device) if kb is not None else {}
         self.is_module = unit.get("kind", "module") == "module"
         self.prefetched = None  # the next seed's torch model, asked for during the last trial of a seed
 
@@ -436,7 +438,8 @@ class _Check:
             raise _Recalibrate(True, f"{CALIBRATED}: with their initial values torch's own float32 output missed "
                                      f"its float64 result ({noise})")
         try:
-            return rounding.judge(*wide, *torch_out, *ms_out)
+            return rounding.judge(*wide, *torch_out, *ms_out, emulated=rounding.emulated_run(
+                self.ref.call, "float64", {"seed": seed, "inputs": descs}, arrays, self.kernel_errors, "out"))
         except rounding.Undecidable as exc:
             raise UnitFailure("precision", f"{where}; {exc}: a spec with smaller or better-scaled inputs is "
                                            "needed") from None
@@ -480,7 +483,7 @@ class _Check:
 
             pairs = [pair_data(p) for p in repo_optimizers(self.pt_root, self.ms_root, self.kb, self.device)]
         ctx = LevelContext(self.ref, self.cand, self.seeds[0], pack(make_arrays(sizes[0], self.seeds[0], 0)), plan,
-                           first_weights, first_forward, pairs, size=sizes[0])
+                           first_weights, first_forward, pairs, size=sizes[0], kernel_errors=self.kernel_errors)
         failure = run_levels(ctx, self.level, r["levels"])
         if failure is not None:
             name = next(n for n in names if r["levels"][n]["status"] == "failed")

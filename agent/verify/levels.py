@@ -69,6 +69,13 @@ class LevelContext:
     pairs: list = field(default_factory=list)  # optimizer pairs for `step`
     size: list | None = None  # the input spec of `inputs` (inputs.make_arrays), to draw a larger batch
     grad_eval: bool = False  # gradients taken in eval mode (BatchNorm on its running statistics)
+    kernel_errors: dict = field(default_factory=dict)  # MindSpore's float32 kernel errors (verify/kernel_rounding.py)
+
+    def emulated(self, op: str, extra: dict | None = None) -> tuple | None:
+        """Torch's float32 OP run of the first trial with MindSpore's kernel rounding (rounding.emulated_run)."""
+        descs, arrays = self.inputs
+        return rounding.emulated_run(self.ref.call, op, {"seed": self.seed, "inputs": descs, **(extra or {})},
+                                     arrays, self.kernel_errors)
 
     def both(self, op: str, ref_args: dict | None = None, cand_args: dict | None = None):
         """Run `op` on both sides at once, from the first seed's weights; ((pt, arrays), (ms, arrays)).
@@ -200,7 +207,9 @@ def _train_against_float64(ctx: LevelContext, failure: LevelFailure, torch_run: 
         wide, wa = ctx.ref.call("train", {"seed": ctx.seed, "inputs": descs, "float64": True}, arrays)
         if wide.get("skip"):
             return None, ""
-        judged = rounding.judge(wide["out"], wa, pt["out"], pa, ms["out"], ma)
+        emu = ctx.emulated("train")
+        judged = rounding.judge(wide["out"], wa, pt["out"], pa, ms["out"], ma,
+                                emulated=(emu[0]["out"], emu[1]) if emu else None)
     except rounding.Undecidable as exc:
         raise LevelFailure("precision", f"{failure.reason}; {exc}", failure.divergence, failure.max_abs) from None
     except Exception:  # noqa: BLE001 - no float64 twin, or MindSpore misses it: the float32 verdict decides
@@ -208,11 +217,15 @@ def _train_against_float64(ctx: LevelContext, failure: LevelFailure, torch_run: 
     if judged is None:
         return None, ""
     cmp, note = judged
-    error = {}  # torch's own float32 error per running statistic
+    error = {}  # torch's own float32 error per running statistic (or the emulated run's, where larger)
     for tname in ctx.plan or {}:
-        if tname in wide["state"] and tname in pt["state"]:
-            truth = np.asarray(wa[wide["state"][tname]], np.float64)
-            error[tname] = float(np.abs(truth - pa[pt["state"][tname]]).max()) if truth.size else 0.0
+        for run, arrs in ((pt, pa), emu or (None, None)):
+            try:
+                truth = np.asarray(wa[wide["state"][tname]], np.float64)
+                off = float(np.abs(truth - np.asarray(arrs[run["state"][tname]], np.float64)).max()) if truth.size else 0.0
+            except (KeyError, IndexError, TypeError, ValueError):  # not in this run, or malformed
+                continue
+            error[tname] = max(error.get(tname, 0.0), off)
     worst = _compare_state(ctx.plan, wide["state"], wa, ms["state"], ma, "after the train-mode pass (against torch's "
                            "float64 run),", slack={t: NOISE_FACTOR * e for t, e in error.items()})
     return max(cmp.max_abs, worst), "; " + note
@@ -254,6 +267,13 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
         return 0.0
 
     _compare_grads(_same_names(ctx.plan), wide, wa, pt, pa, judge=measure)
+    own = dict(noise)
+    if emu := ctx.emulated("grad", {"eval": ctx.grad_eval}):
+        try:
+            _compare_grads(_same_names(ctx.plan), wide, wa, *emu, judge=measure)
+        except LevelFailure:
+            pass  # the emulated run differs in structure: torch's own error is the estimate
+        noise = {w: max(own.get(w, (0.0, 0.0)), n) for w, n in noise.items()}
     tolerance = {w: GRAD_ATOL + GRAD_RTOL * size for w, (_, size) in noise.items()}
     noisy = {w: n for w, (n, _) in noise.items() if n > NOISE_TRIGGER * tolerance[w]}
     if not noisy:
@@ -272,7 +292,9 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
 
     worst, checked, inputs = _compare_grads(ctx.plan, wide, wa, ms, ma, judge=against_truth)
     first = max(noisy, key=noisy.get)
-    note = (f"; judged against torch's float64 run, as float32 rounding alone moves torch's own gradients "
+    whose = ("torch's gradients with MindSpore's kernel rounding" if noise[first] > own.get(first, (0.0, 0.0))
+             else "torch's own gradients")
+    note = (f"; judged against torch's float64 run, as float32 rounding alone moves {whose} "
             f"past half the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
             f"that error x{NOISE_FACTOR:g} plus the tolerance)")
     return worst, checked, inputs, note

@@ -15,6 +15,7 @@ import numpy as np
 
 from agent.verify import aligned_random
 from agent.verify.constructors import keyword_only_defaults
+from agent.verify.kernel_rounding import emulating
 from agent.verify.inputs import calibration_inputs, make_arrays, unpack
 from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args
@@ -180,13 +181,15 @@ def run(args: dict, arrays: list):
 def float64(args: dict, arrays: list):
     """The outputs of a float64 copy of this seed's model on these inputs (float inputs widened), sent
     as float32: the judge measures how far torch's own float32 result is from it, i.e. how much of the
-    tolerance float32 rounding alone takes at this spec."""
+    tolerance float32 rounding alone takes at this spec. With `emulate` (kernel errors by function name):
+    the float32 model run with MindSpore's kernel rounding instead (verify/kernel_rounding.py)."""
     import copy
 
-    seed = int(args["seed"])
-    twin = copy.deepcopy(_model_of(seed)).double()
-    with _S["imp"].active():
-        out = run_torch(twin, torch_args(_widened(unpack(args["inputs"], arrays))))
+    seed, errors = int(args["seed"]), args.get("emulate")
+    twin = _model_of(seed) if errors else copy.deepcopy(_model_of(seed)).double()
+    inputs = unpack(args["inputs"], arrays)
+    with _S["imp"].active(), emulating(errors, seed):
+        out = run_torch(twin, torch_args(inputs if errors else _widened(inputs)))
     tensors: list = []
     node = encode(out, tensors)
     return {"out": node}, _narrowed(tensors)
@@ -299,7 +302,7 @@ def train(args: dict, arrays: list):
     zeroed = _zero_dropout(m)
     if aligned_random.enabled():  # the randomness check above drew from the stream
         aligned_random.reset()
-    with _S["imp"].active(), torch.no_grad():
+    with _S["imp"].active(), torch.no_grad(), emulating(args.get("emulate"), int(args["seed"])):
         out = m(*torch_args(inputs))
     tensors: list = []
     node = encode(out, tensors)
@@ -344,13 +347,14 @@ def grad(args: dict, arrays: list):
         # the model gets copies: a leaf that requires grad refuses in-place ops (a first ReLU(inplace=True)),
         # which in training meet the output of an earlier layer, never a leaf; gradients reach the leaves
         given = [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in targs]
-        try:
-            loss = loss_of(m(*given))
-        except ValueError as exc:
-            return {"skip": str(exc)}, []
-        if not loss.requires_grad:
-            return {"skip": "the output does not depend on a parameter or a float input"}, []
-        loss.backward()
+        with emulating(args.get("emulate"), int(args["seed"])):
+            try:
+                loss = loss_of(m(*given))
+            except ValueError as exc:
+                return {"skip": str(exc)}, []
+            if not loss.requires_grad:
+                return {"skip": "the output does not depend on a parameter or a float input"}, []
+            loss.backward()
     tensors, grads, frozen = [], {}, []
     for name, p in params:
         if not p.requires_grad:

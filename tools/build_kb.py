@@ -148,6 +148,23 @@ def ms_params(target_api: str, namespace: str) -> list[inspect.Parameter] | None
 
 
 # ---------------------------------------------------------------- seed tables
+def resets_parameters(api: str) -> bool:
+    """Whether the torch layer API's constructor (its own or a torch base's) calls self.reset_parameters()."""
+    cls = resolve(api)
+    if not inspect.isclass(cls):
+        return False
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or not klass.__module__.startswith("torch."):
+            continue
+        try:
+            if "self.reset_parameters()" in inspect.getsource(init):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
 def namespace_of(ms_api: str) -> str:
     if ms_api.startswith("mindspore.mint."):
         return "mint"
@@ -487,6 +504,8 @@ def main() -> None:
             continue  # a curated entry already answers to this name
         raw = normalise(dict(curated[api])) if api in curated else generate(api, mappings[api])
         add_seed_facts(raw, probes.get(api, []))
+        if raw.get("kind") == "class" and api.startswith("torch.nn.") and resets_parameters(api):
+            raw["resets_parameters"] = True
         e = Entry(**raw)
         clash = names & set(e.names)
         if clash:

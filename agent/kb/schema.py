@@ -128,6 +128,8 @@ class Entry(BaseModel):
     examples: list[Example] = Field(default_factory=list, description="before/after files showing the rewrite")
     notes: str = ""
     sources: list[str] = Field(default_factory=list, description="where the facts come from")
+    resets_parameters: bool = Field(False, description="a torch layer whose constructor calls "
+                                    "self.reset_parameters() (MindSpore's never do); read from torch at KB build")
 
     @property
     def has_rule(self) -> bool:

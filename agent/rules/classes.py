@@ -26,7 +26,7 @@ class ClassRules:
         base = self._layer_base(node)
         if base is not None:  # the base layer's parameters are tensors here too (self.weight)
             facts.tensors |= {"weight", "bias"} | set(self._target(base).param_map)
-            facts.resets = base.api.rsplit(".", 1)[-1] in _RESETTING and any(
+            facts.resets = base.resets_parameters and any(
                 isinstance(s, cst.FunctionDef) and s.name.value == "reset_parameters" for s in node.body.body)
         self.layer_bases.append(base)
         self.frames.append([])
@@ -109,11 +109,6 @@ class ClassRules:
 
 
 _AUTOGRAD_FUNCTION = {"torch.autograd.Function", "torch.autograd.function.Function"}
-# torch layers whose __init__ ends by calling self.reset_parameters() (MindSpore's never do)
-_RESETTING = {"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-              "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm",
-              "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RNN", "LSTM", "GRU", "RNNCell",
-              "LSTMCell", "GRUCell", "PReLU"}
 
 
 @rewrite("layer-subclass-resets")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.in_place import local_names
+from agent.scan.names import MODEL_PARAMS
 from agent.rules.walk import Visitor, visit
 
 # Tensor methods whose result is not a tensor.
@@ -267,7 +268,6 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN, in_autog
     return out
 
 
-_MODEL_PARAM = {"model", "net", "network", "backbone"}
 # methods only a torch module has (a tensor, an array, a dict has none of them)
 MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
                        "buffers", "named_buffers"}
@@ -290,7 +290,7 @@ def module_params(fn: cst.FunctionDef, qn: QN, module_classes: set[str]) -> set[
     visit(fn.body, _Calls())
     return {p.name.value for p in params if _annotation_names(
         p.annotation, qn, lambda n: _is_layer_class(n) or n.rsplit(".", 1)[-1] in module_classes)} \
-        | (plain & (_MODEL_PARAM | called))
+        | (plain & (MODEL_PARAMS | called))
 
 
 _NOT_LAYERS = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "PackedSequence"}

@@ -22,6 +22,10 @@ from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 # MindSpore backend the KB's helper registers). Their APIs are KB entries like any torch API.
 TORCH_BOUND = ("torch", "einops")
 
+# Parameter names that by convention hold a model (`train(model, loader)`, `Wrapper(net)`): the rules
+# treat such an unannotated parameter as a module, the judge gives it a stand-in model.
+MODEL_PARAMS = frozenset({"model", "net", "network", "backbone"})
+
 
 _PARSE = threading.Lock()
 

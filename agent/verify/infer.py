@@ -18,7 +18,7 @@ from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, re
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
 from agent.verify.input_shapes import layer_inputs as _layer_inputs
 from agent.verify.inputs import stand_in
-from agent.scan.names import parse_python
+from agent.scan.names import MODEL_PARAMS, parse_python
 
 SHRINK = {16: 12, 8: 6}  # second trial size along spatial / sequence axes
 
@@ -30,7 +30,6 @@ _EDGES = re.compile(r"^(edge_?index|edge_?idx|edges|edge_list)$")
 _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
-_MODEL = re.compile(r"^(model|net|network|backbone)$")
 _CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 # one number per sample, last: a diffusion timestep embedding (`x[:, None] * freqs[None, :]`)
@@ -358,7 +357,7 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     args.append(_i((B1,), B1))
                 elif kind == usage.MAPPING:  # keyword arguments passed on: none
                     args.append({"value": {}})
-                elif kind == usage.MODULE or _MODEL.search(low):  # `predict(model, x)`: a Linear over the last axis
+                elif kind == usage.MODULE or low in MODEL_PARAMS:  # `predict(model, x)`: a Linear over the last axis
                     args.append(stand_in(shape[-1]))
                 elif low in ("dim", "axis"):
                     args.append({"value": -1})

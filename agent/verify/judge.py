@@ -188,8 +188,7 @@ class _Check:
         self.v, self.ref, self.cand = verifier, ref, cand
         self.pt_root, self.ms_root, self.unit, self.specs = pt_root, ms_root, unit, specs
         self.kb, self.device, self.seeds, self.level, self.result = kb, device, seeds, level, result
-        # MindSpore's measured float32 kernel errors on this device, by torch function name (rounding.py)
-        self.kernel_errors = kb.kernel_rounding(device) if kb is not None else {}
+        self.kernel_errors = kb.kernel_rounding(device) if kb is not None else {}  # see verify/kernel_rounding.py
         self.is_module = unit.get("kind", "module") == "module"
         self.prefetched = None  # the next seed's torch model, asked for during the last trial of a seed
 
@@ -444,7 +443,8 @@ class _Check:
             raise UnitFailure("precision", f"{where}; {exc}: a spec with smaller or better-scaled inputs is "
                                            "needed") from None
         except Mismatch as exc:
-            if not fails:
+            if not fails:  # a wrong value against float64 too: where it starts
+                self._localize(inputs, seed)
                 raise UnitFailure("value", f"{where}; against torch's float64 run: {exc}") from None
             raise UnitFailure("precision", f"{where}; float32 rounding alone fails the tolerance at this spec (torch's "
                               f"own float32 output against its float64 result: {noise}), and MindSpore misses that "

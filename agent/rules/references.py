@@ -21,11 +21,24 @@ PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cum
 class ReferenceRules:
     # -- torch references ---------------------------------------------------------------------
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if dotted(node) and self._torch_name(node) is not None:
+        if dotted(node) and (name := self._torch_name(node)) is not None:
+            if self._value_of_mapped_constant(node, name):
+                return True  # the constant is the root; its method stays a method call
             self.roots.add(id(node))
             return False
         self.not_refs.add(id(node.attr))
         return True
+
+    @rewrite("methods-of-mapped-constants")
+    def _value_of_mapped_constant(self, node: cst.Attribute, name: str) -> bool:
+        """`torch.__version__.split(".")`: an attribute of a torch constant the KB maps to a plain Python
+        value (a version string), where the whole name has no entry: the constant is converted and the
+        attribute read on its value."""
+        if self.kb.get(name) is not None or not isinstance(node.value, cst.Attribute):
+            return False
+        entry = self.kb.get(self._torch_name(node.value) or "")
+        target = self._target(entry) if entry is not None and entry.kind == "attribute" else None
+        return target is not None and target.namespace == "builtin"
 
     def visit_Name(self, node: cst.Name) -> bool:
         if self._torch_name(node) is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import math
 
+import numpy as np
+
 # factory -> the value range it draws from (None: standard normal; zeros/ones/empty are drawn normal too:
 # a constant input would check little)
 _FACTORIES = {"randn": None, "rand": (0.0, 1.0), "zeros": None, "ones": None, "empty": None, "randint": "int"}
@@ -37,9 +39,12 @@ def _uses(index, f, call: ast.Call, chain: list[int]):
         elif isinstance(node, ast.Assign) and node.value is call and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            for g, use, use_chain in index.calls_named(name):
-                if g is f and use_chain[0] == chain[0] and use.lineno > call.lineno and isinstance(use.func, ast.Name):
-                    yield use
+            # until the name is bound again in the scope (`m = A(); m(x); m = B(); m(y)`): the nearest uses first
+            rebound = min((ln for ln, _ in f.scopes.get(chain[0], {}).get(name, []) if ln > call.lineno),
+                          default=float("inf"))
+            uses = [use for g, use, use_chain in index.calls_named(name) if g is f and use_chain[0] == chain[0]
+                    and call.lineno < use.lineno < rebound and isinstance(use.func, ast.Name)]
+            yield from sorted(uses, key=lambda u: u.lineno)
 
 
 def _describe(arg: ast.expr, line: int, f, chain: list[int], render) -> dict | None:
@@ -51,6 +56,9 @@ def _describe(arg: ast.expr, line: int, f, chain: list[int], render) -> dict | N
         return None
     if isinstance(arg, ast.Constant) and isinstance(arg.value, (int, float, bool)):
         return {"value": arg.value}
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in ("tensor", "LongTensor") \
+            and len(arg.args) == 1:
+        return _written(arg, _literal(arg.args[0], line, render))
     if not (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in _FACTORIES):
         return None
     kind = _FACTORIES[arg.func.attr]
@@ -77,6 +85,29 @@ def _describe(arg: ast.expr, line: int, f, chain: list[int], render) -> dict | N
     elif kind:
         out.update(low=kind[0], high=kind[1])
     return out
+
+
+def _written(call: ast.Call, value) -> dict | None:
+    """`torch.tensor([[0, 5], [1, 7]])`: its shape, and for integers (indices, class labels) the range the
+    written values span; None unless VALUE is a non-empty rectangular nest of numbers."""
+    shape, level = [], value
+    while isinstance(level, (list, tuple)):
+        if not level:
+            return None
+        shape.append(len(level))
+        level = level[0]
+    flat = np.asarray(value, dtype=object).ravel() if shape else []
+    if not shape or len(flat) != math.prod(shape) or not all(isinstance(v, (int, float)) for v in flat):
+        return None
+    ints = call.func.attr == "LongTensor" or all(isinstance(v, int) and not isinstance(v, bool) for v in flat)
+    if any(k.arg == "dtype" and isinstance(k.value, ast.Attribute) and k.value.attr in _DTYPES for k in call.keywords):
+        ints = _DTYPES[next(k.value.attr for k in call.keywords if k.arg == "dtype")].startswith("int")
+    if not ints:
+        return {"shape": shape, "dtype": "float32", "_batch": 0}
+    columns = np.asarray(value).reshape(-1, shape[-1]).max(axis=0) if len(shape) >= 2 else None
+    # a table of categories (one column per feature, each with its own count): each column its own bound
+    high = [int(c) + 1 for c in columns] if columns is not None else int(max(flat)) + 1
+    return {"shape": shape, "dtype": "int64", "_batch": 0, "low": min(0, int(min(flat))), "high": high}
 
 
 def _literal(node: ast.expr, line: int, render):

@@ -59,7 +59,10 @@ def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
         if "value" in inp:
             out.append(inp["value"])
         elif inp["dtype"].startswith(("int", "uint")):
-            out.append(rng.integers(inp.get("low", 0), inp.get("high", 10), size=inp["shape"]).astype(inp["dtype"]))
+            high = inp.get("high", 10)  # a list: one bound per position of the last axis (a column's categories)
+            if isinstance(high, list):
+                high = np.asarray(high) if inp["shape"] and len(high) == inp["shape"][-1] else max(high)
+            out.append(rng.integers(inp.get("low", 0), high, size=inp["shape"]).astype(inp["dtype"]))
         elif inp["dtype"] == "bool":
             out.append(rng.random(inp["shape"]) > 0.5)
         elif "low" in inp or "high" in inp:  # a float range: probabilities, coordinates, ...

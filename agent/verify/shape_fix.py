@@ -26,6 +26,10 @@ _FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got in
 _INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
 _TOO_SMALL = re.compile(r"Kernel size can't be greater than actual input size|Output size is too small|"
                         r"Expected output size .* less than or equal|input size .* is too small")
+# a signal (audio, a sequence) too short for the unit's window: the length needed, when the error says it
+_PADDED = re.compile(r"Calculated padded input size per channel: \((\d+)\)\. Kernel size: \((\d+)\)")
+_REFLECT = re.compile(r"padding \((\d+), (\d+)\) at dimension \d+ of input \[[\d, ]*?(\d+)\]")
+_SHORTER = re.compile(r"(?i)\b(signal|input|sequence|audio|waveform)\b[^.\n]{0,40}\b(shorter than|too short)")
 _RANK = re.compile(r"Dimension out of range \(expected to be in range of \[-(\d+), \d+\], but got (-?\d+)\)")
 _EINSUM = re.compile(r"subscript \w has size (\d+) for operand \d+ which does not broadcast with previously seen "
                      r"size (\d+)")
@@ -43,6 +47,12 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     """INPUTS (input descriptors: shape, dtype, _vary) changed as ERROR asks, or None when it says nothing
     usable. A size fixed by the model stops varying between the two trial sizes."""
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
+    if m := _PADDED.search(error):  # a 1-d window (an STFT's kernel) longer than the signal
+        return _longer_signal(inputs, floats, int(m.group(2)))
+    if m := _REFLECT.search(error):  # reflect padding needs more samples than it pads
+        return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
+    if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
+        return _longer_signal(inputs, floats, None)
     if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)
         for i in floats:
             shape = list(inputs[i]["shape"])
@@ -155,6 +165,20 @@ def _offset_axis(inputs: list[dict], want: int, seen: int):
             if 0 < shape[k] - seen <= 2 and shape[k] + want - seen > 0:
                 shape[k] += want - seen
                 return _replace(inputs, i, dict(d, shape=shape, _vary=[a for a in d.get("_vary", []) if a != k]))
+    return None
+
+
+def _longer_signal(inputs: list[dict], floats: list[int], need: int | None, seen: int | None = None):
+    """The first float input of rank 1 to 3 (a signal: samples last) whose last axis (of size SEEN, when
+    given) grows to the power of two at or above NEED (16 times its length when NEED is None), within
+    2**16 samples."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if not 1 <= len(shape) <= 3 or (seen is not None and shape[-1] != seen):
+            continue
+        want = 1 << max(need - 1, 1).bit_length() if need is not None else shape[-1] * 16
+        if shape[-1] < want <= 1 << 16:
+            return _replace(inputs, i, dict(inputs[i], shape=shape[:-1] + [want]))
     return None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agent.scan.names import parse_python
 from agent.verify.call_inputs import call_inputs
+from agent.verify.doc_examples import doctest_module
 
 MAX_SPECS = 5
 _SKIP_DIRS = {".git", ".venv", "venv", "build", "dist", "__pycache__", "node_modules", ".tox"}
@@ -101,7 +102,10 @@ class RepoIndex:
                 tree = parse_python(path.read_text(encoding="utf-8"), str(path))
             except (SyntaxError, ValueError, RecursionError, OSError):  # undecodable or too deep: no specs
                 continue
-            self._index(_File(_module_name(rel), tree), path.name == "__init__.py")
+            f = _File(_module_name(rel), tree)
+            self._index(f, path.name == "__init__.py")
+            if (docs := doctest_module(tree)) is not None:  # its docstring examples: calls as its authors show them
+                self._index(_File(f.module, docs, imported=dict(f.imported)), path.name == "__init__.py", docs=True)
 
     def calls_named(self, name: str) -> list[tuple]:
         """(file, call node, enclosing scope ids) of every call of a name `name` or attribute `.name`, in
@@ -117,10 +121,11 @@ class RepoIndex:
                         self._calls.setdefault(ident, []).append((f, call, chain))
         return self._calls.get(name, [])
 
-    def _index(self, f: _File, is_pkg: bool) -> None:
+    def _index(self, f: _File, is_pkg: bool, docs: bool = False) -> None:
+        """Index F; DOCS: a file's docstring examples (what they define is not the repo's)."""
         self.files.append(f)
         for node in f.tree.body:
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and not docs:
                 f.defs.add(node.name)
                 self.definers.setdefault(node.name, set()).add(f.module)
                 if isinstance(node, ast.ClassDef) and any(

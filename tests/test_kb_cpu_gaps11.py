@@ -1,0 +1,46 @@
+"""Functional transposed convolutions (mint's have no CPU kernel in MindSpore 2.10; 1-d has no MindSpore
+function at all) and the pseudo-inverse, found migrating a public audio filterbank package: an analysis
+filterbank and its synthesis through conv_transpose1d, a 2-d upsampler, a least-squares fit. Verified on
+real torch and MindSpore, gradients included."""
+from tests.support.one_file import migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Filterbank(nn.Module):
+    """Analysis by a strided 1-d convolution, synthesis by its transpose."""
+
+    def __init__(self, n_filters=6, kernel_size=8, stride=4):
+        super().__init__()
+        self.stride = stride
+        self.filters = nn.Parameter(torch.randn(n_filters, 1, kernel_size) * 0.3)
+
+    def forward(self, wav):
+        spec = F.conv1d(wav, self.filters, stride=self.stride)
+        back = F.conv_transpose1d(spec.relu(), self.filters, stride=self.stride, padding=1, output_padding=1)
+        return back, torch.pinverse(self.filters.squeeze(1))
+
+
+class Upsampler(nn.Module):
+    def __init__(self, channels=4):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, 2, 3, 3) * 0.2)
+        self.bias = nn.Parameter(torch.zeros(4))
+
+    def forward(self, x):
+        if torch._C._is_tracing():
+            return x
+        return F.conv_transpose2d(x, self.weight, self.bias, stride=2, padding=1, output_padding=1, groups=2)
+'''
+
+
+def test_functional_transposed_convolutions_and_pinverse_verify(tmp_path, shared_verifier):
+    report, text = migrate_one_file(tmp_path, "fb.py", SOURCE, shared_verifier)
+    assert "_ms_conv_transpose1d(" in text and "_ms_conv_transpose2d(" in text and "msagent:" not in text, text
+    units = {u.name: u for u in report.units}
+    for name in ("Filterbank", "Upsampler"):
+        assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)
+        assert units[name].levels["grad"]["status"] == "verified", units[name].levels

@@ -1,5 +1,5 @@
 """Functional transposed convolutions (mint's have no CPU kernel in MindSpore 2.10; 1-d has no MindSpore
-function at all) and the pseudo-inverse, found migrating a public audio filterbank package: an analysis
+function at all) the pseudo-inverse and trapezoid integration, found migrating a public audio filterbank package: an analysis
 filterbank and its synthesis through conv_transpose1d, a 2-d upsampler, a least-squares fit. Verified on
 real torch and MindSpore, gradients included."""
 from tests.support.one_file import migrate_one_file
@@ -34,6 +34,10 @@ class Upsampler(nn.Module):
         if torch._C._is_tracing():
             return x
         return F.conv_transpose2d(x, self.weight, self.bias, stride=2, padding=1, output_padding=1, groups=2)
+
+
+def area_under(err: torch.Tensor, t: torch.Tensor):
+    return torch.trapezoid(err ** 2, t, dim=-1).mean() + torch.trapezoid(err, dx=0.5).sum()
 '''
 
 
@@ -41,6 +45,7 @@ def test_functional_transposed_convolutions_and_pinverse_verify(tmp_path, shared
     report, text = migrate_one_file(tmp_path, "fb.py", SOURCE, shared_verifier)
     assert "_ms_conv_transpose1d(" in text and "_ms_conv_transpose2d(" in text and "msagent:" not in text, text
     units = {u.name: u for u in report.units}
+    assert units["area_under"].status == "verified-by-rules", units["area_under"].reason
     for name in ("Filterbank", "Upsampler"):
         assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)
         assert units[name].levels["grad"]["status"] == "verified", units[name].levels

@@ -19,10 +19,11 @@ def adapter_name(entry: Entry, keywords_only: bool = False) -> str:
 
 
 @rewrite("layer-class-as-value")
-def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = False) -> str:
+def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = False, spread: bool = False) -> str:
     """A torch layer class used as a value becomes an adapter with torch's signature. Source of the adapter. Raises Unconvertible when the entry cannot have one.
     `keywords_only`: the function returns the target's keyword arguments instead of calling it (for
-    `super().__init__(**...)` in a subclass of the layer)."""
+    `super().__init__(**...)` in a subclass of the layer). `spread`: for a call spreading `**kwargs` into
+    a function whose target takes torch's `*args` as they come (`torch.randn(*shape, **factory_kwargs)`)."""
     if not entry.signature:
         raise Unconvertible("the KB has no torch signature to build an adapter from")
     params = parse_signature(entry.signature)
@@ -30,14 +31,14 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
     star_done = False
     for p in params:
         if p.kind == "vararg":
-            if not target.pack_varargs:
+            if not target.pack_varargs and not (spread and (target.args or target.unsupported)):
                 raise Unconvertible("an adapter over *args is not needed for a pure rename and not built otherwise")
-            # zeros(2, 3) and zeros((2, 3)) alike: the sizes as one tuple
             sig.append(f"*{p.name}")
             star_done = True
-            lines.append(f"    if len({p.name}) == 1 and isinstance({p.name}[0], (tuple, list)):\n"
-                         f"        {p.name} = tuple({p.name}[0])\n")
-            passed.append(f"*{p.name}")
+            if target.pack_varargs:  # zeros(2, 3) and zeros((2, 3)) alike: the sizes as one tuple
+                lines.append(f"    if len({p.name}) == 1 and isinstance({p.name}[0], (tuple, list)):\n"
+                             f"        {p.name} = tuple({p.name}[0])\n")
+            passed.append(f"*{p.name}")  # else passed on as they came: the target takes them the same way
             continue
         if p.kind == "varkw":
             raise Unconvertible("cannot build an adapter over **kwargs")
@@ -126,8 +127,8 @@ META_SOURCE = f'''class {META_NAME}(type):
 '''
 
 
-def adapter_sources(entry: Entry, target: Target, render) -> list[tuple[str, str]]:
+def adapter_sources(entry: Entry, target: Target, render, spread: bool = False) -> list[tuple[str, str]]:
     """(name, source) of what a file needs for the adapter of ENTRY, in definition order."""
-    source = adapter_source(entry, target, render)
+    source = adapter_source(entry, target, render, spread=spread)
     own = (adapter_name(entry), source)
     return [(META_NAME, META_SOURCE), own] if source.startswith("class ") else [own]

@@ -151,7 +151,7 @@ class CallRules:
                                                                        or target.namespace != "tensor"):
                 return self._rewritten(original, updated, entry, target, receiver, list(updated.args))
                 # (a plain rename: the spread reaches the same parameters)
-            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target):
+            if receiver is None and entry.kind != "method" and self._use_adapter(entry, target, spread=True):
                 self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
                 return updated.with_changes(func=cst.Name(adapter_name(entry)))
         elif isinstance(exc, DependsOnRuntime):
@@ -180,10 +180,10 @@ class CallRules:
         self.api_converted += 1
         return new
 
-    def _use_adapter(self, entry: Entry, target) -> bool:
+    def _use_adapter(self, entry: Entry, target, spread: bool = False) -> bool:
         """Write (once) the function with torch's signature that builds the target at run time."""
         try:
-            sources = adapter_sources(entry, target, self.plan.render)
+            sources = adapter_sources(entry, target, self.plan.render, spread=spread)
         except Unconvertible:
             return False
         if target.helper:  # the adapter builds the target, which may be a helper of the KB

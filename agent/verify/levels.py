@@ -292,9 +292,9 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
 
     worst, checked, inputs = _compare_grads(ctx.plan, wide, wa, ms, ma, judge=against_truth)
     first = max(noisy, key=noisy.get)
-    whose = ("torch's gradients with MindSpore's kernel rounding" if noise[first] > own.get(first, (0.0, 0.0))
-             else "torch's own gradients")
-    note = (f"; judged against torch's float64 run, as float32 rounding alone moves {whose} "
+    whose = ("MindSpore's kernel rounding (emulated on torch's side) moves the gradients"
+             if noise[first] > own.get(first, (0.0, 0.0)) else "float32 rounding alone moves torch's own gradients")
+    note = (f"; judged against torch's float64 run, as {whose} "
             f"past half the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
             f"that error x{NOISE_FACTOR:g} plus the tolerance)")
     return worst, checked, inputs, note

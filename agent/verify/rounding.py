@@ -87,9 +87,9 @@ def judge(wide: dict, wide_arrays: list, pt: dict, pt_arrays: list, ms: dict, ms
     slack = {p: (NOISE_FACTOR * e["max_abs"], NOISE_FACTOR * e["rel_l2"]) for p, e in error.items()}
     cmp = compare_trees(wide, wide_arrays, ms, ms_arrays, slack=slack)
     worst = max(noisy, key=lambda p: noisy[p]["ratio"])
-    whose = ("torch's output with MindSpore's kernel rounding" if noisy[worst].get("emulated")
-             else "torch's own output")
-    note = (f"judged against torch's float64 run, as float32 rounding alone moves {whose} past half "
+    whose = ("MindSpore's kernel rounding (emulated on torch's side) moves the output" if noisy[worst].get("emulated")
+             else "float32 rounding alone moves torch's own output")
+    note = (f"judged against torch's float64 run, as {whose} past half "
             f"the tolerance ({len(noisy)} tensor(s), most {worst}: {noisy[worst]['max_abs']:.3g}; MindSpore within "
             f"that error x{NOISE_FACTOR:g} plus the tolerance)")
     return cmp, note

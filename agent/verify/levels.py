@@ -245,7 +245,7 @@ def level_grad(ctx: LevelContext) -> dict:
 
 def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms, ma) -> tuple:
     """After a gradient mismatch: when torch's own float32 gradients miss its float64 run by more than
-    half the tolerance, judge every gradient against that run (see NOISE_FACTOR); (worst, parameter
+    an eighth of the tolerance, judge every gradient against that run (see NOISE_FACTOR); (worst, parameter
     gradients, input gradients, note). The failure stands when rounding is not what failed it, or
     becomes `precision` when torch's error is too large a part of a gradient to decide anything."""
     if failure.failure != "value" or not failure.numeric:
@@ -295,7 +295,7 @@ def _grads_against_float64(ctx: LevelContext, failure: LevelFailure, pt, pa, ms,
     whose = ("MindSpore's kernel rounding (emulated on torch's side) moves the gradients"
              if noise[first] > own.get(first, (0.0, 0.0)) else "float32 rounding alone moves torch's own gradients")
     note = (f"; judged against torch's float64 run, as {whose} "
-            f"past half the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
+            f"past an eighth of the tolerance ({len(noisy)} tensor(s), most {first}: {noisy[first]:.3g}; MindSpore within "
             f"that error x{NOISE_FACTOR:g} plus the tolerance)")
     return worst, checked, inputs, note
 

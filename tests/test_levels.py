@@ -168,3 +168,30 @@ def test_grad_level_feeds_copies_so_inplace_ops_on_the_input_run(tmp_path):
                     seeds=(0,), level="grad")
     assert r["status"] == "verified", r["reason"]
     assert r["levels"]["grad"]["status"] == "verified" and "input gradient" in r["levels"]["grad"]["reason"]
+
+
+def test_a_torch_original_that_cannot_be_differentiated_leaves_grad_not_run(tmp_path):
+    # the original reads its input through numpy, which torch refuses on a tensor that requires grad:
+    # the grad level does not apply to it (not-run, saying why) while its forward stays verified
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "scale.py").write_text("import torch\nimport torch.nn as nn\n\n\nclass Scale(nn.Module):\n"
+                                  "    def forward(self, x):\n        peak = float(x.abs().max().numpy())\n"
+                                  "        return x / (peak + 1.0)\n")
+    (out / "scale.py").write_text("from mindspore import nn\n\n\nclass Scale(nn.Cell):\n"
+                                  "    def construct(self, x):\n        peak = float(x.abs().max().asnumpy())\n"
+                                  "        return x / (peak + 1.0)\n")
+    unit = {"file": "scale.py", "module": "scale", "name": "Scale", "kind": "module"}
+    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Scale()", "inputs": None}],
+                    seeds=(0,), level="grad")
+    assert r["status"] == "verified", r["reason"]
+    assert r["levels"]["train"]["status"] == "verified"
+    grad = r["levels"]["grad"]
+    assert grad["status"] == "not-run" and "the torch original raises when its inputs require gradients" in grad["reason"]
+    assert "numpy" in grad["reason"]
+    # a translation that is wrong in the forward still fails there
+    (out / "scale.py").write_text((out / "scale.py").read_text().replace("peak + 1.0", "peak + 2.0"))
+    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Scale()", "inputs": None}],
+                    seeds=(0,), level="grad")
+    assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "failed"

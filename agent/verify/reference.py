@@ -303,10 +303,21 @@ def train(args: dict, arrays: list):
     if aligned_random.enabled():  # the randomness check above drew from the stream
         aligned_random.reset()
     with _S["imp"].active(), torch.no_grad(), emulating(args.get("emulate"), int(args["seed"])):
-        out = m(*torch_args(inputs))
+        try:
+            out = m(*torch_args(inputs))
+        except Exception as exc:  # noqa: BLE001 - the original has no train mode to compare
+            return _raises("in train mode", exc, args), []
     tensors: list = []
     node = encode(out, tensors)
     return {"out": node, "state": _state(m, tensors), "dropout_zeroed": zeroed}, _narrowed(tensors)
+
+
+def _raises(where: str, exc: Exception, args: dict) -> dict:
+    """A level that does not apply: the torch original itself fails there (its eval forward ran). A
+    float64 or emulated twin run that fails raises: the caller's float32 verdict stands."""
+    if args.get("float64") or args.get("emulate"):
+        raise exc
+    return {"skip": f"the torch original raises {where} ({type(exc).__name__}: {str(exc)[:300]}): nothing to compare"}
 
 
 def _widened(inputs: list) -> list:
@@ -349,12 +360,19 @@ def grad(args: dict, arrays: list):
         given = [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in targs]
         with emulating(args.get("emulate"), int(args["seed"])):
             try:
-                loss = loss_of(m(*given))
+                out = m(*given)
+            except Exception as exc:  # noqa: BLE001 - its eval forward ran: differentiating it is what fails
+                return _raises("when its inputs require gradients", exc, args), []
+            try:
+                loss = loss_of(out)
             except ValueError as exc:
                 return {"skip": str(exc)}, []
             if not loss.requires_grad:
                 return {"skip": "the output does not depend on a parameter or a float input"}, []
-            loss.backward()
+            try:
+                loss.backward()
+            except RuntimeError as exc:
+                return _raises("in its backward pass", exc, args), []
     tensors, grads, frozen = [], {}, []
     for name, p in params:
         if not p.requires_grad:

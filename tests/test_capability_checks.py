@@ -91,6 +91,26 @@ def test_other_try_statements_are_left_as_they_are():
     assert "raise ImportError" not in out and "import requests" in out and "for _ in range(2):" in out, out
 
 
+def test_a_guard_that_torch_is_installed_is_no_stand_in():
+    # `except: raise ImportWarning("install torch")` only refuses: the translation imports MindSpore at
+    # the top, its try body stays empty and the file imports
+    from agent.kb.store import load_kb
+    from agent.rules.engine import translate_source
+
+    source = ("try:\n    import torch\nexcept:\n    raise ImportWarning('PyTorch is not installed')\n"
+              "import torch.nn as nn\n\n\nclass A(nn.Module):\n    def forward(self, x):\n"
+              "        return torch.tanh(x)\n")
+    out = translate_source(source, load_kb(), "cpu").code
+    assert "raise ImportError" not in out and "try:\n    pass\n" in out, out
+    namespace: dict = {}
+    exec(compile(out, "guard.py", "exec"), namespace)
+    import mindspore as ms
+    import numpy as np
+
+    x = np.linspace(-2, 2, 6, dtype=np.float32)
+    np.testing.assert_allclose(namespace["A"]()(ms.Tensor(x)).asnumpy(), np.tanh(x), rtol=1e-5)
+
+
 def test_import_fallbacks_still_define_their_names(tmp_path, shared_verifier):
     report, out = migrate_one_file(tmp_path, "fallbacks.py", FALLBACKS, shared_verifier)
     assert out.count("raise ImportError(") == 2, out  # each try body, its torch import gone, falls through

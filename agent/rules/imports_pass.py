@@ -77,6 +77,13 @@ def _catches_import_error(handler: cst.ExceptHandler) -> bool:
     return handler.type is None or bool(names & {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
+def _only_raises(handler: cst.ExceptHandler) -> bool:
+    """`except ImportError: raise ImportWarning("install torch")`: a guard that torch is installed, no
+    stand-in. The translation imports MindSpore at the top instead, so its try body is left empty."""
+    return all(isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Raise, cst.Expr)) for x in s.body)
+               for s in handler.body.body)
+
+
 def _bound_names(stmt: cst.BaseSmallStatement) -> list[str]:
     """Local names a torch import statement binds (empty when it is not a torch import)."""
     if isinstance(stmt, cst.Import):
@@ -127,13 +134,14 @@ class _ImportRewriter(Transformer):
     def leave_Try(self, original, updated):
         """`try: from torch import _assert` / `except ImportError: def _assert(...)`: the code's own stand-in
         for a torch without the name. With the torch import gone the try body raises ImportError, so the
-        stand-in is what runs (it was left empty, and the name undefined)."""
+        stand-in is what runs (it was left empty, and the name undefined). A handler that only raises is
+        a guard that torch is installed: nothing stands in, the body stays empty."""
         only_imports = all(isinstance(s, cst.SimpleStatementLine) and s.body and all(_bound_names(x) for x in s.body)
                            for s in original.body.body)
         left = updated.body.body
         emptied = len(left) == 1 and isinstance(left[0], cst.SimpleStatementLine) and \
             [type(x) for x in left[0].body] == [cst.Pass]
-        if only_imports and emptied and any(_catches_import_error(h) for h in updated.handlers):
+        if only_imports and emptied and any(_catches_import_error(h) and not _only_raises(h) for h in updated.handlers):
             names = ", ".join(n for s in original.body.body for x in s.body for n in _bound_names(x))
             stmt = cst.parse_statement(f'raise ImportError("torch is not imported: the stand-in below for {names}")')
             return updated.with_changes(body=updated.body.with_changes(body=[stmt]))

@@ -25,6 +25,7 @@ from agent.verify.ms_stand_ins import (FILLED, IDENTITY, LINEAR, PART, SEQUENCE,
                                        ms_part, ms_sequence)
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
+from agent.verify.failures import ABSENT_TEXT
 from agent.verify.spec_choice import dotted_prefixes
 from agent.verify.tree import encode
 
@@ -122,8 +123,7 @@ class _Unavailable:
         self._name = name
 
     def _raise(self, *args, **kwargs):
-        raise ModuleNotFoundError(f"{self._name}: its module is not installed where msagent verifies "
-                                  "(the torch original could not import it either)")
+        raise ModuleNotFoundError(f"{self._name}: {ABSENT_TEXT}")
 
     __call__ = _raise
 

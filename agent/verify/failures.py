@@ -1,5 +1,6 @@
-"""What a side's error text says about the cause: a kernel the device lacks, or the sandbox's own
-limits (no network, the memory cap), so a unit's failure is named for its cause."""
+"""What a side's error text says about the cause: a kernel the device lacks, the sandbox's own limits
+(no network, the memory cap), a module installed on neither side, so a unit's failure is named for its
+cause."""
 from __future__ import annotations
 
 import re
@@ -22,3 +23,22 @@ def blocked_by_limits(text: str, memory_gib: float) -> tuple[str, str] | None:
     if MEMORY.search(text):
         return "memory", f"ran out of memory under the sandbox's {memory_gib:g} GiB limit: " + text[:300]
     return None
+
+
+# what the MindSpore side's stand-in for a module installed on neither side raises where it is used
+ABSENT_TEXT = "its module is not installed where msagent verifies (the torch original could not import it either)"
+_ABSENT_USE = re.compile(r"ModuleNotFoundError: ([\w.]+): " + re.escape(ABSENT_TEXT[:40]))
+
+
+def load_failure(load: dict, absent) -> tuple[str, str, str]:
+    """(failure kind, reason, status) of a translated file that does not import, or a cell that cannot be
+    built. Raised by the stand-in of a module the judge found on neither side (ABSENT): nothing could be
+    checked here (not-exercised), the translation is not shown wrong."""
+    reason = load.get("reason") or ""
+    lead = "the translated file does not import: " if load.get("error") == "import" else \
+        "the MindSpore cell cannot be built: "
+    used = _ABSENT_USE.search(reason)
+    if used and used.group(1).split(".")[0] in absent:
+        return "import", (f"{lead}it needs {used.group(1).split('.')[0]}, installed on neither side here: "
+                          f"{reason}"), "not-exercised"
+    return ("missing-kernel" if KERNEL_MISSING.search(reason) else load.get("error")), lead + reason, "failed"

@@ -195,3 +195,32 @@ def test_a_torch_original_that_cannot_be_differentiated_leaves_grad_not_run(tmp_
     r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Scale()", "inputs": None}],
                     seeds=(0,), level="grad")
     assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "failed"
+
+
+SMALL_BRANCH = ("import torch\nimport torch.nn as nn\n\n\nclass SmallBranch(nn.Module):\n"
+                "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n\n"
+                "    def forward(self, x):\n        return x + 1e-5 * torch.tanh(self.fc(x)).cumsum(-1)\n")
+MS_SMALL_BRANCH = ("from mindspore import nn, ops\n\n\nclass SmallBranch(nn.Cell):\n    def __init__(self):\n"
+                   "        super().__init__()\n        self.fc = nn.Dense(8, 8)\n\n"
+                   "    def construct(self, x):\n        return x + 1e-5 * {branch}\n")
+
+
+@pytest.mark.parametrize("branch, verified", [("ops.cumsum(ops.tanh(self.fc(x)), -1)", True),
+                                              ("ops.tanh(self.fc(x))", False)], ids=["right", "cumsum-lost"])
+def test_a_wrong_branch_too_small_for_the_forward_tolerance_fails_its_gradients(tmp_path, branch, verified):
+    # a residual around a small branch: the branch's error (~1e-5) hides under the forward tolerance and
+    # under the gradients' absolute floor; its parameters' gradients are wrong by their whole size
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "small.py").write_text(SMALL_BRANCH)
+    (out / "small.py").write_text(MS_SMALL_BRANCH.format(branch=branch))
+    unit = {"file": "small.py", "module": "small", "name": "SmallBranch", "kind": "module"}
+    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "SmallBranch()", "inputs": None}],
+                    seeds=(0,), level="grad")
+    assert r["levels"]["forward"]["status"] == "verified", r["reason"]
+    if verified:
+        assert r["status"] == "verified", r["reason"]
+    else:
+        assert r["status"] == "failed" and r["levels"]["grad"]["status"] == "failed", r["reason"]
+        assert "gradient of fc." in r["reason"] and "relative L2 error" in r["reason"], r["reason"]

@@ -4,7 +4,8 @@ so the rules compute the out-of-place result and put it where torch's would be. 
 version under MindSpore's autograd, and the gradient of any op that saved it (the out-of-place op itself)
 then raises. A function's parameter (the caller's tensor), a module's parameter or buffer, a loop
 variable, a possible view and any name this function does not own keeps its identity through `copy_`,
-which does work in place. On a temporary (a call's result) the out-of-place call alone is exact,
+which does work in place; an indexed receiver (`x[:, 1:].mul_(a)`) alone on its line is an item
+assignment (`x[:, 1:] = x[:, 1:].mul(a)`), as MindSpore's copy_ into a strided slice does nothing on CPU. On a temporary (a call's result) the out-of-place call alone is exact,
 unless that call is itself in place: `x.mul_(k).add_(n)` writes both into x."""
 from __future__ import annotations
 
@@ -172,11 +173,16 @@ class InPlaceRules:
         return new
 
     def leave_Expr(self, original: cst.Expr, updated: cst.Expr):
-        """`(x := x.mul(y))` alone on its line is `x = x.mul(y)`."""
+        """`(x := x.mul(y))` alone on its line is `x = x.mul(y)`; `x[i].copy_(x[i].add(y))` alone on its line is
+        `x[i] = x[i].add(y)`: MindSpore's copy_ into a strided slice does nothing on CPU, its item assignment
+        writes through (into the tensor the slice or view came from, as torch's add_ does)."""
         value = updated.value
         if self.rebound.get(id(value)) is value:
             return cst.Assign(targets=[cst.AssignTarget(value.target)], value=value.value.with_changes(lpar=[], rpar=[]),
                               semicolon=updated.semicolon)
+        written, into = self.copied_into.get(id(value), (None, None))
+        if written is value and isinstance(into, cst.Subscript):
+            return cst.Assign(targets=[cst.AssignTarget(into)], value=value.args[0].value, semicolon=updated.semicolon)
         return updated
 
     def leave_Return(self, original: cst.Return, updated: cst.Return):

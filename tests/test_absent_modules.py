@@ -85,3 +85,17 @@ def test_a_file_that_cannot_import_without_the_absent_module_is_not_exercised(tm
     assert mix.status == "not-exercised", (mix.status, mix.reason)
     assert "needs msagent_test_absent_pkg, installed on neither side" in mix.reason
     assert "does not import" in mix.reason and "mix.py" in mix.reason
+
+
+def test_a_translation_importing_a_torch_library_fails_saying_so():
+    # torch_* libraries are left out of the MindSpore side's view with torch: the reason says what the
+    # missing name is, not only Python's "(unknown location)"
+    from agent.verify.failures import load_failure
+
+    kind, reason, status = load_failure({"error": "import", "reason": (
+        "pkg/vq.py:8: ImportError: cannot import name 'pack_with_inverse' from 'torch_einops_utils' (unknown location)")},
+        ())
+    assert status == "failed" and kind == "import"
+    assert "torch_einops_utils is a library built on torch" in reason and reason.count("pkg/vq.py:8") == 1
+    assert load_failure({"error": "import", "reason": "a.py:1: NameError: name 'x' is not defined"}, ())[1] == (
+        "the translated file does not import: a.py:1: NameError: name 'x' is not defined")

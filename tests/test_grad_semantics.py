@@ -14,6 +14,16 @@ SEMANTICS = 'import torch\nfrom torch import nn\n\n\nclass NoGradBlock(nn.Module
 
 CUSTOM_FUNCTION = 'import torch\nfrom torch import nn\n\n\nclass CustomFunction(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n        ctx.save_for_backward(x)\n        return x.clamp(min=0)\n\n    @staticmethod\n    def backward(ctx, g):\n        (x,) = ctx.saved_tensors\n        return g * (x > 0).float() * 0.5\n\n\nclass UsesCustomFunction(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return CustomFunction.apply(self.fc(x))\n'
 
+# its backward scales through a helper whose parameter is untyped to the rules: only a backward run
+# during observation shows that `t.mul_(k)` is a tensor method (left as it is, MindSpore's in-place mul
+# does nothing on CPU and the gradient is torch's doubled)
+IN_PLACE_BACKWARD = (
+    "import torch\nfrom torch import nn\n\n\nclass HalfGrad(torch.autograd.Function):\n    @staticmethod\n"
+    "    def scale(t, k):\n        t.mul_(k)\n\n    @staticmethod\n"
+    "    def forward(ctx, x):\n        return x * 1.0\n\n    @staticmethod\n    def backward(ctx, g):\n"
+    "        out = g.clone()\n        HalfGrad.scale(out, 0.5)\n        return out\n\n\n"
+    "class UsesHalfGrad(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return HalfGrad.apply(self.fc(x))\n")
 
 DROPOUT = 'import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n\nclass WithDropout(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n        self.drop = nn.Dropout(0.5)\n        self.attn = nn.MultiheadAttention(8, 2, dropout=0.3, batch_first=True)\n\n    def forward(self, x):\n        h = self.drop(self.fc(x))\n        h = F.dropout(h, 0.2, training=self.training)\n        return self.attn(h, h, h)[0]\n'
 
@@ -25,8 +35,9 @@ def report(tmp_path_factory, shared_verifier):
     (base / "src" / "gs.py").write_text(SEMANTICS)
     (base / "src" / "custom_fn.py").write_text(CUSTOM_FUNCTION)
     (base / "src" / "drop.py").write_text(DROPOUT)
+    (base / "src" / "half_grad.py").write_text(IN_PLACE_BACKWARD)
     rep = migrate(base / "src", base / "out", MigrateSettings(rounds=0), verifier=shared_verifier)
-    return {u.name: u for u in rep.units}
+    return {u.name: u for u in rep.units} | {"out": base / "out"}
 
 
 @pytest.mark.parametrize("name", ["NoGradBlock", "Detached", "Frozen", "PaddedEmbedding", "MaxNormEmbedding",
@@ -40,6 +51,13 @@ def test_gradient_semantics_the_rules_carry_verify_at_grad(report, name):
 def test_a_custom_backward_is_the_gradient_not_autodiff(report):
     # CustomFunction's backward halves relu's gradient: matching torch at grad means MindSpore used it
     assert report["UsesCustomFunction"].levels["grad"]["status"] == "verified"
+
+
+def test_a_custom_backward_s_tensor_methods_are_seen_in_observation(report):
+    unit = report["UsesHalfGrad"]
+    assert unit.status == "verified-by-rules" and unit.levels["grad"]["status"] == "verified", unit.reason
+    translated = (report["out"] / "half_grad.py").read_text()
+    assert "t.copy_(t.mul(k))" in translated and "mul_" not in translated, translated
 
 
 def test_dropout_is_off_alike_on_both_sides_and_the_report_says_so(report):

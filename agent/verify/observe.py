@@ -4,7 +4,9 @@ Static inference cannot always tell that `h.size(0)` is called on a tensor (h ca
 method, a dict, a loop). Running the torch original once under a TorchFunctionMode records, for
 every torch call, the repo source position that made it; the rules' second pass converts the
 method calls at those positions and nothing else. Tensor stores into torch layers' attributes are
-recorded too (weight tying). Runs in the worker, torch side only.
+recorded too (weight tying). After the eval-mode forward, a train-mode forward and its backward run
+under the same recording (custom autograd Functions' backward code, train-only branches). Runs in the
+worker, torch side only.
 """
 from __future__ import annotations
 
@@ -117,5 +119,48 @@ def observe_unit(pt_root: str, unit: dict, specs=None, imp=None) -> dict:
             model(*torch_args(make_arrays(choice.sizes[0], 0, 0)))
     except Exception as exc:
         return {"sites": sorted(recorder.sites), "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        with imp.active(), recorder, _stores_into_layers(recorder), _into_custom_backward(recorder):
+            _backward_pass(model, torch_args(make_arrays(choice.sizes[0], 0, 0)))
+    except Exception:  # noqa: BLE001 - a unit that cannot train: the eval pass's sites stand
+        pass
     # the constructor call torch accepted: the judge has the MindSpore side build it early next time
     return {"sites": sorted(recorder.sites), "init": choice.init if choice.kind is None else None}
+
+
+@contextmanager
+def _into_custom_backward(recorder):
+    """The autograd engine runs a custom Function's backward outside the recording mode: enter it again
+    there, so the tensor methods of that backward are seen."""
+    from torch.autograd.function import BackwardCFunction
+
+    original = BackwardCFunction.apply
+
+    def apply(self, *args):
+        with recorder:
+            return original(self, *args)
+
+    BackwardCFunction.apply = apply
+    try:
+        yield
+    finally:
+        BackwardCFunction.apply = original
+
+
+def _backward_pass(model, args: list) -> None:
+    """A train-mode forward and its backward: code that runs only there (a custom autograd Function's
+    backward, a train-only branch) calls tensor methods the rules must see too."""
+    import torch
+
+    from agent.verify.reference import loss_of
+
+    if isinstance(model, torch.nn.Module):
+        model.train()
+    given = []
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            a = a.detach().requires_grad_(True).clone()  # a copy: in-place ops on a leaf that requires grad fail
+        given.append(a)
+    loss = loss_of(model(*given))
+    if loss.requires_grad:
+        loss.backward()

@@ -63,14 +63,7 @@ class MixConfig(PretrainedConfig):
     model_type = "mix"
 
 
-class Mix(nn.Module):
-    def __init__(self, dim=8):
-        super().__init__()
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        return torch.relu(self.proj(x))
-'''
+''' + SOURCE[SOURCE.index("class Mix("):SOURCE.index("class UsesIt")].rstrip() + "\n"
 
 
 def test_a_file_that_cannot_import_without_the_absent_module_is_not_exercised(tmp_path, shared_verifier):

@@ -150,22 +150,30 @@ def test_step_level_catches_mint_adam_and_the_kb_alternative_repairs_it(tmp_path
     assert r["divergence"] == {"torch_api": "torch.optim.Adam", "level": "step"}
 
 
+def _verify_pair(tmp_path: Path, name: str, torch_text: str, ms_text: str, init: str) -> dict:
+    """NAME (module `<name lower>`) written as TORCH_TEXT and its translation MS_TEXT, verified at grad."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir(parents=True)
+    out.mkdir(parents=True)
+    file = f"{name.lower()}.py"
+    (src / file).write_text(torch_text)
+    (out / file).write_text(ms_text)
+    unit = {"file": file, "module": name.lower(), "name": name, "kind": "module"}
+    return verify_unit(str(src), str(out), unit, [{"source": "user", "init": init, "inputs": None}],
+                       seeds=(0,), level="grad")
+
+
 def test_grad_level_feeds_copies_so_inplace_ops_on_the_input_run(tmp_path):
     # torch refuses an in-place op on a leaf that requires grad; in training the op meets an earlier
     # layer's output, so the grad level must not fail the torch original for it
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    (src / "act.py").write_text("import torch.nn as nn\n\n\nclass Act(nn.Module):\n    def __init__(self):\n"
-                                "        super().__init__()\n        self.act = nn.ReLU(inplace=True)\n"
-                                "        self.fc = nn.Linear(4, 3)\n\n    def forward(self, x):\n"
-                                "        return self.fc(self.act(x))\n")
-    (out / "act.py").write_text("from mindspore import nn, ops\n\n\nclass Act(nn.Cell):\n    def __init__(self):\n"
-                                "        super().__init__()\n        self.fc = nn.Dense(4, 3)\n\n"
-                                "    def construct(self, x):\n        return self.fc(ops.relu(x))\n")
-    unit = {"file": "act.py", "module": "act", "name": "Act", "kind": "module"}
-    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Act()", "inputs": None}],
-                    seeds=(0,), level="grad")
+    r = _verify_pair(tmp_path, "Act",
+                     "import torch.nn as nn\n\n\nclass Act(nn.Module):\n    def __init__(self):\n"
+                     "        super().__init__()\n        self.act = nn.ReLU(inplace=True)\n"
+                     "        self.fc = nn.Linear(4, 3)\n\n    def forward(self, x):\n"
+                     "        return self.fc(self.act(x))\n",
+                     "from mindspore import nn, ops\n\n\nclass Act(nn.Cell):\n    def __init__(self):\n"
+                     "        super().__init__()\n        self.fc = nn.Dense(4, 3)\n\n"
+                     "    def construct(self, x):\n        return self.fc(ops.relu(x))\n", "Act()")
     assert r["status"] == "verified", r["reason"]
     assert r["levels"]["grad"]["status"] == "verified" and "input gradient" in r["levels"]["grad"]["reason"]
 
@@ -173,27 +181,20 @@ def test_grad_level_feeds_copies_so_inplace_ops_on_the_input_run(tmp_path):
 def test_a_torch_original_that_cannot_be_differentiated_leaves_grad_not_run(tmp_path):
     # the original reads its input through numpy, which torch refuses on a tensor that requires grad:
     # the grad level does not apply to it (not-run, saying why) while its forward stays verified
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    (src / "scale.py").write_text("import torch\nimport torch.nn as nn\n\n\nclass Scale(nn.Module):\n"
-                                  "    def forward(self, x):\n        peak = float(x.abs().max().numpy())\n"
-                                  "        return x / (peak + 1.0)\n")
-    (out / "scale.py").write_text("from mindspore import nn\n\n\nclass Scale(nn.Cell):\n"
-                                  "    def construct(self, x):\n        peak = float(x.abs().max().asnumpy())\n"
-                                  "        return x / (peak + 1.0)\n")
-    unit = {"file": "scale.py", "module": "scale", "name": "Scale", "kind": "module"}
-    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Scale()", "inputs": None}],
-                    seeds=(0,), level="grad")
+    original = ("import torch\nimport torch.nn as nn\n\n\nclass Scale(nn.Module):\n"
+                "    def forward(self, x):\n        peak = float(x.abs().max().numpy())\n"
+                "        return x / (peak + 1.0)\n")
+    translated = ("from mindspore import nn\n\n\nclass Scale(nn.Cell):\n"
+                  "    def construct(self, x):\n        peak = float(x.abs().max().asnumpy())\n"
+                  "        return x / (peak + 1.0)\n")
+    r = _verify_pair(tmp_path / "right", "Scale", original, translated, "Scale()")
     assert r["status"] == "verified", r["reason"]
     assert r["levels"]["train"]["status"] == "verified"
     grad = r["levels"]["grad"]
     assert grad["status"] == "not-run" and "the torch original raises when its inputs require gradients" in grad["reason"]
     assert "numpy" in grad["reason"]
     # a translation that is wrong in the forward still fails there
-    (out / "scale.py").write_text((out / "scale.py").read_text().replace("peak + 1.0", "peak + 2.0"))
-    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "Scale()", "inputs": None}],
-                    seeds=(0,), level="grad")
+    r = _verify_pair(tmp_path / "wrong", "Scale", original, translated.replace("peak + 1.0", "peak + 2.0"), "Scale()")
     assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "failed"
 
 
@@ -210,14 +211,7 @@ MS_SMALL_BRANCH = ("from mindspore import nn, ops\n\n\nclass SmallBranch(nn.Cell
 def test_a_wrong_branch_too_small_for_the_forward_tolerance_fails_its_gradients(tmp_path, branch, verified):
     # a residual around a small branch: the branch's error (~1e-5) hides under the forward tolerance and
     # under the gradients' absolute floor; its parameters' gradients are wrong by their whole size
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    (src / "small.py").write_text(SMALL_BRANCH)
-    (out / "small.py").write_text(MS_SMALL_BRANCH.format(branch=branch))
-    unit = {"file": "small.py", "module": "small", "name": "SmallBranch", "kind": "module"}
-    r = verify_unit(str(src), str(out), unit, [{"source": "user", "init": "SmallBranch()", "inputs": None}],
-                    seeds=(0,), level="grad")
+    r = _verify_pair(tmp_path, "SmallBranch", SMALL_BRANCH, MS_SMALL_BRANCH.format(branch=branch), "SmallBranch()")
     assert r["levels"]["forward"]["status"] == "verified", r["reason"]
     if verified:
         assert r["status"] == "verified", r["reason"]

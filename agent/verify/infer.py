@@ -30,6 +30,7 @@ _EDGES = re.compile(r"^(edge_?index|edge_?idx|edges|edge_list)$")
 _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj|laplacian)$")
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
+_ELAPSED = re.compile(r"^(ts|dt|timespans?|elapsed(_times?)?|delta_t|time_deltas?)$")
 _CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 # one number per sample, last: a diffusion timestep embedding (`x[:, None] * freqs[None, :]`)
@@ -197,6 +198,9 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
             continue
         layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
+        if i == 0 and len(params) > 1 and (width := _int_attribute(module, _INPUT_SIZE)):
+            # a cell's step input (`forward(input, hx)`, its first layer fed `cat([input, hx])`): its own width
+            found = [_f((B1, width))] + [x for x in found if x.get("shape") != [B1, width]]
         rank = _rank(kind)
         if rank and not any(len(x.get("shape") or ()) == rank for x in found):  # `b, n, d = x.shape`
             found = [_f((B1, *[8] * (rank - 1)), vary=list(range(1, rank)))] + found
@@ -245,6 +249,8 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         return [{"value": [B1, 3, 8, 8]}]
     if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
         return [{"value": {}}]
+    if i > 0 and _ELAPSED.search(name):  # a continuous-time cell's step: one elapsed time per sample
+        return [{**_f((B1,)), "low": 0.0, "high": 1.0}]
     if i > 0 and _LENGTHS.search(name):  # each sequence's length, within the shorter trial size
         return [dict(_i((B1,), 7), low=1)]
     if i > 0 and _ADJACENCY.search(name):  # a graph's (nodes x nodes) matrix, nodes = batch
@@ -279,9 +285,23 @@ def _recurrent_state(module, name: str) -> dict | None:
     if not _HIDDEN.search(name.lower()):
         return None
     rnn = next((m for m in module.modules() if isinstance(m, (tnn.GRU, tnn.RNN))), None)
-    if rnn is None:
-        return None
+    if rnn is None:  # a cell written by hand keeps its state's width (`self.hidden_size`): (batch, hidden)
+        width = _int_attribute(module, _HIDDEN_SIZE)
+        return _f((B1, width)) if width else None
     return _f((rnn.num_layers * (2 if rnn.bidirectional else 1), B1, rnn.hidden_size), batch=1)
+
+
+_INPUT_SIZE = ("input_size", "input_dim", "in_features", "n_inputs")
+_HIDDEN_SIZE = ("hidden_size", "hidden_dim", "state_size", "n_hidden", "units")
+
+
+def _int_attribute(module, names: tuple) -> int | None:
+    """The first of NAMES that MODULE holds as a positive int (a width its constructor kept)."""
+    for name in names:
+        value = getattr(module, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _fixed_kind(options: list[dict]) -> bool:

@@ -84,6 +84,49 @@ def test_in_file_example_inputs_are_used_scaled_down(tmp_path, shared_verifier):
     assert labels["high"] <= b["shape"][1]  # labels drawn below the scaled class count
 
 
+WIDE = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.linear = nn.Linear(input_size, hidden_size)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x)).sum(dim=1, keepdim=True)
+
+
+batch_size = 128
+input_size = 32768
+hidden_size = 32768
+
+
+def get_inputs():
+    return [torch.rand(batch_size, input_size)]
+
+
+def get_init_inputs():
+    return [input_size, hidden_size]
+'''
+
+
+def test_the_model_s_parameters_are_scaled_down_too(tmp_path, shared_verifier):
+    # a batch of 2 over 32768 features is within the input budget at half the sizes, but the Linear
+    # there is 16384 x 16384 (1 GiB): the sizes shrink until the model is within its budget as well
+    from agent.verify.examples import PARAMETER_BUDGET
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "wide.py").write_text(WIDE)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    unit = report.units[0]
+    assert unit.status == "verified-by-rules" and unit.spec["source"] == "file", (unit.status, unit.reason)
+    n_in, n_out = (int(v) for v in unit.spec["init"][len("Model("):-1].split(", "))
+    assert n_in * n_out <= PARAMETER_BUDGET and unit.spec["inputs"][0][0]["shape"] == [2, n_in], unit.spec
+
+
 def test_constants_scale_consistently(tmp_path, monkeypatch):
     import importlib
 

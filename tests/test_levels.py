@@ -218,3 +218,23 @@ def test_a_wrong_branch_too_small_for_the_forward_tolerance_fails_its_gradients(
     else:
         assert r["status"] == "failed" and r["levels"]["grad"]["status"] == "failed", r["reason"]
         assert "gradient of fc." in r["reason"] and "relative L2 error" in r["reason"], r["reason"]
+
+
+def test_gradients_at_float32_noise_are_held_to_the_absolute_bound_only():
+    # a GroupNorm weight before a mean: its gradient is zero but for rounding (1e-9 beside 1e-2); the two
+    # frameworks' rounding differs entirely, which no relative error may fail. A parameter whose gradient
+    # is small (1e-7) but real is still held to the relative bound.
+    import numpy as np
+
+    from agent.verify.levels import LevelFailure, _compare_grads
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(8, 8)) * 1e-2
+    plan = {"w": {"ms": "w"}, "gn": {"ms": "gn"}, "a": {"ms": "a"}}
+    pt = {"loss": 1.0, "grads": {"w": 0, "gn": 1, "a": 2}, "input_grads": []}
+    pa = [big, rng.normal(size=8) * 1e-9, rng.normal(size=8) * 1e-7]
+    noise_only = [big, rng.normal(size=8) * 1e-9, pa[2] * (1 + 1e-4)]
+    assert _compare_grads(plan, pt, pa, pt, noise_only)[1] == 3
+    wrong_small = [big, pa[1], -pa[2]]
+    with pytest.raises(LevelFailure, match="gradient of a: relative L2 error"):
+        _compare_grads(plan, pt, pa, pt, wrong_small)

@@ -5,7 +5,8 @@ arguments, `get_inputs()` the forward's inputs, both built from module-level siz
 (`batch_size = 128`, `dim = 4096`, `bias_shape = (out_channels, 1, 1)`). Those are the repo's own
 values, better than any guess, but sized for a GPU. Here the constants are scaled: a batch is 2, every
 other integer constant of 16 or more is divided by one power of two (never below 8) chosen so the
-largest input holds at most BUDGET elements, and constants derived from others (`bias_shape`) are
+largest input holds at most BUDGET elements and the model at most PARAMETER_BUDGET parameters (a
+`Linear(32768, 32768)` is 4 GiB at the repo's sizes), and constants derived from others (`bias_shape`) are
 recomputed from the scaled ones, so the sizes stay consistent. The factories run on torch's meta device
 to choose the factor (nothing allocated), then for real at the chosen sizes; the constructor's
 arguments become a literal `init` the MindSpore side evaluates too, the inputs descriptors the trusted
@@ -21,6 +22,7 @@ import re
 import types
 
 BUDGET = 1 << 15  # elements of the largest input
+PARAMETER_BUDGET = 1 << 22  # the model's parameters (`Linear(32768, 32768)` at the repo's sizes: 1 << 30)
 FLOOR = 8  # a scaled constant never goes below this (nor below its own value)
 _BATCH = re.compile(r"^(batch|batch_?size|bs|n_?batch|num_?batch(es)?)$", re.I)
 _SAFE_CALLS = {"int", "min", "max", "round", "abs", "len", "tuple", "list"}
@@ -39,16 +41,17 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
     constants = _constants(module)
     pinned = _globals_read(getattr(module, unit["name"].split(".")[0], None))
     constants = [(node, names, bool(pinned & set(names))) for node, names in constants]
-    factors, largest = [], {}  # largest: the biggest input per factor, measured on the meta device
+    factors, largest = [], {}  # largest: the biggest input (or model, in BUDGET units) per factor, on meta
     for factor in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
         try:
             with imp.active(), torch.device("meta"):
-                _, inputs, _ = _call(module, constants, factor, make_init, make_inputs)
+                init_args, inputs, _ = _call(module, constants, factor, make_init, make_inputs)
+                weights = _parameters(getattr(module, unit["name"].split(".")[0], None), init_args)
         except Exception:  # noqa: BLE001 - the factories need real tensors: try scaled sizes for real
             factors = [16, 64, 4, 256]
             break
         factors.append(factor)
-        largest[factor] = _largest(inputs)
+        largest[factor] = max(_largest(inputs), weights * BUDGET // PARAMETER_BUDGET)
         if largest[factor] <= BUDGET:
             break
     if factors and factors[-1] != 1 and len(factors) > 1:
@@ -165,6 +168,19 @@ def _call(module, constants, factor: int, make_init, make_inputs):
 
     init_args = rebound(make_init)() if callable(make_init) else []
     return init_args, rebound(make_inputs)(), ns
+
+
+def _parameters(cls, init_args) -> int:
+    """Parameters of CLS built from INIT_ARGS (on the meta device: nothing allocated); 0 when it cannot be."""
+    import torch
+
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        return 0
+    try:
+        model = cls(**init_args) if isinstance(init_args, dict) else cls(*init_args)
+    except Exception:  # noqa: BLE001 - a constructor that needs real tensors: the inputs alone decide
+        return 0
+    return sum(p.numel() for p in model.parameters())
 
 
 def _largest(inputs) -> int:

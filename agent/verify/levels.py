@@ -32,9 +32,10 @@ LEVELS = ("forward", "train", "grad", "step", "graph")
 # Gradients and updated weights accumulate more rounding than a forward pass.
 GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3
 # ...and each gradient tensor's relative L2 error: the absolute floor alone passed any gradient far
-# smaller than it (a state-space scan's parameters, 1e-7, wrong by 100%, beside 1e-3 elsewhere), and
-# an optimizer like Adam trains them at the same rate whatever their size.
-GRAD_L2 = 1e-2
+# smaller than it (a state-space scan's parameters, 1e-7, wrong by 18-100%, beside 1e-3 elsewhere), and
+# an optimizer like Adam trains them at the same rate whatever their size. 5%: MindSpore's own float32
+# backward kernels (not emulated, torch's error stays small) put a deep convnet's tensors up to 1.9% off.
+GRAD_L2 = 5e-2
 # ...except for a tensor at float32 noise: one a millionth of the unit's largest gradient element or
 # less (a GroupNorm weight whose gradient is zero but for rounding), or one whose float32 run misses
 # torch's float64 run by half its own size: there no relative error means anything

@@ -127,6 +127,43 @@ def test_the_model_s_parameters_are_scaled_down_too(tmp_path, shared_verifier):
     assert n_in * n_out <= PARAMETER_BUDGET and unit.spec["inputs"][0][0]["shape"] == [2, n_in], unit.spec
 
 
+ON_GPU = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, a, b):
+        return torch.relu(torch.matmul(a, b))
+
+
+M = 256
+K = 128
+N = 64
+
+
+def get_inputs():
+    return [torch.randn(M, K, device="cuda"), torch.randn(K, N).cuda()]
+
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_factories_written_for_a_gpu_make_their_inputs_here(tmp_path, shared_verifier):
+    # `device="cuda"` and `.cuda()` in get_inputs(): the tensors are made on this machine's device,
+    # so the file's own (scaled) sizes are used rather than a guess
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "gpu.py").write_text(ON_GPU)
+    report = migrate(src, tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    unit = report.units[0]
+    assert unit.status == "verified-by-rules" and unit.spec["source"] == "file", (unit.status, unit.reason, unit.spec)
+    a, b = unit.spec["inputs"][0]
+    assert a["shape"][1] == b["shape"][0] and b["shape"][1] == 64, unit.spec
+
+
 def test_constants_scale_consistently(tmp_path, monkeypatch):
     import importlib
 

@@ -8,7 +8,8 @@ other integer constant of 16 or more is divided by one power of two (never below
 largest input holds at most BUDGET elements and the model at most PARAMETER_BUDGET parameters (a
 `Linear(32768, 32768)` is 4 GiB at the repo's sizes), and constants derived from others (`bias_shape`) are
 recomputed from the scaled ones, so the sizes stay consistent. The factories run on torch's meta device
-to choose the factor (nothing allocated), then for real at the chosen sizes; the constructor's
+to choose the factor (nothing allocated), then for real at the chosen sizes (tensors a factory puts on a
+GPU, `device="cuda"` or `.cuda()`, made on the device in use instead); the constructor's
 arguments become a literal `init` the MindSpore side evaluates too, the inputs descriptors the trusted
 side generates. Milder and stronger factors follow as fallbacks. Runs on the torch side only.
 """
@@ -166,8 +167,35 @@ def _call(module, constants, factor: int, make_init, make_inputs):
     def rebound(fn):
         return types.FunctionType(fn.__code__, ns, fn.__name__, fn.__defaults__, fn.__closure__)
 
-    init_args = rebound(make_init)() if callable(make_init) else []
-    return init_args, rebound(make_inputs)(), ns
+    with _here():
+        init_args = rebound(make_init)() if callable(make_init) else []
+        return init_args, rebound(make_inputs)(), ns
+
+
+def _here():
+    """The factories' tensors made where verification runs: `torch.rand(..., device='cuda')` and
+    `x.cuda()` of a benchmark written for a GPU land on the current default device instead."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class Here(TorchFunctionMode):
+        def __torch_function__(self, func, types_, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func is torch.Tensor.cuda:
+                return args[0]
+            if _gpu(kwargs.get("device")):
+                kwargs.pop("device")
+            if func is torch.Tensor.to and len(args) > 1 and _gpu(args[1]):
+                args = (args[0], *args[2:])
+                if len(args) == 1 and not kwargs:
+                    return args[0]
+            return func(*args, **kwargs)
+
+    return Here()
+
+
+def _gpu(device) -> bool:
+    return str(device).startswith(("cuda", "mps", "xpu"))
 
 
 def _parameters(cls, init_args) -> int:

@@ -35,3 +35,29 @@ def test_factory_keywords_passed_on_build_mindspore_layers(tmp_path, shared_veri
     report, out = migrate_one_file(tmp_path, "layers.py", SOURCE, shared_verifier)
     assert "dtype=dtype if dtype is not None else" in out, out
     assert_verified(report, ["SameConv", "Head"])
+
+
+BUILTIN_DTYPES = '''\
+import torch
+import torch.nn as nn
+
+
+class CausalMix(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        t = x.shape[1]
+        mask = torch.tril(torch.ones(t, t, device=x.device, dtype=bool), diagonal=0)
+        scores = (x @ x.transpose(1, 2)).masked_fill(~mask, float("-inf")).softmax(-1)
+        steps = torch.arange(t, dtype=int).to(x.dtype)
+        return self.fc(scores @ x) + steps[None, :, None]
+'''
+
+
+def test_python_types_given_as_dtypes_become_mindspore_dtypes(tmp_path, shared_verifier):
+    # torch takes `dtype=bool` / `int` / `float` (torch.bool, int64, float64); MindSpore's functions refuse them
+    report, out = migrate_one_file(tmp_path, "mix.py", BUILTIN_DTYPES, shared_verifier)
+    assert "dtype=ms.bool_" in out and "dtype=ms.int64" in out, out
+    assert_verified(report, ["CausalMix"])

@@ -277,6 +277,19 @@ def test_a_guessed_image_size_is_a_multiple_of_the_patch_sizes():
         eval(init, {"TwoScaleViT": TwoScaleViT})  # the guess satisfies the constructor's own check
 
 
+def test_dropout_probabilities_named_the_gpt_way_are_guessed_as_zero():
+    from agent.verify.constructors import default_inits
+
+    class CausalSelfAttention:
+        def __init__(self, n_embd, n_head, attn_pdrop, resid_pdrop, max_seqlen):
+            assert 0.0 <= attn_pdrop < 1.0 and 0.0 <= resid_pdrop < 1.0
+
+    inits = default_inits("CausalSelfAttention", CausalSelfAttention)
+    assert inits and all("attn_pdrop=0.0, resid_pdrop=0.0" in i for i in inits), inits
+    for init in inits:
+        eval(init, {"CausalSelfAttention": CausalSelfAttention})
+
+
 def test_a_guessed_channel_count_is_a_multiple_of_the_group_counts():
     import torch.nn as nn
 

@@ -230,7 +230,20 @@ def build_args(binding: Binding, target: Target, render=None) -> list[cst.Arg]:
     out, present = _placed_args(items, target, first_dropped)
     _add_defaults(out, present, binding, target, render)
     _layer_dtype(out, binding, target, render)
+    _builtin_dtype(out, render)
     return out
+
+
+# torch takes Python's types as dtypes (`torch.ones(n, dtype=bool)`); MindSpore's functions refuse them
+_BUILTIN_DTYPES = {"bool": "mindspore.bool_", "float": "mindspore.float64", "int": "mindspore.int64",
+                   "complex": "mindspore.complex128"}
+
+
+def _builtin_dtype(out: list[cst.Arg], render) -> None:
+    for i, a in enumerate(out):
+        if a.keyword is not None and a.keyword.value == "dtype" and isinstance(a.value, cst.Name) \
+                and a.value.value in _BUILTIN_DTYPES:
+            out[i] = a.with_changes(value=_expr(_BUILTIN_DTYPES[a.value.value], render))
 
 
 _LAYERS = ("mindspore.nn.", "mindspore.mint.nn.")

@@ -15,7 +15,7 @@ from agent.verify import usage
 
 # (pattern over the lower-cased parameter name, guessed value); first match wins.
 _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
-    (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*)$", 0.0),
+    (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*|\w*pdrop)$", 0.0),
     (r"eps|epsilon", 1e-5),
     (r"heads?$|n_head|num_heads|nhead", 2),
     (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)

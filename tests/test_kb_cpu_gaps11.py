@@ -49,3 +49,28 @@ def test_functional_transposed_convolutions_and_pinverse_verify(tmp_path, shared
     for name in ("Filterbank", "Upsampler"):
         assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)
         assert units[name].levels["grad"]["status"] == "verified", units[name].levels
+
+
+CONSTANTS = '''\
+import torch
+import torch.nn as nn
+
+
+class SegmentSum(nn.Module):
+    """A causal segment sum as state-space duals write it: the upper triangle masked with -inf."""
+
+    def forward(self, x):
+        t = x.shape[-1]
+        cum = torch.cumsum(x, dim=-1)
+        seg = cum[..., :, None] - cum[..., None, :]
+        mask = torch.tril(torch.ones(t, t, dtype=torch.bool), diagonal=0)
+        out = torch.exp(seg.masked_fill(~mask, -torch.inf))
+        return out * torch.e, torch.isnan(out.masked_fill(out > 1, torch.nan))
+'''
+
+
+def test_torch_float_constants_are_pythons(tmp_path, shared_verifier):
+    report, text = migrate_one_file(tmp_path, "seg.py", CONSTANTS, shared_verifier)
+    assert "-math.inf" in text and "math.e" in text and "math.nan" in text and "msagent:" not in text, text
+    unit = report.units[0]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

@@ -1,7 +1,8 @@
 """Recurrent cells written by hand, as research repositories write them: one step from the input and
 the previous state, `forward(input, hx, ts)`, the first layer fed `cat([input, hx])`. With no spec and
 no torch RNN inside, the inputs come from the widths the constructor kept (`self.input_size`,
-`self.hidden_size`) and an elapsed time per sample for an argument named like one (`ts`, `dt`).
+`self.hidden_size`) and an elapsed time per sample for an argument named like one (`ts`, `dt`); a
+state the forward unpacks (`h, c = state`) is a pair, as before.
 A real migration, compared on real torch and MindSpore."""
 from tests.support.one_file import assert_verified, migrate_one_file
 
@@ -23,6 +24,7 @@ class GatedCell(nn.Module):
         x = self.backbone(torch.cat([input, hx], 1))
         g = torch.sigmoid(self.gate(x) * ts.view(-1, 1))
         return hx * (1 - g) + g * torch.tanh(self.cand(x))
+
 '''
 
 
@@ -31,3 +33,19 @@ def test_a_hand_written_cell_gets_its_step_input_state_and_elapsed_time(tmp_path
     cell = assert_verified(report, ["GatedCell"])["GatedCell"]
     first = [(x["shape"], x.get("high")) for x in cell.spec["inputs"][0]]
     assert first == [([2, 8], None), ([2, 8], None), ([2], 1.0)], cell.spec
+
+
+def test_a_state_the_forward_unpacks_is_not_given_one_tensor():
+    # `h, c = state`: an LSTM cell's pair, which the repo's calls or the unpacking decide, not the width
+    import torch.nn as nn
+
+    from agent.verify import usage
+    from agent.verify.infer import _recurrent_state
+
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden_size = 16
+
+    assert _recurrent_state(Cell(), "state", usage.LENGTH + "2") is None
+    assert _recurrent_state(Cell(), "hx")["shape"] == [2, 16]

@@ -260,7 +260,7 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
     if kind == usage.VECTOR_INDEX:  # `index_select(self.weight, 0, indices)`: one index per sample, in
         # range along any axis of the module's own parameters (the indexed one is not known)
         return [_i((B1,), min([vocab(module), *_own_parameter_sizes(module)]) or 1)]
-    state = _recurrent_state(module, p.name) if i > 0 else None
+    state = _recurrent_state(module, p.name, kind) if i > 0 else None
     if state is not None:  # `forward(token, hidden, ...)` around a GRU: (layers x directions, batch, hidden)
         return [state]
     if kind == usage.INDEX or _INT_ARG.search(name) or _INT_TENSOR.search(_annotation(p)):
@@ -276,7 +276,7 @@ _HIDDEN = re.compile(r"^(hidden|hx|h0|h_0|hidden_state|prev_hidden|state|h)$")
 _ONE_STEP = re.compile(r"(^|_)(token|word|char|input_token|prev_token|last_token)$")
 
 
-def _recurrent_state(module, name: str) -> dict | None:
+def _recurrent_state(module, name: str, kind: str | None = None) -> dict | None:
     """The initial state a recurrent layer of MODULE takes, for an argument named like one (`hidden`,
     `hx`): (layers x directions, batch, hidden size), its batch on axis 1; None without a GRU/RNN (an
     LSTM's state is a pair, not one tensor)."""
@@ -285,8 +285,9 @@ def _recurrent_state(module, name: str) -> dict | None:
     if not _HIDDEN.search(name.lower()):
         return None
     rnn = next((m for m in module.modules() if isinstance(m, (tnn.GRU, tnn.RNN))), None)
-    if rnn is None:  # a cell written by hand keeps its state's width (`self.hidden_size`): (batch, hidden)
-        width = _int_attribute(module, _HIDDEN_SIZE)
+    if rnn is None:  # a cell written by hand keeps its state's width (`self.hidden_size`): (batch, hidden),
+        # unless the forward unpacks it (`h, c = state`: an LSTM cell's pair, guessed from that use)
+        width = None if (kind or "").startswith(usage.LENGTH) else _int_attribute(module, _HIDDEN_SIZE)
         return _f((B1, width)) if width else None
     return _f((rnn.num_layers * (2 if rnn.bidirectional else 1), B1, rnn.hidden_size), batch=1)
 

@@ -5,8 +5,9 @@ version under MindSpore's autograd, and the gradient of any op that saved it (th
 then raises. A function's parameter (the caller's tensor), a module's parameter or buffer, a loop
 variable, a possible view and any name this function does not own keeps its identity through `copy_`,
 which does work in place; an indexed receiver (`x[:, 1:].mul_(a)`) alone on its line is an item
-assignment (`x[:, 1:] = x[:, 1:].mul(a)`), as MindSpore's copy_ into a strided slice does nothing on CPU. On a temporary (a call's result) the out-of-place call alone is exact,
-unless that call is itself in place: `x.mul_(k).add_(n)` writes both into x."""
+assignment (`x[:, 1:] = x[:, 1:].mul(a)`), as MindSpore's copy_ into a strided slice does nothing on
+CPU. On a temporary (a call's result) the out-of-place call alone is exact, unless that call is itself
+in place: `x.mul_(k).add_(n)` writes both into x."""
 from __future__ import annotations
 
 import libcst as cst

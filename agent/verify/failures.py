@@ -38,14 +38,14 @@ def load_failure(load: dict, absent) -> tuple[str, str, str]:
     lead = "the translated file does not import: " if load.get("error") == "import" else \
         "the MindSpore cell cannot be built: "
     used = _ABSENT_USE.search(reason)
-    if used and used.group(1).split(".")[0] in absent:
-        return "import", (f"{lead}it needs {used.group(1).split('.')[0]}, installed on neither side here: "
-                          f"{reason}"), "not-exercised"
+    if used and (module := used.group(1).split(".")[0]) in absent:
+        return "import", f"{lead}it needs {module}, installed on neither side here: {reason}", "not-exercised"
     if library := _TORCH_LIBRARY.search(reason):
-        reason += (f" ({library.group(1) or library.group(2)} is a library built on torch, which the MindSpore side does not have: "
-                   "translated code cannot use it; port what the code takes from it, or migrate it too)")
+        reason += (f" ({library.group(1) or library.group(2)} is a library built on torch, which the MindSpore side "
+                   "does not have: translated code cannot use it; port what the code takes from it, or migrate it too)")
     return ("missing-kernel" if KERNEL_MISSING.search(reason) else load.get("error")), lead + reason, "failed"
 
 
 # a name imported from a torch_* library, whose files the candidate's view leaves out with torch's
-_TORCH_LIBRARY = re.compile(r"cannot import name '\w+' from '(torch[\w.]*)' \(unknown location\)|No module named '(torch_\w*)")
+_TORCH_LIBRARY = re.compile(r"cannot import name '\w+' from '(torch[\w.]*)' \(unknown location\)"
+                            r"|No module named '(torch_\w*)")

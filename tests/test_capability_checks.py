@@ -139,3 +139,41 @@ def test_autocast_dtype_queries_answer_torchs_defaults():
         assert ns["amp"](device) in (ms.float16, ms.bfloat16)
     for device in ("cpu", "cuda"):
         assert str(ns["old"](device)).lower() == str(torch.get_autocast_dtype(device)).removeprefix("torch.")
+
+
+OPTIONAL_MODULE = '''\
+import torch
+import torch.nn as nn
+try:
+    import torch.fft as new_fft
+except ImportError:
+    new_fft = None
+
+
+def _new_rfft(x):
+    return torch.view_as_real(new_fft.rfft(x, dim=-1))
+
+
+def _old_rfft(x):
+    return torch.rfft(x, 1)
+
+
+if new_fft is None:
+    _rfft = _old_rfft
+else:
+    _rfft = _new_rfft
+
+
+class Power(nn.Module):
+    def forward(self, x):
+        return _rfft(x).pow(2).sum(-1)
+'''
+
+
+def test_a_guarded_module_import_keeps_the_branch_that_uses_the_module(tmp_path, shared_verifier):
+    # `except ImportError: new_fft = None` stands in None for the module, and `if new_fft is None` would
+    # then take the removed `torch.rfft` path; the KB maps names under torch.fft, so the check answers
+    # False and the translation keeps the branch its calls were converted for
+    report, out = migrate_one_file(tmp_path, "power.py", OPTIONAL_MODULE, shared_verifier)
+    assert "if False:" in out and "new_fft is None is False here" in out, out
+    assert_verified(report, ["Power"], level=None)

@@ -109,6 +109,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         # `hasattr(torch.x, "y")` / `getattr(torch.x, "y", d)` calls -> (torch name asked about, is a getattr)
         self.probes: dict[int, tuple[str, bool]] = {}
         self.probe_args: set[int] = set()  # their first two arguments: not torch references to convert
+        self.module_checks: dict[int, tuple[str, bool]] = {}  # `alias is None` of a torch module -> (module, is)
         self.unconverted_roots: set[str] = set()  # local names of torch bindings still referenced
         self.rebound: dict[int, cst.NamedExpr] = {}  # `(x := x.op(...))` written for an in-place `x.op_(...)`
         self.copied_into: dict[int, tuple] = {}  # `R.copy_(...)` written for one: (that call, R)

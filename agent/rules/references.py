@@ -113,10 +113,46 @@ class ReferenceRules:
         return cst.Name("True" if has else "False")
 
     def visit_Comparison(self, node: cst.Comparison) -> bool:
+        checked = self._module_check(node)
+        if checked is not None:  # the module's name is not a torch reference to convert
+            self.module_checks[id(node)] = checked
+            return False
         self._type_positions(node.left)  # type(m) is nn.Linear
         for c in node.comparisons:
             self._type_positions(c.comparator)
         return True
+
+    def _module_check(self, node: cst.Comparison) -> tuple[str, bool] | None:
+        """`new_fft is None` where `new_fft` is a torch module imported under a guard (`try: import torch.fft
+        as new_fft / except ImportError: new_fft = None`) and the KB maps names under it: (module, `is`)."""
+        if len(node.comparisons) != 1 or not isinstance(node.left, cst.Name):
+            return None
+        op, other = node.comparisons[0].operator, node.comparisons[0].comparator
+        if not (isinstance(op, (cst.Is, cst.IsNot)) and isinstance(other, cst.Name) and other.value == "None"):
+            return None
+        name = self._torch_name(node.left)
+        if not name or self.kb.get(name) is not None:  # not torch's, or a name of its own (not a module)
+            return None
+        if not any(self._target(self.kb.get(n)) is not None for n in self.kb.names_under(name)):
+            return None
+        return name, isinstance(op, cst.Is)
+
+    @rewrite("module-checks-answer-for-the-translation")
+    def _module_check_answer(self, original: cst.Comparison, updated: cst.Comparison) -> cst.BaseExpression:
+        """`new_fft is None` of a torch module the KB maps names under: the module is there for the
+        translation (the calls through it were converted), so the check answers as torch with the module
+        would, and the code keeps the branch that uses it rather than a fallback to an older API."""
+        name, is_none = self.module_checks[id(original)]
+        self.api_calls += 1
+        self.api_converted += 1
+        self.frames[-1].append(f"# by msagent: {code(original)} is {not is_none} here (the KB maps names under "
+                               f"{name} on {self.device})")
+        return cst.Name("False" if is_none else "True")
+
+    def leave_Comparison(self, original: cst.Comparison, updated: cst.Comparison) -> cst.BaseExpression:
+        if id(original) in self.module_checks:
+            return self._module_check_answer(original, updated)
+        return updated
 
     def visit_Annotation(self, node: cst.Annotation) -> bool:
         """`x: torch.Tensor`, `-> Optional[torch.Tensor]`: every name in an annotation stands for a type."""

@@ -266,7 +266,7 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
     the report lists units in the order they were found, whatever the number of lanes."""
     from agent.repair.loop import run_unit
-    from agent.sandbox.pool import DeviceUnavailable, WorkerStartError
+    from agent.sandbox.process import DeviceUnavailable, WorkerStartError
 
     units = translated.units
     todo = [i for i, u in enumerate(units) if journal.get(u.key) is None]

@@ -274,7 +274,7 @@ def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp
     import agent.repair.loop as loop
     from agent.config import MigrateSettings
     from agent.pipeline import migrate as run_migration
-    from agent.sandbox.pool import WorkerStartError
+    from agent.sandbox.process import WorkerStartError
 
     src = tmp_path / "src"
     src.mkdir()

@@ -12,7 +12,7 @@ import pytest
 
 from agent.sandbox import isolation
 from agent.sandbox.config import SideConfig
-from agent.sandbox.pool import WorkerStartError
+from agent.sandbox.process import WorkerStartError
 from agent.sandbox.sides import Side
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from agent.repair.llm_repair import make_llm, propose_spec
 from agent.repair.strategies import repairers_for
 from agent.repair.workspace import Workspace
 from agent.report.schema import UnitRecord
-from agent.sandbox.pool import WorkerStartError
+from agent.sandbox.process import WorkerStartError
 from agent.scan.units import Unit
 from agent.verify.judge import Verifier
 from agent.write.atomic import write_text

@@ -14,18 +14,17 @@ import os
 import queue
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from agent.sandbox.config import WorkerConfig
-from agent.sandbox.isolation import Launch, build_launch, cgroup_pids, remove_cgroup
+from agent.sandbox.isolation import Launch, build_launch
+from agent.sandbox.process import SandboxProcess, WorkerStartError, spawn, start_all
 
 __all__ = ["Worker", "WorkerConfig", "WorkerPool", "WorkerStartError"]
 
@@ -33,39 +32,7 @@ _EOF = object()
 _TIMEOUT = object()
 
 
-_SPAWNER: ThreadPoolExecutor | None = None
-_SPAWNER_LOCK = threading.Lock()
-
-
-def _spawn(*args, **kwargs) -> subprocess.Popen:
-    """Popen from a thread that lives as long as the process. The worker's parent-death signal
-    (PR_SET_PDEATHSIG) fires when the *thread* that forked it ends: a worker started or restarted
-    from a job thread (an eval case, a pool job) would be killed when that job finished."""
-    global _SPAWNER
-    if threading.current_thread() is threading.main_thread():
-        return subprocess.Popen(*args, **kwargs)
-    with _SPAWNER_LOCK:
-        if _SPAWNER is None:
-            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msagent-spawn")
-    return _SPAWNER.submit(subprocess.Popen, *args, **kwargs).result()
-
-
-class WorkerStartError(RuntimeError):
-    """The worker process did not come up (or did not finish its preload) in time."""
-
-
-class DeviceUnavailable(WorkerStartError):
-    """The side's framework cannot run on the device asked for (a CPU-only build asked for GPU)."""
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-class Worker:
+class Worker(SandboxProcess):
     """One warm worker subprocess; calls are serialised, so one Worker per thread of work."""
 
     def __init__(self, config: WorkerConfig | None = None, **overrides) -> None:
@@ -84,21 +51,15 @@ class Worker:
         self.restarts = 0
 
     # -- lifecycle -------------------------------------------------------------------------
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> None:
         """Start the worker (no-op when running) and wait for its ready line."""
         with self._lock:
             if self.alive:
                 return
-            if self._proc is not None:
-                self._reap()
-                self.restarts += 1
+            self._reap_dead()
             self._launch = launch = build_launch(self.config, self.workdir)
             with open(self._log_path, "wb") as log:  # fresh log: its tail describes this process
-                self._proc = _spawn(
+                self._proc = spawn(
                     launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                     env=launch.env, cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
                 )
@@ -132,13 +93,6 @@ class Worker:
             self._reap()
             self._proc = None
             shutil.rmtree(self._base, ignore_errors=True)
-
-    def __enter__(self) -> "Worker":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- calls -----------------------------------------------------------------------------
     def call(self, op: str, args: dict | None = None, timeout: float | None = None) -> dict:
@@ -198,86 +152,8 @@ class Worker:
                     return _EOF
                 self._buffer += chunk
 
-    # -- death and cleanup -----------------------------------------------------------------
-    def _exit_description(self) -> str:
-        try:
-            code = self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return "stopped answering (closed its output)"
-        if code < 0:
-            return f"signal {_signal_name(-code)}"
-        if self._launch and self._launch.pid_namespace and code > 128:
-            return f"signal {_signal_name(code - 128)}"  # the namespace's init passes it on as 128+n
-        return f"exit code {code}"
-
     def _reap(self) -> None:
-        """Kill the whole tree (process group, then anything left in the cgroup) and clean up."""
-        if self._proc is not None:
-            kill_tree(self._proc, self._launch.cgroup if self._launch else None, (self._proc.stdin, self._proc.stdout))
-
-    def stderr_tail(self, lines: int = 20) -> str:
-        """The last lines the current (or last) worker wrote to stderr, user prints included."""
-        return log_tail(self._log_path, lines)
-
-
-def kill_tree(proc: subprocess.Popen, cgroup: str | None, streams=()) -> None:
-    """SIGKILL a sandbox process's group and whatever is left in its cgroup, wait, remove the cgroup."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for pid in cgroup_pids(cgroup):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    for stream in streams:
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
-    for _ in range(50):  # members leave the cgroup asynchronously after SIGKILL
-        if not cgroup_pids(cgroup):
-            break
-        time.sleep(0.02)
-    remove_cgroup(cgroup)
-
-
-def log_tail(path, lines: int = 20) -> str:
-    """The last lines of a sandbox process's log file."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 8192))
-            text = fh.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def start_all(processes) -> None:
-    """Call start() on each at once, in threads (their framework imports overlap); re-raise the
-    first failure in the caller's thread."""
-    errors: list[BaseException] = []
-
-    def start_one(p) -> None:
-        try:
-            p.start()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start_one, args=(p,)) for p in processes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+        self._kill((self._proc.stdin, self._proc.stdout) if self._proc is not None else ())
 
 
 class WorkerPool:

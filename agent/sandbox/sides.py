@@ -29,7 +29,7 @@ from agent.sandbox import wire
 from agent.sandbox.config import SideConfig
 from agent.sandbox.isolation import (UNSANDBOXED_NOTE, allow_unsandboxed, build_launch, probe_namespaces, refusal,
                                      sandbox_missing)
-from agent.sandbox.pool import WorkerStartError, _signal_name, _spawn, kill_tree, log_tail
+from agent.sandbox.process import SandboxProcess, WorkerStartError, spawn
 
 TEMP_PREFIX = "msagent-side-"
 AGENT_DIR = str(Path(__file__).resolve().parents[1])
@@ -76,7 +76,7 @@ def clean_stale(temp_dir: str | None = None) -> int:
     return removed
 
 
-class Side:
+class Side(SandboxProcess):
     """One warm template (torch or MindSpore); sessions are serialised, so one Side per job."""
 
     def __init__(self, config: SideConfig) -> None:
@@ -93,10 +93,6 @@ class Side:
         self.isolation: dict = {}
         self.restarts = 0
 
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def _view(self) -> dict:
         root = self._base / "root"
         root.mkdir(exist_ok=True)
@@ -110,9 +106,7 @@ class Side:
         with self._lock:
             if self.alive:
                 return
-            if self._proc is not None:
-                self._reap()
-                self.restarts += 1
+            self._reap_dead()
             self._pending = 0
             wanted = self.config.network_isolation or self.config.fs_isolation or self.config.pid_isolation
             missing = sandbox_missing() if wanted else []
@@ -132,7 +126,7 @@ class Side:
             launch.env["MSAGENT_SCRATCH"] = "/scratch" if view else str(workdir)
             launch.env["MSAGENT_DEVICE"] = self.config.device
             with open(self._log_path, "wb") as log:
-                self._proc = _spawn(launch.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=launch.env,
+                self._proc = spawn(launch.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=launch.env,
                                     cwd=launch.cwd, start_new_session=True, preexec_fn=launch.preexec,
                                     pass_fds=[theirs.fileno()])
             theirs.close()
@@ -166,13 +160,6 @@ class Side:
             self._reap()
             self._proc = None
             shutil.rmtree(self._base, ignore_errors=True)
-
-    def __enter__(self) -> "Side":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @contextmanager
     def session(self, timeout: float | None = None):
@@ -218,19 +205,6 @@ class Side:
             wire.recv(self._control, max_bytes=1 << 20, max_arrays=0)
             self._pending -= 1
 
-    def _exit_description(self) -> str:
-        if self._proc is None:
-            return "not started"
-        try:
-            code = self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return "stopped answering"
-        if code < 0:
-            return f"signal {_signal_name(-code)}"
-        if code > 128:
-            return f"signal {_signal_name(code - 128)}"
-        return f"exit code {code}"
-
     def _reap(self) -> None:
         if self._control is not None:
             try:
@@ -238,11 +212,7 @@ class Side:
             except OSError:
                 pass
             self._control = None
-        if self._proc is not None:
-            kill_tree(self._proc, self._launch.cgroup if self._launch else None)
-
-    def stderr_tail(self, lines: int = 20) -> str:
-        return log_tail(self._log_path, lines)
+        self._kill()
 
 
 class Session:

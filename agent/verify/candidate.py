@@ -27,7 +27,7 @@ from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
 from agent.verify.failures import ABSENT_TEXT
 from agent.verify.spec_choice import dotted_prefixes
-from agent.verify.tree import encode
+from agent.verify.tree import encode, tensor_leaves
 
 _S: dict = {}
 FORBIDDEN = ("torch", "torchvision", "torchaudio", "functorch", "torchgen")
@@ -334,17 +334,8 @@ def loss_of(out):
     import mindspore as ms
 
     floats = (ms.float16, ms.float32, ms.float64, ms.bfloat16)
-    leaves, stack = [], [out]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ms.Tensor):
-            leaves.append(x)
-        elif isinstance(x, dict):
-            stack += list(x.values())
-        elif isinstance(x, (list, tuple)):
-            stack += list(x)
     total = None
-    for t in (t for t in leaves if t.dtype in floats):
+    for t in (t for t in tensor_leaves(out, ms.Tensor) if t.dtype in floats):
         t = t.astype(ms.float32)
         term = (ms.ops.where(ms.ops.isfinite(t), t, ms.ops.zeros_like(t)) ** 2).mean()
         total = term if total is None else total + term

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from agent.sandbox.config import SideConfig
-from agent.sandbox.pool import DeviceUnavailable, start_all
+from agent.sandbox.process import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees, describe

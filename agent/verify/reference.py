@@ -21,7 +21,7 @@ from agent.verify.loader import MISSING, RepoImporter, UnitNotFound, load_unit
 from agent.verify.spec_choice import choose_spec, evaluate, is_random, run_torch, torch_args
 from agent.verify.weights import calibrate_batchnorm, describe_torch, perturb_constants, seed_torch
 from agent.verify.observe import observe_unit
-from agent.verify.tree import encode
+from agent.verify.tree import encode, tensor_leaves
 
 _S: dict = {}  # this session's unit: importer, spec choice, current model
 
@@ -235,18 +235,9 @@ def _zero_dropout(module) -> int:
 
 
 def loss_of(out):
-    leaves, stack = [], [out]
     import torch
 
-    while stack:
-        x = stack.pop()
-        if isinstance(x, torch.Tensor):
-            leaves.append(x)
-        elif isinstance(x, dict):
-            stack += list(x.values())
-        elif isinstance(x, (list, tuple)):
-            stack += list(x)
-    floats = [t for t in leaves if t.is_floating_point()]
+    floats = [t for t in tensor_leaves(out, torch.Tensor) if t.is_floating_point()]
     if not floats:
         raise ValueError("no floating-point output to take a loss of")
     # the finite elements only: a masked logit (-inf) has no square to differentiate

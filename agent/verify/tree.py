@@ -42,6 +42,20 @@ def tensor_array(x) -> tuple[np.ndarray, str] | None:
     return None
 
 
+def tensor_leaves(out, tensor_type) -> list:
+    """The tensors of a nested output (dicts, lists, tuples), for a loss over all of them."""
+    leaves, stack = [], [out]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, tensor_type):
+            leaves.append(x)
+        elif isinstance(x, dict):
+            stack += list(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack += list(x)
+    return leaves
+
+
 def encode(x, arrays: list, depth: int = 0) -> dict:
     if depth > MAX_DEPTH:
         raise ValueError(f"output nested deeper than {MAX_DEPTH} levels")

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agent.evals.run import EvalSetupError, _line, _note, eval_verifier, run_case
+from agent.evals.run import EvalSetupError, case_line, eval_verifier, progress_note, run_case
 from agent.evals.score import Case, failed_case, load_case
 from agent.write.trees import pack_tree, unpack_tree
 
@@ -92,7 +92,7 @@ def run_ray(cases: list[Case], address: str, jobs: int = 1, out_root: Path | Non
                 shutil.rmtree(target, ignore_errors=True)
                 unpack_tree(tree, target)
             if not quiet:
-                _note(_line(result))
+                progress_note(case_line(result))
             results.append(result)
         return results
     finally:

@@ -22,7 +22,7 @@ class EvalSetupError(RuntimeError):
     """The run cannot start (no worker, no Ray): exit code 2."""
 
 
-def _note(message: str) -> None:
+def progress_note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -51,7 +51,7 @@ def run_case(case: Case, verifier, out: Path) -> dict:
         return failed_case(case, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
 
 
-def _line(result: dict) -> str:
+def case_line(result: dict) -> str:
     err = f", error: {result['errors'][0][:80]}" if result["errors"] else ""
     return (f"  {result['name']}: {result['expected_verified']}/{result['expected_total']} expected units verified, "
             f"{result['mis_converts']} mis-converts, {result['seconds']:.1f} s{err}")
@@ -73,7 +73,7 @@ def run_local(cases: list[Case], out_root: Path, jobs: int = 1, quiet: bool = Fa
         with pool.worker() as w:
             result = run_case(case, w, out_root / case.name)
         if not quiet:
-            _note(_line(result))
+            progress_note(case_line(result))
         return result
 
     try:
@@ -125,14 +125,14 @@ def main(cases: Path, as_json: bool = False, compare: Path | None = None, jobs: 
         found = find_cases(cases, only)
         old = _load_old(compare) if compare else None
     except CaseError as exc:
-        _note(f"msagent: {exc}")
+        progress_note(f"msagent: {exc}")
         return 2
     if not as_json:
-        _note(f"msagent eval: {len(found)} cases from {cases}")
+        progress_note(f"msagent eval: {len(found)} cases from {cases}")
     try:
         doc = evaluate(found, jobs=jobs, ray=ray, out=out, quiet=as_json and not sys.stderr.isatty())
     except EvalSetupError as exc:
-        _note(f"msagent: {exc}")
+        progress_note(f"msagent: {exc}")
         return 2
     if old is not None:
         doc["compare"] = compare_runs(old, doc)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from agent import __version__
 from agent.report.schema import Report, UnitRecord
-from agent.report.textsafe import _one_line
+from agent.report.textsafe import one_line
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "SRCROOT"
@@ -132,21 +132,21 @@ def _location(rel: str, line: int | None, unit: UnitRecord | None = None) -> dic
         physical["region"] = {"startLine": line}
     loc: dict = {"physicalLocation": physical}
     if unit is not None:
-        loc["logicalLocations"] = [{"name": _one_line(unit.name, 200),
+        loc["logicalLocations"] = [{"name": one_line(unit.name, 200),
                                     "kind": "type" if unit.kind == "module" else "function"}]
     return loc
 
 
 def _result(rule: str, message: str, location: dict, level: str | None = None, **properties) -> dict:
     out = {"ruleId": rule, "ruleIndex": _RULE_INDEX[rule], "level": level or RULES[_RULE_INDEX[rule]][1],
-           "message": {"text": _one_line(message, 1000) or rule}, "locations": [location]}
+           "message": {"text": one_line(message, 1000) or rule}, "locations": [location]}
     if properties:
         out["properties"] = {k: v for k, v in properties.items() if v is not None}
     return out
 
 
 def _unit_message(u: UnitRecord) -> str:
-    name = _one_line(f"{u.file}::{u.name}", 200)
+    name = one_line(f"{u.file}::{u.name}", 200)
     if u.status == "failed":
         text = f"{name} failed verification at level {u.level_failed or u.level}"
         div = u.divergence or {}
@@ -180,7 +180,7 @@ def build(report: Report, src: Path | None = None) -> dict:
         for m in f.markers:
             results.append(_result("call-site-marked", m.reason, _location(f.path, None if notebook else m.line)))
     invocation: dict = {"executionSuccessful": not report.errors}
-    notices = [{"level": "error", "message": {"text": _one_line(e, 1000) or "error"}} for e in report.errors]
+    notices = [{"level": "error", "message": {"text": one_line(e, 1000) or "error"}} for e in report.errors]
     if len(results) > MAX_RESULTS:
         notices.append({"level": "warning", "message": {
             "text": f"{len(results) - MAX_RESULTS} more results left out; msagent-report.json lists them all"}})
@@ -189,7 +189,7 @@ def build(report: Report, src: Path | None = None) -> dict:
         invocation["toolExecutionNotifications"] = notices
     if report.notes:
         invocation["toolConfigurationNotifications"] = [
-            {"level": "note", "message": {"text": _one_line(n, 1000) or "note"}} for n in report.notes]
+            {"level": "note", "message": {"text": one_line(n, 1000) or "note"}} for n in report.notes]
     run: dict = {
         "tool": {"driver": {
             "name": "msagent", "version": __version__, "semanticVersion": __version__,

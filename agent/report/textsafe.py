@@ -99,7 +99,7 @@ def redact_data(value):
     return value
 
 
-def _one_line(text: str | None, limit: int) -> str:
+def one_line(text: str | None, limit: int) -> str:
     """Redacted, on one line, at most `limit` characters. Redaction comes first: a key cut in
     two would escape it. Line breaks and other white space become spaces; control and format
     characters (bidi overrides, zero-width) are dropped."""
@@ -113,7 +113,7 @@ _BLOCK_START = re.compile(r"^(?:[#+=~-]|\d+(?=[.)]))")  # would start a heading,
 
 def md_cell(text: str | None, limit: int = 160) -> str:
     """`text` as plain text inside one Markdown table cell or after a list bullet."""
-    flat = "".join(_CELL_ESCAPES.get(ch, ch) for ch in _one_line(text, limit))
+    flat = "".join(_CELL_ESCAPES.get(ch, ch) for ch in one_line(text, limit))
     m = _BLOCK_START.match(flat)
     if m is None:
         return flat
@@ -126,7 +126,7 @@ def md_inline(text: str | None, limit: int = 200, table: bool = False) -> str:
     """`text` as one complete code span (a file or unit name), fences included. The fence is
     longer than any backtick run inside, so a backtick in a name cannot close it; in a table
     (`table=True`) "|" is escaped, which GFM undoes inside code spans too."""
-    flat = _one_line(text, limit)
+    flat = one_line(text, limit)
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     if flat.startswith("`") or flat.endswith("`") or not flat.strip():

@@ -34,7 +34,7 @@ class BufferRules:
         return target.attr.value if target.attr.value in facts.buffers else None
 
     def _set_buffer(self, name: str, value: cst.BaseExpression, semicolon) -> cst.Expr:
-        self._add_helper(HELPER)
+        self.add_helper(HELPER)
         call = cst.Call(func=cst.Name("_ms_set_buffer"), args=[
             cst.Arg(cst.Name("self")), cst.Arg(cst.SimpleString(repr(name))), cst.Arg(value)])
         return cst.Expr(value=call, semicolon=semicolon)

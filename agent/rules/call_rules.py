@@ -112,7 +112,7 @@ class CallRules:
                 raise Unconvertible("the KB has no torch signature to check this call against")
             if target.template:
                 if target.helper:
-                    self._add_helper(target.helper)
+                    self.add_helper(target.helper)
                 new = fill_template(binding, target, self.plan.render, receiver)
                 self.api_converted += 1
                 return new
@@ -176,7 +176,7 @@ class CallRules:
                 args = [cst.Arg(receiver), *args]
         new = updated.with_changes(func=func, args=fix_commas(args))
         if target.helper and _helper_needed(target, new):  # written into the file once
-            self._add_helper(target.helper)
+            self.add_helper(target.helper)
         self.api_converted += 1
         return new
 
@@ -187,7 +187,7 @@ class CallRules:
         except Unconvertible:
             return False
         if target.helper:  # the adapter builds the target, which may be a helper of the KB
-            self._add_helper(target.helper)
+            self.add_helper(target.helper)
         for name, source in sources:
             self.adapters.setdefault(name, source)
         return True

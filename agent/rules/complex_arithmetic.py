@@ -170,7 +170,7 @@ class ComplexRules:
         op = _OPERATORS.get(type(original.operator))
         if op is None or not (self.may_be_complex(original.left) or self.may_be_complex(original.right)):
             return None
-        self._add_helper(_HELPER)
+        self.add_helper(_HELPER)
         return cst.Call(func=cst.Name("_ms_complex_op"),
                         args=[cst.Arg(cst.SimpleString(f'"{op}"')), cst.Arg(updated.left), cst.Arg(updated.right)],
                         lpar=updated.lpar, rpar=updated.rpar)
@@ -186,7 +186,7 @@ class ComplexRules:
             return cst.Call(func=cst.parse_expression(self.plan.render(f"mindspore.ops.{part}")),
                             args=[cst.Arg(updated.value)])
         if self.may_be_complex(original.value):
-            self._add_helper(_PART_HELPER)
+            self.add_helper(_PART_HELPER)
             return cst.Call(func=cst.Name("_ms_complex_part"),
                             args=[cst.Arg(updated.value), cst.Arg(cst.SimpleString(f'"{part}"'))])
         return None
@@ -207,5 +207,5 @@ class ComplexRules:
             value = updated.args[0].value
         else:
             return None
-        self._add_helper(_ABS_HELPER)
+        self.add_helper(_ABS_HELPER)
         return cst.Call(func=cst.Name("_ms_complex_abs"), args=[cst.Arg(value)])

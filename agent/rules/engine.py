@@ -126,7 +126,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
     def _target(self, entry: Entry):
         return self.overrides.get(entry.api) or self.kb.target_for(entry, self.device)
 
-    def _add_helper(self, source: str) -> None:
+    def add_helper(self, source: str) -> None:
         """A KB target's helper (a def or class), once per file, its MindSpore names imported."""
         name = helper_name(source)
         if name not in self.adapters:

@@ -169,7 +169,7 @@ class _ImportRewriter(Transformer):
             self.inserted = True
             plan = list(self.plan)
             if plan:
-                plan[0] = plan[0].with_changes(leading_lines=[*updated.leading_lines, *self._note()])
+                plan[0] = plan[0].with_changes(leading_lines=[*updated.leading_lines, *self.header_note()])
             out.extend(plan)
             updated = updated.with_changes(leading_lines=[])
         if rest:
@@ -178,7 +178,7 @@ class _ImportRewriter(Transformer):
             return cst.RemoveFromParent()
         return cst.FlattenSentinel(out)
 
-    def _note(self) -> list[cst.EmptyLine]:
+    def header_note(self) -> list[cst.EmptyLine]:
         """Where torch names outlive their import: they fail loudly (NameError) if that code runs."""
         if not self.kept:
             return []
@@ -197,7 +197,7 @@ def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | Non
     if not rw.inserted and stmts:
         new = _insert_at_top(new, stmts)
     if kept and not (rw.inserted and stmts):
-        new = new.with_changes(header=[*new.header, *rw._note()])
+        new = new.with_changes(header=[*new.header, *rw.header_note()])
     markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
     stand_ins = []
     if rw.stand_ins:

@@ -61,5 +61,5 @@ class PackedSequenceRules:
         layer the padded batch and the lengths, and packs its output again."""
         if not self.packs_sequences or not self._layer_on_packed(original):
             return None
-        self._add_helper(_HELPER)
+        self.add_helper(_HELPER)
         return cst.Call(func=cst.Name("_ms_rnn_packed"), args=[cst.Arg(updated.func), *updated.args])

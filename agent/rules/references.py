@@ -266,7 +266,7 @@ class ReferenceRules:
                 self._unconverted(original, f"{name} used as a value: {exc}", name)
                 return updated
             if target.helper:  # the adapter builds the target, which may be a helper of the KB
-                self._add_helper(target.helper)
+                self.add_helper(target.helper)
             for helper, source in sources:
                 self.adapters.setdefault(helper, source)
             self.api_converted += 1
@@ -278,11 +278,11 @@ class ReferenceRules:
         if base is not None:  # isinstance against the MindSpore layer the helper extends: layers built
             return expression(self.plan.render(base))  # elsewhere (inside a MindSpore layer) match too
         if target.base_helper and id(original) in self.class_bases:  # `class SamePool(nn.MaxPool2d)`
-            self._add_helper(target.base_helper)
+            self.add_helper(target.base_helper)
             return cst.Name(re.search(r"^class\s+(\w+)", target.base_helper, re.M).group(1))
         derived = helper_class(target) if target.helper and id(original) in self.class_bases else None
         if derived is not None:
-            self._add_helper(target.helper)
+            self.add_helper(target.helper)
             return cst.Name(derived)
         return self._counterpart(target)
 
@@ -298,7 +298,7 @@ class ReferenceRules:
             self._unconverted(original, f"{entry.api} used as a value: {exc}", entry.api)
             return updated
         if target.helper:
-            self._add_helper(target.helper)
+            self.add_helper(target.helper)
         if not (target.helper and helper_name(target.helper) == adapter_name(entry)):  # else the helper is it
             for helper, source in sources:
                 self.adapters.setdefault(helper, source)
@@ -309,7 +309,7 @@ class ReferenceRules:
         """A KB target as a value: its MindSpore name, the helper that defines it written into the file (a
         helper only calls use, `torch.Tensor(3)`'s, is not needed where the name stands for a type)."""
         if target.helper and helper_name(target.helper) in target.api.split("."):
-            self._add_helper(target.helper)
+            self.add_helper(target.helper)
         return expression(self.plan.render(target.api))
 
     def _unconverted(self, node: cst.CSTNode, reason: str, api: str | None = None) -> None:

@@ -122,7 +122,7 @@ def guarded_size(call: cst.Call, rw) -> cst.BaseExpression | None:
     later): a helper answers as torch's Tensor.size when `v` is a tensor at run time, else calls v's own."""
     if len(call.args) > 1 or any(a.star or (a.keyword is not None and a.keyword.value != "dim") for a in call.args):
         return None
-    rw._add_helper(_SIZE_HELPER)
+    rw.add_helper(_SIZE_HELPER)
     return cst.Call(func=cst.Name("_ms_size"), args=[cst.Arg(call.func.value)] + [cst.Arg(a.value) for a in call.args])
 
 
@@ -144,7 +144,7 @@ def _to(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpression:
     first = call.args[0] if call.args else None
     if first is None or first.keyword is not None or first.star or _names_a_device(first.value):
         return receiver
-    rw._add_helper(_TO_HELPER)
+    rw.add_helper(_TO_HELPER)
     return cst.Call(func=cst.Name("_ms_to"), args=[cst.Arg(receiver), cst.Arg(first.value)])
 
 
@@ -198,7 +198,7 @@ def _extremum(call: cst.Call, receiver: cst.BaseExpression, rw) -> cst.BaseExpre
     if isinstance(value, (cst.Integer, cst.SimpleString, cst.Tuple, cst.List)):
         return None
     name = call.func.attr.value
-    rw._add_helper(_EXTREMUM_HELPER.format(name=name, long={"max": "maximum", "min": "minimum"}[name]))
+    rw.add_helper(_EXTREMUM_HELPER.format(name=name, long={"max": "maximum", "min": "minimum"}[name]))
     return cst.Call(func=cst.Name(f"_ms_tensor_{name}"), args=[cst.Arg(receiver), cst.Arg(call.args[0].value)])
 
 

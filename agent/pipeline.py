@@ -20,7 +20,7 @@ from agent.report.markdown import render
 from agent.report.schema import FileRecord, MarkerRecord, Report, UnitRecord
 from agent.rules.engine import translate_source
 from agent.scan.files import SourceFile, module_name, shown, walk_repo
-from agent.scan.units import Unit, find_units, module_classes
+from agent.scan.units import Unit, find_units, module_class_keys
 from agent.write.atomic import copy_file, write_text
 from agent.write.journal import Journal
 from agent.scan.names import parse_python
@@ -79,7 +79,8 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
             continue
         result.sources[f.rel] = text
     result.inherited = star_inherited(trees)
-    repo_modules = module_classes(trees, result.inherited)
+    class_keys = module_class_keys(trees, result.inherited)
+    repo_modules = {name for _, name in class_keys}
     nearest = nearest_candidate(kb)
     result.module_classes, result.nearest = repo_modules, nearest
     for f in files:
@@ -90,7 +91,8 @@ def translate_repo(src: Path, out: Path, kb: KB, settings: MigrateSettings, on_f
                 record = _translate_file(f, result, out, kb, settings, repo_modules, nearest)
                 result.files.append(record)
                 try:
-                    result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], repo_modules,
+                    own = {name for rel, name in class_keys if rel == f.rel}
+                    result.units += find_units(f.rel, module_name(f.rel), trees[f.rel], own,
                                                result.inherited.get(f.rel))
                 except Exception as exc:
                     if was_interrupted(exc):

@@ -43,25 +43,66 @@ def _torch_layer(qualified: str | None) -> bool:
 def module_classes(trees: dict[str, ast.Module], inherited: dict[str, dict[str, str]] | None = None) -> set[str]:
     """Simple names of every class in the repo deriving from nn.Module, transitively (INHERITED: the torch
     names files get through star imports, scan/star_imports.py)."""
-    classes: list[tuple[ast.ClassDef, dict[str, str]]] = []
+    return {name for _, name in module_class_keys(trees, inherited)}
+
+
+def module_class_keys(trees: dict[str, ast.Module],
+                      inherited: dict[str, dict[str, str]] | None = None) -> set[tuple[str, str]]:
+    """(file, class name) of every class deriving from nn.Module, transitively. A base is looked up where its
+    name comes from: a class of the same file first; a name imported from a package outside the repo
+    (`keras.layers.RNN`, `from tensorflow.keras.layers import Layer`) is never a repo class, so a Keras or
+    Paddle twin of a torch model (the same class names in another folder) is not taken for a module."""
+    ours = _import_roots(trees)
+    classes: list[tuple[str, ast.ClassDef, dict[str, str], dict[str, str]]] = []
+    local: dict[str, set[str]] = {}
     for rel, tree in trees.items():
         aliases = {**(inherited or {}).get(rel, {}), **import_aliases(tree, "torch")}
-        classes += [(n, aliases) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
-    found: set[str] = set()
+        outside = {k: v for k, v in import_aliases(tree).items() if v.split(".")[0] not in ours}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ClassDef):
+                classes.append((rel, n, aliases, outside))
+                local.setdefault(rel, set()).add(n.name)
+    found: set[tuple[str, str]] = set()
+    names: set[str] = set()
     changed = True
     while changed:
         changed = False
-        for cls, aliases in classes:
-            if cls.name in found:
+        for rel, cls, aliases, outside in classes:
+            if (rel, cls.name) in found:
                 continue
             for base in cls.bases:
                 q = qualify(base, aliases)
-                simple = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
-                if q in _MODULE_BASES or _torch_layer(q) or simple in found:
-                    found.add(cls.name)
+                if q in _MODULE_BASES or _torch_layer(q) or _repo_module_base(base, rel, local, outside, found, names):
+                    found.add((rel, cls.name))
+                    names.add(cls.name)
                     changed = True
                     break
     return found
+
+
+def _import_roots(trees) -> set[str]:
+    """Top-level names the repo's own modules import as: what sits at its root or in a folder that is not
+    a package (`src/pkg/`, `scripts/`); a package's subfolder named like a library (`ncps/keras/`) is not."""
+    roots = set()
+    for rel in trees:
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
+            if i == 0 or "/".join(parts[:i]) + "/__init__.py" not in trees:
+                roots.add(part.removesuffix(".py"))
+    return roots
+
+
+def _repo_module_base(base: ast.expr, rel: str, local: dict[str, set[str]], outside: dict[str, str],
+                      found: set[tuple[str, str]], names: set[str]) -> bool:
+    root = base
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name) or root.id in outside:
+        return False  # a class of an installed package (torch's own are matched by name before)
+    if isinstance(base, ast.Name) and base.id in local.get(rel, ()):
+        return (rel, base.id) in found
+    simple = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+    return simple in names
 
 
 def find_units(rel: str, module: str, tree: ast.Module, repo_modules: set[str],

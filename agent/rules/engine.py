@@ -84,6 +84,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         self.layer_bases: list = []  # per enclosing class: the torch layer entry it derives from, or None
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
+        self.annotations: list[bool] = []  # per enclosing annotation: whether a torch name in it stays unmapped
         self.class_bases: set[int] = set()  # those that are a class's bases
         self.instance_checks: set[int] = set()  # those of them that isinstance/issubclass test against
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}

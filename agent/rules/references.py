@@ -158,7 +158,24 @@ class ReferenceRules:
         """`x: torch.Tensor`, `-> Optional[torch.Tensor]`: every name in an annotation stands for a type."""
         for sub in matchers.findall(node.annotation, matchers.Attribute() | matchers.Name()):
             self.type_context.add(id(sub))
+        self.annotations.append(False)
         return True
+
+    def leave_Annotation(self, original: cst.Annotation, updated: cst.Annotation) -> cst.Annotation:
+        if self.annotations.pop():
+            return self._quoted_annotation(updated)
+        return updated
+
+    @rewrite("unmapped-annotations-are-strings")
+    def _quoted_annotation(self, updated: cst.Annotation) -> cst.Annotation:
+        """An annotation naming a torch type with no MindSpore counterpart (`Optional[torch.optim.Optimizer]`)
+        becomes a string: a signature's annotations run when the function is defined, and torch is not
+        imported in the translation, so the file would stop at the `def`; a string is never evaluated."""
+        text = code(updated.annotation)
+        quote = "'" if '"' in text else '"'
+        if "'" in text and '"' in text or "\\" in text or "\n" in text:
+            return updated
+        return updated.with_changes(annotation=cst.SimpleString(quote + text + quote))
 
     def _type_positions(self, node: cst.BaseExpression, checked: bool = False) -> None:
         """Where a torch class stands for its type, it is renamed, never wrapped (CHECKED: isinstance's)."""
@@ -316,6 +333,8 @@ class ReferenceRules:
         root = self._root_name(node.func if isinstance(node, cst.Call) else node)
         if root:
             self.unconverted_roots.add(root)
+        if self.annotations:
+            self.annotations[-1] = True
         self.mark(node, reason, api)
 
     # -- isinstance narrowing: `if isinstance(m, nn.BatchNorm2d): m.weight` is m.gamma in MindSpore --

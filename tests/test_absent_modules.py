@@ -92,3 +92,39 @@ def test_a_translation_importing_a_torch_library_fails_saying_so():
     assert "torch_einops_utils is a library built on torch" in reason and reason.count("pkg/vq.py:8") == 1
     assert load_failure({"error": "import", "reason": "a.py:1: NameError: name 'x' is not defined"}, ())[1] == (
         "the translated file does not import: a.py:1: NameError: name 'x' is not defined")
+
+
+NAMED_AT_MODULE_LEVEL = '''\
+import torch.nn as nn
+from msagent_test_absent_pkg.ops import FrozenNorm
+
+try:
+    from msagent_test_absent_fused import FusedLayerNorm
+except ImportError:
+    FusedLayerNorm = None
+
+NORMS = dict(batchnorm=nn.BatchNorm1d, frozen=FrozenNorm)
+LayerNorm = FusedLayerNorm or nn.LayerNorm
+
+
+class Head(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.norm = NORMS["batchnorm"](dim)
+        self.ln = LayerNorm(dim)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(self.ln(self.norm(x)))
+'''
+
+
+def test_names_of_an_absent_module_and_the_code_own_fallback_are_there_on_both_sides(tmp_path, shared_verifier):
+    # the torch original names an uninstalled class in a table at module level, and falls back to torch's
+    # LayerNorm when an optional package is missing: both statements must run on the torch side too (the
+    # table holds a stand-in; the fallback runs), or no unit reading them can be checked
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "heads.py").write_text(NAMED_AT_MODULE_LEVEL)
+    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    (head,) = [u for u in report.units if u.name == "Head"]
+    assert head.status == "verified-by-rules", (head.status, head.reason)

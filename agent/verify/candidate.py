@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
-import importlib.util
 import os
 import types
 import sys
@@ -25,7 +24,7 @@ from agent.verify.ms_stand_ins import (FILLED, IDENTITY, LINEAR, PART, SEQUENCE,
                                        ms_part, ms_sequence)
 from agent.verify.weights import describe_ms, load_weights
 from agent.verify.devices import ms_target
-from agent.verify.failures import ABSENT_TEXT
+from agent.verify.absent import Absent, AbsentModule
 from agent.verify.spec_choice import dotted_prefixes
 from agent.verify.tree import encode, tensor_leaves
 
@@ -90,52 +89,6 @@ def warm(device: str) -> None:
     (ms.Tensor(np.ones((2, 2), np.float32)) + 1).asnumpy()
 
 
-class _Absent(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Stand-ins for modules installed on neither side (the judge names them, see loader.absent_modules):
-    the file imports, and a use of one raises ModuleNotFoundError where the code reaches it."""
-
-    def __init__(self, names):
-        self.names = set(names)
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] not in self.names:
-            return None
-        return importlib.util.spec_from_loader(fullname, self, is_package=True)
-
-    def create_module(self, spec):
-        return _AbsentModule(spec.name)
-
-    def exec_module(self, module):
-        module.__path__ = []
-
-
-class _AbsentModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _Unavailable(f"{self.__name__}.{name}")
-
-
-class _Unavailable:
-    """A name imported from a module not installed here: any use raises."""
-
-    def __init__(self, name):
-        self._name = name
-
-    def _raise(self, *args, **kwargs):
-        raise ModuleNotFoundError(f"{self._name}: {ABSENT_TEXT}")
-
-    __call__ = _raise
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._raise()
-
-    def __mro_entries__(self, bases):
-        self._raise()
-
-
 def import_unit(args: dict, arrays: list):
     """Import the unit's module as the user would and look the unit up (no construction): the judge
     asks for it while the torch side chooses the spec, and `load` reuses what it found."""
@@ -150,8 +103,8 @@ def import_unit(args: dict, arrays: list):
     _set_device(args.get("device", "cpu"))
     if not any(isinstance(f, _NoTorch) for f in sys.meta_path):
         sys.meta_path.insert(0, _NoTorch())
-    if args.get("absent") and not any(isinstance(f, _Absent) for f in sys.meta_path):
-        sys.meta_path.append(_Absent(args["absent"]))  # last: only what no other finder has
+    if args.get("absent") and not any(isinstance(f, Absent) for f in sys.meta_path):
+        sys.meta_path.append(Absent(args["absent"]))  # last: only what no other finder has
     bases = [root] + ([os.path.join(root, "src")] if os.path.isdir(os.path.join(root, "src")) else [])
     sys.path[:0] = [b for b in bases if b not in sys.path]
     rel = args.get("file") or unit["module"].replace(".", "/") + ".py"
@@ -185,7 +138,7 @@ def load(args: dict, arrays: list):
     if found.get("error"):
         return found, []
     unit = args["unit"]
-    stand_ins = sorted(n for n, m in sys.modules.items() if isinstance(m, _AbsentModule) and "." not in n)
+    stand_ins = sorted(n for n, m in sys.modules.items() if isinstance(m, AbsentModule) and "." not in n)
     if unit.get("kind", "module") != "module":
         return {"kind": "function", "stand_ins": stand_ins}, []
     module, root = _S["module"], _S["root"]

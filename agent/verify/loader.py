@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.scan.names import parse_python
+from agent.verify import absent
 
 MISSING = "__msagent_missing__"  # list of {"module", "names", "line"} for imports that failed
 ERRORS = "__msagent_errors__"  # list of {"line", "error"} for other guarded statements that raised
+BIND = "__msagent_bind_absent__"  # absent.bind, for the names of a module installed nowhere here
 
 FORBIDDEN_ON_MS = ("torch",)
 
@@ -93,7 +95,23 @@ def _import_guard(node: ast.Import | ast.ImportFrom) -> ast.Try:
             ast.Call(ast.Name("repr", ast.Load()), [exc], []),
         ],
     )
-    return _guard(node, _record_call(MISSING, payload))
+    guard = _guard(node, _record_call(MISSING, payload))
+    bound = _absent_bindings(node)
+    if bound:  # names of a module installed nowhere here become stand-ins that raise where used
+        bind = ast.Call(ast.Name(BIND, ast.Load()), [ast.Call(ast.Name("globals", ast.Load()), [], []), exc,
+                                                     ast.Constant(bound)], [])
+        guard.handlers[0].body.append(_located(ast.Expr(bind), node))
+    return guard
+
+
+def _absent_bindings(node: ast.Import | ast.ImportFrom) -> tuple:
+    """(local name, module, attribute or None) per name an absolute import binds (see absent.bind)."""
+    if isinstance(node, ast.Import):
+        return tuple((a.asname, a.name, None) if a.asname else (a.name.split(".")[0], a.name.split(".")[0], None)
+                     for a in node.names)
+    if node.level or not node.module:
+        return ()
+    return tuple((a.asname or a.name, node.module, a.name) for a in node.names if a.name != "*")
 
 
 def _error_guard(node: ast.stmt) -> ast.Try:
@@ -115,13 +133,26 @@ def _is_main_guard(node: ast.If) -> bool:
     )
 
 
-def _strip_block(body: list[ast.stmt], top: bool) -> list[ast.stmt]:
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import_errors(node: ast.Try) -> bool:
+    """`try: import apex ... except ImportError: apex = None`: the code's own fallback for a missing module."""
+    for h in node.handlers:
+        types_ = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
+        if h.type is None or any(isinstance(t, ast.Name) and t.id in _IMPORT_ERRORS for t in types_):
+            return True
+    return False
+
+
+def _strip_block(body: list[ast.stmt], top: bool, guard_imports: bool = True) -> list[ast.stmt]:
     out: list[ast.stmt] = []
     for i, node in enumerate(body):
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             out.append(node)  # must stay first and unguarded
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            out.append(_import_guard(node))
+            # inside a try that handles import errors, a failing import reaches the code's own fallback
+            out.append(_import_guard(node) if guard_imports else node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.append(_error_guard(node))  # a base class from a missing package fails here
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or _is_config_call(node):
@@ -129,15 +160,16 @@ def _strip_block(body: list[ast.stmt], top: bool) -> list[ast.stmt]:
         elif isinstance(node, ast.If):
             if _is_main_guard(node):
                 continue
-            node.body = _strip_block(node.body, top) or [_located(ast.Pass(), node)]
-            node.orelse = _strip_block(node.orelse, top)
+            node.body = _strip_block(node.body, top, guard_imports) or [_located(ast.Pass(), node)]
+            node.orelse = _strip_block(node.orelse, top, guard_imports)
             out.append(_error_guard(node))
         elif isinstance(node, ast.Try):
-            node.body = _strip_block(node.body, top) or [_located(ast.Pass(), node)]
+            inner = guard_imports and not _catches_import_errors(node)
+            node.body = _strip_block(node.body, top, inner) or [_located(ast.Pass(), node)]
             for h in node.handlers:
-                h.body = _strip_block(h.body, top) or [_located(ast.Pass(), node)]
-            node.orelse = _strip_block(node.orelse, top)
-            node.finalbody = _strip_block(node.finalbody, top)
+                h.body = _strip_block(h.body, top, guard_imports) or [_located(ast.Pass(), node)]
+            node.orelse = _strip_block(node.orelse, top, guard_imports)
+            node.finalbody = _strip_block(node.finalbody, top, guard_imports)
             out.append(_error_guard(node))
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             out.append(node)  # docstrings
@@ -191,11 +223,12 @@ def torch_import_in(root, rel: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=16)
-def absent_modules(root: str) -> tuple[str, ...]:
-    """Top-level modules the translated tree ROOT imports (at module level, absolutely) that are neither in
-    the tree nor installed here: the torch original lacked them too (its imports of them were skipped), so
-    the MindSpore side gets a stand-in that raises only where it is used (`import requests` for a download
-    helper does not stop a layer in the same file from being checked). torch's own family is never one."""
+def absent_modules(root: str, torch_family: bool = False) -> tuple[str, ...]:
+    """Top-level modules the tree ROOT imports (at module level, absolutely) that are neither in the tree
+    nor installed here: both sides get stand-ins that raise only where they are used (`import requests`
+    for a download helper does not stop a layer in the same file from being checked). torch's own family
+    (torchvision, ...) counts only with TORCH_FAMILY, for the torch original: the translation must not
+    import it at all."""
     root_path = Path(root)
     names: set[str] = set()
     for path in root_path.rglob("*.py"):
@@ -214,7 +247,7 @@ def absent_modules(root: str) -> tuple[str, ...]:
             local |= {p.stem for p in base.iterdir() if p.suffix == ".py"} | {
                 p.name for p in base.iterdir() if _holds_python(p)}
     absent = []
-    for name in sorted(n for n in names - local if not n.startswith(("torch", "functorch"))):
+    for name in sorted(n for n in names - local if torch_family or not n.startswith(("torch", "functorch"))):
         try:
             found = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -225,8 +258,8 @@ def absent_modules(root: str) -> tuple[str, ...]:
 
 
 def stand_in_note(names: list[str]) -> str:
-    return (f"not installed here, on either side: {', '.join(names)} (the torch original's imports of it were "
-            "skipped; the MindSpore side had stand-ins that raise where used)")
+    return (f"not installed here, on either side: {', '.join(names)} (both sides had stand-ins that raise "
+            "where used)")
 
 
 class _Loader(importlib.abc.Loader):
@@ -249,6 +282,7 @@ class _Loader(importlib.abc.Loader):
         code = compile(strip_script_code(source, str(self.path)), str(self.path), "exec")
         module.__dict__[MISSING] = []
         module.__dict__[ERRORS] = []
+        module.__dict__[BIND] = imp.bind_absent
         imp.modules[module.__name__] = module
         saved_argv = sys.argv
         sys.argv = [str(self.path)]  # argparse at module level then sees no flags and uses defaults
@@ -276,6 +310,13 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         self._fallback: list[Path] = []  # directories of loaded modules, for sibling `import utils` scripts
         self._active = False
         self._mark = types.ModuleType(f"__msagent_swap_mark_{id(self):x}__")
+        self._absent: tuple[str, ...] | None = None
+
+    def bind_absent(self, namespace: dict, exc: BaseException, bound: tuple) -> None:
+        """A guarded import failed: stand-ins for its names when its module is installed nowhere here."""
+        if self._absent is None:
+            self._absent = absent_modules(str(self.root), torch_family=self.side == "torch")
+        absent.bind(namespace, self._absent, exc, bound)
 
     # -- finding --------------------------------------------------------------------------------
     def _locate(self, fullname: str) -> tuple[Path, bool] | None:

@@ -38,16 +38,26 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
 
 def guess_value(name: str, annotation=inspect.Parameter.empty):
     low = name.lower()
-    for pattern, value in _NAME_GUESSES:
-        if pattern.search(low):
-            return value
-    if annotation in (int, "int"):
-        return 8
-    if annotation in (float, "float"):
-        return 1.0
-    if annotation in (bool, "bool"):
-        return False
-    return inspect.Parameter.empty
+    value = next((v for pattern, v in _NAME_GUESSES if pattern.search(low)), inspect.Parameter.empty)
+    if value is inspect.Parameter.empty:
+        value = {int: 8, "int": 8, float: 1.0, "float": 1.0, bool: False, "bool": False}.get(
+            annotation if isinstance(annotation, (type, str)) else None, inspect.Parameter.empty)
+    arity = int_tuple_arity(annotation)
+    if arity:  # `image_size: Tuple[int, int]`: as many numbers as the annotation says
+        one = value if type(value) is int else 8
+        return tuple([one] * arity)
+    return value
+
+
+_INT_TUPLE = re.compile(r"^(typing\.)?(Tuple|tuple)\[int(, ?int)*\]$")
+
+
+def int_tuple_arity(annotation) -> int | None:
+    """How many ints `Tuple[int, int]` (a string or a typing object) holds; None for anything else."""
+    if annotation is inspect.Parameter.empty or annotation is None:
+        return None
+    text = (annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")).replace(" ", "")
+    return text.count("int") if _INT_TUPLE.match(text.replace(",", ", ")) else None
 
 
 def count_by_name(name: str) -> int | None:

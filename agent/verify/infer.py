@@ -14,7 +14,7 @@ import math
 import re
 
 from agent.verify import usage
-from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, required_params
+from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, int_tuple_arity, required_params
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
 from agent.verify.input_shapes import layer_inputs as _layer_inputs
 from agent.verify.inputs import stand_in
@@ -243,6 +243,8 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
     name = p.name.lower()
     if _DEVICE.search(name):  # `forward(self, n, device)`: where torch builds what it returns
         return [{"value": "cpu"}]
+    if int_tuple_arity(p.annotation):  # `forward(self, size: Tuple[int, int])`: a grid's size, not a tensor
+        return [{"value": list(guess_value(name, p.annotation))}]
     if kind == usage.INT:
         return [dict(COUNT)]
     if kind == usage.SHAPE:
@@ -389,6 +391,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 elif _MASK.search(low):  # `mask` / `key_padding_mask`: a boolean over the leading axes
                     args.append({"shape": list(shape[:2]), "dtype": "bool", "_batch": 0,
                                  "_vary": [a for a in vary if a < 2]})
+                elif int_tuple_arity(p.annotation):  # `pad_hw: Tuple[int, int]`: that many numbers
+                    args.append({"value": list(guess_value(low, p.annotation))})
                 elif _int_sequence(p.annotation):  # `kernel_size: List[int]`: one size per spatial axis
                     args.append({"value": [guess_value(low, int)] * (max(len(shape) - 2, 1))})
                 elif p.annotation in (int, float, bool, "int", "float", "bool"):

@@ -25,6 +25,15 @@ IN_PLACE_BACKWARD = (
     "class UsesHalfGrad(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
     "        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return HalfGrad.apply(self.fc(x))\n")
 
+# a function of two outputs (a wavelet's low and high bands): its backward takes one gradient for each
+TWO_OUTPUTS = (
+    "import torch\nfrom torch import nn\n\n\nclass Bands(torch.autograd.Function):\n    @staticmethod\n"
+    "    def forward(ctx, x):\n        return x * 2, x * x\n\n    @staticmethod\n"
+    "    def backward(ctx, d_low, d_high):\n        return d_low * 5 + d_high\n\n\n"
+    "class SplitBands(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        low, high = Bands.apply(self.fc(x))\n"
+    "        return low + high\n")
+
 DROPOUT = 'import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n\nclass WithDropout(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n        self.drop = nn.Dropout(0.5)\n        self.attn = nn.MultiheadAttention(8, 2, dropout=0.3, batch_first=True)\n\n    def forward(self, x):\n        h = self.drop(self.fc(x))\n        h = F.dropout(h, 0.2, training=self.training)\n        return self.attn(h, h, h)[0]\n'
 
 
@@ -36,12 +45,13 @@ def report(tmp_path_factory, shared_verifier):
     (base / "src" / "custom_fn.py").write_text(CUSTOM_FUNCTION)
     (base / "src" / "drop.py").write_text(DROPOUT)
     (base / "src" / "half_grad.py").write_text(IN_PLACE_BACKWARD)
+    (base / "src" / "bands.py").write_text(TWO_OUTPUTS)
     rep = migrate(base / "src", base / "out", MigrateSettings(rounds=0), verifier=shared_verifier)
     return {u.name: u for u in rep.units} | {"out": base / "out"}
 
 
 @pytest.mark.parametrize("name", ["NoGradBlock", "Detached", "Frozen", "PaddedEmbedding", "MaxNormEmbedding",
-                                  "InplaceOnView", "UsesCustomFunction"])
+                                  "InplaceOnView", "UsesCustomFunction", "SplitBands"])
 def test_gradient_semantics_the_rules_carry_verify_at_grad(report, name):
     unit = report[name]
     assert unit.status == "verified-by-rules" and unit.level_reached == "grad", unit.reason

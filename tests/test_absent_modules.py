@@ -128,3 +128,37 @@ def test_names_of_an_absent_module_and_the_code_own_fallback_are_there_on_both_s
     report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
     (head,) = [u for u in report.units if u.name == "Head"]
     assert head.status == "verified-by-rules", (head.status, head.reason)
+
+
+DECORATED = '''\
+import torch
+import torch.nn as nn
+from msagent_test_absent_checks import typechecked
+
+
+@typechecked
+def double(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+class Scaled(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    @typechecked
+    def forward(self, x):
+        return double(self.fc(x))
+'''
+
+
+def test_a_decorator_from_an_absent_module_leaves_the_code_under_it(tmp_path, shared_verifier):
+    # a type-checking decorator of a package installed nowhere here, applied at import: the file imports on
+    # both sides and the functions it decorates are checked as written
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "scaled.py").write_text(DECORATED)
+    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("double", "Scaled"):
+        assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)
+    assert any("decorator" in n for n in units["Scaled"].notes), units["Scaled"].notes

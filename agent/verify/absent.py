@@ -1,5 +1,6 @@
 """Stand-ins for modules installed on neither side here (the judge names them, see loader.absent_modules):
-the file imports, and a use of one raises ModuleNotFoundError where the code reaches it, on either side.
+the file imports, and a use of one raises ModuleNotFoundError where the code reaches it, on either side
+(one applied as a decorator leaves what it decorates as written).
 The MindSpore side gets them through a finder (`Absent`, last on the meta path); the torch side, whose
 imports the loader guards one by one, binds them where such an import failed (`bind`), so a statement
 that only names one (`NORMS = dict(frozen=FrozenBatchNorm2d, ...)`) runs on both sides alike."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import inspect
 import types
 
 from agent.verify.failures import ABSENT_TEXT
@@ -44,7 +46,12 @@ class Unavailable:
     def _raise(self, *args, **kwargs):
         raise ModuleNotFoundError(f"{self._name}: {ABSENT_TEXT}")
 
-    __call__ = _raise
+    def __call__(self, *args, **kwargs):
+        """Applied as a decorator (`@beartype`, `@typechecked` on a function or class, at import): what it
+        decorates stays as written, on both sides alike; any other use raises."""
+        if len(args) == 1 and not kwargs and (inspect.isfunction(args[0]) or inspect.isclass(args[0])):
+            return args[0]
+        self._raise()
 
     def __getattr__(self, name):
         if name.startswith("__"):

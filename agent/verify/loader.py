@@ -259,7 +259,7 @@ def absent_modules(root: str, torch_family: bool = False) -> tuple[str, ...]:
 
 def stand_in_note(names: list[str]) -> str:
     return (f"not installed here, on either side: {', '.join(names)} (both sides had stand-ins that raise "
-            "where used)")
+            "where used; one applied as a decorator left what it decorates as written)")
 
 
 class _Loader(importlib.abc.Loader):

@@ -78,3 +78,30 @@ def test_a_stand_in_raises_when_used_and_names_what_it_stood_for():
         assert "torchvision.transforms.RandomHorizontalFlip needs torch" in str(exc)
     else:
         raise AssertionError("a stand-in ran")
+
+
+USES_TORCH_LIBRARY = '''\
+import torch
+from torch import nn
+from safetensors.torch import load_file
+
+
+class Loaded(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return torch.relu(self.proj(x))
+'''
+
+
+def test_an_installed_library_that_imports_torch_is_named_as_the_cause(tmp_path, shared_verifier):
+    # safetensors.torch imports torch itself: the translated file cannot import on the MindSpore side, and
+    # the failure names the library rather than blaming torch code the rules left in the file
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "loaded.py").write_text(USES_TORCH_LIBRARY)
+    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    (unit,) = [u for u in report.units if u.name == "Loaded"]
+    assert unit.status == "failed" and "imported by safetensors.torch, installed here and built on torch" in unit.reason
+    assert "the rules left torch code" not in unit.reason, unit.reason

@@ -201,6 +201,8 @@ def needs_llm_reason(result: dict) -> str:
         return ""  # a missing dependency or a skipped unit: no model fixes that
     if kind in ("network", "memory", "protocol", "precision") or "the torch original" in reason:
         return ""  # the sandbox's limits, or the original itself hangs or crashes: no draft fixes that
+    if kind == "import" and "installed here and built on torch" in reason:
+        return ""  # the reason says what to do: no draft of this file removes a library's own import of torch
     if kind == "import" and "imports torch" in reason:
         return f"the rules left torch code in this file; an LLM draft is needed ({how})"
     if "NameError: name " in reason:  # a torch name the rules could not convert (no import binds it any more)

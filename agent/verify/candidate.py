@@ -54,6 +54,22 @@ def _where(exc: BaseException, root: str) -> str:
     return found
 
 
+def _torch_library(exc: BaseException, root: str) -> str | None:
+    """The installed package whose own import of torch stopped the translated file (a torch-based library
+    the repo uses, `from product_key_memory import PKM`), None when the translation itself imports it."""
+    if not (isinstance(exc, ImportError) and str(exc).startswith("the MindSpore side imports")):
+        return None
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(root + os.sep):
+            return None
+        parts = frame.filename.split(os.sep)
+        for marker in ("site-packages", "dist-packages"):
+            if marker in parts and parts.index(marker) + 1 < len(parts):
+                dotted = [p.removesuffix(".py") for p in parts[parts.index(marker) + 1:]]
+                return ".".join(dotted[:-1] if dotted[-1] == "__init__" else dotted)
+    return None
+
+
 def _set_device(device: str) -> None:
     import mindspore as ms
 
@@ -119,8 +135,11 @@ def _import_and_find(root: str, unit: dict) -> dict:
         module = importlib.import_module(unit["module"])
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the file does not import
         where = _where(exc, root)
+        library = _torch_library(exc, root)
+        why = (f" (imported by {library}, installed here and built on torch: translated code cannot use it; port "
+               "what the code takes from it, or migrate it too)") if library else ""
         return {"error": "import", "where": where,
-                "reason": f"{where + ': ' if where else ''}{type(exc).__name__}: {str(exc)[:600]}"}
+                "reason": f"{where + ': ' if where else ''}{type(exc).__name__}: {str(exc)[:600]}{why}"}
     obj = module
     for part in unit["name"].split("."):
         if not hasattr(obj, part):

@@ -45,9 +45,10 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
         if p.kind == "keyword_only" and not star_done:
             sig.append("*")
             star_done = True
-        sig.append(p.name if p.default is None else f"{p.name}={p.default}")
+        default = _default(p.default, render)
+        sig.append(p.name if default is None else f"{p.name}={default}")
         if p.name in target.unsupported:
-            test = f"{p.name} is not None" if p.default == "None" else f"{p.name} != {p.default}"
+            test = f"{p.name} is not None" if default == "None" else f"{p.name} != {default}"
             message = f"{p.name}={{{p.name}!r}} is not supported: {target.unsupported[p.name]}"
             guards.append(f"    if {test}:\n        raise ValueError(f{message!r})\n")
         elif p.default == "None" and p.name not in target.values and p.name not in target.defaults_from \
@@ -91,6 +92,28 @@ def adapter_source(entry: Entry, target: Target, render, keywords_only: bool = F
     else:
         body, doc = f"{render(target.api)}({', '.join(args)})", f"built as {target.api}"
     return _adapter(entry, target.api, sig, guards, lines, body, doc, keywords_only)
+
+
+# torch's own names as signature defaults: its dtypes are MindSpore's; a layout or memory format has no
+# MindSpore counterpart (the adapters drop those arguments), nor a default that calls into torch
+_TORCH_DEFAULT = re.compile(r"^torch\.(\w+)$")
+_DTYPES = {"long": "int64", "int": "int32", "float": "float32", "double": "float64", "half": "float16",
+           "bool": "bool_"}
+_DTYPE_NAMES = {"float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "bool",
+                "complex64", "complex128"}
+
+
+def _default(text: str | None, render) -> str | None:
+    """A torch signature default as the adapter's own (`torch.int64` -> `ms.int64`, `torch.strided` -> None)."""
+    found = _TORCH_DEFAULT.match(text or "")
+    if text is None or not text.startswith("torch."):
+        return text
+    if found and (found.group(1) in _DTYPE_NAMES or found.group(1) in _DTYPES):
+        name = _DTYPES.get(found.group(1), found.group(1))
+        return render(f"mindspore.{'bool_' if name == 'bool' else name}")
+    if text == "torch.inf":
+        return "float('inf')"
+    return "None"
 
 
 def _adapter(entry: Entry, what: str, sig: list[str], guards: list[str], lines: list[str], body: str, doc: str,

@@ -35,7 +35,21 @@ class ClassRules:
     def leave_ClassDef(self, original, updated):
         self.classes.pop()
         self.layer_bases.pop()
+        if any(isinstance(b.value, cst.Subscript) for b in original.bases):
+            updated = self._plain_generic_bases(original, updated)
         return self._pop(updated)
+
+    @rewrite("generic-data-bases-are-plain")
+    def _plain_generic_bases(self, original, updated):
+        """`class Shards(Dataset[Tuple[Tensor, int]])`, `Sampler[List[int]]`: torch's data classes are
+        generic, the plain class that stands for them is not (`object[...]` fails at the class statement)."""
+        bases = list(updated.bases)
+        for i, (old, new) in enumerate(zip(original.bases, updated.bases)):
+            if (isinstance(old.value, cst.Subscript) and isinstance(new.value, cst.Subscript)
+                    and isinstance(new.value.value, cst.Name) and new.value.value.value == "object"
+                    and self._torch_name(old.value.value)):
+                bases[i] = new.with_changes(value=cst.Name("object"))
+        return updated.with_changes(bases=bases)
 
     def _layer_base(self, node: cst.ClassDef):
         """The KB entry of a torch layer this class derives from, when its constructor has argument rules

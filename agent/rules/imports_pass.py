@@ -19,9 +19,10 @@ MARKER = "# msagent:"
 # Packages that import torch themselves: translated code cannot import them (MindSpore runs without
 # torch). Their names become stand-ins, so the file imports and a use of one raises, saying what it was.
 TORCH_ONLY = ("torchvision", "torchaudio", "torchtext", "functorch", "torchgen")
-_STAND_IN = '''class _MsTorchOnly:
+TORCH_ONLY_STAND_IN = '''class _MsTorchOnly:
     """A name from a package that needs torch (torchvision, torchaudio, ...), which translated code cannot
-    import: the file still imports, and using the name raises, saying what it stood for."""
+    import, or a torch base class with no MindSpore counterpart: the file still imports, and using the
+    name raises, saying what it stood for."""
 
     def __init__(self, name):
         self._name = name
@@ -33,6 +34,16 @@ _STAND_IN = '''class _MsTorchOnly:
 
     def __call__(self, *args, **kwargs):
         raise ImportError(f"{self._name} needs torch and has no MindSpore translation here: rewrite this use")
+
+    def __mro_entries__(self, bases):
+        # a class deriving from one (`class MaybeToTensor(transforms.ToTensor)`) is defined; building it raises
+        name = self._name
+
+        class _MsTorchOnlyBase:
+            def __init__(self, *args, **kwargs):
+                raise ImportError(f"{name} needs torch and has no MindSpore translation here: rewrite this use")
+
+        return (_MsTorchOnlyBase,)
 '''
 
 
@@ -200,8 +211,8 @@ def finish_imports(module: cst.Module, plan, kept: set[str], helpers: list | Non
         new = new.with_changes(header=[*new.header, *rw.header_note()])
     markers = [(1, f"torch names still referenced by unconverted code: {', '.join(sorted(kept))}")] if kept else []
     stand_ins = []
-    if rw.stand_ins:
-        helpers = [*(helpers or []), cst.parse_statement(_STAND_IN)]
+    if rw.stand_ins and not any(isinstance(h, cst.ClassDef) and h.name.value == "_MsTorchOnly" for h in helpers or []):
+        helpers = [*(helpers or []), cst.parse_statement(TORCH_ONLY_STAND_IN)]
         for local, full in rw.stand_ins.items():
             note = [cst.EmptyLine(comment=cst.Comment(f"{MARKER} {full} needs torch: {local} stands in for it and "
                                                       "raises when used"))]

@@ -14,6 +14,7 @@ from agent.rules import structural
 from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import MS_NAME, Unconvertible, code, expression, has_arg_rules, helper_name
 from agent.rules.catalog import rewrite
+from agent.rules.imports_pass import TORCH_ONLY_STAND_IN
 
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
 
@@ -271,6 +272,8 @@ class ReferenceRules:
         entry = self.kb.get(name)
         target = self._target(entry) if entry else None
         if target is None:
+            if id(original) in self.class_bases:
+                return self._stand_in_base(original, name)
             self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
             return updated
         if entry.kind == "class" and (has_arg_rules(target) or target.template) and id(original) not in self.type_context:
@@ -302,6 +305,17 @@ class ReferenceRules:
             self.add_helper(target.helper)
             return cst.Name(derived)
         return self._counterpart(target)
+
+    @rewrite("unmapped-torch-bases-stand-in")
+    def _stand_in_base(self, original, name: str) -> cst.BaseExpression:
+        """`class MultiEpochsLoader(torch.utils.data.DataLoader)` with no MindSpore counterpart for the base:
+        the class statement would stop the whole file at import (torch is not imported), and with it every
+        unit of the file and of the files importing it. A stand-in base defines the class; building it
+        raises, saying what it stood for."""
+        self.mark(original, f"no MindSpore mapping for {name} on {self.device}: the class is defined on a "
+                            "stand-in base that raises when the class is built", name)
+        self.add_helper(TORCH_ONLY_STAND_IN)
+        return cst.parse_expression(f"_MsTorchOnly({name!r})")
 
     @rewrite("function-with-a-template-as-value")
     def _function_value(self, original, updated, entry, target):

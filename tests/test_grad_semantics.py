@@ -34,6 +34,16 @@ TWO_OUTPUTS = (
     "        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        low, high = Bands.apply(self.fc(x))\n"
     "        return low + high\n")
 
+# a function given the model's layers (a reversible stack's blocks): MindSpore hands bprop no cells (a list
+# of cells arrives as a list of None), so forward reruns with the ones it was called with
+LAYERS_ARGUMENT = (
+    "import torch\nfrom torch import nn\n\n\nclass ThroughLayers(torch.autograd.Function):\n    @staticmethod\n"
+    "    def forward(ctx, x, layers):\n        for layer in layers:\n            x = layer(x)\n        return x\n\n"
+    "    @staticmethod\n    def backward(ctx, g):\n        return g * 3, None\n\n\n"
+    "class Chained(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 4)\n        self.acts = nn.ModuleList([nn.Tanh()])\n\n"
+    "    def forward(self, x):\n        return ThroughLayers.apply(self.fc(x), self.acts)\n")
+
 DROPOUT = 'import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n\nclass WithDropout(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n        self.drop = nn.Dropout(0.5)\n        self.attn = nn.MultiheadAttention(8, 2, dropout=0.3, batch_first=True)\n\n    def forward(self, x):\n        h = self.drop(self.fc(x))\n        h = F.dropout(h, 0.2, training=self.training)\n        return self.attn(h, h, h)[0]\n'
 
 
@@ -46,12 +56,14 @@ def report(tmp_path_factory, shared_verifier):
     (base / "src" / "drop.py").write_text(DROPOUT)
     (base / "src" / "half_grad.py").write_text(IN_PLACE_BACKWARD)
     (base / "src" / "bands.py").write_text(TWO_OUTPUTS)
+    (base / "src" / "chained.py").write_text(LAYERS_ARGUMENT)
     rep = migrate(base / "src", base / "out", MigrateSettings(rounds=0), verifier=shared_verifier)
     return {u.name: u for u in rep.units} | {"out": base / "out"}
 
 
 @pytest.mark.parametrize("name", ["NoGradBlock", "Detached", "Frozen", "PaddedEmbedding", "MaxNormEmbedding",
-                                  "InplaceOnView", "UsesCustomFunction", "SplitBands"])
+                                  "InplaceOnView", "UsesCustomFunction", "SplitBands",
+                                  "Chained"])
 def test_gradient_semantics_the_rules_carry_verify_at_grad(report, name):
     unit = report[name]
     assert unit.status == "verified-by-rules" and unit.level_reached == "grad", unit.reason

@@ -7,11 +7,11 @@ accepts. Also how a built unit is called with positional inputs only (`keyword_o
 from __future__ import annotations
 
 import inspect
-import math
 import re
 import traceback
 
 from agent.verify import usage
+from agent.verify.init_sizes import IMAGE_SIZE, divisible_by_groups, divisible_by_patches, smaller_images
 
 # (pattern over the lower-cased parameter name, guessed value); first match wins.
 _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
@@ -216,6 +216,7 @@ def default_inits(name: str, cls, _depth: int = 0) -> list[str]:
     repo's own models that contain it): left empty, it may compute nothing (its forward merges what its
     children return)."""
     inits = _signature_inits(name, cls, _depth) + named_inits(name, cls)
+    inits = smaller_images(cls, inits) + inits
     return inits + [f"{FILLED}({i})" for i in inits] if _container(cls) else inits
 
 
@@ -260,8 +261,8 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
         return []  # a submodule or callable we cannot build: nothing sensible to guess
     guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
-    _divisible_by_patches(guesses, sig)
-    _divisible_by_groups(guesses, sig)
+    divisible_by_patches(guesses, sig)
+    divisible_by_groups(guesses, sig)
     inits = [name + "(" + ", ".join(f"{k}={v!r}" for k, v in guesses.items()) + ")"]
     if any(v == 8 for v in guesses.values()):  # wider variant, e.g. for divisibility by heads
         inits.append(name + "(" + ", ".join(f"{k}={16 if v == 8 else v!r}" for k, v in guesses.items()) + ")")
@@ -428,38 +429,6 @@ NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, no
 _MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 
-def _divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
-    """A guessed image size made a multiple of every patch size the constructor has (guessed or default):
-    `CrossViT(image_size, sm_patch_size=12, lg_patch_size=16)` asserts divisibility, so 48."""
-    given = {p.name: p.default for p in sig.parameters.values() if isinstance(p.default, int)} | guesses
-    patches = [v for k, v in given.items() if "patch" in k.lower() and isinstance(v, int) and not isinstance(v, bool)
-               and 0 < v <= 64]
-    if not patches:
-        return
-    step = math.lcm(*patches)
-    for k, v in guesses.items():
-        if IMAGE_SIZE.search(k.lower()) and isinstance(v, int) and v % step:
-            guesses[k] = step * math.ceil(v / step)
-
-
-_GROUPS = re.compile(r"(^|_)groups?$")
-_CHANNELS = re.compile(r"channels?|features|planes|hidden|width|^dim$|_dim$|embed")
-
-
-def _divisible_by_groups(guesses: dict, sig: inspect.Signature) -> None:
-    """Guessed channel counts made a multiple of every group count the constructor has (guessed or
-    default): `GroupNorm(num_channels, num_groups=32)` needs num_channels divisible by 32, so 32."""
-    given = {p.name: p.default for p in sig.parameters.values() if isinstance(p.default, int)} | guesses
-    groups = [v for k, v in given.items() if _GROUPS.search(k.lower()) and isinstance(v, int)
-              and not isinstance(v, bool) and 1 < v <= 64]
-    if not groups:
-        return
-    step = math.lcm(*groups)
-    for k, v in guesses.items():
-        if _CHANNELS.search(k.lower()) and isinstance(v, int) and not isinstance(v, bool) and v % step:
-            guesses[k] = step * math.ceil(v / step)
-
-
 _STRIDE = re.compile(r"stride")
 _SEQUENCE_LENGTH = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(num_tokens|n_tokens|context_length)$")
 # Constructor parameters that may take a sequence of submodules, and what stands in for one: identities,
@@ -472,7 +441,6 @@ _SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENT
 _OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
                            r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
                            r"tokenizer|vocab|path|file|name|mode|type|kind)$")
-IMAGE_SIZE = re.compile(r"^(image|img|input|in|crop)_?(size|res|resolution)$|^resolution$")
 
 
 def names_object(name: str) -> bool:

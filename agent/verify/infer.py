@@ -14,7 +14,8 @@ import math
 import re
 
 from agent.verify import usage
-from agent.verify.constructors import IMAGE_SIZE, count_by_name, guess_value, int_tuple_arity, required_params
+from agent.verify.constructors import count_by_name, guess_value, int_tuple_arity, required_params
+from agent.verify.init_sizes import IMAGE_SIZE
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
 from agent.verify.input_shapes import layer_inputs as _layer_inputs
 from agent.verify.inputs import stand_in

@@ -30,6 +30,7 @@ from agent.rules.calls import MS_NAME, code, helper_name
 from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
+from agent.rules.fallback_imports import FallbackImportRules
 from agent.rules.packed_sequences import PackedSequenceRules
 from agent.rules.imports import ImportPlan
 from agent.rules.imports_pass import finish_imports, imports_torch_only
@@ -64,7 +65,7 @@ class RulesResult:
 
 
 class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules, ComplexRules, PackedSequenceRules,
-                Transformer):
+                FallbackImportRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -85,6 +86,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         self.overrides = overrides or {}
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.annotations: list[bool] = []  # per enclosing annotation: whether a torch name in it stays unmapped
+        self.handlers = 0  # enclosing except blocks (see fallback_imports)
         self.class_bases: set[int] = set()  # those that are a class's bases
         self.instance_checks: set[int] = set()  # those of them that isinstance/issubclass test against
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}

@@ -278,19 +278,15 @@ class ReferenceRules:
             return updated
         if entry.kind == "class" and (has_arg_rules(target) or target.template) and id(original) not in self.type_context:
             try:  # called later with torch's arguments: a function with torch's signature builds the layer
-                sources = adapter_sources(entry, target, self.plan.render)
+                value = self.adapter_value(entry, target)
             except Unconvertible as exc:
                 if _type_like(entry, target):  # `cast(List[torch.Tensor], x)`, a TypeAlias: the type
                     self.api_converted += 1
                     return self._counterpart(target)
                 self._unconverted(original, f"{name} used as a value: {exc}", name)
                 return updated
-            if target.helper:  # the adapter builds the target, which may be a helper of the KB
-                self.add_helper(target.helper)
-            for helper, source in sources:
-                self.adapters.setdefault(helper, source)
             self.api_converted += 1
-            return cst.Name(adapter_name(entry))
+            return value
         if entry.kind == "function" and target.template:
             return self._function_value(original, updated, entry, target)
         self.api_converted += 1
@@ -305,6 +301,15 @@ class ReferenceRules:
             self.add_helper(target.helper)
             return cst.Name(derived)
         return self._counterpart(target)
+
+    def adapter_value(self, entry, target) -> cst.Name:
+        """The adapter with torch's signature that builds TARGET, written into the file (raises Unconvertible)."""
+        sources = adapter_sources(entry, target, self.plan.render)
+        if target.helper:  # the adapter builds the target, which may be a helper of the KB
+            self.add_helper(target.helper)
+        for helper, source in sources:
+            self.adapters.setdefault(helper, source)
+        return cst.Name(adapter_name(entry))
 
     @rewrite("unmapped-torch-bases-stand-in")
     def _stand_in_base(self, original, name: str) -> cst.BaseExpression:

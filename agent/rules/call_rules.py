@@ -13,7 +13,7 @@ from agent.rules.adapters import adapter_name, adapter_source, adapter_sources
 from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code, expression, fill_template,
                                fix_commas, has_arg_rules, helper_name)
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind, takes_numpy_names
-from agent.rules.tensors import MODULE_ONLY_METHODS
+from agent.scan.names import MODULE_ONLY_METHODS
 
 
 class CallRules:

@@ -21,6 +21,8 @@ class ClassRules:
             self._type_positions(base.value)
             self.class_bases.add(id(base.value))
         facts = structural.collect_class_facts(node, self.inf, self._qn, self.module_classes)
+        if facts.is_module:  # `self.backbone.modules()` somewhere in the file: self.backbone is a module
+            facts.layers |= self.module_attrs
         facts.autograd = any(self._torch_name(b.value) in _AUTOGRAD_FUNCTION for b in node.bases)
         self.classes.append(facts)
         base = self._layer_base(node)

@@ -87,6 +87,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.annotations: list[bool] = []  # per enclosing annotation: whether a torch name in it stays unmapped
         self.handlers = 0  # enclosing except blocks (see fallback_imports)
+        self.module_attrs: set[str] = set()  # attributes of self that module-only methods are called on
         self.class_bases: set[int] = set()  # those that are a class's bases
         self.instance_checks: set[int] = set()  # those of them that isinstance/issubclass test against
         self.pending_narrow: dict[int, dict] = {}  # if-body id -> {name: {torch param: MindSpore param}}
@@ -418,6 +419,7 @@ def _translate_source(source: str, kb: KB, device: str, *, module_classes: set[s
         rewriter = _Rewriter(kb, device, plan, set(module_classes or ()), nearest, overrides, observed,
                              resolver=resolver, positions=positions)
         rewriter.complex_seen = computes_complex(source)
+        rewriter.module_attrs = names.module_attrs
         rewriter.packs_sequences = "pack_padded_sequence" in source
         new = visit(module, rewriter)
         kept = {b for b in bindings if b in rewriter.unconverted_roots}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.in_place import local_names
-from agent.scan.names import MODEL_PARAMS
+from agent.scan.names import MODEL_PARAMS, MODULE_ONLY_METHODS
 from agent.rules.walk import Visitor, visit
 
 # Tensor methods whose result is not a tensor.
@@ -268,9 +268,6 @@ def function_params(fn: cst.FunctionDef, in_module_class: bool, qn: QN, in_autog
     return out
 
 
-# methods only a torch module has (a tensor, an array, a dict has none of them)
-MODULE_ONLY_METHODS = {"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
-                       "buffers", "named_buffers"}
 
 
 def module_params(fn: cst.FunctionDef, qn: QN, module_classes: set[str]) -> set[str]:

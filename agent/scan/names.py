@@ -27,6 +27,10 @@ TORCH_BOUND = ("torch", "einops")
 MODEL_PARAMS = frozenset({"model", "net", "network", "backbone"})
 
 
+# methods only a torch module has (a tensor, an array, a dict has none of them)
+MODULE_ONLY_METHODS = frozenset({"modules", "named_modules", "children", "named_children", "parameters",
+                                 "named_parameters", "buffers", "named_buffers"})
+
 _PARSE = threading.Lock()
 
 
@@ -85,6 +89,9 @@ class FileNames:
     imported: set[str] = field(default_factory=set)  # local names any import binds (relative ones too)
     shadowed: bool = False  # a torch alias is bound otherwise too: resolution must follow scopes
     nested_torch_imports: bool = False  # torch imported somewhere other than a top-level statement
+    # attributes of `self` that a method only modules have is called on (`self.backbone.modules()`):
+    # modules, wherever the file also calls another method on them (`self.backbone.eval()`)
+    module_attrs: set[str] = field(default_factory=set)
     tree: ast.Module | None = None  # the file as `ast` reads it (None where it could not)
 
 
@@ -123,6 +130,8 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             ids.add(node.name)
             other.add(node.name)
+        elif isinstance(node, ast.Call):
+            _module_attr(node, out)
         elif isinstance(node, ast.Import):
             nested |= id(node) not in top and _imports_torch(node)
             for a in node.names:
@@ -150,16 +159,8 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
             if node.name:
                 ids.add(node.name)
                 other.add(node.name)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)):
-            if node.name:
-                ids.add(node.name)
-                other.add(node.name)
-        elif isinstance(node, ast.MatchMapping):
-            if node.rest:
-                ids.add(node.rest)
-                other.add(node.rest)
-        elif isinstance(node, ast.MatchClass):
-            ids.update(node.kwd_attrs)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar, ast.MatchMapping, ast.MatchClass)):
+            _match_names(node, ids, other)
     out.nested_torch_imports = nested
     for local, target in (inherited or {}).items():
         if local not in out.aliases and local not in other:
@@ -167,6 +168,24 @@ def scan_names(source: str, inherited: dict[str, str] | None = None) -> FileName
     torch_aliases = {k for k, v in out.aliases.items() if is_torch(v)}
     out.shadowed = out.shadowed or bool(torch_aliases & other)
     return out
+
+
+def _module_attr(call: ast.Call, out: FileNames) -> None:
+    f = call.func
+    if isinstance(f, ast.Attribute) and f.attr in MODULE_ONLY_METHODS and isinstance(f.value, ast.Attribute) \
+            and isinstance(f.value.value, ast.Name) and f.value.value.id == "self":
+        out.module_attrs.add(f.value.attr)
+
+
+def _match_names(node: ast.AST, ids: set[str], other: set[str]) -> None:
+    """Names a `match` pattern binds (`case Point(x=px)`, `case {**rest}`) and keyword attributes it reads."""
+    if isinstance(node, ast.MatchClass):
+        ids.update(node.kwd_attrs)
+        return
+    name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+    if name:
+        ids.add(name)
+        other.add(name)
 
 
 def _imports_torch(node: ast.Import | ast.ImportFrom) -> bool:

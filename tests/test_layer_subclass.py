@@ -90,3 +90,33 @@ def test_a_layer_subclass_reset_parameters_runs_as_torch_runs_it(tmp_path, share
     report, text = migrate_one_file(tmp_path, "mix.py", RESETS, shared_verifier)
     assert_verified(report, ["FixedMix"])
     assert "self.reset_parameters()  # torch's base constructor calls it" in text, text
+
+
+NO_INIT = '''\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Linear(nn.Linear):
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class Head(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = Linear(in_features=dim, out_features=4, bias=True)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+'''
+
+
+def test_a_layer_subclass_without_init_takes_torch_arguments(tmp_path, shared_verifier):
+    # built with torch's keywords (in_features=...), which MindSpore's Dense does not take: a generated
+    # __init__ passes them through the base entry's rules
+    report, out = migrate_one_file(tmp_path, "head.py", NO_INIT, shared_verifier)
+    assert "super().__init__(**_ms_Linear_kwargs(*args, **kwargs))" in out, out
+    status = {u.name: (u.status, u.reason) for u in report.units}
+    assert status["Linear"][0] == "verified-by-rules" and status["Head"][0] == "verified-by-rules", status

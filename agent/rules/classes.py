@@ -36,10 +36,32 @@ class ClassRules:
 
     def leave_ClassDef(self, original, updated):
         self.classes.pop()
-        self.layer_bases.pop()
+        base = self.layer_bases.pop()
+        if base is not None and not any(isinstance(s, cst.FunctionDef) and s.name.value == "__init__"
+                                        for s in updated.body.body):
+            updated = self._inherited_init(updated, base)
         if any(isinstance(b.value, cst.Subscript) for b in original.bases):
             updated = self._plain_generic_bases(original, updated)
         return self._pop(updated)
+
+    @rewrite("layer-subclass-without-init")
+    def _inherited_init(self, updated: cst.ClassDef, entry) -> cst.ClassDef:
+        """`class Linear(nn.Linear)` with no `__init__` of its own is built with torch's arguments
+        (`Linear(in_features=8, out_features=4)`), which the MindSpore base does not take: an `__init__` passes
+        them on through the base entry's rules."""
+        name = adapter_name(entry, keywords_only=True)
+        try:
+            self.adapters.setdefault(name, adapter_source(entry, self._target(entry), self.plan.render, keywords_only=True))
+        except Unconvertible:
+            return updated
+        init = cst.parse_statement(f"def __init__(self, *args, **kwargs):\n    super().__init__(**{name}(*args, **kwargs))\n")
+        body = list(updated.body.body)
+        at = 1 if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(body[0].body[0], cst.Expr) \
+            and isinstance(body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)) else 0
+        body.insert(at, init.with_changes(leading_lines=[cst.EmptyLine(indent=False)] if at else []))
+        if at < len(body) - 1:
+            body[at + 1] = body[at + 1].with_changes(leading_lines=[cst.EmptyLine(indent=False), *body[at + 1].leading_lines])
+        return updated.with_changes(body=updated.body.with_changes(body=body))
 
     @rewrite("generic-data-bases-are-plain")
     def _plain_generic_bases(self, original, updated):

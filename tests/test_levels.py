@@ -198,6 +198,21 @@ def test_a_torch_original_that_cannot_be_differentiated_leaves_grad_not_run(tmp_
     assert r["status"] == "failed" and r["levels"]["forward"]["status"] == "failed"
 
 
+def test_a_torch_original_that_raises_in_train_mode_leaves_train_not_run(tmp_path):
+    # eval mode passes the input through; train mode (a patch dropout's gather) needs a rank the spec's
+    # input lacks: torch itself raises there, so the train level does not apply (not-run, saying why)
+    original = ("import torch\nimport torch.nn as nn\n\n\nclass Drop(nn.Module):\n"
+                "    def forward(self, x):\n        if not self.training:\n            return x * 2\n"
+                "        return x.gather(1, torch.zeros(x.shape[0], 1, 1, dtype=torch.long))\n")
+    translated = ("from mindspore import nn, ops\n\n\nclass Drop(nn.Cell):\n"
+                  "    def construct(self, x):\n        if not self.training:\n            return x * 2\n"
+                  "        return x.gather_elements(1, ops.zeros((x.shape[0], 1, 1), ms.int64))\n")
+    r = _verify_pair(tmp_path, "Drop", original, translated, "Drop()")
+    assert r["status"] == "verified", r["reason"]
+    train = r["levels"]["train"]
+    assert train["status"] == "not-run" and "the torch original raises in train mode" in train["reason"], train
+
+
 SMALL_BRANCH = ("import torch\nimport torch.nn as nn\n\n\nclass SmallBranch(nn.Module):\n"
                 "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 8)\n\n"
                 "    def forward(self, x):\n        return x + 1e-5 * torch.tanh(self.fc(x)).cumsum(-1)\n")

@@ -98,3 +98,36 @@ def test_an_initialiser_used_as_a_value_keeps_torchs_calling_convention(tmp_path
     unit = next(u for u in report.units if u.name == "Projection")
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     assert "kaiming=_ms_kaiming_normal_" in text and "def _ms_kaiming_normal_(tensor" in text, text
+
+
+EXITS = '''\
+import torch
+from torch import nn
+
+
+def attach_head(model):
+    if not hasattr(model, "fc"):
+        print("unsupported model")
+        exit(-1)
+    model.fc = nn.Identity()
+    return model
+
+
+class Scale(nn.Module):
+    def forward(self, x):
+        return torch.tanh(x) * 2
+'''
+
+
+def test_an_original_that_exits_on_a_guessed_argument_is_not_exercised(tmp_path, shared_verifier):
+    # `exit(-1)` when the guessed model lacks what the function expects: no spec ran on the torch side,
+    # which leaves the unit not exercised (it was failed, as if the translation were wrong)
+    from agent.config import MigrateSettings
+    from agent.pipeline import migrate
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "heads.py").write_text(EXITS)
+    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    units = {u.name: u for u in report.units}
+    assert units["attach_head"].status == "not-exercised" and "SystemExit" in units["attach_head"].reason
+    assert units["Scale"].status == "verified-by-rules", units["Scale"].reason

@@ -162,7 +162,7 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
         for init_text in inits:
             try:
                 obj, init_text = _trial_object(pt_imp, unit, init_text, pt_obj, spec, seed, as_trial)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # `exit(-1)` in the original: this init does not run
                 choice.tried.append(f"{init_text}: {type(exc).__name__}: {str(exc)[:120]}")
                 inits += [i for i in _inits_asked(pt_imp, unit, pt_obj, init_text, exc, is_module) if i not in inits]
                 continue
@@ -226,9 +226,9 @@ def _run_first(pt_imp, unit, obj, first: list[dict], call: str | None, seed: int
             with pt_imp.active():
                 built, call = _build(pt_imp, unit, call, None, guessed=True)
             return [(built, 0.0)], call, None
-        except Exception as again:  # noqa: BLE001
+        except (Exception, SystemExit) as again:  # noqa: BLE001
             return None, call, again
-    except Exception as exc:  # noqa: BLE001 - torch refused these inputs: the caller tries the next
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - torch refused these inputs (or exits): the next
         return None, None, exc
 
 

@@ -74,3 +74,29 @@ def test_torch_float_constants_are_pythons(tmp_path, shared_verifier):
     assert "-math.inf" in text and "math.e" in text and "math.nan" in text and "msagent:" not in text, text
     unit = report.units[0]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+
+
+OPTIMIZER = '''\
+import torch
+from torch.optim.optimizer import Optimizer, required
+
+
+class SGDP(Optimizer):
+    def __init__(self, params, lr=required, momentum=0):
+        if lr is not required and lr < 0.0:
+            raise ValueError("bad lr")
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+
+def scale(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+'''
+
+
+def test_an_optimizer_module_imports(tmp_path, shared_verifier):
+    # `lr=required` (torch's sentinel default) and a custom Optimizer subclass: the def and class statements
+    # run at import, so the file's other units need them to translate to something that exists
+    report, text = migrate_one_file(tmp_path, "sgdp.py", OPTIMIZER, shared_verifier)
+    assert "lr=_ms_required" in text and "lr is not _ms_required" in text, text
+    unit = {u.name: u for u in report.units}["scale"]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

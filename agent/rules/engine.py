@@ -87,6 +87,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         self.type_context: set[int] = set()  # torch class references used as types (isinstance, bases)
         self.annotations: list[bool] = []  # per enclosing annotation: whether a torch name in it stays unmapped
         self.handlers = 0  # enclosing except blocks (see fallback_imports)
+        self.typing_args: set[int] = set()  # names inside a typing generic's brackets (`Type[...]`)
         self.module_attrs: set[str] = set()  # attributes of self that module-only methods are called on
         self.class_bases: set[int] = set()  # those that are a class's bases
         self.instance_checks: set[int] = set()  # those of them that isinstance/issubclass test against

@@ -16,6 +16,12 @@ from agent.rules.calls import MS_NAME, Unconvertible, code, expression, has_arg_
 from agent.rules.catalog import rewrite
 from agent.rules.imports_pass import TORCH_ONLY_STAND_IN
 
+# typing's generics (and the builtins' own): a torch name in their brackets stands for a type
+TYPING_GENERICS = frozenset({"Type", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Callable",
+                             "Iterable", "Iterator", "Sequence", "Mapping", "MutableMapping", "Generator",
+                             "AsyncIterator", "Awaitable", "ClassVar", "Final", "Annotated", "TypeGuard", "type",
+                             "list", "dict", "tuple", "set", "frozenset"})
+
 PAIR_RESULTS = {"max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin"}
 
 
@@ -274,6 +280,8 @@ class ReferenceRules:
         if target is None:
             if id(original) in self.class_bases:
                 return self._stand_in_base(original, name)
+            if id(original) in self.typing_args:
+                return self._quoted_type(original, name)
             self._unconverted(original, f"no MindSpore mapping for {name} on {self.device}", name)
             return updated
         if entry.kind == "class" and (has_arg_rules(target) or target.template) and id(original) not in self.type_context:
@@ -310,6 +318,24 @@ class ReferenceRules:
         for helper, source in sources:
             self.adapters.setdefault(helper, source)
         return cst.Name(adapter_name(entry))
+
+    def visit_Subscript(self, node: cst.Subscript) -> bool:
+        """`Type[torch.optim.Optimizer]`, `Optional[torch.device]`: names in a typing generic's brackets."""
+        value = node.value
+        simple = value.value if isinstance(value, cst.Name) else value.attr.value if isinstance(value, cst.Attribute) else None
+        if simple in TYPING_GENERICS:
+            for element in node.slice:
+                for sub in matchers.findall(element, matchers.Attribute() | matchers.Name()):
+                    self.typing_args.add(id(sub))
+        return True
+
+    @rewrite("unmapped-types-in-typing-generics-are-strings")
+    def _quoted_type(self, original, name: str) -> cst.SimpleString:
+        """`OptimType = Type[torch.optim.Optimizer]`, a type alias at module level, with no MindSpore counterpart
+        for the type: a forward reference (`Type["torch.optim.Optimizer"]`) typing accepts and never resolves,
+        where the name would stop the file at import."""
+        self.mark(original, f"no MindSpore mapping for {name} on {self.device}: left as a string", name)
+        return cst.SimpleString(f'"{code(original)}"')
 
     @rewrite("unmapped-torch-bases-stand-in")
     def _stand_in_base(self, original, name: str) -> cst.BaseExpression:

@@ -253,7 +253,8 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
 
     @rewrite("backend-switches-dropped")
     def _dropped_setting(self, node: cst.Assign) -> str | None:
-        """`torch.backends.cudnn.benchmark = True`: a torch backend switch MindSpore has no counterpart of."""
+        """`torch.backends.cudnn.benchmark = True`, `torch._dynamo.config.cache_size_limit = 10**6`: a switch of a
+        torch backend or compiler MindSpore has no counterpart of."""
         names = [self.resolver.torch_name(t.target) if isinstance(t.target, cst.Attribute) else None
                  for t in node.targets]
         if names and all(n is not None and n.startswith(structural.DROPPED_SETTINGS) for n in names):

@@ -23,7 +23,9 @@ SELF_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state
 # Methods only a torch module has (an optimizer's state_dict and zero_grad are left out): a receiver of
 # unknown type (`def count(model): ... model.modules()`) calling one is a module.
 # Assignments to these torch switches (cuDNN autotuning, TF32) are dropped: MindSpore has none.
-DROPPED_SETTINGS = ("torch.backends.",)
+# switches of torch's backends and compilers (`torch.backends.cudnn.benchmark = True`,
+# `torch._dynamo.config.cache_size_limit = ...`): MindSpore has none of them
+DROPPED_SETTINGS = ("torch.backends.", "torch._dynamo.config.", "torch._inductor.config.")
 # Tensor attributes MindSpore's Tensor lacks, as the expression that answers them there.
 TENSOR_ATTRIBUTES = {"is_cuda": "(mindspore.get_context('device_target') == 'GPU')"}
 # Read on any value but a module: a Parameter's own flag; a MindSpore Tensor has none (gradients are

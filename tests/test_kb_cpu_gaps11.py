@@ -100,3 +100,21 @@ def test_an_optimizer_module_imports(tmp_path, shared_verifier):
     assert "lr=_ms_required" in text and "lr is not _ms_required" in text, text
     unit = {u.name: u for u in report.units}["scale"]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+
+
+MASK_STATS = '''\
+import torch
+
+
+def stability(masks: torch.Tensor, threshold: float) -> torch.Tensor:
+    inner = (masks > threshold + 0.5).sum(-1, dtype=torch.int16).sum(-1, dtype=torch.int32)
+    outer = (masks > threshold - 0.5).sum(-1, dtype=torch.short).sum(-1, dtype=torch.int32)
+    return inner / outer.clamp(min=1)
+'''
+
+
+def test_the_narrow_integer_dtypes_map(tmp_path, shared_verifier):
+    # torch.int16 / torch.short (and int8, the unsigned and complex types) had no entry: the name stayed
+    report, text = migrate_one_file(tmp_path, "masks.py", MASK_STATS, shared_verifier)
+    assert "ms.int16" in text and "torch" not in text.split("def stability")[1], text
+    assert report.units[0].status == "verified-by-rules", (report.units[0].status, report.units[0].reason)

@@ -118,3 +118,30 @@ def test_the_narrow_integer_dtypes_map(tmp_path, shared_verifier):
     report, text = migrate_one_file(tmp_path, "masks.py", MASK_STATS, shared_verifier)
     assert "ms.int16" in text and "torch" not in text.split("def stability")[1], text
     assert report.units[0].status == "verified-by-rules", (report.units[0].status, report.units[0].reason)
+
+
+POSITIONS = '''\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LearnedPositions(nn.Embedding):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int):
+        super().__init__(num_embeddings + padding_idx + 1, embedding_dim, padding_idx)
+
+    def forward(self, tokens):
+        mask = tokens.ne(self.padding_idx).int()
+        positions = (torch.cumsum(mask, dim=1) * mask).long() + self.padding_idx
+        return F.embedding(positions, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
+'''
+
+
+def test_an_embedding_subclass_passing_its_own_options_to_f_embedding(tmp_path, shared_verifier):
+    # as nn.Embedding.forward itself does: max_norm, scale_grad_by_freq and sparse are known at run time
+    # only (None/False in practice); the lookup checks them when called instead of the rules refusing it
+    report, text = migrate_one_file(tmp_path, "positions.py", POSITIONS, shared_verifier)
+    assert "msagent:" not in text.split("class LearnedPositions")[1], text
+    unit = report.units[0]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

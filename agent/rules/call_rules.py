@@ -181,7 +181,10 @@ class CallRules:
         return new
 
     def _use_adapter(self, entry: Entry, target, spread: bool = False) -> bool:
-        """Write (once) the function with torch's signature that builds the target at run time."""
+        """Write (once) the function with torch's signature that builds the target at run time; False when
+        none can be (or the target's own helper already has the adapter's name)."""
+        if target.helper and helper_name(target.helper) == adapter_name(entry):
+            return False
         try:
             sources = adapter_sources(entry, target, self.plan.render, spread=spread)
         except Unconvertible:

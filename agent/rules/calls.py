@@ -376,8 +376,10 @@ def _add_defaults(out: list[cst.Arg], present: set[str], binding: Binding, targe
 
 
 def fill_template(binding: Binding, target: Target, render, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
-    """A target given as a whole-call template: every placeholder filled from the bound call."""
-    _refuse_unsupported(binding, target, runtime=Unconvertible)
+    """A target given as a whole-call template: every placeholder filled from the bound call. An unsupported
+    argument given a value known only at run time (`max_norm=self.max_norm`, None in practice) raises
+    DependsOnRuntime: an adapter with torch's signature then checks it when called."""
+    _refuse_unsupported(binding, target)
     filled = _fill(target.template, binding, receiver=code(receiver) if receiver is not None else None,
                    none_ok=True)
     if filled is None:

@@ -145,3 +145,39 @@ def test_an_embedding_subclass_passing_its_own_options_to_f_embedding(tmp_path, 
     assert "msagent:" not in text.split("class LearnedPositions")[1], text
     unit = report.units[0]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+
+
+STAGES = '''\
+import math
+
+import torch
+from torch import nn
+from torch.nn.init import _calculate_fan_in_and_fan_out
+
+
+def lecun_normal_(tensor):
+    fan_in, _ = _calculate_fan_in_and_fan_out(tensor)
+    with torch.no_grad():
+        return tensor.normal_(0, 1 / math.sqrt(fan_in))
+
+
+class Staged(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        stages = [("stage1", nn.Linear(dim, dim)), ("stage2", nn.Linear(dim, dim))]
+        for stage in stages:
+            self.add_module(*stage)
+        scale = 1 / math.sqrt(_calculate_fan_in_and_fan_out(self.stage1.weight)[0])
+        self.scale = scale
+
+    def forward(self, x):
+        return self.stage2(torch.relu(self.stage1(x))) * self.scale
+'''
+
+
+def test_stages_added_by_spread_and_fans_from_torch_init(tmp_path, shared_verifier):
+    # `self.add_module(*stage)` (a model zoo's stage loop) and init's `_calculate_fan_in_and_fan_out`
+    report, text = migrate_one_file(tmp_path, "staged.py", STAGES, shared_verifier)
+    assert "_ms_add_module(self, *stage)" in text and "msagent:" not in text, text
+    unit = {u.name: u for u in report.units}["Staged"]
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)

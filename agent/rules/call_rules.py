@@ -151,6 +151,9 @@ class CallRules:
                                                                        or target.namespace != "tensor"):
                 return self._rewritten(original, updated, entry, target, receiver, list(updated.args))
                 # (a plain rename: the spread reaches the same parameters)
+            passed = self._spread_into_helper(updated, entry, target, receiver)
+            if passed is not None:
+                return passed
             if receiver is None and entry.kind != "method" and self._use_adapter(entry, target, spread=True):
                 self.api_converted += 1  # the adapter has torch's signature and applies the rule at run time
                 return updated.with_changes(func=cst.Name(adapter_name(entry)))
@@ -161,6 +164,20 @@ class CallRules:
                 return updated.with_changes(func=cst.Name(adapter_name(entry)))
         self._unconverted(original, f"{entry.api}: {exc}", entry.api)
         return updated
+
+    @rewrite("spread-calls-reach-helpers")
+    def _spread_into_helper(self, updated, entry: Entry, target, receiver):
+        """`self.add_module(*stage)`: a template that is its helper called with the receiver and torch's
+        parameters in order (`_ms_add_module({self}, {name}, {module})`) takes a spread call as written."""
+        params = [p.strip().split("=")[0].strip() for p in (entry.signature or "").strip("()").split(",") if p.strip()]
+        holes = ", ".join(["{self}"] * (receiver is not None) + ["{%s}" % p for p in params])
+        if not (target.template and target.helper and params and all(p.isidentifier() for p in params)
+                and target.template == f"{helper_name(target.helper)}({holes})"):
+            return None
+        self.add_helper(target.helper)
+        self.api_converted += 1
+        args = [cst.Arg(receiver)] * (receiver is not None) + list(updated.args)
+        return cst.Call(func=cst.Name(helper_name(target.helper)), args=fix_commas(args))
 
     def _rewritten(self, original, updated, entry: Entry, target, receiver, args):
         if target.namespace == "tensor":

@@ -6,6 +6,7 @@ import pytest
 
 from agent.config import MigrateSettings
 from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
 import torch
@@ -123,9 +124,7 @@ def test_names_of_an_absent_module_and_the_code_own_fallback_are_there_on_both_s
     # the torch original names an uninstalled class in a table at module level, and falls back to torch's
     # LayerNorm when an optional package is missing: both statements must run on the torch side too (the
     # table holds a stand-in; the fallback runs), or no unit reading them can be checked
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "heads.py").write_text(NAMED_AT_MODULE_LEVEL)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "heads.py", NAMED_AT_MODULE_LEVEL, shared_verifier)
     (head,) = [u for u in report.units if u.name == "Head"]
     assert head.status == "verified-by-rules", (head.status, head.reason)
 
@@ -155,9 +154,7 @@ class Scaled(nn.Module):
 def test_a_decorator_from_an_absent_module_leaves_the_code_under_it(tmp_path, shared_verifier):
     # a type-checking decorator of a package installed nowhere here, applied at import: the file imports on
     # both sides and the functions it decorates are checked as written
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "scaled.py").write_text(DECORATED)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "scaled.py", DECORATED, shared_verifier)
     units = {u.name: u for u in report.units}
     for name in ("double", "Scaled"):
         assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)

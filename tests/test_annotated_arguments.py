@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
 from agent.verify.constructors import guess_value, int_tuple_arity
+from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
 from typing import Tuple
@@ -51,9 +50,7 @@ def test_a_fixed_size_int_tuple_is_guessed_at_its_size():
 
 
 def test_units_taking_int_pairs_verify(tmp_path, shared_verifier):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "grids.py").write_text(SOURCE)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "grids.py", SOURCE, shared_verifier)
     units = {u.name: u for u in report.units}
     for name in ("GridEmbedding", "Coordinates", "crop"):
         assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)

@@ -1,9 +1,8 @@
 """A model whose constructor defaults to a large image (`img_size=1024`, a segmentation encoder's) is tried
 first at a small one, a multiple of its patch size: at its default its forward on MindSpore's CPU ran past
 the unit's time limit, and the unit was failed as a timeout."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
 from agent.verify.init_sizes import smaller_images
+from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
 import torch
@@ -33,9 +32,7 @@ def test_large_default_image_sizes_are_tried_small_first():
 
 
 def test_an_encoder_with_a_large_default_image_verifies_at_a_small_one(tmp_path, shared_verifier):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "encoder.py").write_text(SOURCE)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "encoder.py", SOURCE, shared_verifier)
     (unit,) = [u for u in report.units if u.name == "PatchEncoder"]
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["init"] == "PatchEncoder(img_size=64)", unit.spec

@@ -2,8 +2,7 @@
 global-context blocks have at small widths): its output is its bias, its input gradient zero. The
 written-out layer_norm took the variance with ops.var, whose gradient is NaN over one element, so every
 gradient upstream of the norm came out NaN; the mean of the centred squares is exact there."""
-from agent.config import MigrateSettings
-from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
 import torch
@@ -27,8 +26,6 @@ class OneChannelGate(nn.Module):
 
 
 def test_a_one_element_layer_norm_has_finite_gradients(tmp_path, shared_verifier):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "gate.py").write_text(SOURCE)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "gate.py", SOURCE, shared_verifier)
     (unit,) = [u for u in report.units if u.name == "OneChannelGate"]
     assert unit.status == "verified-by-rules" and unit.levels["grad"]["status"] == "verified", unit.reason

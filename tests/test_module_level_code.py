@@ -122,12 +122,7 @@ class Scale(nn.Module):
 def test_an_original_that_exits_on_a_guessed_argument_is_not_exercised(tmp_path, shared_verifier):
     # `exit(-1)` when the guessed model lacks what the function expects: no spec ran on the torch side,
     # which leaves the unit not exercised (it was failed, as if the translation were wrong)
-    from agent.config import MigrateSettings
-    from agent.pipeline import migrate
-
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "heads.py").write_text(EXITS)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "heads.py", EXITS, shared_verifier)
     units = {u.name: u for u in report.units}
     assert units["attach_head"].status == "not-exercised" and "SystemExit" in units["attach_head"].reason
     assert units["Scale"].status == "verified-by-rules", units["Scale"].reason

@@ -4,6 +4,7 @@ it: its names become stand-ins that raise when used. The package imports as the 
 the plain layers verify, and the unit that does use torchvision is not verified."""
 from agent.config import MigrateSettings
 from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 INIT = "from pkg.layers import Block\nfrom pkg.ssl import Augmented\n"
 
@@ -99,9 +100,7 @@ class Loaded(nn.Module):
 def test_an_installed_library_that_imports_torch_is_named_as_the_cause(tmp_path, shared_verifier):
     # safetensors.torch imports torch itself: the translated file cannot import on the MindSpore side, and
     # the failure names the library rather than blaming torch code the rules left in the file
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "loaded.py").write_text(USES_TORCH_LIBRARY)
-    report = migrate(tmp_path / "src", tmp_path / "out", MigrateSettings(), verifier=shared_verifier)
+    report, _ = migrate_one_file(tmp_path, "loaded.py", USES_TORCH_LIBRARY, shared_verifier)
     (unit,) = [u for u in report.units if u.name == "Loaded"]
     assert unit.status == "failed" and "imported by safetensors.torch, installed here and built on torch" in unit.reason
     assert "the rules left torch code" not in unit.reason, unit.reason

@@ -61,3 +61,53 @@ def divisible_by_groups(guesses: dict, sig: inspect.Signature) -> None:
     for k, v in guesses.items():
         if _CHANNELS.search(k.lower()) and isinstance(v, int) and not isinstance(v, bool) and v % step:
             guesses[k] = step * math.ceil(v / step)
+
+
+PARAMETER_BUDGET = 1 << 22  # parameters a default-built model may have before smaller sizes are tried first
+_DEPTH = re.compile(r"^(depth|n_?layers?|num_?(hidden_|encoder_|decoder_)?layers|(encoder|decoder)_?layers|"
+                    r"n_?blocks?|num_?blocks|num_?res_?blocks)$")
+_WIDTH = re.compile(r"(^|_)(dim|d_model|hidden|hidden_size|hidden_dim|embed_dim|embedding_dim|n_embd|width|channels|"
+                    r"ffn_dim|ffn_embed_dim|mlp_dim|intermediate_size|d_ff|dim_feedforward|inner_dim|model_channels)$")
+_HEADS = re.compile(r"(^|_)(n_?heads?|num_?(attention_)?heads|heads|attention_heads|nhead)$")
+SMALL_WIDTH = 64  # the narrowest defaulted width of a smaller model (the others keep their ratios to it)
+
+
+def smaller_model(cls, init: str) -> str | None:
+    """INIT (a call of CLS) with the defaulted depths at most 2 and the defaulted widths divided by one power
+    of two, so that the narrowest is at most SMALL_WIDTH, each still a multiple of every head count: the same code
+    at a size the sandbox builds and runs quickly (ESM-2 at its defaults has 650M parameters). None when CLS
+    defaults no depth or width larger than that."""
+    try:
+        sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    ints = {p.name: p.default for p in sig.parameters.values() if type(p.default) is int and f"{p.name}=" not in init}
+    depths = {k: 2 for k, v in ints.items() if _DEPTH.search(k.lower()) and v > 2}
+    widths = {k: v for k, v in ints.items() if _WIDTH.search(k.lower()) and v > SMALL_WIDTH}
+    heads = [v for k, v in ints.items() if _HEADS.search(k.lower()) and v > 0]
+    factor = 1
+    while widths and min(widths.values()) // factor > SMALL_WIDTH:
+        factor *= 2
+    step = math.lcm(*heads) if heads else 1
+    smaller = {**depths, **{k: max(step, step * round(v / factor / step)) for k, v in widths.items()}}
+    if not smaller or not init.endswith(")"):
+        return None
+    extra = ", ".join(f"{k}={v}" for k, v in smaller.items())
+    return init[:-1] + (", " if not init.endswith("()") else "") + extra + ")"
+
+
+def smaller_first(cls, inits: list[str], build) -> list[str]:
+    """INITS, after the first of them at a smaller depth and width (smaller_model) when the model that
+    BUILD(init) makes on torch's meta device (nothing allocated) holds more than PARAMETER_BUDGET parameters."""
+    smaller = smaller_model(cls, inits[0]) if inits and isinstance(cls, type) else None
+    if smaller is None:
+        return inits
+    import torch
+
+    try:
+        with torch.device("meta"):
+            built = build(inits[0])
+        count = sum(p.numel() for p in built.parameters()) if isinstance(built, torch.nn.Module) else 0
+    except (Exception, SystemExit):  # noqa: BLE001 - a constructor that needs real tensors: built as it is
+        count = 0
+    return [smaller, *inits] if count > PARAMETER_BUDGET else inits

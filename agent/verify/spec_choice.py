@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from agent.verify import constructors, examples, infer, parents, shape_fix
+from agent.verify import constructors, examples, infer, init_sizes, parents, shape_fix
 from agent.verify.inputs import calibration_inputs, is_stand_in, make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -145,7 +145,9 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
     candidates = [dict(c) for s in specs or [] for c in (examples.example_specs(pt_imp, unit, s) if s.get("example")
                                                           else [s])]
     if is_module and pt_obj is not None:
-        candidates += [{"source": "defaults", "init": i, "inputs": None} for i in constructors.default_inits(unit["name"], pt_obj)]
+        candidates += [{"source": "defaults", "init": i, "inputs": None}
+                       for i in init_sizes.smaller_first(pt_obj, constructors.default_inits(unit["name"], pt_obj),
+                                                         partial(evaluate, pt_imp, unit["module"]))]
     else:
         candidates += [{"source": "defaults", "init": None, "inputs": None}]
     fallback, least = None, 2.0  # the accepted inputs with the fewest non-finite outputs, if nothing better runs

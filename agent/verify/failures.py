@@ -3,7 +3,9 @@
 cause."""
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 KERNEL_MISSING = re.compile(
     r"kernel.{0,80}(unregistered|not registered|not found|not support)|not supported on this device"
@@ -49,3 +51,48 @@ def load_failure(load: dict, absent) -> tuple[str, str, str]:
 # a name imported from a torch_* library, whose files the candidate's view leaves out with torch's
 _TORCH_LIBRARY = re.compile(r"cannot import name '\w+' from '(torch[\w.]*)' \(unknown location\)"
                             r"|No module named '(torch_\w*)")
+
+
+def original_fails_too(load: dict, errors, pt_root: str, ms_root: str) -> str | None:
+    """The reason to give when the statement that stops the translated file's import (LOAD's `where`) is
+    one the torch original's import also failed at (ERRORS: the torch side's {file, line, error} of
+    guarded statements that raised), with the same exception type: a dataclass default Python 3.11
+    rejects, a base class from a package installed nowhere here. Nothing could be checked then; the
+    translation is not shown wrong. None otherwise."""
+    file, _, line = str(load.get("where") or "").rpartition(":")
+    if load.get("error") != "import" or not line.isdigit() or not isinstance(errors, list):
+        return None
+    ours = _bound_at(Path(ms_root, file), int(line))
+    for e in errors:
+        if not (isinstance(e, dict) and e.get("file") == file and isinstance(e.get("line"), int)):
+            continue
+        kind = re.match(r"(\w+)\(", str(e.get("error", "")))
+        if kind and f"{kind.group(1)}:" in str(load.get("reason", "")) and ours & _bound_at(Path(pt_root, file), e["line"]):
+            return (f"the torch original does not import either: {file}, the statement at line {e['line']} raises "
+                    f"{str(e.get('error'))[:300]} under torch too, so nothing could be checked "
+                    f"(the translated file stops at line {line} the same way)")
+    return None
+
+
+def _bound_at(path: Path, line: int) -> set[str]:
+    """Names the top-level statement of PATH that holds LINE binds (its decorators count as its lines)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    for stmt in tree.body:
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
+        if first <= line <= (stmt.end_lineno or stmt.lineno):
+            return _bound(stmt)
+    return set()
+
+
+def _bound(node: ast.AST) -> set[str]:
+    if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return {name for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt) for name in _bound(child)}

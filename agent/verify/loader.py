@@ -408,6 +408,15 @@ class RepoImporter(importlib.abc.MetaPathFinder):
             self._top_cache = tops
         return self._top_cache | {n.partition(".")[0] for n in self.modules}
 
+    def statement_errors(self) -> list[dict]:
+        """{file, line, error} of every guarded top-level statement that raised in the modules loaded so far."""
+        out = []
+        for mod in list(self.modules.values()):
+            path = Path(getattr(mod, "__file__", None) or "")
+            if path.is_relative_to(self.root):
+                out += [{"file": path.relative_to(self.root).as_posix(), **e} for e in mod.__dict__.get(ERRORS, [])]
+        return out
+
     def load(self, module: str):
         with self.active():
             if module in self.modules:

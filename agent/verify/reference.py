@@ -59,7 +59,7 @@ def prepare(args: dict, arrays: list):
         _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
            "missing": _missing(imp, unit["module"]), "kind": choice.kind,
-           "calibrated": choice.calibrated, "norms": choice.norms}
+           "calibrated": choice.calibrated, "norms": choice.norms, "errors": imp.statement_errors()[:50]}
     return out, []
 
 

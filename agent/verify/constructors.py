@@ -10,66 +10,12 @@ import inspect
 import re
 import traceback
 
-from agent.verify import usage
+from agent.verify import config_objects, usage
+from agent.verify.name_guesses import (count_by_name, guess_value, int_tuple_arity,  # noqa: F401 - importers use them here
+                                         names_object)
 from agent.verify.init_sizes import IMAGE_SIZE, divisible_by_groups, divisible_by_patches, smaller_images
 
 # (pattern over the lower-cased parameter name, guessed value); first match wins.
-_NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
-    (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*|\w*pdrop)$", 0.0),
-    (r"eps|epsilon", 1e-5),
-    (r"heads?$|n_head|num_heads|nhead", 2),
-    (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
-    (r"classes|num_labels|n_class|nclass", 10),
-    (r"vocab|num_embeddings|n_token|num_tokens$|ntoken|n_vocab", 50),
-    (r"kernel", 3),
-    (r"stride|dilation", 1),
-    (r"padding|pad$", 0),
-    (r"num_groups|groups", 2),
-    (r"(max|seq|block|context)_?(len|length|size)|n_ctx|n_positions|max_position", 16),
-    (r"ratio|mult|expansion", 2),
-    (r"^(bias|affine|use_\w+|with_\w+|enable_\w+|is_\w+|has_\w+)$", True),
-    (r"^(training|train|inplace|deterministic|verbose|debug)$", False),  # False: the deterministic path
-    # an up-sampling factor: 2 (an integer, as pixel shuffles and size arithmetic need; 1 would check nothing)
-    (r"scale_factor|upscale|upsample|up_factor", 2),
-    (r"scale|temperature|alpha|beta|gamma|sigma|^std$|^tau$", 1.0),
-    (r"channels?|dim|features|planes|hidden|size|width|embed|d_model|^ch|filters|units|^n_|^in_|^out_", 8),
-]]  # compiled at import: in the sides' templates, not in every session
-
-
-def guess_value(name: str, annotation=inspect.Parameter.empty):
-    low = name.lower()
-    value = next((v for pattern, v in _NAME_GUESSES if pattern.search(low)), inspect.Parameter.empty)
-    if value is inspect.Parameter.empty:
-        value = {int: 8, "int": 8, float: 1.0, "float": 1.0, bool: False, "bool": False}.get(
-            annotation if isinstance(annotation, (type, str)) else None, inspect.Parameter.empty)
-    arity = int_tuple_arity(annotation)
-    if arity:  # `image_size: Tuple[int, int]`: as many numbers as the annotation says
-        one = value if type(value) is int else 8
-        return tuple([one] * arity)
-    return value
-
-
-_INT_TUPLE = re.compile(r"^(typing\.)?(Tuple|tuple)\[int(, ?int)*\]$")
-
-
-def int_tuple_arity(annotation) -> int | None:
-    """How many ints `Tuple[int, int]` (a string or a typing object) holds; None for anything else."""
-    if annotation is inspect.Parameter.empty or annotation is None:
-        return None
-    text = (annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")).replace(" ", "")
-    return text.count("int") if _INT_TUPLE.match(text.replace(",", ", ")) else None
-
-
-def count_by_name(name: str) -> int | None:
-    """The integer a parameter's name alone says it holds (`heads` 2, `kernel_size` 3, `multiple` 2),
-    None for names that may as well hold a tensor (`hidden`, `features`, `size`: the generic width)."""
-    low = name.lower()
-    for pattern, value in _NAME_GUESSES[:-1]:
-        if pattern.search(low):
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-    return None
-
-
 def required_params(sig: inspect.Signature) -> list[inspect.Parameter]:
     return [
         p for p in sig.parameters.values()
@@ -78,39 +24,6 @@ def required_params(sig: inspect.Signature) -> list[inspect.Parameter]:
     ]
 
 
-_CONFIG_PARAM = re.compile(r"config|cfg|conf$|hparams|params$|args$|opts?$|settings")
-
-
-def _config_dataclasses(cls) -> list[tuple[str, type]]:
-    """Dataclasses visible where the unit is defined (its module's globals): candidate config types."""
-    import dataclasses
-
-    namespace = getattr(cls.__init__, "__globals__", {})
-    return [(n, v) for n, v in namespace.items()
-            if isinstance(v, type) and dataclasses.is_dataclass(v) and not n.startswith("_")]
-
-
-def _shrunk_fields(dc) -> str:
-    """Keyword arguments that make a config small: name-based guesses for int fields (layers 2, heads 2,
-    widths 16, vocab 50), the defaults for everything else."""
-    import dataclasses
-
-    parts = []
-    for f in dataclasses.fields(dc):
-        if f.type in (int, "int") or isinstance(f.default, int) and not isinstance(f.default, bool):
-            guess = guess_value(f.name, int)
-            if isinstance(guess, int) and not isinstance(guess, bool):
-                parts.append(f"{f.name}={16 if guess == 8 else guess!r}")
-    return ", ".join(parts)
-
-
-def config_inits(name: str, cls, param: str) -> list[str]:
-    """`GPT(GPTConfig(n_layer=2, ...))` then `GPT(GPTConfig())` for each dataclass in the unit's module."""
-    out = []
-    for dc_name, dc in _config_dataclasses(cls):
-        out.append(f"{name}({param}={dc_name}({_shrunk_fields(dc)}))")
-        out.append(f"{name}({param}={dc_name}())")
-    return out
 
 
 IDENTITY = "__msagent_identity__"  # a stand-in for a wrapped submodule; each side binds its own
@@ -250,15 +163,15 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     choices = _string_choices(cls if inspect.isfunction(cls) else cls.__init__, unknown)
     guesses.update(choices)  # `rnn_type in ['LSTM', 'GRU']`: the first choice the code names
     unknown = [k for k in unknown if k not in choices]
-    if len(unknown) == 1 and len(required) == 1 and _CONFIG_PARAM.search(unknown[0].lower()):
-        return config_inits(name, cls, unknown[0])  # one config object: the module's dataclasses
+    if len(unknown) == 1 and len(required) == 1 and config_objects.CONFIG_PARAM.search(unknown[0].lower()):
+        return config_objects.config_inits(name, cls, unknown[0])  # one config object: see config_objects
     for k in unknown:
         if _WRAPPED.search(k.lower()):  # the module a wrapper applies (`PreNorm(dim, fn)`): an identity stands in
             guesses[k] = _Code(f"{IDENTITY}()")
         elif _MODEL_ARG.search(k.lower()):  # a model it keeps a copy of or steps (`Ema(model)`): one with weights
             guesses[k] = _Code(f"{LINEAR}(8)")
     unknown = [k for k in unknown if not isinstance(guesses[k], _Code)]
-    if any(_OBJECT_PARAM.search(k.lower()) for k in unknown):
+    if any(names_object(k) for k in unknown):
         return []  # a submodule or callable we cannot build: nothing sensible to guess
     guesses.update({k: 8 for k in unknown})  # a size nobody named: the generic width
     divisible_by_patches(guesses, sig)
@@ -436,16 +349,6 @@ _SEQUENCE_LENGTH = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(num_toke
 _SEQUENCE_PARAM = re.compile(r"^(blocks|layers|modules|stages|branches|fns|funcs)$|_seq$")
 _SEQUENCE_STAND_INS = (f"[{IDENTITY}(), {IDENTITY}()]", f"[({IDENTITY}(), {IDENTITY}()), ({IDENTITY}(), {IDENTITY}())]",
                        f"{SEQUENCE}()")
-
-
-_OBJECT_PARAM = re.compile(r"^[fgh]$|(^|_)(fn|func|fns|net|network|module|modules|block|blocks|layer|layers|model|encoder|"
-                           r"decoder|backbone|body|head|callable|wrapped|cls|config|cfg|args|opts?|params|kwargs|"
-                           r"tokenizer|vocab|path|file|name|mode|type|kind)$")
-
-
-def names_object(name: str) -> bool:
-    """Whether a parameter's name says it holds a module, callable, config or path (nothing to guess)."""
-    return bool(_OBJECT_PARAM.search(name.lower()))
 
 
 def keyword_only_defaults(obj):

@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from agent.verify import constructors, examples, infer, init_sizes, parents, shape_fix
+from agent.verify import config_objects, constructors, examples, infer, init_sizes, parents, shape_fix
 from agent.verify.inputs import calibration_inputs, is_stand_in, make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -358,8 +358,9 @@ def _builder_call(out, call: str) -> str | None:
 def _with_parents(candidates: list[dict], pt_imp, unit, pt_obj, seed: int, is_module: bool):
     """The candidate specs, then (modules only, reached when none of them ran) the specs found by
     building a repo module that contains the unit; guesses with an identity standing in for a wrapped
-    submodule, or filling an empty container, come last: the repo's own use of a wrapper says more."""
-    stand_in = [c for c in candidates if any(name in (c.get("init") or "") for name in constructors.STAND_INS)]
+    submodule, filling an empty container, or a config namespace, come last: the repo's own use says more."""
+    last = (*constructors.STAND_INS, config_objects.NAMESPACE)
+    stand_in = [c for c in candidates if any(name in (c.get("init") or "") for name in last)]
     yield from (c for c in candidates if c not in stand_in)
     if is_module and isinstance(pt_obj, type):
         yield from parents.parent_specs(pt_imp, unit, pt_obj, seed)

@@ -71,6 +71,14 @@ class KB:
         start = prefix + "."
         return [n for n in self._by_name if n.startswith(start)]
 
+    def helper_source(self, name: str) -> str | None:
+        """The source of the KB helper that defines NAME (`_ms_interpolate`), for a helper that uses another."""
+        if not hasattr(self, "_helpers"):
+            from agent.rules.calls import helper_name
+
+            self._helpers = {helper_name(t.helper): t.helper for e in self.entries for t in e.targets if t.helper}
+        return self._helpers.get(name)
+
     def methods(self) -> dict[str, Entry]:
         """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""
         out = {}

@@ -136,6 +136,9 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         name = helper_name(source)
         if name not in self.adapters:
             self.adapters[name] = MS_NAME.sub(lambda m: self.plan.render(m.group(0)), source)
+            for used in dict.fromkeys(re.findall(r"\b(_ms_\w+|_Ms\w+)\(", source)):  # a helper that calls another
+                if used != name and (other := self.kb.helper_source(used)):
+                    self.add_helper(other)
 
     def _seen_on_tensor(self, call: cst.Call, method: str) -> bool:
         """Execution of the torch original saw a Tensor method called here."""

@@ -51,3 +51,32 @@ def test_batchnorm_subclass_and_name_lookup_verify(tmp_path, shared_verifier):
     units = assert_verified(report, ["Block", "BatchNormAct"], level=None)
     for name in ("Block", "BatchNormAct"):
         assert units[name].levels["train"]["status"] == "verified", units[name].levels
+
+
+DISCRIMINATOR = '''\
+import functools
+
+import torch.nn as nn
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels=3, width=8, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        if type(norm_layer) == functools.partial:
+            use_bias = norm_layer.func != nn.BatchNorm2d
+        else:
+            use_bias = norm_layer != nn.BatchNorm2d
+        self.main = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1, bias=use_bias), norm_layer(width),
+                                  nn.LeakyReLU(0.2), nn.Conv2d(width, 1, 3, padding=1))
+
+    def forward(self, x):
+        return self.main(x)
+'''
+
+
+def test_a_layer_class_compared_with_the_layer_it_defaults_to(tmp_path, shared_verifier):
+    """`use_bias = norm_layer != nn.BatchNorm2d` with `norm_layer=nn.BatchNorm2d`: the default became the
+    layer's adapter and the compared name the layer itself, so the MindSpore convolutions had a bias torch's
+    do not (a discriminator's weights left unfilled)."""
+    report, _ = migrate_one_file(tmp_path, "disc.py", DISCRIMINATOR, shared_verifier)
+    assert_verified(report, ["Discriminator"], level=None)

@@ -137,7 +137,8 @@ def _adapter(entry: Entry, what: str, sig: list[str], guards: list[str], lines: 
 META_NAME = "_MsLayerAdapter"
 META_SOURCE = f'''class {META_NAME}(type):
     """The type of a torch layer class used as a value (`norm_layer=nn.BatchNorm2d`): isinstance against it
-    checks the MindSpore layer it builds; its __name__ is the original layer's (`norm_layer.__name__` picks a
+    checks the MindSpore layer it builds, and it equals that layer (`norm_layer != nn.BatchNorm2d` where the
+    other side became the layer); its __name__ is the original layer's (`norm_layer.__name__` picks a
     variant)."""
 
     def __init__(cls, name, bases, namespace):
@@ -147,6 +148,12 @@ META_SOURCE = f'''class {META_NAME}(type):
     def __instancecheck__(cls, obj):
         built = cls.built()
         return isinstance(built, type) and isinstance(obj, built)
+
+    def __eq__(cls, other):
+        return other is cls or other is cls.built()
+
+    def __hash__(cls):
+        return hash(cls.built())
 '''
 
 

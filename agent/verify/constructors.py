@@ -338,7 +338,7 @@ def _iterates(line: str, name: str) -> bool:
 
 
 NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, not int|object of type 'int' has no len|"
-                          r"cannot unpack non-iterable int object")
+                          r"cannot unpack non-iterable int object|argument of type 'int' is not iterable")
 _MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 

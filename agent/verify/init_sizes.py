@@ -45,6 +45,25 @@ def divisible_by_patches(guesses: dict, sig: inspect.Signature) -> None:
             guesses[k] = step * math.ceil(v / step)
 
 
+_DIVISIBLE = re.compile(r"\((\d+)\) must be divisible by [\w ]*\((\d+)\)")  # GroupNorm(32, channels)'s error
+_CHANNEL_ARG = re.compile(r"\b(\w*(?:channels?|features|planes|hidden|width|dim|embed\w*|filters)|ch|chs)=(\d+)\b")
+
+
+def divisible_from_error(init: str, message: str) -> str | None:
+    """INIT with each channel-like argument that equals the count torch's error MESSAGE names made a multiple
+    of the divisor it names: `nn.GroupNorm(num_groups=32, num_channels=ch)` written in the code refuses a
+    guessed ch=8 ('num_channels (8) must be divisible by num_groups (32)'), so ch=32. None for other errors."""
+    m = _DIVISIBLE.search(message)
+    if m is None:
+        return None
+    value, divisor = int(m.group(1)), int(m.group(2))
+    if not 0 < divisor <= 256:
+        return None
+    wanted = math.lcm(value, divisor)
+    new = _CHANNEL_ARG.sub(lambda a: f"{a.group(1)}={wanted}" if int(a.group(2)) == value else a.group(0), init)
+    return new if new != init else None
+
+
 _GROUPS = re.compile(r"(^|_)groups?$")
 _CHANNELS = re.compile(r"channels?|features|planes|hidden|width|^dim$|_dim$|embed")
 

@@ -210,7 +210,8 @@ def _inits_asked(pt_imp, unit, pt_obj, init_text, exc: Exception, is_module: boo
     if not (init_text and is_module):
         return []
     lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
-    again = constructors.naming_none(init_text, str(exc), pt_obj, lines)
+    again = constructors.naming_none(init_text, str(exc), pt_obj, lines) or init_sizes.divisible_from_error(init_text,
+                                                                                                   str(exc))
     return ([again] if again is not None else []) + parents.attribute_owners(pt_imp, unit, init_text, str(exc))
 
 

@@ -159,3 +159,20 @@ def test_a_decorator_from_an_absent_module_leaves_the_code_under_it(tmp_path, sh
     for name in ("double", "Scaled"):
         assert units[name].status == "verified-by-rules", (name, units[name].status, units[name].reason)
     assert any("decorator" in n for n in units["Scaled"].notes), units["Scaled"].notes
+
+
+def test_a_decorator_factory_from_an_absent_module_leaves_the_code_under_it():
+    """`@numba.jit(nopython=True)` (whisper's timing.py, with numba absent here): the factory is called with
+    settings only, so its result stands in for a decorator; called with a tensor, a stand-in still raises."""
+    from agent.verify.absent import Unavailable
+
+    jit = Unavailable("msagent_test_absent_pkg.jit")
+
+    def dtw(x):
+        return x
+
+    assert jit(nopython=True)(dtw) is dtw and jit(cache=True, parallel=False)(dtw) is dtw
+    with pytest.raises(ModuleNotFoundError):
+        jit(nopython=True) + 1
+    with pytest.raises(ModuleNotFoundError):
+        jit(object())

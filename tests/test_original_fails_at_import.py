@@ -52,3 +52,17 @@ def test_matching_needs_the_same_statement_and_exception(tmp_path):
     assert original_fails_too(load, other, str(tmp_path / "pt"), str(tmp_path / "ms")) is None
     kind = [{"file": "m.py", "line": 7, "error": "TypeError('bad')"}]  # another exception
     assert original_fails_too(load, kind, str(tmp_path / "pt"), str(tmp_path / "ms")) is None
+
+
+def test_a_helper_frame_does_not_hide_the_statement(tmp_path):
+    """The deepest frame is a helper's (a stand-in's `__getattr__`): the frames above it name the statement."""
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "ms").mkdir()
+    (tmp_path / "pt" / "m.py").write_text("import tv\n\nif tv.__version__ < '0.7':\n    from tv import f\n")
+    (tmp_path / "ms" / "m.py").write_text("class Stand:\n    def __getattr__(self, a):\n        raise AttributeError(a)\n\n\n"
+                                          "tv = Stand()\nif tv.__version__ < '0.7':\n    f = tv.f\n")
+    load = {"error": "import", "where": "m.py:3", "frames": ["m.py:7", "m.py:3"],
+            "reason": "m.py:3: AttributeError: __version__"}
+    errors = [{"file": "m.py", "line": 3, "error": "AttributeError('__version__')"}]
+    assert "line 3" in original_fails_too(load, errors, str(tmp_path / "pt"), str(tmp_path / "ms"))
+    assert original_fails_too(dict(load, frames=[]), errors, str(tmp_path / "pt"), str(tmp_path / "ms")) is None

@@ -48,9 +48,12 @@ class Unavailable:
 
     def __call__(self, *args, **kwargs):
         """Applied as a decorator (`@beartype`, `@typechecked` on a function or class, at import): what it
-        decorates stays as written, on both sides alike; any other use raises."""
+        decorates stays as written, on both sides alike. Called with settings only (`@numba.jit(nopython=True)`,
+        a decorator factory): a stand-in for what it returns. Any other use raises."""
         if len(args) == 1 and not kwargs and (inspect.isfunction(args[0]) or inspect.isclass(args[0])):
             return args[0]
+        if all(_setting(v) for v in (*args, *kwargs.values())):
+            return Unavailable(f"{self._name}(...)")
         self._raise()
 
     def __getattr__(self, name):
@@ -60,6 +63,15 @@ class Unavailable:
 
     def __mro_entries__(self, bases):
         self._raise()
+
+    __iter__ = __len__ = __bool__ = __getitem__ = __add__ = __radd__ = __mul__ = __rmul__ = _raise
+
+
+def _setting(value) -> bool:
+    """A literal a decorator factory is configured with (a number, string, flag or None, or a tuple of them)."""
+    if isinstance(value, tuple):
+        return all(_setting(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def bind(namespace: dict, absent, exc: BaseException, bound: list) -> None:

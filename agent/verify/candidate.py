@@ -138,7 +138,9 @@ def _import_and_find(root: str, unit: dict) -> dict:
         library = _torch_library(exc, root)
         why = (f" (imported by {library}, installed here and built on torch: translated code cannot use it; port "
                "what the code takes from it, or migrate it too)") if library else ""
-        return {"error": "import", "where": where,
+        frames = [f"{f.filename[len(root) + 1:]}:{f.lineno}" for f in traceback.extract_tb(exc.__traceback__)
+                  if f.filename.startswith(root + os.sep)]
+        return {"error": "import", "where": where, "frames": frames[-20:],
                 "reason": f"{where + ': ' if where else ''}{type(exc).__name__}: {str(exc)[:600]}{why}"}
     obj = module
     for part in unit["name"].split("."):

@@ -32,16 +32,19 @@ ABSENT_TEXT = "its module is not installed where msagent verifies (the torch ori
 _ABSENT_USE = re.compile(r"ModuleNotFoundError: ([\w.]+): " + re.escape(ABSENT_TEXT[:40]))
 
 
-def load_failure(load: dict, absent) -> tuple[str, str, str]:
+def load_failure(load: dict, absent, original: tuple = ()) -> tuple[str, str, str]:
     """(failure kind, reason, status) of a translated file that does not import, or a cell that cannot be
-    built. Raised by the stand-in of a module the judge found on neither side (ABSENT): nothing could be
-    checked here (not-exercised), the translation is not shown wrong."""
+    built. Raised by the stand-in of a module the judge found on neither side (ABSENT), or at a statement
+    the torch original's import failed at too (ORIGINAL: the arguments of original_fails_too after LOAD):
+    nothing could be checked here (not-exercised), the translation is not shown wrong."""
     reason = load.get("reason") or ""
     lead = "the translated file does not import: " if load.get("error") == "import" else \
         "the MindSpore cell cannot be built: "
     used = _ABSENT_USE.search(reason)
     if used and (module := used.group(1).split(".")[0]) in absent:
         return "import", f"{lead}it needs {module}, installed on neither side here: {reason}", "not-exercised"
+    if original and (same := original_fails_too(load, *original)):
+        return "import", same, "not-exercised"
     if library := _TORCH_LIBRARY.search(reason):
         reason += (f" ({library.group(1) or library.group(2)} is a library built on torch, which the MindSpore side "
                    "does not have: translated code cannot use it; port what the code takes from it, or migrate it too)")
@@ -59,18 +62,23 @@ def original_fails_too(load: dict, errors, pt_root: str, ms_root: str) -> str | 
     guarded statements that raised), with the same exception type: a dataclass default Python 3.11
     rejects, a base class from a package installed nowhere here. Nothing could be checked then; the
     translation is not shown wrong. None otherwise."""
-    file, _, line = str(load.get("where") or "").rpartition(":")
-    if load.get("error") != "import" or not line.isdigit() or not isinstance(errors, list):
+    if load.get("error") != "import" or not isinstance(errors, list):
         return None
-    ours = _bound_at(Path(ms_root, file), int(line))
-    for e in errors:
-        if not (isinstance(e, dict) and e.get("file") == file and isinstance(e.get("line"), int)):
+    frames = load.get("frames") if isinstance(load.get("frames"), list) else []
+    for where in [str(load.get("where") or ""), *map(str, frames[:20])]:  # the deepest frame may be a helper's
+        file, _, line = where.rpartition(":")
+        if not line.isdigit():
             continue
-        kind = re.match(r"(\w+)\(", str(e.get("error", "")))
-        if kind and f"{kind.group(1)}:" in str(load.get("reason", "")) and ours & _bound_at(Path(pt_root, file), e["line"]):
-            return (f"the torch original does not import either: {file}, the statement at line {e['line']} raises "
-                    f"{str(e.get('error'))[:300]} under torch too, so nothing could be checked "
-                    f"(the translated file stops at line {line} the same way)")
+        ours = _bound_at(Path(ms_root, file), int(line))
+        for e in errors:
+            if not (isinstance(e, dict) and e.get("file") == file and isinstance(e.get("line"), int)):
+                continue
+            kind = re.match(r"(\w+)\(", str(e.get("error", "")))
+            if kind and f"{kind.group(1)}:" in str(load.get("reason", "")) and \
+                    ours & _bound_at(Path(pt_root, file), e["line"]):
+                return (f"the torch original does not import either: {file}, the statement at line {e['line']} raises "
+                        f"{str(e.get('error'))[:300]} under torch too, so nothing could be checked "
+                        f"(the translated file stops at line {line} the same way)")
     return None
 
 

@@ -23,7 +23,7 @@ from agent.sandbox.process import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
 from agent.verify.compare import Mismatch, compare_trees, describe
-from agent.verify.failures import KERNEL_MISSING, blocked_by_limits, load_failure, original_fails_too
+from agent.verify.failures import KERNEL_MISSING, blocked_by_limits, load_failure
 from agent.verify.inputs import check_sizes, make_arrays, pack, shapes
 from agent.verify import aligned_random, levels, rounding
 from agent.verify.levels import LevelContext, levels_for, run_levels
@@ -332,9 +332,7 @@ class _Check:
             self.mindspore("align_random", {})
             r["notes"].append(aligned_random.NOTE)
         if load.get("error"):
-            if same := original_fails_too(load, prep.get("errors"), self.pt_root, self.ms_root):
-                raise UnitFailure("import", same, "not-exercised")
-            raise UnitFailure(*load_failure(load, absent))
+            raise UnitFailure(*load_failure(load, absent, (prep.get("errors"), self.pt_root, self.ms_root)))
         if stand_ins := [n for n in absent if n in (load.get("stand_ins") or [])]:  # only names the judge gave
             r["notes"].append(stand_in_note(stand_ins))
         plan, first_weights, first_forward = self._trials(sizes, load, prep, calibrate)

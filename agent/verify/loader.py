@@ -409,12 +409,16 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         return self._top_cache | {n.partition(".")[0] for n in self.modules}
 
     def statement_errors(self) -> list[dict]:
-        """{file, line, error} of every guarded top-level statement that raised in the modules loaded so far."""
+        """{file, line, error} of every guarded top-level statement that raised in the modules loaded so far,
+        imports of modules found nowhere included."""
         out = []
         for mod in list(self.modules.values()):
             path = Path(getattr(mod, "__file__", None) or "")
             if path.is_relative_to(self.root):
-                out += [{"file": path.relative_to(self.root).as_posix(), **e} for e in mod.__dict__.get(ERRORS, [])]
+                rel = path.relative_to(self.root).as_posix()
+                out += [{"file": rel, **e} for e in mod.__dict__.get(ERRORS, [])]
+                out += [{"file": rel, "line": m["line"], "error": f"ModuleNotFoundError('No module named {m['module']!r}')"}
+                        for m in mod.__dict__.get(MISSING, []) if isinstance(m, dict) and "line" in m]
         return out
 
     def load(self, module: str):

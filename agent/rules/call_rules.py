@@ -14,6 +14,7 @@ from agent.rules.calls import (DependsOnRuntime, Unconvertible, build_args, code
                                fix_commas, has_arg_rules, helper_name)
 from agent.rules.signature import BindError, Binding, SpreadArguments, bind, takes_numpy_names
 from agent.scan.names import MODULE_ONLY_METHODS
+from agent.verify.observe import FLOAT_OF_INTEGER, INTEGER_INPUT
 
 
 class CallRules:
@@ -180,6 +181,15 @@ class CallRules:
         return cst.Call(func=cst.Name(helper_name(target.helper)), args=fix_commas(args))
 
     def _rewritten(self, original, updated, entry: Entry, target, receiver, args):
+        name = entry.api.rsplit(".", 1)[-1]
+        if name in FLOAT_OF_INTEGER and self._seen_on_tensor(original, INTEGER_INPUT + name):
+            # torch ran it on an integer tensor here, computing in float32: MindSpore's CPU kernel refuses ints
+            as_float = lambda e: cst.Call(cst.Attribute(e, cst.Name("astype")),  # noqa: E731
+                                          [cst.Arg(expression(self.plan.render("mindspore.float32")))])
+            if receiver is not None:
+                receiver = as_float(receiver)
+            elif args:
+                args = [args[0].with_changes(value=as_float(args[0].value)), *args[1:]]
         if target.namespace == "tensor":
             if receiver is None:  # a torch function written as a method of its first argument
                 if not args:

@@ -57,6 +57,8 @@ def _mode_class():
                 name = getattr(func, "__name__", "") or ""
                 rel = frame.f_code.co_filename[len(self.root):]
                 self.sites.add((rel, line, col, name))
+                if name in FLOAT_OF_INTEGER and args and _integral(args[0]):
+                    self.sites.add((rel, line, col, INTEGER_INPUT + name))
             return func(*args, **(kwargs or {}))
 
     return Recorder
@@ -89,6 +91,18 @@ def _stores_into_layers(recorder):
 
 
 STORE = "setattr:"  # observed-site name prefix for attribute stores: "setattr:<attr>:<torch class>"
+INTEGER_INPUT = "int-input:"  # observed-site name prefix: a float function torch ran on an integer tensor
+# functions torch computes in its default float dtype when given integer or bool tensors, where MindSpore's
+# CPU kernels refuse them (`torch.log(torch.arange(1, n + 1))`, `torch.sqrt(torch.tensor(d_k))`)
+FLOAT_OF_INTEGER = frozenset({"log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan",
+                              "tanh", "sigmoid", "erf", "erfinv", "reciprocal", "sinh", "cosh", "asin", "acos",
+                              "atan", "lgamma", "digamma"})
+
+
+def _integral(value) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and not (value.dtype.is_floating_point or value.dtype.is_complex)
 
 
 def observe_unit(pt_root: str, unit: dict, specs=None, imp=None) -> dict:

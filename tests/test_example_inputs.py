@@ -5,6 +5,7 @@ one power of two, derived constants (`bias_shape = (out_channels, 1, 1)`) recomp
 on the shared worker, compared on real torch and MindSpore."""
 from agent.config import MigrateSettings
 from agent.pipeline import migrate
+from tests.support.one_file import migrate_one_file
 
 FUSED = '''\
 import torch
@@ -361,3 +362,35 @@ def test_the_factories_describe_the_outer_model_not_its_blocks(tmp_path, shared_
     block = units["Block"]
     assert block.spec["source"] != "file" and block.status == "verified-by-rules", (block.spec, block.reason)
     assert "stride" not in block.spec["init"] or "stride=1" in block.spec["init"], block.spec
+
+
+PRODUCTS = '''\
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, A: torch.Tensor, s: float) -> torch.Tensor:
+        return A * s
+
+
+M = 16384 * 4
+N = 4096 * 4
+
+
+def get_inputs():
+    return [torch.rand(M, N), 3.14]
+
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_size_constants_written_as_products_are_scaled(tmp_path, shared_verifier):
+    """`M = 16384 * 4` is the repo's own size, written as a product: it was left unscaled, and a factor the
+    meta-device probe never reached was allocated for real (8 GiB: the torch side ran out of memory)."""
+    report, _ = migrate_one_file(tmp_path, "scalar.py", PRODUCTS, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["scaled"] == "M 65536 -> 256, N 16384 -> 64", unit.spec

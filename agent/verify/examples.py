@@ -60,7 +60,8 @@ def example_specs(imp, unit: dict, spec: dict) -> list[dict]:
         factors = [best, best * 2, best // 2, best * 4, 1]  # 1 last: the repo's sizes (batch 2), if nothing else runs
     out = []
     for factor in factors:
-        if largest.get(factor, 0) > 16 * BUDGET:
+        # a factor not probed (past the last one probed) is bounded by the smallest size the probes saw
+        if largest.get(factor, min(largest.values(), default=0)) > 16 * BUDGET:
             continue  # not allocated: too large for the device to run quickly
         try:
             with imp.active():
@@ -143,8 +144,8 @@ def _namespace(module, constants, factor: int) -> dict:
     ns = dict(vars(module))
     for node, names, pinned in constants:
         value = eval(compile(ast.Expression(node.value), "<constants>", "eval"), {"__builtins__": __builtins__}, ns)  # noqa: S307
-        literal = isinstance(node.value, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp)) and all(
-            isinstance(n, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp, ast.USub, ast.Load)) for n in ast.walk(node.value))
+        # over literals only (`M = 16384 * 4` too): the repo's own size, scaled; over other constants: derived
+        literal = not any(isinstance(n, ast.Name) and n.id not in _SAFE_CALLS for n in ast.walk(node.value))
         scale = not pinned
         if len(names) == 1:
             ns[names[0]] = _scaled(names[0], value, factor) if scale and (literal or _BATCH.match(names[0])) else value

@@ -358,6 +358,9 @@ def grad(args: dict, arrays: list):
                 out = m(*given)
             except Exception as exc:  # noqa: BLE001 - its eval forward ran: differentiating it is what fails
                 return _raises("when its inputs require gradients", exc, args), []
+            if _changed_outside_autograd(out, given):
+                return {"skip": "it returns its input changed in place outside autograd (under torch.no_grad, an "
+                                "initialiser): torch's gradient does not see the change, nothing to compare"}, []
             try:
                 loss = loss_of(out)
             except ValueError as exc:
@@ -386,6 +389,15 @@ def grad(args: dict, arrays: list):
             inputs.append(None)
     return {"loss": float(loss.item()), "grads": grads, "frozen": frozen, "input_grads": inputs,
             "all_zero": bool(tensors) and not any(np.any(g) for g in tensors)}, tensors
+
+
+def _changed_outside_autograd(out, given: list) -> bool:
+    """OUT is (a tuple of) the tensors given, each changed in place with no op recorded since its copy."""
+    import torch
+
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return bool(outs) and all(isinstance(t, torch.Tensor) and any(t is g for g in given) and t._version > 0
+                              and type(t.grad_fn).__name__ == "CloneBackward0" for t in outs)
 
 
 def step(args: dict, arrays: list):

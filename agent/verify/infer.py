@@ -185,6 +185,7 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     params = forward_params(module.forward)
     layers = _entry_layers(module, hints)
     kinds = usage.parameter_kinds(module.forward)
+    consumers = usage.consuming_layers(module.forward) if len(params) > 1 else {}
     images = _image_inputs(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
@@ -197,7 +198,11 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         if named is not None:
             per_arg.append(named)
             continue
-        layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
+        fed = getattr(module, consumers.get(p.name, ""), None) if i > 0 else None
+        if fed is not None and _layer_inputs(fed, hints):  # `self.temb_proj(nonlinearity(temb))`: what it takes
+            layer = fed
+        else:
+            layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
         if i == 0 and len(params) > 1 and (width := _int_attribute(module, _INPUT_SIZE)):
             # a cell's step input (`forward(input, hx)`, its first layer fed `cat([input, hx])`): its own width

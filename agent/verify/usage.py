@@ -201,3 +201,33 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
                 if bound is not None:
                     mark(bound, INT)
     return tuple(kinds.items())
+
+
+def consuming_layers(fn) -> dict[str, str]:
+    """{parameter name: the attribute of `self` whose call first takes it as input} in FN's source, the
+    parameter reaching the call through plain function calls only (`self.temb_proj(nonlinearity(temb))`:
+    temb -> 'temb_proj'); a parameter reaching a layer only inside another layer's call counts for that one."""
+    code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+    func = _definition(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None
+    if func is None:
+        return {}
+    found: dict[str, str] = {}
+
+    def reached(node) -> set[str]:  # parameter names NODE passes on, through calls that are not layers
+        if isinstance(node, ast.Name):
+            return {node.id}
+        if isinstance(node, ast.Call) and not _self_call(node):
+            return {n for a in [*node.args, *(k.value for k in node.keywords)] for n in reached(a)}
+        if isinstance(node, ast.Starred):
+            return reached(node.value)
+        return set()
+
+    for node in sorted((n for n in ast.walk(func) if _self_call(n)), key=lambda n: (n.lineno, n.col_offset)):
+        for name in (reached(node.args[0]) if node.args else set()):
+            found.setdefault(name, node.func.attr)
+    return found
+
+
+def _self_call(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+        isinstance(node.func.value, ast.Name) and node.func.value.id == "self"

@@ -13,6 +13,9 @@ torch.backends.cuda.matmul.allow_tf32 = True
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 accel = "cuda" if torch.accelerator.is_available() else "cpu"
 torch.set_float32_matmul_precision("high")
+torch.autograd.set_detect_anomaly(True)
+torch.set_printoptions(precision=4)
+torch.set_num_threads(2)
 
 
 @torch.inference_mode()

@@ -758,3 +758,35 @@ def test_numbers_a_constructor_iterates_become_tuples(tmp_path, shared_verifier)
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "dims=(8, 8)" in unit.spec["init"] and "depths=(2, 2)" in unit.spec["init"], unit.spec
     assert "channels=8," in unit.spec["init"], unit.spec
+
+
+RESOLUTION_KEPT = '''\
+import torch
+from torch import nn
+
+
+class WindowBlock(nn.Module):
+    def __init__(self, dim, input_resolution, window_size=4):
+        super().__init__()
+        self.input_resolution = input_resolution
+        self.window_size = window_size
+        if min(self.input_resolution) <= self.window_size:
+            self.window_size = min(self.input_resolution)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        H, W = self.input_resolution
+        B, L, C = x.shape
+        assert L == H * W
+        return self.proj(x).view(B, H, W, C).mean(1)
+'''
+
+
+def test_a_number_the_constructor_iterates_on_self_becomes_a_tuple(tmp_path, shared_verifier):
+    """`min(self.input_resolution)` (Swin's blocks) iterates a guessed number kept on the module first."""
+    from tests.support.one_file import migrate_one_file
+
+    report, _ = migrate_one_file(tmp_path, "swin.py", RESOLUTION_KEPT, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "input_resolution=(" in unit.spec["init"], unit.spec

@@ -9,6 +9,7 @@ name the same API or the same target's verdict, the user's wins.
 from __future__ import annotations
 
 import json
+import re
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,12 @@ def user_kb_root() -> Path:
     return data_dir() / "mapping_kb"
 
 
+def helper_name(source: str) -> str:
+    """The name a KB helper's source defines."""
+    found = re.search(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.M)  # past any decorator
+    return found.group(1) if found else source.split("(", 1)[0].split()[-1].rstrip(":")
+
+
 class KB:
     def __init__(self, entries: list[Entry], root: Path | None = None, user: Path | None = None):
         self.root = root
@@ -74,8 +81,6 @@ class KB:
     def helper_source(self, name: str) -> str | None:
         """The source of the KB helper that defines NAME (`_ms_interpolate`), for a helper that uses another."""
         if not hasattr(self, "_helpers"):
-            from agent.rules.calls import helper_name
-
             self._helpers = {helper_name(t.helper): t.helper for e in self.entries for t in e.targets if t.helper}
         return self._helpers.get(name)
 

@@ -9,6 +9,7 @@ import warnings
 import libcst as cst
 
 from agent.kb.schema import Entry, Target
+from agent.kb.store import helper_name  # noqa: F401 - the rules name it here
 from agent.rules.signature import Binding
 from agent.scan.names import parse_python
 
@@ -65,12 +66,6 @@ def _enclosed(src: str) -> bool:
         if depth == 0:
             return i == len(src) - 1
     return False
-
-
-def helper_name(source: str) -> str:
-    """The name a KB helper's source defines."""
-    found = re.search(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.M)  # past any decorator
-    return found.group(1) if found else source.split("(", 1)[0].split()[-1].rstrip(":")
 
 
 # value templates an argument of these kinds already satisfies: it stays as written

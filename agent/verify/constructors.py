@@ -329,10 +329,11 @@ def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature
 
 def _iterates(line: str, name: str) -> bool:
     """Whether LINE iterates NAME: unpacks it (`*dims`), loops over it, zips, enumerates or measures it."""
-    n = re.escape(name)
-    if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted)\({n}\b", line):
+    n = r"(?:self\.)?" + re.escape(name)  # kept on the module first (`min(self.input_resolution)`) counts too
+    if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted|min|max|sum)\({n}\b",
+                 line):
         return True
-    if re.match(rf"\s*\w+\s*,[\w\s,*]*=\s*(self\.)?{n}\s*$", line):  # `h, w = self.fmap_size`
+    if re.match(rf"\s*\w+\s*,[\w\s,*]*=\s*{n}\s*$", line):  # `h, w = self.fmap_size`
         return True
     return any(re.search(rf"\b{n}\b", args) for args in re.findall(r"\bzip\(([^()]*)\)", line))
 

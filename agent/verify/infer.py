@@ -160,6 +160,20 @@ def geometry_hints(module, init: str | None) -> dict[str, object]:
     return hints
 
 
+_GRID = re.compile(r"^(input_resolution|resolution|patches_resolution|grid_size|feat_size|fmap_size)$")
+_WIDTH = re.compile(r"^(dim|embed_dim|hidden_dim|channels|in_channels|d_model)$")
+
+
+def _token_grid_inputs(hints: dict) -> list[dict]:
+    """[B, H * W, dim] for a block built for an (H, W) grid of tokens (a Swin block's `input_resolution`), which
+    asserts its input holds exactly that many tokens."""
+    grid = next((v for k, v in hints.items() if _GRID.match(k.lower())), None)
+    width = next((v for k, v in hints.items() if _WIDTH.match(k.lower()) and type(v) is int), None)
+    if not (isinstance(grid, (tuple, list)) and len(grid) == 2 and all(type(v) is int and 0 < v <= 64 for v in grid)):
+        return []
+    return [_f((B1, grid[0] * grid[1], width))] if width else []
+
+
 def _image_inputs(hints: dict) -> list[dict]:
     """[B, C, H, W] from an image-size hint (and a channel count if there is one): a smaller square
     image first (CPU convolutions are slow; most models accept one), the hinted size last."""
@@ -191,7 +205,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     for i, p in enumerate(params):
         if i == 0 and images and len(params) == 1:
             clips = _clips(images, _rank(kinds.get(p.name)), hints or {})
-            per_arg.append([*clips, *images, *(_layer_inputs(layers[0], hints) if layers else [])])
+            per_arg.append([*_token_grid_inputs(hints or {}), *clips, *images,
+                            *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)
         named = _by_name_or_use(module, p, i, kind)
@@ -204,6 +219,8 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         else:
             layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
+        if i == 0:
+            found = _token_grid_inputs(hints or {}) + found
         if i == 0 and len(params) > 1 and (width := _int_attribute(module, _INPUT_SIZE)):
             # a cell's step input (`forward(input, hx)`, its first layer fed `cat([input, hx])`): its own width
             found = [_f((B1, width))] + [x for x in found if x.get("shape") != [B1, width]]

@@ -790,3 +790,30 @@ def test_a_number_the_constructor_iterates_on_self_becomes_a_tuple(tmp_path, sha
     (unit,) = report.units
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "input_resolution=(" in unit.spec["init"], unit.spec
+
+
+HEAD_WRAPPER = '''\
+import torch
+from torch import nn
+
+
+class MultiCropWrapper(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        backbone.fc, backbone.head = nn.Identity(), nn.Identity()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, x):
+        return self.head(torch.cat([self.backbone(x), self.backbone(x * 2)]))
+'''
+
+
+def test_a_head_argument_is_a_module_not_a_head_count(tmp_path, shared_verifier):
+    """`MultiCropWrapper(backbone, head)` (DINO): `head` was guessed 2, as a number of attention heads."""
+    from tests.support.one_file import migrate_one_file
+
+    report, _ = migrate_one_file(tmp_path, "wrapper.py", HEAD_WRAPPER, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "head=__msagent_identity__()" in unit.spec["init"], unit.spec

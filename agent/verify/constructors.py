@@ -33,7 +33,7 @@ LINEAR = "__msagent_linear__"  # a model given to a wrapper (`Ema(model)`): a Li
 STAND_INS = (IDENTITY, FILLED, SEQUENCE, LINEAR)
 _MODEL_ARG = re.compile(r"^(model|base_model|wrapped_model|inner_model)$")
 _WRAPPED = re.compile(r"^([fgh]|fn|func|net|module|block|layer|sublayer|inner|body|transformer|encoder|backbone|"
-                      r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp)$")
+                      r"teacher|self_attn|src_attn|attn|attention|feed_forward|ff|ffn|mlp|head)$")
 
 
 class _Code(str):

@@ -37,3 +37,42 @@ def test_a_block_with_a_timestep_embedding_verifies(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "block.py", SOURCE, shared_verifier)
     units = assert_verified(report, ["ResBlock"])
     assert units["ResBlock"].spec["inputs"][0][1]["shape"] == [2, 64], units["ResBlock"].spec
+
+
+UNET = '''\
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(timesteps, dim, max_period=10000):
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
+    args = timesteps[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class TinyUNet(nn.Module):
+    def __init__(self, image_size, in_channels, model_channels):
+        super().__init__()
+        self.model_channels = model_channels
+        self.time_embed = nn.Sequential(nn.Linear(model_channels, 4 * model_channels), nn.SiLU())
+        self.emb_proj = nn.Linear(4 * model_channels, model_channels)
+        self.conv_in = nn.Conv2d(in_channels, model_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(model_channels, in_channels, 3, padding=1)
+
+    def forward(self, x, timesteps):
+        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
+        h = self.conv_in(x) + self.emb_proj(emb)[:, :, None, None]
+        return self.conv_out(torch.relu(h))
+'''
+
+
+def test_a_denoiser_gets_an_image_and_one_timestep_per_sample(tmp_path, shared_verifier):
+    """`forward(x, timesteps)` whose first child is the time embedding: x is the image its image_size and
+    in_channels describe, timesteps one integer step per sample."""
+    report, _ = migrate_one_file(tmp_path, "unet.py", UNET, shared_verifier)
+    units = assert_verified(report, ["TinyUNet"])
+    x, steps = units["TinyUNet"].spec["inputs"][0]
+    assert len(x["shape"]) == 4 and steps["shape"] == [2] and steps["dtype"] == "int64", units["TinyUNet"].spec

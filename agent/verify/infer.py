@@ -32,6 +32,8 @@ _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
 _ELAPSED = re.compile(r"^(ts|dt|timespans?|elapsed(_times?)?|delta_t|time_deltas?)$")
+_TIMESTEPS = re.compile(r"^(timesteps?|t|time_?steps?|noise_levels?)$")  # a diffusion model's step per sample
+_IMAGE_ARG = re.compile(r"^(x|img|image|images|inputs?|pixel_values|x_t|x_noisy|noisy)$")
 _CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
 # one number per sample, last: a diffusion timestep embedding (`x[:, None] * freqs[None, :]`)
@@ -203,7 +205,7 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     images = _image_inputs(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):
-        if i == 0 and images and len(params) == 1:
+        if i == 0 and images and (len(params) == 1 or _IMAGE_ARG.match(p.name.lower())):
             clips = _clips(images, _rank(kinds.get(p.name)), hints or {})
             per_arg.append([*_token_grid_inputs(hints or {}), *clips, *images,
                             *(_layer_inputs(layers[0], hints) if layers else [])])
@@ -276,6 +278,8 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         return [{"value": {}}]
     if i > 0 and _ELAPSED.search(name):  # a continuous-time cell's step: one elapsed time per sample
         return [{**_f((B1,)), "low": 0.0, "high": 1.0}]
+    if i > 0 and _TIMESTEPS.search(name):  # `forward(x, timesteps)`: one diffusion step per sample, an integer
+        return [_i((B1,), 10), {**_f((B1,)), "low": 0.0, "high": 1.0}]
     if i > 0 and _LENGTHS.search(name):  # each sequence's length, within the shorter trial size
         return [dict(_i((B1,), 7), low=1)]
     if i > 0 and _ADJACENCY.search(name):  # a graph's (nodes x nodes) matrix, nodes = batch

@@ -161,6 +161,7 @@ class ComplexRules:
         return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=call, semicolon=updated.semicolon)
 
     def leave_BinaryOperation(self, original: cst.BinaryOperation, updated: cst.BinaryOperation):
+        updated = self.numpy_scalar_operands(original, updated) or updated  # rules/numpy_scalars.py
         return self._complex_arithmetic(original, updated) or updated
 
     @rewrite("complex-arithmetic-by-parts")

@@ -30,6 +30,7 @@ from agent.rules.calls import MS_NAME, code, helper_name
 from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
+from agent.rules.numpy_scalars import NumpyScalarRules
 from agent.rules.fallback_imports import FallbackImportRules
 from agent.rules.packed_sequences import PackedSequenceRules
 from agent.rules.imports import ImportPlan
@@ -65,7 +66,7 @@ class RulesResult:
 
 
 class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules, ComplexRules, PackedSequenceRules,
-                FallbackImportRules, Transformer):
+                FallbackImportRules, NumpyScalarRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):

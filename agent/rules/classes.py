@@ -35,7 +35,9 @@ class ClassRules:
         return True
 
     def leave_ClassDef(self, original, updated):
-        self.classes.pop()
+        facts = self.classes.pop()
+        if facts.autograd and _checkpoints(original):
+            updated = self._recomputed(updated)
         base = self.layer_bases.pop()
         if base is not None and not any(isinstance(s, cst.FunctionDef) and s.name.value == "__init__"
                                         for s in updated.body.body):
@@ -62,6 +64,17 @@ class ClassRules:
         if at < len(body) - 1:
             body[at + 1] = body[at + 1].with_changes(leading_lines=[cst.EmptyLine(indent=False), *body[at + 1].leading_lines])
         return updated.with_changes(body=updated.body.with_changes(body=body))
+
+    @rewrite("checkpointing-function-differentiates-forward")
+    def _recomputed(self, updated: cst.ClassDef) -> cst.ClassDef:
+        """An autograd Function that only checkpoints (forward runs a function under no_grad, backward reruns
+        it under enable_grad and calls torch.autograd.grad: the function's own gradient, guided-diffusion's and
+        latent diffusion's CheckpointFunction) derives from `_MsRecompute`: MindSpore differentiates forward
+        itself, with its no-gradient blocks lifted for the call; backward is left as written, never called."""
+        self.add_helper(RECOMPUTE)
+        bases = [b.with_changes(value=cst.Name("_MsRecompute")) if isinstance(b.value, cst.Name)
+                 and b.value.value == "_MsFunction" else b for b in updated.bases]
+        return updated.with_changes(bases=bases)
 
     @rewrite("generic-data-bases-are-plain")
     def _plain_generic_bases(self, original, updated):
@@ -147,6 +160,32 @@ class ClassRules:
 
 
 _AUTOGRAD_FUNCTION = {"torch.autograd.Function", "torch.autograd.function.Function"}
+RECOMPUTE = '''class _MsRecompute:
+    """A torch.autograd.Function that only checkpoints: its forward runs a function without gradients, its
+    backward reruns it and differentiates it. MindSpore differentiates forward itself, its no-gradient blocks
+    lifted for the call (`apply` runs forward with mindspore._no_grad a no-op): the same gradient."""
+
+    class Ctx:
+        def save_for_backward(self, *tensors):
+            self.saved_tensors = tensors
+
+    @classmethod
+    def apply(cls, *args):
+        import contextlib
+
+        saved, mindspore._no_grad = mindspore._no_grad, contextlib.nullcontext
+        try:
+            return cls.forward(_MsRecompute.Ctx(), *args)
+        finally:
+            mindspore._no_grad = saved
+'''
+
+
+def _checkpoints(node: cst.ClassDef) -> bool:
+    """NODE's forward runs under no_grad and its backward calls autograd.grad after enabling gradients."""
+    methods = {s.name.value: _code(s) for s in node.body.body if isinstance(s, cst.FunctionDef)}
+    forward, backward = methods.get("forward", ""), methods.get("backward", "")
+    return "no_grad" in forward and "autograd.grad(" in backward and "enable_grad" in backward
 
 
 @rewrite("layer-subclass-resets")

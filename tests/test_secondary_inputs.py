@@ -76,3 +76,29 @@ def test_a_denoiser_gets_an_image_and_one_timestep_per_sample(tmp_path, shared_v
     units = assert_verified(report, ["TinyUNet"])
     x, steps = units["TinyUNet"].spec["inputs"][0]
     assert len(x["shape"]) == 4 and steps["shape"] == [2] and steps["dtype"] == "int64", units["TinyUNet"].spec
+
+
+EMBEDDING = '''\
+import math
+
+import torch
+
+
+def timestep_embedding(timesteps, dim, max_period=10000):
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
+    args = timesteps[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+'''
+
+
+def test_a_timestep_embedding_function_gets_steps_and_a_width(tmp_path, shared_verifier):
+    """`dim` sizes an arange through `half = dim // 2` (an integer, not an axis), `timesteps` is one step
+    per sample (its name held `eps`: it was guessed 1e-05)."""
+    from agent.verify.name_guesses import guess_value
+
+    assert guess_value("timesteps") is not 1e-5 and guess_value("layer_norm_eps") == 1e-5
+    report, _ = migrate_one_file(tmp_path, "embedding.py", EMBEDDING, shared_verifier)
+    units = assert_verified(report, ["timestep_embedding"], level=None)
+    steps, dim = units["timestep_embedding"].spec["inputs"][0]
+    assert steps["shape"] == [2] and isinstance(dim["value"], int) and dim["value"] > 0, units["timestep_embedding"].spec

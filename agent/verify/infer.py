@@ -32,7 +32,7 @@ _ADJACENCY = re.compile(r"^(adj|adjacency|adj_?mat(rix)?|a_hat|adj_norm|norm_adj
 _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
 _ELAPSED = re.compile(r"^(ts|dt|timespans?|elapsed(_times?)?|delta_t|time_deltas?)$")
-_TIMESTEPS = re.compile(r"^(timesteps?|t|time_?steps?|noise_levels?)$")  # a diffusion model's step per sample
+_TIMESTEPS = re.compile(r"^(timesteps?|time_?steps?|noise_levels?)$")  # a diffusion model's step per sample
 _IMAGE_ARG = re.compile(r"^(x|img|image|images|inputs?|pixel_values|x_t|x_noisy|noisy)$")
 _CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
@@ -393,6 +393,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 kind = kinds.get(p.name)
                 if _DEVICE.search(low):
                     args.append({"value": "cpu"})
+                elif _TIMESTEPS.search(low) and kind != usage.INT:  # one diffusion step per sample
+                    args.append(_i((B1,), 10))
                 elif kind == usage.INT:
                     args.append(dict(COUNT))
                 elif kind == usage.SHAPE:

@@ -7,7 +7,7 @@ import re
 
 _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in [
     (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*|\w*pdrop)$", 0.0),
-    (r"eps|epsilon", 1e-5),
+    (r"(^|_)(eps|epsilon)($|_)", 1e-5),  # not `timesteps`
     (r"heads$|n_head|num_head|nhead|_head$", 2),  # `head` alone is a module (a projection head)
     (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
     (r"classes|num_labels|n_class|nclass", 10),

@@ -126,10 +126,14 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
     """(parameter, kind) pairs of one parsed function definition (cached: the tree is the file's)."""
     params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]} - {"self", "cls"}
     kinds: dict[str, str] = {}
+    derived = _arithmetic_locals(func, params)  # `half = dim // 2`: half -> {dim}
 
     def mark(node, kind: str) -> None:
         if isinstance(node, ast.Name) and node.id in params:
             kinds.setdefault(node.id, kind)
+        elif isinstance(node, ast.Name) and kind == INT:  # a size computed from parameters: they are integers
+            for p in derived.get(node.id, ()):
+                kinds.setdefault(p, INT)
 
     for node in ast.walk(func):  # breadth first: `len(p) == 3` is seen before the `len(p)` inside it
         if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
@@ -231,3 +235,19 @@ def consuming_layers(fn) -> dict[str, str]:
 def _self_call(node) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
         isinstance(node.func.value, ast.Name) and node.func.value.id == "self"
+
+
+def _arithmetic_locals(func: ast.AST, params: set[str]) -> dict[str, set[str]]:
+    """{local name: the parameters it is computed from} for locals assigned arithmetic over parameters and
+    numbers only (`half = dim // 2`)."""
+    out: dict[str, set[str]] = {}
+    for node in ast.walk(func):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        parts = list(ast.walk(node.value))
+        if all(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.operator, ast.unaryop, ast.Load))
+               for n in parts) and isinstance(node.value, (ast.BinOp, ast.UnaryOp)):
+            used = {n.id for n in parts if isinstance(n, ast.Name)}
+            if used and used <= params | set(out):
+                out[node.targets[0].id] = {p for u in used for p in ({u} if u in params else out[u])}
+    return out

@@ -1,7 +1,7 @@
 """A repo call whose inner constructor's arguments came through **kwargs (`Wrapper(Model(**model_kwargs),
 pad=0)`) becomes the spec `Wrapper(Model(), pad=0)`; torch says what the inner call misses, and those
 arguments are guessed inside it, not appended to the outer call. Real torch and MindSpore."""
-from agent.verify.spec_choice import _with_missing
+from agent.verify.constructors import with_missing as _with_missing
 from tests.support.one_file import migrate_files
 
 FILES = {

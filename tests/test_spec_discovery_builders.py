@@ -228,7 +228,7 @@ def test_a_factory_taking_only_keyword_arguments_is_a_unit(tmp_path, shared_veri
 def test_missing_names_are_guessed_once():
     """A builder that passes a name on under another (`enc_num_tokens`) still misses it after it was given:
     the guess is not repeated (a repeated keyword is a syntax error, not a spec)."""
-    from agent.verify.spec_choice import _with_missing
+    from agent.verify.constructors import with_missing as _with_missing
 
     missing = TypeError("Net.__init__() missing 2 required keyword-only arguments: 'num_tokens' and 'depth'")
     assert _with_missing("Net(dim=8)", missing) == "Net(dim=8, num_tokens=50, depth=2)"
@@ -236,7 +236,7 @@ def test_missing_names_are_guessed_once():
 
 
 def test_a_missing_name_no_guess_knows_is_a_size_unless_it_names_an_object():
-    from agent.verify.spec_choice import _with_missing
+    from agent.verify.constructors import with_missing as _with_missing
 
     missing = TypeError("Mixer() missing 2 required keyword-only arguments: 'depth' and 'segments'")
     assert _with_missing("Mixer(dim=8)", missing) == "Mixer(dim=8, depth=2, segments=8)"

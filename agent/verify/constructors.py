@@ -370,3 +370,42 @@ def keyword_only_defaults(obj):
         if needed:
             object.__setattr__(obj, name, functools.partial(fn, **needed))
     return obj
+
+
+_MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
+
+
+def with_missing(call: str | None, exc: TypeError) -> str | None:
+    """CALL with the arguments a TypeError says are missing added as guessed keywords, when all are guessable."""
+    found = _MISSING_ARGS.search(str(exc))
+    if call is None or not found:
+        return None
+    names = re.findall(r"'(\w+)'", found.group(1))
+    guesses = {n: guess_value(n.lower()) for n in names}
+    # a name no guess knows is a size, as for constructors (`segments`), unless it names an object
+    guesses = {n: 8 if v is inspect.Parameter.empty and not names_object(n) else v
+               for n, v in guesses.items()}
+    start, end = _callee_span(call, str(exc))  # the call the error is about: the outer one or one inside it
+    if not names or any(v is inspect.Parameter.empty for v in guesses.values()) \
+            or any(re.search(rf"\b{n}=", call[start:end]) for n in names):  # given, and not passed on under that name
+        return None
+    extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
+    head = call[:end]
+    return f"{head}{'' if head.endswith('(') else ', '}{extra}{call[end:]}"
+
+
+def _callee_span(call: str, message: str) -> tuple[int, int]:
+    """(start, end) of the arguments of the call in CALL that MESSAGE says misses arguments (`PerformerLM.__init__()
+    missing ...` inside `AutoregressiveWrapper(PerformerLM(), pad_value=0)`): the first call of that name after
+    the outer one, else the outer call; END is its closing parenthesis."""
+    outer = (call.index("(") + 1, len(call) - 1)
+    named = re.search(r"(\w+)(?:\.__init__)?\(\) missing", message)
+    inner = re.search(rf"\b{named.group(1)}\(", call[outer[0]:]) if named else None
+    if inner is None:
+        return outer
+    depth, i = 0, outer[0] + inner.end() - 1
+    for j in range(i, len(call)):
+        depth += {"(": 1, ")": -1}.get(call[j], 0)
+        if depth == 0:
+            return i + 1, j
+    return outer

@@ -95,3 +95,15 @@ def einops_inputs(m, hints: dict) -> list[dict]:
     if len(shape) < 2:
         return []
     return [floats((B1, *shape[1:]))]
+
+
+def halved(inputs: list[dict]) -> list[dict] | None:
+    """INPUTS with the spatial axes (past batch and channels) of every image or volume halved, each at least 4
+    after; None when none can be."""
+    out, changed = [], False
+    for x in inputs:
+        shape = x.get("shape") if isinstance(x, dict) else None
+        if shape and len(shape) >= 4 and all(n >= 8 for n in shape[2:]):
+            x, changed = dict(x, shape=[*shape[:2], *(n // 2 for n in shape[2:])]), True
+        out.append(x)
+    return out if changed else None

@@ -20,6 +20,7 @@ from functools import partial
 import numpy as np
 
 from agent.verify import config_objects, constructors, examples, infer, init_sizes, parents, shape_fix
+from agent.verify.input_shapes import halved
 from agent.verify.inputs import calibration_inputs, is_stand_in, make_arrays, shapes
 from agent.verify.loader import RepoImporter
 from agent.verify.weights import BLOWN_UP, batchnorms, calibrate_batchnorm, perturb_constants, seed_torch
@@ -108,6 +109,7 @@ def run_torch(obj, args):
         return obj(*args)
 
 
+SLOW_FORWARD = 1.0  # seconds of a guessed input's torch forward past which smaller inputs are tried first
 MAX_FIXES = 3  # inputs corrected from torch's errors per constructor call (see shape_fix)
 
 
@@ -197,6 +199,15 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     if share < least:
                         fallback, least = (obj, spec, init_text, first, outputs), share
                     continue
+                if not spec.get("inputs") and outputs[0][1] > SLOW_FORWARD and (smaller := halved(first)):
+                    # a guessed size torch needs seconds for runs minutes on MindSpore's CPU kernels (a decoder
+                    # fed its latent at image size): smaller first; this one if nothing else runs
+                    choice.tried.append(f"{init_text or unit['name']} on {shapes(first)}: {outputs[0][1]:.1f} s "
+                                        "on torch, smaller inputs tried first")
+                    queue.insert(0, smaller)
+                    if fallback is None or least > 0.0:  # slow beats outputs outside the domain
+                        fallback, least = (obj, spec, init_text, first, outputs), 0.0
+                    continue
                 return _accept(choice, pt_imp, obj, spec, init_text, first, outputs, seed, as_trial, is_module, calibrate)
     if fallback is not None:
         return _accept(choice, pt_imp, *fallback, seed, as_trial, is_module, calibrate)
@@ -222,7 +233,7 @@ def _run_first(pt_imp, unit, obj, first: list[dict], call: str | None, seed: int
     try:
         return [_timed_run(pt_imp, obj, make_arrays(first, seed, 0))], call, None
     except TypeError as exc:
-        call = _with_missing(call, exc) if not is_module else None
+        call = constructors.with_missing(call, exc) if not is_module else None
         if call is None:
             return None, None, exc
         try:
@@ -377,7 +388,7 @@ def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
         try:
             return constructors.keyword_only_defaults(evaluate(pt_imp, unit["module"], init_text)), init_text
         except TypeError as exc:
-            again = _with_missing(init_text, exc) if guessed else None
+            again = constructors.with_missing(init_text, exc) if guessed else None
             if again is None:
                 raise
             init_text = again
@@ -385,45 +396,6 @@ def _build(pt_imp, unit, init_text, pt_obj, guessed: bool):
 
 
 _GUESSED_STRIDE = re.compile(r"(?<=\bstride)=1\b")
-_MISSING_ARGS = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
-
-
-def _with_missing(call: str | None, exc: TypeError) -> str | None:
-    """CALL with the arguments a TypeError says are missing added as guessed keywords, when all are guessable."""
-    found = _MISSING_ARGS.search(str(exc))
-    if call is None or not found:
-        return None
-    names = re.findall(r"'(\w+)'", found.group(1))
-    guesses = {n: constructors.guess_value(n.lower()) for n in names}
-    # a name no guess knows is a size, as for constructors (`segments`), unless it names an object
-    guesses = {n: 8 if v is inspect.Parameter.empty and not constructors.names_object(n) else v
-               for n, v in guesses.items()}
-    start, end = _callee_span(call, str(exc))  # the call the error is about: the outer one or one inside it
-    if not names or any(v is inspect.Parameter.empty for v in guesses.values()) \
-            or any(re.search(rf"\b{n}=", call[start:end]) for n in names):  # given, and not passed on under that name
-        return None
-    extra = ", ".join(f"{k}={v!r}" for k, v in guesses.items())
-    head = call[:end]
-    return f"{head}{'' if head.endswith('(') else ', '}{extra}{call[end:]}"
-
-
-def _callee_span(call: str, message: str) -> tuple[int, int]:
-    """(start, end) of the arguments of the call in CALL that MESSAGE says misses arguments (`PerformerLM.__init__()
-    missing ...` inside `AutoregressiveWrapper(PerformerLM(), pad_value=0)`): the first call of that name after
-    the outer one, else the outer call; END is its closing parenthesis."""
-    outer = (call.index("(") + 1, len(call) - 1)
-    named = re.search(r"(\w+)(?:\.__init__)?\(\) missing", message)
-    inner = re.search(rf"\b{named.group(1)}\(", call[outer[0]:]) if named else None
-    if inner is None:
-        return outer
-    depth, i = 0, outer[0] + inner.end() - 1
-    for j in range(i, len(call)):
-        depth += {"(": 1, ")": -1}.get(call[j], 0)
-        if depth == 0:
-            return i + 1, j
-    return outer
-
-
 def is_random(pt_imp, choice: SpecChoice, seed: int) -> bool:
     """Whether the unit CHOICE accepted (chosen with as_trial) gives other outputs under another torch
     seed on the first trial's inputs (see `_differs_on_rerun`)."""

@@ -365,9 +365,11 @@ def test_secrets_are_not_visible(attack):
 
 
 def test_file_whose_import_fails_has_no_verified_unit(attack):
+    # the statement fails in the torch original too: nothing could be checked, and the report says where
     unit = attack["units"]["FineUnit"]
-    assert _failed(unit) and unit["failure"] == "import", unit["reason"]
-    assert "broken_import.py:" in unit["reason"] and "KeyError" in unit["reason"]
+    assert unit["status"] == "not-exercised" and unit["failure"] == "import", unit["reason"]
+    assert "torch original does not import either: pkg/broken_import.py" in unit["reason"]
+    assert "KeyError" in unit["reason"]
 
 
 def test_repo_config_does_not_choose_the_llm_endpoint(attack, llm_trap):

@@ -162,31 +162,7 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             if callee in _LAYER_SIZES:  # `nn.Conv2d(inp, oup, 1)` in a builder: channel counts
                 for a in node.args:
                     mark(a, INT)
-            if callee in _SIZE_ARGS:
-                for kw in node.keywords:  # `torch.linspace(-1., 1., steps=h)`
-                    if kw.arg in ("steps", "end", "size"):
-                        mark(kw.value, INT)
-                for a in node.args[_SIZE_ARGS[callee]:]:
-                    mark(a, INT)
-                    if isinstance(a, ast.BinOp):  # arange(size - 1), view(n * n, -1)
-                        mark(a.left, INT)
-                        mark(a.right, INT)
-            if callee == "pad" and len(node.args) > 1 and isinstance(node.args[1], (ast.Tuple, ast.List)):
-                for a in node.args[1].elts:  # F.pad(t, (0, 0, amount, -amount)): padding amounts
-                    mark(a.operand if isinstance(a, ast.UnaryOp) else a, INT)
-                    if isinstance(a, ast.BinOp):  # F.pad(t, (0, length - t.shape[-1])): a target length
-                        mark(a.left, INT)
-                        mark(a.right, INT)
-            if callee in _INDEX_ARGS:
-                pos, kind = _INDEX_ARGS[callee], VECTOR_INDEX if callee in _VECTOR_INDEX else INDEX
-                if pos < len(node.args):
-                    mark(node.args[pos], kind)
-                for kw in node.keywords:
-                    if kw.arg in ("index", "indices"):
-                        mark(kw.value, kind)
-            for kw in node.keywords:
-                if kw.arg is None:  # `self.f(x, **f_args)`
-                    mark(kw.value, MAPPING)
+            _mark_call_arguments(node, callee, mark)
         elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
             names = node.targets[0].elts
             spread = _spread_shape(names, node.value)
@@ -251,3 +227,31 @@ def _arithmetic_locals(func: ast.AST, params: set[str]) -> dict[str, set[str]]:
             if used and used <= params | set(out):
                 out[node.targets[0].id] = {p for u in used for p in ({u} if u in params else out[u])}
     return out
+
+def _mark_call_arguments(node: ast.Call, callee, mark) -> None:
+    """The kinds a call's arguments take from the callee: sizes, padding amounts, indices, spread keywords."""
+    if callee in _SIZE_ARGS:
+        for kw in node.keywords:  # `torch.linspace(-1., 1., steps=h)`
+            if kw.arg in ("steps", "end", "size"):
+                mark(kw.value, INT)
+        for a in node.args[_SIZE_ARGS[callee]:]:
+            mark(a, INT)
+            if isinstance(a, ast.BinOp):  # arange(size - 1), view(n * n, -1)
+                mark(a.left, INT)
+                mark(a.right, INT)
+    if callee == "pad" and len(node.args) > 1 and isinstance(node.args[1], (ast.Tuple, ast.List)):
+        for a in node.args[1].elts:  # F.pad(t, (0, 0, amount, -amount)): padding amounts
+            mark(a.operand if isinstance(a, ast.UnaryOp) else a, INT)
+            if isinstance(a, ast.BinOp):  # F.pad(t, (0, length - t.shape[-1])): a target length
+                mark(a.left, INT)
+                mark(a.right, INT)
+    if callee in _INDEX_ARGS:
+        pos, kind = _INDEX_ARGS[callee], VECTOR_INDEX if callee in _VECTOR_INDEX else INDEX
+        if pos < len(node.args):
+            mark(node.args[pos], kind)
+        for kw in node.keywords:
+            if kw.arg in ("index", "indices"):
+                mark(kw.value, kind)
+    for kw in node.keywords:
+        if kw.arg is None:  # `self.f(x, **f_args)`
+            mark(kw.value, MAPPING)

@@ -102,3 +102,32 @@ def test_a_timestep_embedding_function_gets_steps_and_a_width(tmp_path, shared_v
     units = assert_verified(report, ["timestep_embedding"], level=None)
     steps, dim = units["timestep_embedding"].spec["inputs"][0]
     assert steps["shape"] == [2] and isinstance(dim["value"], int) and dim["value"] > 0, units["timestep_embedding"].spec
+
+
+QUANTIZER = '''\
+import torch
+from torch import nn
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, n_e, e_dim, beta):
+        super().__init__()
+        self.n_e, self.e_dim, self.beta = n_e, e_dim, beta
+        self.embedding = nn.Embedding(self.n_e, self.e_dim)
+
+    def forward(self, z):
+        z = z.permute(0, 2, 3, 1).contiguous()
+        flat = z.view(-1, self.e_dim)
+        d = torch.sum(flat ** 2, dim=1, keepdim=True) + torch.sum(self.embedding.weight ** 2, dim=1) - \\
+            2 * torch.matmul(flat, self.embedding.weight.t())
+        z_q = self.embedding(torch.argmin(d, dim=1)).view(z.shape)
+        loss = torch.mean((z_q.detach() - z) ** 2) + self.beta * torch.mean((z_q - z.detach()) ** 2)
+        return (z + (z_q - z).detach()).permute(0, 3, 1, 2).contiguous(), loss
+'''
+
+
+def test_a_permuted_input_has_as_many_axes_as_the_permutation(tmp_path, shared_verifier):
+    """`z.permute(0, 2, 3, 1)` (a VQ-VAE quantizer): z is a feature map, not the Embedding's token ids."""
+    report, _ = migrate_one_file(tmp_path, "quantize.py", QUANTIZER, shared_verifier)
+    units = assert_verified(report, ["VectorQuantizer"])
+    assert len(units["VectorQuantizer"].spec["inputs"][0][0]["shape"]) == 4, units["VectorQuantizer"].spec

@@ -159,6 +159,8 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             rank = _einops_rank(callee, node.args)
             if rank:  # `rearrange(pos, 'b i c -> b i 1 c')`: pos has three axes
                 mark(node.args[0], RANK + str(rank))
+            if callee == "permute" and len(node.args) > 1 and all(isinstance(a, ast.Constant) for a in node.args):
+                mark(node.func.value, RANK + str(len(node.args)))  # `z.permute(0, 2, 3, 1)`: z has four axes
             if callee in _LAYER_SIZES:  # `nn.Conv2d(inp, oup, 1)` in a builder: channel counts
                 for a in node.args:
                     mark(a, INT)

@@ -131,3 +131,36 @@ def test_a_permuted_input_has_as_many_axes_as_the_permutation(tmp_path, shared_v
     report, _ = migrate_one_file(tmp_path, "quantize.py", QUANTIZER, shared_verifier)
     units = assert_verified(report, ["VectorQuantizer"])
     assert len(units["VectorQuantizer"].spec["inputs"][0][0]["shape"]) == 4, units["VectorQuantizer"].spec
+
+
+QKV = '''\
+import math
+
+import torch
+from torch import nn
+
+
+class QKVAttention(nn.Module):
+    def __init__(self, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+
+    def forward(self, qkv):
+        bs, width, length = qkv.shape
+        assert width % (3 * self.n_heads) == 0
+        ch = width // (3 * self.n_heads)
+        q, k, v = qkv.chunk(3, dim=1)
+        scale = 1 / math.sqrt(math.sqrt(ch))
+        weight = torch.einsum("bct,bcs->bts", (q * scale).view(bs * self.n_heads, ch, length),
+                              (k * scale).view(bs * self.n_heads, ch, length))
+        weight = torch.softmax(weight, dim=-1)
+        return torch.einsum("bts,bcs->bct", weight, v.reshape(bs * self.n_heads, ch, length)).reshape(bs, -1, length)
+'''
+
+
+def test_a_bare_assertion_gets_sizes_with_more_divisors(tmp_path, shared_verifier):
+    """`assert width % (3 * self.n_heads) == 0` says nothing: a guessed 8 becomes 24 (divisible by 2, 3, 4,
+    6, 8 and 12) once."""
+    report, _ = migrate_one_file(tmp_path, "qkv.py", QKV, shared_verifier)
+    units = assert_verified(report, ["QKVAttention"])
+    assert units["QKVAttention"].spec["inputs"][0][0]["shape"][1] == 24, units["QKVAttention"].spec

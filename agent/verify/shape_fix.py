@@ -47,6 +47,10 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     """INPUTS (input descriptors: shape, dtype, _vary) changed as ERROR asks, or None when it says nothing
     usable. A size fixed by the model stops varying between the two trial sizes."""
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
+    if not error.strip():  # a bare `assert width % (3 * self.n_heads) == 0`: sizes with more divisors
+        widened = [dict(d, shape=[d["shape"][0], *(24 if n == 8 else n for n in d["shape"][1:])]) if i in floats
+                   else d for i, d in enumerate(inputs)]
+        return widened if widened != inputs else None
     if m := _PADDED.search(error):  # a 1-d window (an STFT's kernel) longer than the signal
         return _longer_signal(inputs, floats, int(m.group(2)))
     if m := _REFLECT.search(error):  # reflect padding needs more samples than it pads

@@ -129,3 +129,31 @@ def test_an_original_that_exits_on_a_guessed_argument_is_not_exercised(tmp_path,
     units = {u.name: u for u in report.units}
     assert units["attach_head"].status == "not-exercised" and "SystemExit" in units["attach_head"].reason
     assert units["Scale"].status == "verified-by-rules", units["Scale"].reason
+
+
+BETWEEN_IMPORTS = '''\
+import torch
+torch.autograd.set_detect_anomaly(True)
+import torch.nn as nn
+import numpy as np
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x) * np.float32(2.0)
+'''
+
+
+def test_a_setting_between_the_imports_has_its_helper_above_it(tmp_path, shared_verifier):
+    """NeRF's helpers file calls `torch.autograd.set_detect_anomaly(True)` between its imports: the helper that
+    call became was defined after the last import, below its call, and the file did not import."""
+    from tests.support.one_file import migrate_one_file
+
+    report, text = migrate_one_file(tmp_path, "helpers.py", BETWEEN_IMPORTS, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert text.index("def _ms_no_setting") < text.index("_ms_no_setting(True)")

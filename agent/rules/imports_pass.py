@@ -251,6 +251,14 @@ def _insert_after_imports(module: cst.Module, stmts: list, assignments: list = (
             last = i
         elif not isinstance(stmt, (cst.SimpleStatementLine, cst.Try, cst.If)):
             break  # the first definition: the imports before it (past `__all__ = [...]`, guarded imports) bind the names helpers use
+    defined = {s.name.value for s in stmts if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
+    for i, stmt in enumerate(body[:last + 1]):  # a call between the imports (`torch.set_num_threads(2)` made
+        # a helper's call) needs the helpers above it
+        if not (isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom))
+                                                                  for s in stmt.body)) \
+                and any(re.search(rf"\b{n}\b", module.code_for_node(stmt)) for n in defined):
+            last = i - 1
+            break
     spaced = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in stmts]
     if assignments:
         first = assignments[0]

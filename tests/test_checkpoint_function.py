@@ -65,3 +65,15 @@ def test_a_checkpointed_block_verifies_at_the_gradient_level(tmp_path, shared_ve
     report, text = migrate_one_file(tmp_path, "attention.py", SOURCE, shared_verifier)
     assert_verified(report, ["AttentionBlock"])
     assert "class CheckpointFunction(_MsRecompute)" in text
+
+
+def test_a_backward_that_fails_in_torch_itself_leaves_the_gradient_level_not_run(tmp_path, shared_verifier):
+    """Latent diffusion checkpoints `(x, context)` with context None: the torch original's own backward calls
+    `None.detach()` (an AttributeError). Its forward is compared; the gradient level says torch raises."""
+    source = SOURCE.replace("return checkpoint(self._forward, (x,), self.parameters(), True)",
+                            "return checkpoint(self._forward, (x, None), self.parameters(), True)")
+    source = source.replace("def _forward(self, x):", "def _forward(self, x, context=None):")
+    report, _ = migrate_one_file(tmp_path, "attention.py", source, shared_verifier)
+    units = assert_verified(report, ["AttentionBlock"], level=None)
+    grad = units["AttentionBlock"].levels["grad"]
+    assert grad["status"] == "not-run" and "the torch original raises in its backward pass" in grad["reason"], grad

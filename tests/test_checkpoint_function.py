@@ -77,3 +77,15 @@ def test_a_backward_that_fails_in_torch_itself_leaves_the_gradient_level_not_run
     units = assert_verified(report, ["AttentionBlock"], level=None)
     grad = units["AttentionBlock"].levels["grad"]
     assert grad["status"] == "not-run" and "the torch original raises in its backward pass" in grad["reason"], grad
+
+
+def test_a_no_grad_block_inside_the_checkpointed_function_still_stops_gradients(tmp_path, shared_verifier):
+    """Only forward's own no_grad is lifted: one inside the function it runs (a scale computed without
+    gradients) keeps stopping them, as in torch's recomputation."""
+    source = SOURCE.replace("        return (x + self.proj(h)).reshape(b, c, *spatial)",
+                            "        with torch.no_grad():\n"
+                            "            scale = h.abs().mean() + 1.0\n"
+                            "        return (x + self.proj(h) * scale).reshape(b, c, *spatial)")
+    assert "scale = h.abs()" in source
+    report, _ = migrate_one_file(tmp_path, "attention.py", source, shared_verifier)
+    assert_verified(report, ["AttentionBlock"])

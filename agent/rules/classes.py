@@ -162,8 +162,9 @@ class ClassRules:
 _AUTOGRAD_FUNCTION = {"torch.autograd.Function", "torch.autograd.function.Function"}
 RECOMPUTE = '''class _MsRecompute:
     """A torch.autograd.Function that only checkpoints: its forward runs a function without gradients, its
-    backward reruns it and differentiates it. MindSpore differentiates forward itself, its no-gradient blocks
-    lifted for the call (`apply` runs forward with mindspore._no_grad a no-op): the same gradient."""
+    backward reruns it and differentiates it. MindSpore differentiates forward itself, forward's own
+    no-gradient block lifted for the call (the first one it enters; those inside the function it runs stay):
+    the same gradient."""
 
     class Ctx:
         def save_for_backward(self, *tensors):
@@ -173,7 +174,13 @@ RECOMPUTE = '''class _MsRecompute:
     def apply(cls, *args):
         import contextlib
 
-        saved, mindspore._no_grad = mindspore._no_grad, contextlib.nullcontext
+        saved = mindspore._no_grad
+
+        def lifted(*a, **k):
+            mindspore._no_grad = saved  # once: a block inside the function still stops gradients
+            return contextlib.nullcontext()
+
+        mindspore._no_grad = lifted
         try:
             return cls.forward(_MsRecompute.Ctx(), *args)
         finally:

@@ -21,6 +21,9 @@ from agent.verify.constructors import FRACTION, states_fraction
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
                         r"dimension (\d+)")
 _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+# `x.view(-1, 320)` before a Linear(320, ...): the map reaching it is smaller or larger than the one it was written for
+_FLATTEN = re.compile(r"shape '\[-1, (\d+)\]' is invalid for input of size (\d+)")
+_SIDES = (8, 12, 16, 24, 28, 32, 48, 64, 96, 128, 224)  # image sides tried, MNIST's 28 and CIFAR's 32 among them
 _CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
 _FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got input of size\s*\[([\d, ]+)\]")
 _INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
@@ -57,6 +60,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
     if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
         return _longer_signal(inputs, floats, None)
+    if m := _FLATTEN.search(error):  # a network written for one image size (MNIST's 28): the next side
+        return _next_side(inputs, floats, want=int(m.group(1)), total=int(m.group(2)))
     if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)
         for i in floats:
             shape = list(inputs[i]["shape"])
@@ -207,3 +212,22 @@ def _scaled_map(inputs: list[dict], floats: list[int], have: int, want: int):
 
 def _replace(inputs: list[dict], i: int, new: dict) -> list[dict]:
     return [new if j == i else d for j, d in enumerate(inputs)]
+
+
+def _next_side(inputs: list[dict], floats: list[int], want: int, total: int) -> list[dict] | None:
+    """The first image input at the next larger square side (the flattened map per sample, TOTAL over the
+    batch, is smaller than the WANT features the view asks for) or the next smaller one; its sides stop
+    varying between the trial sizes."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if len(shape) != 4 or not shape[0]:
+            continue
+        side = max(shape[2:])
+        grow = total / shape[0] < want
+        sides = [s for s in _SIDES if (s > side if grow else s < side)]
+        if not sides:
+            return None
+        new = sides[0] if grow else sides[-1]
+        return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [new, new],
+                                        _vary=[a for a in inputs[i].get("_vary", []) if a < 2]))
+    return None

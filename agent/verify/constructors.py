@@ -85,8 +85,8 @@ def named_inits(name: str, cls) -> list[str]:
     return inits
 
 
-def _string_choices(fn, names: list[str]) -> dict[str, str]:
-    """{parameter: the first string the function compares it with} for NAMES: `if mode == "sum"`,
+def _string_choices(fn, names: list[str]) -> dict[str, list[str]]:
+    """{parameter: the strings the function first compares it with} for NAMES: `if mode == "sum"`,
     `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""
     import ast
     import textwrap
@@ -97,7 +97,7 @@ def _string_choices(fn, names: list[str]) -> dict[str, str]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError, IndentationError):
         return {}
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
 
     def strings(node) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -118,7 +118,7 @@ def _string_choices(fn, names: list[str]) -> dict[str, str]:
             if isinstance(name_node, ast.Name) and name_node.id in names and name_node.id not in found:
                 words = strings(values)
                 if words:
-                    found[name_node.id] = words[0]
+                    found[name_node.id] = words
     return found
 
 
@@ -161,7 +161,7 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
                 guesses[k] = _Code(built)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
     choices = _string_choices(cls if inspect.isfunction(cls) else cls.__init__, unknown)
-    guesses.update(choices)  # `rnn_type in ['LSTM', 'GRU']`: the first choice the code names
+    guesses.update({k: words[0] for k, words in choices.items()})  # `rnn_type in ['LSTM', 'GRU']`: the first
     unknown = [k for k in unknown if k not in choices]
     if len(unknown) == 1 and len(required) == 1 and config_objects.CONFIG_PARAM.search(unknown[0].lower()):
         return config_objects.config_inits(name, cls, unknown[0])  # one config object: see config_objects
@@ -193,6 +193,9 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
         # or a Sequential the module walks (`for m in down_seq._modules.values()`)
         given = dict(guesses, **{k: _Code(stand_in) for k in sequences})
         inits.append(name + "(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")")
+    for k, words in choices.items():  # the other choices the code names, last (an LSTM whose state is a pair)
+        for word in words[1:3]:
+            inits.append(name + "(" + ", ".join(f"{a}={(word if a == k else v)!r}" for a, v in guesses.items()) + ")")
     return inits
 
 

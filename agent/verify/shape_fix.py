@@ -24,6 +24,7 @@ _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) a
 # `x.view(-1, 320)` before a Linear(320, ...): the map reaching it is smaller or larger than the one it was written for
 _FLATTEN = re.compile(r"shape '\[-1, (\d+)\]' is invalid for input of size (\d+)")
 _SIDES = (8, 12, 16, 24, 28, 32, 48, 64, 96, 128, 224)  # image sides tried, MNIST's 28 and CIFAR's 32 among them
+_HIDDEN = re.compile(r"Expected hidden size \(([\d, ]+)\), got \[([\d, ]+)\]")  # a recurrent layer's state
 _CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
 _FEATURES = re.compile(r"expected input with shape \[\*, ([\d, ]+)\], but got input of size\s*\[([\d, ]+)\]")
 _INDICES = re.compile(r"'indices' to have one of the following scalar types: Long, Int")
@@ -60,6 +61,12 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
     if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
         return _longer_signal(inputs, floats, None)
+    if m := _HIDDEN.search(error):  # the state a seq-first GRU wants: its shape as said, fixed between trials
+        want, got = ([int(x) for x in g.split(",") if x.strip()] for g in m.groups())
+        for i in floats:
+            if list(inputs[i]["shape"]) == got:
+                return _replace(inputs, i, dict(inputs[i], shape=want, _batch=[], _vary=[]))
+        return None
     if m := _FLATTEN.search(error):  # a network written for one image size (MNIST's 28): the next side
         return _next_side(inputs, floats, want=int(m.group(1)), total=int(m.group(2)))
     if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)

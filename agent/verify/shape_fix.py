@@ -52,9 +52,7 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     usable. A size fixed by the model stops varying between the two trial sizes."""
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
     if not error.strip():  # a bare `assert width % (3 * self.n_heads) == 0`: sizes with more divisors
-        widened = [dict(d, shape=[d["shape"][0], *(24 if n == 8 else n for n in d["shape"][1:])]) if i in floats
-                   else d for i, d in enumerate(inputs)]
-        return widened if widened != inputs else None
+        return _more_divisors(inputs, floats)
     if m := _PADDED.search(error):  # a 1-d window (an STFT's kernel) longer than the signal
         return _longer_signal(inputs, floats, int(m.group(2)))
     if m := _REFLECT.search(error):  # reflect padding needs more samples than it pads
@@ -62,11 +60,7 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
         return _longer_signal(inputs, floats, None)
     if m := _HIDDEN.search(error):  # the state a seq-first GRU wants: its shape as said, fixed between trials
-        want, got = ([int(x) for x in g.split(",") if x.strip()] for g in m.groups())
-        for i in floats:
-            if list(inputs[i]["shape"]) == got:
-                return _replace(inputs, i, dict(inputs[i], shape=want, _batch=[], _vary=[]))
-        return None
+        return _stated_state(inputs, floats, *([int(x) for x in g.split(",") if x.strip()] for g in m.groups()))
     if m := _FLATTEN.search(error):  # a network written for one image size (MNIST's 28): the next side
         return _next_side(inputs, floats, want=int(m.group(1)), total=int(m.group(2)))
     if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)
@@ -237,4 +231,19 @@ def _next_side(inputs: list[dict], floats: list[int], want: int, total: int) -> 
         new = sides[0] if grow else sides[-1]
         return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [new, new],
                                         _vary=[a for a in inputs[i].get("_vary", []) if a < 2]))
+    return None
+
+
+def _more_divisors(inputs: list[dict], floats: list[int]) -> list[dict] | None:
+    """The float inputs with each guessed 8 past the batch made 24 (divisible by 2, 3, 4, 6, 8 and 12), once."""
+    widened = [dict(d, shape=[d["shape"][0], *(24 if n == 8 else n for n in d["shape"][1:])]) if i in floats
+               else d for i, d in enumerate(inputs)]
+    return widened if widened != inputs else None
+
+
+def _stated_state(inputs: list[dict], floats: list[int], want: list[int], got: list[int]) -> list[dict] | None:
+    """The float input of shape GOT given the shape WANT torch's error states, the same at both trial sizes."""
+    for i in floats:
+        if list(inputs[i]["shape"]) == got:
+            return _replace(inputs, i, dict(inputs[i], shape=want, _batch=[], _vary=[]))
     return None

@@ -213,11 +213,21 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
     A KeyboardInterrupt still writes the (partial) reports, then propagates: units not reached are
     listed as not exercised, and the journal lets the next run resume after the last finished unit.
     """
-    from agent.repair.loop import UnitRunner  # imported here: keeps `agent.pipeline` light to import
-
     start = time.perf_counter()
     src, out = check_paths(src, out)
-    kb = load_kb(settings.kb_root)
+    head = None
+    if settings.verify and verifier is None and ray is None:
+        from agent.repair.lanes import HeadStart
+
+        head = HeadStart.begin(src, out, settings)  # the sides start while the rest loads and the rules run
+    try:
+        from agent.repair.loop import UnitRunner  # imported here: keeps `agent.pipeline` light to import
+
+        kb = load_kb(settings.kb_root)
+    except BaseException:
+        if head is not None:
+            head.discard()
+        raise
     report = Report(tool_version=__version__, source=str(src), output=str(out), device=settings.device,
                     level=settings.level, notes=list(settings.ignored_repo_settings))
     translated = Translated()
@@ -232,7 +242,7 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
         journal = Journal(out, fingerprint(translated, settings), fresh=settings.fresh)
         if settings.verify and translated.units:
             _verify_units(UnitRunner, src, out, kb, settings, translated, journal, report, progress, verifier,
-                          ray)
+                          ray, head)
         elif translated.units:
             report.units = [UnitRecord(file=u.file, name=u.name, kind=u.kind, status="not-exercised",
                                        reason="verification turned off") for u in translated.units]
@@ -256,13 +266,15 @@ def migrate(src: Path, out: Path, settings: MigrateSettings, progress=None, veri
             raise
         raise KeyboardInterrupt from exc
     finally:
+        if head is not None:
+            head.discard()
         report.finish(time.perf_counter() - start)
         write_reports(report, out)
     return report
 
 
 def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, journal: Journal, report: Report,
-                  progress, verifier, ray: str | None = None) -> None:
+                  progress, verifier, ray: str | None = None, head=None) -> None:
     """Verify every unit: those the journal holds are reused, the others run on `settings.jobs` lanes
     (a runner and a verifier each, in threads), one file's units on one lane in their order, so a file's
     held sessions stay warm. Results are journaled and reported here, in this thread, as they come;
@@ -284,9 +296,11 @@ def _verify_units(runner_cls, src, out, kb, settings, translated: Translated, jo
     try:
         try:
             if verifier is None:
-                from agent.repair.loop import lane_cpus, verifier_for
+                from agent.repair.lanes import lane_cpus, verifier_for
 
-                verifiers = [verifier_for(src, out, settings, lane_cpus(k, jobs)) for k in range(jobs)]
+                started = head.take(lane_cpus(0, jobs)) if head is not None else None  # see lanes.HeadStart
+                verifiers = [(k == 0 and started) or verifier_for(src, out, settings, lane_cpus(k, jobs))
+                             for k in range(jobs)]
             # the first lane's verifier starts here; the others start in their lanes while it works
             runners.append(runner_cls(src, out, kb, settings, translated, verifier=verifier or verifiers[0]))
         except DeviceUnavailable as exc:

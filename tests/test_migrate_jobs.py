@@ -271,7 +271,7 @@ def test_out_lock_lets_readers_share_and_a_writer_wait_for_them():
 
 
 def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp_path, monkeypatch):
-    import agent.repair.loop as loop
+    import agent.repair.lanes as lanes
     from agent.config import MigrateSettings
     from agent.pipeline import migrate as run_migration
     from agent.sandbox.process import WorkerStartError
@@ -281,7 +281,7 @@ def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp
     for rel, name in (("a.py", "One"), ("b.py", "Two"), ("c.py", "Three")):
         (src / rel).write_text(HEAD + block(name, MLP))
     made = []
-    real = loop.verifier_for
+    real = lanes.verifier_for
 
     def verifier_for(*args):
         v = real(*args)
@@ -292,7 +292,7 @@ def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp
         made.append(v)
         return v
 
-    monkeypatch.setattr(loop, "verifier_for", verifier_for)
+    monkeypatch.setattr(lanes, "verifier_for", verifier_for)
     report = run_migration(src, tmp_path / "out", MigrateSettings(jobs=2))
     assert len(made) == 2
     assert [(u.name, u.status) for u in report.units] == [("One", "verified-by-rules"), ("Two", "verified-by-rules"),
@@ -303,7 +303,7 @@ def test_a_lane_whose_verifier_does_not_start_leaves_its_files_to_the_others(tmp
 def test_lanes_get_disjoint_cores(monkeypatch):
     """A MindSpore side keeps a second thread busy: lanes pinned to cores of their own stop crowding
     each other. One lane stays unpinned; with more lanes than cores, lanes share."""
-    from agent.repair.loop import lane_cpus
+    from agent.repair.lanes import lane_cpus
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert lane_cpus(0, 1) is None

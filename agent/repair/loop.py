@@ -13,7 +13,6 @@ lock is let go), so no unit is ever judged on another unit's unfinished draft.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from types import MappingProxyType
 
 from agent.config import MigrateSettings
 from agent.kb.store import KB
+from agent.repair.lanes import verifier_for
 from agent.repair.llm_repair import make_llm, propose_spec
 from agent.repair.strategies import repairers_for
 from agent.repair.workspace import Workspace
@@ -123,21 +123,6 @@ class RunState:
         self.observed_units: dict[str, dict | None] = {}  # unit key -> its observe result (a torch failure)
         self.last_translation: dict[str, tuple] = {}  # rel -> (sites, text) of the rules' latest run on it
         self.stop = threading.Event()  # set when the run is interrupted: lanes end without verdicts
-
-
-def verifier_for(src: Path, out: Path, settings: MigrateSettings, cpus: list[int] | None = None) -> Verifier:
-    """The torch side sees SRC, the MindSpore side sees OUT; nothing else of this machine. CPUS: the
-    cores its processes may use (one lane of several)."""
-    return Verifier.for_repo(src, out, timeout_s=settings.unit_timeout_s, device=settings.device, cpus=cpus)
-
-
-def lane_cpus(lane: int, lanes: int) -> list[int] | None:
-    """The cores of LANE when LANES verify at once: this process's cores dealt out round-robin (one
-    lane: all of them, unpinned). With more lanes than cores, lanes share a core."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if lanes <= 1 or len(cores) < 2:
-        return None
-    return cores[lane::lanes] if lanes <= len(cores) else [cores[lane % len(cores)]]
 
 
 class UnitRunner:

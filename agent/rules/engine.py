@@ -31,6 +31,7 @@ from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
 from agent.rules.numpy_scalars import NumpyScalarRules
+from agent.rules.strided_slices import StridedSliceRules
 from agent.rules.fallback_imports import FallbackImportRules
 from agent.rules.packed_sequences import PackedSequenceRules
 from agent.rules.imports import ImportPlan
@@ -66,7 +67,7 @@ class RulesResult:
 
 
 class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules, ComplexRules, PackedSequenceRules,
-                FallbackImportRules, NumpyScalarRules, Transformer):
+                FallbackImportRules, NumpyScalarRules, StridedSliceRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):

@@ -104,7 +104,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
             or _widened_features(inputs, floats, rows, have, want) or _sole_last_axis(inputs, floats, rows, have, want)
     if m := _CHANNELS.search(error):
         want, have = int(m.group(1)), int(m.group(2))
-        return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want})
+        return _set_axis(inputs, floats, lambda shape: 1 if len(shape) > 1 else None, {have: want}) \
+            or _scaled_channels(inputs, floats, have, want)
     if m := _NUM_FEATURES.search(error):
         dim, want, have = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {have: want})
@@ -139,6 +140,19 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _scaled_channels(inputs: list[dict], floats: list[int], have: int, want: int):
+    """The first float image input whose channels the unit multiplied or divided before the convolution
+    (a Focus layer stacks four pixel phases: 3 channels in, 12 at its convolution), scaled by as much:
+    WANT channels at the convolution, HAVE seen there."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if len(shape) >= 3 and shape[1] != have and (want * shape[1]) % have == 0 and want * shape[1] >= have:
+            shape[1] = want * shape[1] // have
+            vary = [a for a in inputs[i].get("_vary", []) if a != 1]
+            return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
 
 

@@ -17,6 +17,11 @@ class Second(nn.Module):
         return x + 1
 
 
+class Indexed(nn.Module):
+    def forward(self, x):
+        return x[0]
+
+
 class Always(nn.Module):
     def forward(self, x):
         return x - 1
@@ -42,6 +47,14 @@ class Second(nn.Cell):
         return x + 1
 
 
+class Indexed(nn.Cell):
+    def construct(self, x):
+        if STATE:
+            raise TypeError("Only support integers, slices(`:`), ellipsis(`...`), None, bool, tensor, int, list and "
+                            "tuple as index, but got 0 with type <class 'int'>")
+        return x[0]
+
+
 class Always(nn.Cell):
     def construct(self, x):
         raise RuntimeError("- Framework Unexpected Exception Raised: a fault of every process")
@@ -63,7 +76,7 @@ def test_a_runtime_fault_left_by_an_earlier_unit_is_judged_again_in_fresh_proces
     (out / "faults.py").write_text(MINDSPORE)
     v, kb = shared(), load_kb()
     specs = [{"unit": n, "init": {}, "inputs": [[{"shape": [2, 4], "dtype": "float32"}]]}
-             for n in ("First", "Second", "Always")]
+             for n in ("First", "Second", "Indexed", "Always")]
     reuse = ("faults.py", ("faults.py", 0))
     results = {n: v.verify(str(src), str(out), _unit(n), specs, kb=kb, seeds=(0,), reuse=reuse)
                for n in ("First", "Second", "Always")}
@@ -71,5 +84,11 @@ def test_a_runtime_fault_left_by_an_earlier_unit_is_judged_again_in_fresh_proces
     second = results["Second"]
     assert second["status"] == "verified", second["reason"]
     assert any("fresh processes" in n for n in second["notes"]), second["notes"]
+    # a plain int refused as an index: MindSpore's state, not the code (new MindSpore processes for the pair)
+    again = ("faults.py", ("faults.py", 1))
+    first, indexed = (v.verify(str(src), str(out), _unit(n), specs, kb=kb, seeds=(0,), reuse=again)
+                      for n in ("First", "Indexed"))
+    assert first["status"] == "verified", first["reason"]
+    assert indexed["status"] == "verified" and any("fresh processes" in n for n in indexed["notes"]), indexed
     always = results["Always"]
     assert always["status"] == "failed" and "Framework Unexpected Exception" in always["reason"], always

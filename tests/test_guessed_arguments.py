@@ -817,3 +817,34 @@ def test_a_head_argument_is_a_module_not_a_head_count(tmp_path, shared_verifier)
     (unit,) = report.units
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "head=__msagent_identity__()" in unit.spec["init"], unit.spec
+
+
+DOWNSAMPLING = '''\
+import torch.nn as nn
+
+
+class Hourglass(nn.Module):
+    def __init__(self, input_nc, output_nc, num_downs, ngf=8):
+        super().__init__()
+        downs, ups, ch = [], [], input_nc
+        for i in range(num_downs):
+            downs += [nn.Conv2d(ch, ngf * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.2)]
+            ch = ngf * 2 ** i
+        for i in reversed(range(num_downs)):
+            out = ngf * 2 ** (i - 1) if i else output_nc
+            ups += [nn.ConvTranspose2d(ch, out, 4, 2, 1), nn.ReLU()]
+            ch = out
+        self.model = nn.Sequential(*downs, *ups)
+
+    def forward(self, x):
+        return self.model(x)
+'''
+
+
+def test_a_count_of_downsampling_stages_is_guessed_small(tmp_path, shared_verifier):
+    """`num_downs` (pix2pix's U-Net): each stage halves the map, so the generic guess 8 needed inputs of 256
+    pixels and the unit was not exercised; a count of stages is guessed 2, as a count of layers is."""
+    report, _ = migrate_one_file(tmp_path, "hourglass.py", DOWNSAMPLING, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "num_downs=2" in unit.spec["init"], unit.spec

@@ -9,7 +9,8 @@ _NAME_GUESSES: list[tuple[re.Pattern, object]] = [(re.compile(p), v) for p, v in
     (r"(^|_)(p|drop|dropout|drop_rate|drop_prob|attn_drop|proj_drop|drop_path\w*|\w*pdrop)$", 0.0),
     (r"(^|_)(eps|epsilon)($|_)", 1e-5),  # not `timesteps`
     (r"heads$|n_head|num_head|nhead|_head$", 2),  # `head` alone is a module (a projection head)
-    (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$", 2),  # `layer` alone is a module (below)
+    # `layer` alone is a module (below); a count of downsampling stages halves the input that many times
+    (r"(^|_|^n)layers$|depth|n_layer|num_blocks|blocks$|downs$|downsampl|n_down|num_down|stages$|levels$", 2),
     (r"classes|num_labels|n_class|nclass", 10),
     (r"vocab|num_embeddings|n_token|num_tokens$|ntoken|n_vocab", 50),
     (r"kernel", 3),

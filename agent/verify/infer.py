@@ -198,10 +198,11 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
 
     if not callable(getattr(module, "forward", None)):
         return []  # not a module (a Dataset, a config): nothing to feed
-    params = forward_params(module.forward)
+    entry = usage.entry_point(module)
+    params = forward_params(entry)
     layers = _entry_layers(module, hints)
-    kinds = usage.parameter_kinds(module.forward)
-    consumers = usage.consuming_layers(module.forward) if len(params) > 1 else {}
+    kinds = usage.parameter_kinds(entry)
+    consumers = usage.consuming_layers(entry) if len(params) > 1 else {}
     images = _image_inputs(hints or {})
     per_arg: list[list[dict]] = []
     for i, p in enumerate(params):

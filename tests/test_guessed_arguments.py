@@ -848,3 +848,33 @@ def test_a_count_of_downsampling_stages_is_guessed_small(tmp_path, shared_verifi
     (unit,) = report.units
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert "num_downs=2" in unit.spec["init"], unit.spec
+
+
+SKIP_LEVEL = '''\
+import torch
+import torch.nn as nn
+
+
+class SkipLevel(nn.Module):
+    def __init__(self, outer_nc, inner_nc, submodule=None, outermost=False, innermost=False):
+        super().__init__()
+        self.outermost = outermost
+        down = [nn.Conv2d(outer_nc, inner_nc, 4, 2, 1)]
+        if innermost:
+            model = down + [nn.ReLU(), nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1)]
+        else:
+            model = down + [submodule, nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1)]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+'''
+
+
+def test_a_flag_turned_from_its_default_when_the_defaults_build_nothing_usable(tmp_path, shared_verifier):
+    """A U-Net level (pix2pix's skip-connection block) neither innermost nor given its submodule puts None in
+    its Sequential: every guess failed. Each boolean flag is also tried turned, after the other guesses."""
+    report, _ = migrate_one_file(tmp_path, "levels.py", SKIP_LEVEL, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert unit.spec["init"] == "SkipLevel(outer_nc=8, inner_nc=8, innermost=True)", unit.spec

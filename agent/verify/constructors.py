@@ -196,7 +196,18 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     for k, words in choices.items():  # the other choices the code names, last (an LSTM whose state is a pair)
         for word in words[1:3]:
             inits.append(name + "(" + ", ".join(f"{a}={(word if a == k else v)!r}" for a, v in guesses.items()) + ")")
-    return inits
+    return inits + _flipped_flags(name, sig, guesses)
+
+
+_NOT_A_ROLE = re.compile(r"^(training|train|inplace|deterministic|verbose|debug|bias|affine)$")
+
+
+def _flipped_flags(name: str, sig: inspect.Signature, guesses: dict) -> list[str]:
+    """The guesses with one boolean flag turned from its default, after everything else: a block whose
+    defaults describe no usable instance (a U-Net level neither innermost nor given its submodule)."""
+    flags = [p for p in sig.parameters.values() if isinstance(p.default, bool) and not _NOT_A_ROLE.match(p.name)]
+    return [name + "(" + ", ".join([*(f"{a}={v!r}" for a, v in guesses.items()), f"{p.name}={not p.default!r}"]) + ")"
+            for p in flags[:4]]
 
 
 _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")

@@ -45,6 +45,9 @@ _WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot
                         r"must be int, not Tensor")
 _AMBIGUOUS = re.compile(r"Boolean value of Tensor with more than one value is ambiguous")
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
+# `torch.split(x, [3, 3], dim=-1)`: the axis holds the pieces' sum (positions and view directions in one input)
+_SPLIT = re.compile(r"split_sizes to sum exactly to (\d+) \(input tensor's size at dimension (-?\d+)\), "
+                    r"but got split_sizes=\[([\d, ]+)\]")
 
 
 def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | None:
@@ -59,6 +62,10 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
     if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
         return _longer_signal(inputs, floats, None)
+    if m := _SPLIT.search(error):
+        have, dim, want = int(m.group(1)), int(m.group(2)), sum(int(x) for x in m.group(3).split(",") if x.strip())
+        return _set_axis(inputs, floats, lambda shape: dim % len(shape) if -len(shape) <= dim < len(shape) else None,
+                         {have: want})
     if m := _HIDDEN.search(error):  # the state a seq-first GRU wants: its shape as said, fixed between trials
         return _stated_state(inputs, floats, *([int(x) for x in g.split(",") if x.strip()] for g in m.groups()))
     if m := _FLATTEN.search(error):  # a network written for one image size (MNIST's 28): the next side

@@ -88,7 +88,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _replace(inputs, floats[0], first)
     if m := _BROADCAST.search(error):
         a, b, dim = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a})
+        return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a}) \
+            or _grown_tokens(inputs, floats, a, b) or _grown_tokens(inputs, floats, b, a)
     if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
         a, b = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b) \
@@ -147,6 +148,27 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _grown_tokens(inputs: list[dict], floats: list[int], seen: int, table: int):
+    """The unit added a token or two (a class token, the map's mean) to the sequence it took from the input
+    and met a table of TABLE positions with SEEN: the input's sequence (an axis after the batch, or a square
+    map's last two axes) made that many short of TABLE (an attention pool written for one map size)."""
+    for extra in (1, 2):
+        have, want = seen - extra, table - extra
+        side = math.isqrt(max(want, 0))
+        for i in floats if have > 0 and want > 0 else ():
+            shape = list(inputs[i]["shape"])
+            axis = next((k for k in range(2, len(shape)) if shape[k] == have), None)
+            if axis is not None:
+                shape[axis] = want
+            elif len(shape) >= 4 and shape[-1] * shape[-2] == have and side * side == want:
+                axis, shape[-2:] = len(shape) - 1, [side, side]
+            else:
+                continue
+            vary = [a for a in inputs[i].get("_vary", []) if a < len(shape) - 2]
+            return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
 
 

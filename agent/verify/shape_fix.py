@@ -56,12 +56,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
     if not error.strip():  # a bare `assert width % (3 * self.n_heads) == 0`: sizes with more divisors
         return _more_divisors(inputs, floats)
-    if m := _PADDED.search(error):  # a 1-d window (an STFT's kernel) longer than the signal
-        return _longer_signal(inputs, floats, int(m.group(2)))
-    if m := _REFLECT.search(error):  # reflect padding needs more samples than it pads
-        return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
-    if _SHORTER.search(error):  # too short, by how much unsaid: 16 times longer (an n_fft of 2048 in two fixes)
-        return _longer_signal(inputs, floats, None)
+    if _PADDED.search(error) or _REFLECT.search(error) or _SHORTER.search(error):
+        return _signal_fix(inputs, floats, error)
     if m := _SPLIT.search(error):
         have, dim, want = int(m.group(1)), int(m.group(2)), sum(int(x) for x in m.group(3).split(",") if x.strip())
         return _set_axis(inputs, floats, lambda shape: dim % len(shape) if -len(shape) <= dim < len(shape) else None,
@@ -149,6 +145,15 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
+
+
+def _signal_fix(inputs: list[dict], floats: list[int], error: str):
+    """A signal too short for the unit's window, by as much as ERROR says."""
+    if m := _PADDED.search(error):  # a 1-d window (an STFT's kernel) longer than the signal
+        return _longer_signal(inputs, floats, int(m.group(2)))
+    if m := _REFLECT.search(error):  # reflect padding needs more samples than it pads
+        return _longer_signal(inputs, floats, max(int(m.group(1)), int(m.group(2))) + 1, seen=int(m.group(3)))
+    return _longer_signal(inputs, floats, None)  # too short, by how much unsaid: 16 times longer (n_fft 2048: two fixes)
 
 
 def _grown_tokens(inputs: list[dict], floats: list[int], seen: int, table: int):

@@ -44,6 +44,7 @@ _CHUNKS = re.compile(r"can't divide axis of length (\d+) in chunks of (\d+)")
 _WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot be interpreted as an integer|"
                         r"must be int, not Tensor")
 _AMBIGUOUS = re.compile(r"Boolean value of Tensor with more than one value is ambiguous")
+_COMPARED = re.compile(r"\[compared sizes: (\(?[\d, ]+\)?) != (\(?[\d, ]+\)?)\]")  # see assert_sizes
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 # `torch.split(x, [3, 3], dim=-1)`: the axis holds the pieces' sum (positions and view directions in one input)
 _SPLIT = re.compile(r"split_sizes to sum exactly to (\d+) \(input tensor's size at dimension (-?\d+)\), "
@@ -56,6 +57,9 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
     if not error.strip():  # a bare `assert width % (3 * self.n_heads) == 0`: sizes with more divisors
         return _more_divisors(inputs, floats)
+    if m := _COMPARED.search(error):
+        return _asserted_size(inputs, floats, *([int(x) for x in g.strip("()").split(",") if x.strip()]
+                                                for g in m.groups()))
     if _PADDED.search(error) or _REFLECT.search(error) or _SHORTER.search(error):
         return _signal_fix(inputs, floats, error)
     if m := _SPLIT.search(error):
@@ -66,12 +70,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _stated_state(inputs, floats, *([int(x) for x in g.split(",") if x.strip()] for g in m.groups()))
     if m := _FLATTEN.search(error):  # a network written for one image size (MNIST's 28): the next side
         return _next_side(inputs, floats, want=int(m.group(1)), total=int(m.group(2)))
-    if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map (up to 128)
-        for i in floats:
-            shape = list(inputs[i]["shape"])
-            if len(shape) >= 3 and max(shape[2:]) < 128:
-                return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [2 * s for s in shape[2:]]))
-        return None
+    if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map
+        return _larger_map(inputs, floats)
     numbers = [i for i, d in enumerate(inputs) if isinstance(d.get("value"), float) and d["value"] != FRACTION]
     if numbers and states_fraction(error):  # `lowpass(x, cutoff)` given 1.0: 'a cutoff above 0.5 ...'
         return [dict(d, value=FRACTION) if i in numbers else d for i, d in enumerate(inputs)]
@@ -145,6 +145,34 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
     return None
+
+
+def _larger_map(inputs: list[dict], floats: list[int]):
+    """The first float map input (rank 3 or more) with its spatial axes doubled, up to 128."""
+    for i in floats:
+        shape = list(inputs[i]["shape"])
+        if len(shape) >= 3 and max(shape[2:]) < 128:
+            return _replace(inputs, i, dict(inputs[i], shape=shape[:2] + [2 * s for s in shape[2:]]))
+    return None
+
+
+def _asserted_size(inputs: list[dict], floats: list[int], seen: list[int], wanted: list[int]):
+    """An assertion compared sizes: a single size (`assert t == self.block_size`) is set on the input axis
+    holding it; shapes differing in one place by a whole ratio (`assert x.shape[1:] == pos.shape` after a
+    stride-2 convolution) scale the input's last axis by it, the axis a sequence or signal runs along."""
+    if len(seen) == 1 == len(wanted):
+        return _set_axis(inputs, floats, lambda shape: next((k for k in range(len(shape) - 1, 0, -1)
+                                                             if shape[k] == seen[0]), None), {seen[0]: wanted[0]})
+    diff = [(a, b) for a, b in zip(seen, wanted) if a != b]
+    if len(seen) != len(wanted) or len(diff) != 1 or not floats:
+        return None
+    (a, b), i = diff[0], floats[0]
+    shape = list(inputs[i]["shape"])
+    if len(shape) < 2 or (shape[-1] * b) % a or not 0 < shape[-1] * b // a <= 1 << 16:
+        return None
+    shape[-1] = shape[-1] * b // a
+    return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=[x for x in inputs[i].get("_vary", [])
+                                                                    if x != len(shape) - 1]))
 
 
 def _signal_fix(inputs: list[dict], floats: list[int], error: str):

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 
 
 class SpectrogramEncoder(nn.Module):
-    def __init__(self, n_bins, frames, width):
+    def __init__(self, n_bins, context_len, width):
         super().__init__()
         self.stem = nn.Conv1d(n_bins, width, 3, padding=1)
         self.down = nn.Conv1d(width, width, 3, stride=2, padding=1)
-        self.register_buffer("pos", torch.randn(frames, width))
+        self.register_buffer("pos", torch.randn(context_len, width))
 
     def forward(self, spec):
         h = F.gelu(self.down(F.gelu(self.stem(spec)))).transpose(1, 2)

@@ -878,3 +878,29 @@ def test_a_flag_turned_from_its_default_when_the_defaults_build_nothing_usable(t
     (unit,) = report.units
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
     assert unit.spec["init"] == "SkipLevel(outer_nc=8, inner_nc=8, innermost=True)", unit.spec
+
+
+UNSET_HEADS = '''\
+import torch.nn as nn
+
+
+class HeadedAttention(nn.Module):
+    def __init__(self, channels, num_heads=-1, num_head_channels=-1):
+        super().__init__()
+        if num_heads == -1:
+            assert num_head_channels != -1, "set num_heads or num_head_channels"
+            num_heads = channels // num_head_channels
+        self.attn = nn.MultiheadAttention(channels, num_heads, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+'''
+
+
+def test_counts_left_unset_at_minus_one_get_their_names_guess(tmp_path, shared_verifier):
+    """`num_heads=-1, num_head_channels=-1` with an assertion that one is set (diffusion U-Nets): the
+    defaults never build; the -1 counts are also tried at what their names say, after the other guesses."""
+    report, _ = migrate_one_file(tmp_path, "heads.py", UNSET_HEADS, shared_verifier)
+    (unit,) = report.units
+    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    assert "num_heads=2" in unit.spec["init"], unit.spec

@@ -196,10 +196,21 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
     for k, words in choices.items():  # the other choices the code names, last (an LSTM whose state is a pair)
         for word in words[1:3]:
             inits.append(name + "(" + ", ".join(f"{a}={(word if a == k else v)!r}" for a, v in guesses.items()) + ")")
-    return inits + _flipped_flags(name, sig, guesses)
+    return inits + _flipped_flags(name, sig, guesses) + _sentinels_set(name, sig, guesses)
 
 
 _NOT_A_ROLE = re.compile(r"^(training|train|inplace|deterministic|verbose|debug|bias|affine)$")
+
+
+def _sentinels_set(name: str, sig: inspect.Signature, guesses: dict) -> list[str]:
+    """The guesses with every count left at a -1 default ("not set": `num_heads=-1, num_head_channels=-1`, of
+    which the constructor asserts one is set) given what its name says (`num_heads` 2), last."""
+    unset = {p.name: count_by_name(p.name) for p in sig.parameters.values()
+             if type(p.default) is int and p.default == -1 and count_by_name(p.name) is not None}
+    if not unset:
+        return []
+    return [name + "(" + ", ".join([*(f"{a}={v!r}" for a, v in guesses.items()),
+                                    *(f"{k}={v!r}" for k, v in unset.items())]) + ")"]
 
 
 def _flipped_flags(name: str, sig: inspect.Signature, guesses: dict) -> list[str]:

@@ -85,9 +85,14 @@ def named_inits(name: str, cls) -> list[str]:
     return inits
 
 
-def _string_choices(fn, names: list[str]) -> dict[str, list[str]]:
-    """{parameter: the strings the function first compares it with} for NAMES: `if mode == "sum"`,
-    `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""
+def int_choices(fn, names: list[str]) -> dict[str, list[int]]:
+    """{parameter: the integers the function first compares it with} for NAMES: `if dims == 2`, `n in (1, 3)`."""
+    return _string_choices(fn, names, int)
+
+
+def _string_choices(fn, names: list[str], kind: type = str) -> dict[str, list]:
+    """{parameter: the strings (or KIND values) the function first compares it with} for NAMES: `if mode ==
+    "sum"`, `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""
     import ast
     import textwrap
 
@@ -99,13 +104,16 @@ def _string_choices(fn, names: list[str]) -> dict[str, list[str]]:
         return {}
     found: dict[str, list[str]] = {}
 
-    def strings(node) -> list[str]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+    def fits(node) -> bool:
+        return isinstance(node, ast.Constant) and type(node.value) is kind
+
+    def strings(node) -> list:
+        if fits(node):
             return [node.value]
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-            return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            return [e.value for e in node.elts if fits(e)]
         if isinstance(node, ast.Dict):
-            return [k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+            return [k.value for k in node.keys if fits(k)]
         return []
 
     for node in ast.walk(tree):

@@ -44,6 +44,8 @@ _CHUNKS = re.compile(r"can't divide axis of length (\d+) in chunks of (\d+)")
 _WANTS_INT = re.compile(r"tuple of ints,\s*but got Tensor|'Tensor' object cannot be interpreted as an integer|"
                         r"must be int, not Tensor")
 _AMBIGUOUS = re.compile(r"Boolean value of Tensor with more than one value is ambiguous")
+# `GroupNorm(32, channels)` built from a number the unit was given: a multiple of the group count
+_DIVISIBLE = re.compile(r"\((\d+)\) must be divisible by [\w ]*?\((\d+)\)")
 _COMPARED = re.compile(r"\[compared sizes: (\(?[\d, ]+\)?) != (\(?[\d, ]+\)?)\]")  # see assert_sizes
 _NUM_FEATURES = re.compile(r"expected input's size at dim=(\d+) to match num_features \((\d+)\), but got: (\d+)")
 # `torch.split(x, [3, 3], dim=-1)`: the axis holds the pieces' sum (positions and view directions in one input)
@@ -72,13 +74,8 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _next_side(inputs, floats, want=int(m.group(1)), total=int(m.group(2)))
     if _TOO_SMALL.search(error):  # a deep stack of strided convolutions: a larger map
         return _larger_map(inputs, floats)
-    numbers = [i for i, d in enumerate(inputs) if isinstance(d.get("value"), float) and d["value"] != FRACTION]
-    if numbers and states_fraction(error):  # `lowpass(x, cutoff)` given 1.0: 'a cutoff above 0.5 ...'
-        return [dict(d, value=FRACTION) if i in numbers else d for i, d in enumerate(inputs)]
-    if _WANTS_INT.search(error) and len(floats) > 1:  # the last tensor after the first is a count
-        return _replace(inputs, floats[-1], {"value": 2})
-    if _AMBIGUOUS.search(error) and len(floats) > 1:  # `if cutoff > 0.5`: the last tensor after the first is a number
-        return _replace(inputs, floats[-1], {"value": 1.0})
+    if (numbers := _numbers_fix(inputs, floats, error)) is not None:
+        return numbers
     if _INDICES.search(error) and floats:
         first = dict(inputs[floats[0]], dtype="int64", low=0, high=vocab)
         return _replace(inputs, floats[0], first)
@@ -144,6 +141,22 @@ def _set_axis(inputs: list[dict], floats: list[int], axis_of, swap: dict[int, in
         shape[axis] = swap[shape[axis]]
         vary = [a for a in inputs[i].get("_vary", []) if a != axis]
         return _replace(inputs, i, dict(inputs[i], shape=shape, _vary=vary))
+    return None
+
+
+def _numbers_fix(inputs: list[dict], floats: list[int], error: str):
+    """Plain numbers among the inputs, or tensors that should have been numbers, as ERROR asks; None when
+    it asks nothing of them."""
+    if (m := _DIVISIBLE.search(error)) and any(d.get("value") == int(m.group(1)) for d in inputs):
+        have, by = int(m.group(1)), int(m.group(2))  # `GroupNorm(32, channels)` of a number the unit was given
+        return [dict(d, value=by * -(-have // by)) if d.get("value") == have else d for d in inputs]
+    numbers = [i for i, d in enumerate(inputs) if isinstance(d.get("value"), float) and d["value"] != FRACTION]
+    if numbers and states_fraction(error):  # `lowpass(x, cutoff)` given 1.0: 'a cutoff above 0.5 ...'
+        return [dict(d, value=FRACTION) if i in numbers else d for i, d in enumerate(inputs)]
+    if _WANTS_INT.search(error) and len(floats) > 1:  # the last tensor after the first is a count
+        return _replace(inputs, floats[-1], {"value": 2})
+    if _AMBIGUOUS.search(error) and len(floats) > 1:  # `if cutoff > 0.5`: the last tensor after the first is a number
+        return _replace(inputs, floats[-1], {"value": 1.0})
     return None
 
 

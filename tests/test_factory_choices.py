@@ -34,3 +34,22 @@ def test_numbers_compared_with_and_group_multiples(tmp_path):
 def test_layer_factories_verify(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "layers.py", SOURCE, shared_verifier)
     assert_verified(report, ["layer_nd", "group_norm"], level=None)
+
+
+SCHEDULES = '''\
+import torch
+
+
+def noise_schedule(kind, steps, start=1e-4, end=2e-2):
+    if kind == "linear":
+        return torch.linspace(start, end, steps)
+    if kind == "quadratic":
+        return torch.linspace(start ** 0.5, end ** 0.5, steps) ** 2
+    raise ValueError(f"unknown schedule {kind!r}")
+'''
+
+
+def test_a_string_parameter_gets_the_first_string_the_code_compares_it_with(tmp_path, shared_verifier):
+    """`make_beta_schedule("linear", n)` of diffusion code: the schedule's name was guessed a tensor."""
+    report, _ = migrate_one_file(tmp_path, "schedules.py", SCHEDULES, shared_verifier)
+    assert_verified(report, ["noise_schedule"], level=None)

@@ -90,6 +90,10 @@ def int_choices(fn, names: list[str]) -> dict[str, list[int]]:
     return _string_choices(fn, names, int)
 
 
+def string_choices(fn, names: list[str]) -> dict[str, list[str]]:
+    return _string_choices(fn, names)
+
+
 def _string_choices(fn, names: list[str], kind: type = str) -> dict[str, list]:
     """{parameter: the strings (or KIND values) the function first compares it with} for NAMES: `if mode ==
     "sum"`, `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""

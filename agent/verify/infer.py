@@ -14,7 +14,7 @@ import math
 import re
 
 from agent.verify import usage
-from agent.verify.constructors import count_by_name, guess_value, int_choices, int_tuple_arity, required_params
+from agent.verify.constructors import count_by_name, guess_value, int_choices, int_tuple_arity, required_params, string_choices
 from agent.verify.init_sizes import IMAGE_SIZE
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
 from agent.verify.input_shapes import layer_inputs as _layer_inputs
@@ -104,9 +104,8 @@ _INT_TENSOR = re.compile(r"^(torch\.)?(Long|Int|Short|Byte|Char)Tensor$")
 def _annotation(p: inspect.Parameter) -> str:
     """A parameter's annotation as written (`torch.LongTensor`), '' without one."""
     a = p.annotation
-    if a is inspect.Parameter.empty:
-        return ""
-    return a if isinstance(a, str) else f"{getattr(a, '__module__', '')}.{getattr(a, '__qualname__', '')}".lstrip(".")
+    return "" if a is inspect.Parameter.empty else a if isinstance(a, str) else \
+        f"{getattr(a, '__module__', '')}.{getattr(a, '__qualname__', '')}".lstrip(".")
 
 
 def forward_params(fn) -> list[inspect.Parameter]:
@@ -377,7 +376,7 @@ def function_input_candidates(fn) -> list[list[dict]]:
     params = forward_params(fn)
     kinds = usage.parameter_kinds(fn)
     out = []
-    chosen = int_choices(fn, [p.name for p in params])  # `if dims == 1`: the first number the code names
+    chosen = {**int_choices(fn, [p.name for p in params]), **string_choices(fn, [p.name for p in params])}  # `dims == 1`
     guesses = [chosen[p.name][0] if p.name in chosen else guess_value(p.name.lower(), p.annotation) for p in params]
     if params and all(g is not inspect.Parameter.empty and not isinstance(g, float) for g in guesses) \
             and not any(_INT_ARG.search(p.name.lower()) for p in params):
@@ -395,6 +394,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
                 kind = kinds.get(p.name)
                 if _DEVICE.search(low):
                     args.append({"value": "cpu"})
+                elif isinstance(chosen.get(p.name, [0])[0], str):
+                    args.append({"value": chosen[p.name][0]})
                 elif _TIMESTEPS.search(low) and kind != usage.INT:  # one diffusion step per sample
                     args.append(_i((B1,), 10))
                 elif kind == usage.INT:

@@ -784,11 +784,7 @@ class WindowBlock(nn.Module):
 
 def test_a_number_the_constructor_iterates_on_self_becomes_a_tuple(tmp_path, shared_verifier):
     """`min(self.input_resolution)` (Swin's blocks) iterates a guessed number kept on the module first."""
-    from tests.support.one_file import migrate_one_file
-
-    report, _ = migrate_one_file(tmp_path, "swin.py", RESOLUTION_KEPT, shared_verifier)
-    (unit,) = report.units
-    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    unit = _sole_unit_verified(tmp_path, "swin.py", RESOLUTION_KEPT, shared_verifier)
     assert "input_resolution=(" in unit.spec["init"], unit.spec
 
 
@@ -811,11 +807,7 @@ class MultiCropWrapper(nn.Module):
 
 def test_a_head_argument_is_a_module_not_a_head_count(tmp_path, shared_verifier):
     """`MultiCropWrapper(backbone, head)` (DINO): `head` was guessed 2, as a number of attention heads."""
-    from tests.support.one_file import migrate_one_file
-
-    report, _ = migrate_one_file(tmp_path, "wrapper.py", HEAD_WRAPPER, shared_verifier)
-    (unit,) = report.units
-    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    unit = _sole_unit_verified(tmp_path, "wrapper.py", HEAD_WRAPPER, shared_verifier)
     assert "head=__msagent_identity__()" in unit.spec["init"], unit.spec
 
 
@@ -844,9 +836,7 @@ class Hourglass(nn.Module):
 def test_a_count_of_downsampling_stages_is_guessed_small(tmp_path, shared_verifier):
     """`num_downs` (pix2pix's U-Net): each stage halves the map, so the generic guess 8 needed inputs of 256
     pixels and the unit was not exercised; a count of stages is guessed 2, as a count of layers is."""
-    report, _ = migrate_one_file(tmp_path, "hourglass.py", DOWNSAMPLING, shared_verifier)
-    (unit,) = report.units
-    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    unit = _sole_unit_verified(tmp_path, "hourglass.py", DOWNSAMPLING, shared_verifier)
     assert "num_downs=2" in unit.spec["init"], unit.spec
 
 
@@ -874,9 +864,7 @@ class SkipLevel(nn.Module):
 def test_a_flag_turned_from_its_default_when_the_defaults_build_nothing_usable(tmp_path, shared_verifier):
     """A U-Net level (pix2pix's skip-connection block) neither innermost nor given its submodule puts None in
     its Sequential: every guess failed. Each boolean flag is also tried turned, after the other guesses."""
-    report, _ = migrate_one_file(tmp_path, "levels.py", SKIP_LEVEL, shared_verifier)
-    (unit,) = report.units
-    assert unit.status == "verified-by-rules", (unit.status, unit.reason)
+    unit = _sole_unit_verified(tmp_path, "levels.py", SKIP_LEVEL, shared_verifier)
     assert unit.spec["init"] == "SkipLevel(outer_nc=8, inner_nc=8, innermost=True)", unit.spec
 
 
@@ -900,7 +888,15 @@ class HeadedAttention(nn.Module):
 def test_counts_left_unset_at_minus_one_get_their_names_guess(tmp_path, shared_verifier):
     """`num_heads=-1, num_head_channels=-1` with an assertion that one is set (diffusion U-Nets): the
     defaults never build; the -1 counts are also tried at what their names say, after the other guesses."""
-    report, _ = migrate_one_file(tmp_path, "heads.py", UNSET_HEADS, shared_verifier)
+    unit = _sole_unit_verified(tmp_path, "heads.py", UNSET_HEADS, shared_verifier)
+    assert "num_heads=2" in unit.spec["init"], unit.spec
+
+
+def _sole_unit_verified(tmp_path, filename: str, source: str, verifier):
+    """The one unit of SOURCE, migrated alone, asserted verified by the rules."""
+    from tests.support.one_file import migrate_one_file
+
+    report, _ = migrate_one_file(tmp_path, filename, source, verifier)
     (unit,) = report.units
     assert unit.status == "verified-by-rules", (unit.status, unit.reason)
-    assert "num_heads=2" in unit.spec["init"], unit.spec
+    return unit

@@ -2,7 +2,7 @@
 with 1, 2, 3 (the generic guess 8 raised "unsupported dimensions"), and `Normalize(channels)` builds a
 GroupNorm of 32 groups (8 channels are not divisible by 32). The number the code compares the parameter
 with, and a multiple of the group count torch's error names, are now tried; both verify against torch."""
-from agent.verify.constructors import int_choices
+from agent.verify.constructors import compared_values
 from agent.verify.shape_fix import corrected
 from tests.support.one_file import assert_verified, load_source, migrate_one_file
 
@@ -25,7 +25,7 @@ def group_norm(channels, groups=32):
 
 def test_numbers_compared_with_and_group_multiples(tmp_path):
     mod = load_source(tmp_path, "layers", SOURCE)
-    assert int_choices(mod.layer_nd, ["ndim", "args"]) == {"ndim": [1]}
+    assert compared_values(mod.layer_nd, ["ndim", "args"], int) == {"ndim": [1]}
     error = "num_channels (8) must be divisible by num_groups (32)"
     assert corrected([{"value": 8}], error) == [{"value": 32}]
     assert corrected([{"value": 40}], error.replace("(8)", "(40)")) == [{"value": 64}]

@@ -85,18 +85,9 @@ def named_inits(name: str, cls) -> list[str]:
     return inits
 
 
-def int_choices(fn, names: list[str]) -> dict[str, list[int]]:
-    """{parameter: the integers the function first compares it with} for NAMES: `if dims == 2`, `n in (1, 3)`."""
-    return _string_choices(fn, names, int)
-
-
-def string_choices(fn, names: list[str]) -> dict[str, list[str]]:
-    return _string_choices(fn, names)
-
-
-def _string_choices(fn, names: list[str], kind: type = str) -> dict[str, list]:
-    """{parameter: the strings (or KIND values) the function first compares it with} for NAMES: `if mode ==
-    "sum"`, `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`."""
+def compared_values(fn, names: list[str], kind: type = str) -> dict[str, list]:
+    """{parameter: the strings (or KIND values: int) the function first compares it with} for NAMES: `if mode
+    == "sum"`, `rnn_type in ['LSTM', 'GRU']`, `{'RNN_TANH': 'tanh'}[rnn_type]`, `if dims == 2`."""
     import ast
     import textwrap
 
@@ -172,7 +163,7 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
             if built:  # `assert isinstance(net, Backbone)`: a Backbone, built as its own unit would be
                 guesses[k] = _Code(built)
     unknown = [k for k, v in guesses.items() if v is inspect.Parameter.empty]
-    choices = _string_choices(cls if inspect.isfunction(cls) else cls.__init__, unknown)
+    choices = compared_values(cls if inspect.isfunction(cls) else cls.__init__, unknown)
     guesses.update({k: words[0] for k, words in choices.items()})  # `rnn_type in ['LSTM', 'GRU']`: the first
     unknown = [k for k in unknown if k not in choices]
     if len(unknown) == 1 and len(required) == 1 and config_objects.CONFIG_PARAM.search(unknown[0].lower()):

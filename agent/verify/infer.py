@@ -14,7 +14,7 @@ import math
 import re
 
 from agent.verify import usage
-from agent.verify.constructors import count_by_name, guess_value, int_choices, int_tuple_arity, required_params, string_choices
+from agent.verify.constructors import compared_values, count_by_name, guess_value, int_tuple_arity, required_params
 from agent.verify.init_sizes import IMAGE_SIZE
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
 from agent.verify.input_shapes import layer_inputs as _layer_inputs
@@ -375,8 +375,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
     fn = getattr(fn, "_torchdynamo_inline", fn) if type(fn).__name__ == "ScriptFunction" else fn
     params = forward_params(fn)
     kinds = usage.parameter_kinds(fn)
-    out = []
-    chosen = {**int_choices(fn, [p.name for p in params]), **string_choices(fn, [p.name for p in params])}  # `dims == 1`
+    out, names = [], [p.name for p in params]
+    chosen = {**compared_values(fn, names, int), **compared_values(fn, names)}  # `dims == 1`, `kind == 'linear'`
     guesses = [chosen[p.name][0] if p.name in chosen else guess_value(p.name.lower(), p.annotation) for p in params]
     if params and all(g is not inspect.Parameter.empty and not isinstance(g, float) for g in guesses) \
             and not any(_INT_ARG.search(p.name.lower()) for p in params):

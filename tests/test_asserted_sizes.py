@@ -71,3 +71,9 @@ def test_inputs_corrected_from_compared_sizes():
 def test_an_encoder_asserting_its_length_verifies(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "encoder.py", SOURCE, shared_verifier)
     assert_verified(report, ["SpectrogramEncoder"])
+
+
+def test_sizes_that_say_nothing_usable_leave_the_bare_assertion_fix():
+    """Shapes differing in two places say no single fix: a bare assertion's fallback (more divisors) stays."""
+    inputs = [{"shape": [2, 8, 16], "dtype": "float32"}]
+    assert corrected(inputs, " [compared sizes: (3, 5) != (7, 9)]") == corrected(inputs, "")

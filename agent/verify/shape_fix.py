@@ -57,11 +57,13 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
     """INPUTS (input descriptors: shape, dtype, _vary) changed as ERROR asks, or None when it says nothing
     usable. A size fixed by the model stops varying between the two trial sizes."""
     floats = [i for i, d in enumerate(inputs) if "shape" in d and d.get("dtype", "").startswith("float")]
+    if m := _COMPARED.search(error):
+        sizes = ([int(x) for x in g.strip("()").split(",") if x.strip()] for g in m.groups())
+        if (fixed := _asserted_size(inputs, floats, *sizes)) is not None:
+            return fixed
+        error = error[:m.start()]  # the assertion's own text, for what follows
     if not error.strip():  # a bare `assert width % (3 * self.n_heads) == 0`: sizes with more divisors
         return _more_divisors(inputs, floats)
-    if m := _COMPARED.search(error):
-        return _asserted_size(inputs, floats, *([int(x) for x in g.strip("()").split(",") if x.strip()]
-                                                for g in m.groups()))
     if _PADDED.search(error) or _REFLECT.search(error) or _SHORTER.search(error):
         return _signal_fix(inputs, floats, error)
     if m := _SPLIT.search(error):

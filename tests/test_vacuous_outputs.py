@@ -1,5 +1,6 @@
 """A unit whose outputs hold nothing to compare (None, a functools.partial of a tensor function, any opaque
-object) is not verified: its trials checked nothing. A unit returning a Python value beside them still is.
+object), or only plain values it was given (a guard that returns its argument before computing anything),
+is not verified: its trials checked nothing. A unit returning a Python value it computed still is.
 (A function returning a layer builder is checked through the layer it builds: test_returned_builders.py.)"""
 from agent.verify.compare import compare_trees
 from agent.verify.tree import encode
@@ -22,6 +23,13 @@ def report_size(x):
 
 def count_positive(x):
     return int(torch.sum(x > 0)), None
+
+
+def keep_some(layers, prob_survival):
+    if prob_survival == 1:
+        return layers
+    keep = torch.rand(layers) < prob_survival
+    return int(keep.sum())
 '''
 
 
@@ -33,6 +41,8 @@ def test_outputs_with_nothing_to_compare_are_not_verified(tmp_path, shared_verif
     assert units["report_size"].status == "not-exercised", units["report_size"]
     assert units["count_positive"].status == "verified-by-rules", (units["count_positive"].status,
                                                                   units["count_positive"].reason)
+    assert units["keep_some"].status == "not-exercised", (units["keep_some"].status, units["keep_some"].reason)
+    assert "values it was given" in units["keep_some"].reason, units["keep_some"].reason
 
 
 def test_a_comparison_counts_the_values_it_compared():

@@ -91,6 +91,27 @@ def describe(node: dict) -> str:
             "dict": "dict", "other": node.get("type", "object").rsplit(".", 1)[-1]}.get(node["t"], node["t"])
 
 
+def nothing_checked(first: tuple, inputs: list[dict], checked: bool) -> str | None:
+    """Why trials whose first torch output was FIRST (node, arrays) checked nothing, or None: outputs of only
+    None or opaque objects (`functools.partial`), or only plain values the unit was given (`if prob == 1:
+    return layers` took the branch that computes nothing)."""
+    node, arrays = first
+    if not checked:
+        return f"its outputs hold no tensor or value to compare ({describe(node)}): nothing was checked"
+    given = [d["value"] for d in inputs if "value" in d]
+    values, stack = [], [node]
+    while stack and not arrays and given:
+        n = stack.pop()
+        if n["t"] in ("seq", "dict"):
+            stack += n["items"]
+        elif n["t"] == "scalar" and n.get("v") is not None:
+            values.append(n["v"])
+    if values and all(any(v == g and type(v) is type(g) for g in given) for v in values):
+        return (f"it returned only values it was given ({', '.join(repr(v) for v in values[:3])}): nothing it "
+                "computes was checked")
+    return None
+
+
 def _walk(pt: dict, ms: dict, path: str, res: Comparison, pa: list, ma: list) -> None:
     if pt["t"] == "tensor" or ms["t"] == "tensor":
         a, b = _leaf(pt, pa), _leaf(ms, ma)

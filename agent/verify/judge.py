@@ -22,7 +22,7 @@ from agent.sandbox.config import SideConfig
 from agent.sandbox.process import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
-from agent.verify.compare import Mismatch, compare_trees, describe
+from agent.verify.compare import Mismatch, compare_trees, nothing_checked
 from agent.verify.failures import KERNEL_MISSING, blocked_by_limits, load_failure
 from agent.verify.inputs import check_sizes, make_arrays, pack, shapes
 from agent.verify import aligned_random, levels, rounding
@@ -407,9 +407,9 @@ class _Check:
                     worst["cosine"] = min(worst["cosine"], cmp.cosine)
                 r.update(worst)
                 checked = checked or cmp.values > 0
-        if not checked:  # only None or opaque objects (`functools.partial`): the trials compared nothing
-            raise UnitFailure("no-values", "its outputs hold no tensor or value to compare (" + describe(first_forward[0])
-                              + "): nothing was checked", "not-exercised")
+        why = nothing_checked(first_forward, sizes[0], checked)  # None or opaque objects, or inputs handed back
+        if why:
+            raise UnitFailure("no-values", why, "not-exercised")
         return plan, first_weights, first_forward
 
     def _judge_rounding(self, seed, inputs, torch_out: tuple, ms_out: tuple, where: str, prep: dict,

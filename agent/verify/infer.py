@@ -358,9 +358,7 @@ _SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^(max_len|max_leng
 
 def _rank(kind: str | None) -> int | None:
     """N for a parameter whose shape the code unpacks into N names (usage.RANK), between 1 and 6."""
-    if not kind or not kind.startswith(usage.RANK):
-        return None
-    n = int(kind[len(usage.RANK):])
+    n = int(kind[len(usage.RANK):]) if kind and kind.startswith(usage.RANK) else 0
     return n if 1 <= n <= 6 else None
 
 
@@ -376,11 +374,13 @@ def function_input_candidates(fn) -> list[list[dict]]:
     params = forward_params(fn)
     kinds = usage.parameter_kinds(fn)
     out, names = [], [p.name for p in params]
-    chosen = {**compared_values(fn, names, int), **compared_values(fn, names)}  # `dims == 1`, `kind == 'linear'`
+    chosen = compared_values(fn, names)  # `kind == 'linear'`: the string; `dims == 1`: the number, after the name's
     guesses = [chosen[p.name][0] if p.name in chosen else guess_value(p.name.lower(), p.annotation) for p in params]
-    if params and all(g is not inspect.Parameter.empty and not isinstance(g, float) for g in guesses) \
-            and not any(_INT_ARG.search(p.name.lower()) for p in params):
-        out.append([{"value": g} for g in guesses])  # a builder (`conv3x3_block(in_channels, out_channels)`)
+    numbers = compared_values(fn, names, int)  # after the names' guesses: `== 0` may pick a branch computing nothing
+    for builder in ([{"value": g} for g in guesses], [{"value": numbers.get(p.name, [g])[0]} for p, g in zip(params, guesses)]):
+        if params and builder not in out and all(g["value"] is not inspect.Parameter.empty and not isinstance(
+                g["value"], float) for g in builder) and not any(_INT_ARG.search(p.name.lower()) for p in params):
+            out.append(builder)  # a builder (`conv3x3_block(in_channels, out_channels)`)
     named_scalars = False  # a parameter taken for a number by its name (`p`, `scale`): also tried as a tensor
     for as_tensor in (False, True):
         if as_tensor and not named_scalars:

@@ -53,3 +53,31 @@ def test_a_string_parameter_gets_the_first_string_the_code_compares_it_with(tmp_
     """`make_beta_schedule("linear", n)` of diffusion code: the schedule's name was guessed a tensor."""
     report, _ = migrate_one_file(tmp_path, "schedules.py", SCHEDULES, shared_verifier)
     assert_verified(report, ["noise_schedule"], level=None)
+
+
+GUARDED = '''\
+import torch.nn as nn
+
+
+def stack(depth, width=8):
+    if depth == 0:
+        return nn.Identity()
+    return nn.Sequential(*[nn.Linear(width, width) for _ in range(depth)])
+'''
+
+
+def test_the_names_guess_comes_before_the_compared_number(tmp_path, shared_verifier):
+    """`if depth == 0: return nn.Identity()`: the number compared with is tried only after the name's guess
+    (depth 2), or the check would be of the branch that builds nothing."""
+    report, _ = migrate_one_file(tmp_path, "guarded.py", GUARDED, shared_verifier)
+    units = assert_verified(report, ["stack"], level=None)
+    assert units["stack"].spec["init"].startswith("stack(2"), units["stack"].spec
+
+
+def test_a_function_named_as_its_file_is_called_not_its_module(tmp_path, shared_verifier):
+    """`stack.py` defining `stack(depth)` (`resnet.py::resnet`): the spec `stack(2)` found the top-level module
+    `stack` before the function, on both sides ("'module' object is not callable"); the module's own names
+    come first now."""
+    report, _ = migrate_one_file(tmp_path, "stack.py", GUARDED, shared_verifier)
+    units = assert_verified(report, ["stack"], level=None)
+    assert units["stack"].spec["init"].startswith("stack(2"), units["stack"].spec

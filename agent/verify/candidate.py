@@ -167,7 +167,7 @@ def load(args: dict, arrays: list):
     _import_named_submodules(args["init"], module, bases)
     try:
         with aligned_random.paused():  # an init draws from MindSpore's generator (torch's weights come next)
-            cell = eval(args["init"], module.__dict__, _TopLevel(bases))  # noqa: S307 - the spec, in the unit's module
+            cell = eval(args["init"], module.__dict__, _TopLevel(bases, module.__dict__))  # noqa: S307 - the spec, in the unit's module
         cell.set_train(False)
         keyword_only_defaults(cell)
     except BaseException as exc:  # noqa: BLE001
@@ -195,11 +195,13 @@ def _import_named_submodules(init: str, module, bases) -> None:
 class _TopLevel(dict):
     """Names of an `init` expression that are top-level packages of the translated tree."""
 
-    def __init__(self, bases):
+    def __init__(self, bases, own: dict):
         super().__init__()
-        self.bases = bases
+        self.bases, self.own = bases, own
 
     def __missing__(self, key):
+        if key in self.own:  # the module's own name (`stack` in stack.py) before a package of the same name
+            raise KeyError(key)
         if key == PART:
             return ms_part
         if key == IDENTITY:

@@ -30,11 +30,13 @@ from agent.scan.names import parse_python
 class _RepoNames(dict):
     """Locals for evaluating an `init` expression: top-level repo packages resolve on demand."""
 
-    def __init__(self, imp: RepoImporter):
+    def __init__(self, imp: RepoImporter, own: dict):
         super().__init__()
-        self.imp = imp
+        self.imp, self.own = imp, own
 
     def __missing__(self, key):
+        if key in self.own:  # the module's own name (`stack` in stack.py) before a package of the same name
+            raise KeyError(key)
         if key == parents.PART:
             return parents.torch_part
         if key == parents.IDENTITY:
@@ -76,7 +78,7 @@ def evaluate(imp: RepoImporter, module: str, expr: str):
                     imp.load(dotted)
                 except ImportError:
                     pass
-        return eval(expr, ns, _RepoNames(imp))  # noqa: S307 - the expression is a spec over the user's own code
+        return eval(expr, ns, _RepoNames(imp, ns))  # noqa: S307 - the expression is a spec over the user's own code
 
 
 def torch_args(arrays):

@@ -46,7 +46,7 @@ def test_names_are_unique_and_qualified(entries):
     for e in entries:
         for n in e.names:
             assert n not in seen, f"{n} named by both {seen[n]} and {e.api}"
-            assert n.startswith(("torch", "torchvision", "torchaudio", "torchtext", "einops")), n
+            assert n.startswith(("torch", "torchvision", "torchaudio", "torchtext", "einops", "timm")), n
             assert "." in n, n
             seen[n] = e.api
         if e.kind == "method":  # Tensor methods, and nn.Module methods for the structural rules

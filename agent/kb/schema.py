@@ -128,6 +128,10 @@ class Entry(BaseModel):
     examples: list[Example] = Field(default_factory=list, description="before/after files showing the rewrite")
     notes: str = ""
     sources: list[str] = Field(default_factory=list, description="where the facts come from")
+    reference: str | None = Field(None, description="for an API of a torch-built library (timm): the same API "
+                                  "in torch, run on the torch side in the library's place only where the library "
+                                  "cannot be imported there (the unit's notes say so); Python source defining the "
+                                  "name's last component, with torch imported")
     resets_parameters: bool = Field(False, description="a torch layer whose constructor calls "
                                     "self.reset_parameters() (MindSpore's never do); read from torch at KB build")
 

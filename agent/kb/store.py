@@ -84,6 +84,14 @@ class KB:
             self._helpers = {helper_name(t.helper): t.helper for e in self.entries for t in e.targets if t.helper}
         return self._helpers.get(name)
 
+    def references(self) -> dict[str, str]:
+        """Qualified name -> torch source, for the names of torch-built libraries the torch side runs in the
+        library's place where it cannot be imported (Entry.reference)."""
+        if not hasattr(self, "_references"):
+            self._references = {n: e.reference for e in self.entries if e.reference for n in e.names
+                                if n.split(".")[0] != "torch"}
+        return self._references
+
     def methods(self) -> dict[str, Entry]:
         """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""
         out = {}

@@ -241,7 +241,7 @@ class UnitRunner:
         result carries the time it took: it may be spent while another unit of the file runs."""
         started = time.perf_counter()
         reply = self.verifier.observe(self.src, unit.as_request(), self.specs.get(unit.key, []),
-                                      timeout=self.settings.unit_timeout_s, reuse=self._reuse(unit))
+                                      timeout=self.settings.unit_timeout_s, reuse=self._reuse(unit), kb=self.kb)
         if not reply.get("ok"):
             kind = reply.get("kind")
             if kind in ("timeout", "crash"):

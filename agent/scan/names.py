@@ -20,7 +20,7 @@ from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 # Packages whose names the rules translate like torch's: torch itself, and libraries whose torch
 # flavour a MindSpore file cannot import (einops' layers import torch; its functions need the
 # MindSpore backend the KB's helper registers). Their APIs are KB entries like any torch API.
-TORCH_BOUND = ("torch", "einops")
+TORCH_BOUND = ("torch", "einops", "timm")
 
 # Parameter names that by convention hold a model (`train(model, loader)`, `Wrapper(net)`): the rules
 # treat such an unannotated parameter as a module, the judge gives it a stand-in model.

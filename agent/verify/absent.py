@@ -74,11 +74,60 @@ def _setting(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def bind(namespace: dict, absent, exc: BaseException, bound: list) -> None:
+def bind(namespace: dict, absent, exc: BaseException, bound: list, reference=None) -> bool:
     """After a guarded import failed with EXC: bind its names in NAMESPACE to stand-ins when the module it
-    imports is one of ABSENT. BOUND: (local name, module, imported attribute or None) per name."""
+    imports is one of ABSENT. BOUND: (local name, module, imported attribute or None) per name. REFERENCE:
+    qualified name -> the KB's torch version of it or None (torch side only, see References). True when
+    every name got its KB version: nothing the import promised is missing."""
     if not isinstance(exc, ImportError):
-        return
+        return False
+    covered = bool(bound)
     for local, module, attr in bound:
+        found = None
         if module.split(".")[0] in absent:
-            namespace[local] = AbsentModule(module) if attr is None else Unavailable(f"{module}.{attr}")
+            found = reference(f"{module}.{attr}") if reference is not None and attr is not None else None
+            namespace[local] = found if found is not None else (
+                AbsentModule(module) if attr is None else Unavailable(f"{module}.{attr}"))
+        covered = covered and found is not None
+    return covered
+
+
+class References:
+    """The KB's torch versions of a torch-built library's names (Entry.reference), for the torch side where
+    the library cannot be imported: one namespace per library, its sources run once (in an order that lets
+    one use a name another defines), the names handed out recorded in `used`."""
+
+    def __init__(self, sources: dict[str, str] | None = None):
+        self.sources = dict(sources or {})
+        self.used: set[str] = set()
+        self._spaces: dict[str, dict] = {}
+
+    def __call__(self, name: str):
+        if name not in self.sources:
+            return None
+        library = name.split(".")[0]
+        if library not in self._spaces:
+            self._spaces[library] = self._run([src for n, src in self.sources.items() if n.split(".")[0] == library],
+                                              library)
+        found = self._spaces[library].get(name.rsplit(".", 1)[1])
+        if found is not None:
+            self.used.add(name)
+        return found
+
+    @staticmethod
+    def _run(sources: list[str], library: str) -> dict:
+        import torch
+
+        space: dict = {"torch": torch, "__name__": f"msagent_reference_{library}"}
+        waiting = list(dict.fromkeys(sources))
+        while waiting:
+            failed = []
+            for source in waiting:
+                try:
+                    exec(compile(source, f"<KB reference for {library}>", "exec"), space)  # noqa: S102 - the KB's own
+                except NameError:
+                    failed.append(source)  # uses a name a later source defines
+            if len(failed) == len(waiting):
+                break
+            waiting = failed
+        return space

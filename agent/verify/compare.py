@@ -209,3 +209,8 @@ def _compare_arrays(pt_arr, ms_arr, path: str, res: Comparison) -> None:
         )
     if rel_l2 > l2_bound + extra_l2:
         raise Mismatch("value", path, f"relative L2 error {rel_l2:.3g} > {l2_bound + extra_l2:.3g}")
+
+
+def finite(x):
+    """X, or None for a NaN or infinite figure (the report's JSON holds no such number)."""
+    return x if x is None or math.isfinite(x) else None

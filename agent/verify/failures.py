@@ -27,6 +27,15 @@ def blocked_by_limits(text: str, memory_gib: float) -> tuple[str, str] | None:
     return None
 
 
+def level_failure(kind: str | None, reason: str, memory_gib: float) -> tuple[str | None, str]:
+    """(failure kind, reason) of a level after forward that failed with KIND and REASON: a side's error that the
+    sandbox's limits caused says so (a large model's gradients on torch's side past the memory limit), a kernel
+    missing on the device is named as such."""
+    if kind == "exception" and (blocked := blocked_by_limits(reason, memory_gib)):
+        return blocked
+    return ("missing-kernel" if KERNEL_MISSING.search(reason) else kind), reason
+
+
 # what the MindSpore side's stand-in for a module installed on neither side raises where it is used
 ABSENT_TEXT = "its module is not installed where msagent verifies (the torch original could not import it either)"
 _ABSENT_USE = re.compile(r"ModuleNotFoundError: ([\w.]+): " + re.escape(ABSENT_TEXT[:40]))

@@ -13,7 +13,6 @@ built here. The result dict is the one docs/architecture.md describes.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from pathlib import Path
@@ -22,26 +21,21 @@ from agent.sandbox.config import SideConfig
 from agent.sandbox.process import DeviceUnavailable, start_all
 from agent.sandbox.session import DEVICE_ERROR
 from agent.sandbox.sides import SessionError, Side
-from agent.verify.compare import Mismatch, compare_trees, nothing_checked
-from agent.verify.failures import KERNEL_MISSING, blocked_by_limits, load_failure
+from agent.verify.compare import Mismatch, compare_trees, finite, nothing_checked
+from agent.verify.failures import KERNEL_MISSING, blocked_by_limits, level_failure, load_failure
 from agent.verify.inputs import check_sizes, make_arrays, pack, shapes
 from agent.verify import aligned_random, levels, rounding
 from agent.verify.levels import LevelContext, levels_for, run_levels
-from agent.verify.loader import absent_modules, stand_in_note, torch_import_in
+from agent.verify.loader import absent_modules, absent_notes, torch_import_in
 from agent.verify.sessions import Sessions
 from agent.verify.tree import validate
 from agent.verify.weights import BLOWN_UP, WeightMapError, plan_weight_map, weight_arrays
-
 
 
 class UnitFailure(Exception):
     def __init__(self, failure: str | None, reason: str, status: str = "failed"):
         super().__init__(reason)
         self.failure, self.reason, self.status = failure, reason, status
-
-
-def _finite(x):
-    return x if x is None or math.isfinite(x) else None
 
 
 class Verifier:
@@ -110,11 +104,12 @@ class Verifier:
         return merged
 
     # -- one unit ----------------------------------------------------------------------------
-    def observe(self, pt_root, unit: dict, specs=None, timeout: float = 300.0, reuse: tuple | None = None) -> dict:
+    def observe(self, pt_root, unit: dict, specs=None, timeout=300.0, reuse: tuple | None = None, kb=None) -> dict:
         """The torch original's call sites (a reply like a worker's: ok/result or ok=False/kind/error)."""
         try:
             with self.sessions.pair(timeout, reuse, torch_only=True) as (ref, _):
-                result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or []})
+                result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or [],
+                                                 "references": kb.references() if kb else {}})
         except SessionError as exc:
             return {"ok": False, "kind": exc.kind, "error": exc.message}
         if isinstance(result, dict) and isinstance(result.get("init"), str):
@@ -160,7 +155,7 @@ class Verifier:
                                            "reason": result["reason"]}
         result["seconds"] = round(time.perf_counter() - start, 4)
         for k in ("max_abs", "max_rel", "cosine"):
-            result[k] = _finite(result[k])
+            result[k] = finite(result[k])
         return result
 
 
@@ -288,7 +283,8 @@ class _Check:
         except SessionError as exc:
             importing = exc
         prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
-                                         "seed": self.seeds[0], "calibrate": calibrate})
+                                         "seed": self.seeds[0], "calibrate": calibrate,
+                                         "references": self.kb.references() if self.kb else {}})
         if isinstance(prep.get("init"), str) and self.is_module and prep.get("kind") is None:
             self.v.inits[key] = prep["init"]
         if prep.get("spec") is None:
@@ -335,8 +331,7 @@ class _Check:
             r["notes"].append(aligned_random.NOTE)
         if load.get("error"):
             raise UnitFailure(*load_failure(load, absent, (prep.get("errors"), self.pt_root, self.ms_root)))
-        if stand_ins := [n for n in absent if n in (load.get("stand_ins") or [])]:  # only names the judge gave
-            r["notes"].append(stand_in_note(stand_ins))
+        r["notes"] += absent_notes(absent, load.get("stand_ins"), prep.get("references"), self.kb)
         plan, first_weights, first_forward = self._trials(sizes, load, prep, calibrate)
         r["reason"] = f"{r['trials']} trials matched"
         r["levels"]["forward"] = {"status": "verified", "reason": r["reason"], "max_abs": r["max_abs"]}
@@ -487,11 +482,11 @@ class _Check:
         failure = run_levels(ctx, self.level, r["levels"])
         if failure is not None:
             name = next(n for n in names if r["levels"][n]["status"] == "failed")
-            kind = "missing-kernel" if KERNEL_MISSING.search(failure.reason) else failure.failure
+            kind, why = level_failure(failure.failure, failure.reason, self.v.memory_gib)
             r["levels"][name]["failure"] = kind
             if failure.divergence:
                 r["divergence"] = failure.divergence
-            raise UnitFailure(kind, f"forward verified ({r['trials']} trials); {name} failed: {failure.reason}")
+            raise UnitFailure(kind, f"forward verified ({r['trials']} trials); {name} failed: {why}")
         deeper = [f"{n}: {r['levels'][n]['reason']}" for n in names if r["levels"][n]["status"] == "verified"]
         if deeper:
             r["reason"] += "; " + "; ".join(deeper)

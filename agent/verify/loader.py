@@ -257,9 +257,19 @@ def absent_modules(root: str, torch_family: bool = False) -> tuple[str, ...]:
     return tuple(absent)
 
 
-def stand_in_note(names: list[str]) -> str:
-    return (f"not installed here, on either side: {', '.join(names)} (both sides had stand-ins that raise "
-            "where used; one applied as a decorator left what it decorates as written)")
+def absent_notes(absent, stand_ins, references, kb) -> list[str]:
+    """The notes of a unit whose file imports what is not installed here: the ABSENT modules the MindSpore
+    side had STAND_INS for (only names the judge gave count), the names the torch side bound to the KB's
+    torch versions (REFERENCES, only names of the KB count)."""
+    notes = []
+    if stand_ins := [n for n in absent if n in (stand_ins or [])]:
+        notes.append(f"not installed here, on either side: {', '.join(stand_ins)} (both sides had stand-ins that "
+                     "raise where used; one applied as a decorator left what it decorates as written)")
+    if used := sorted(n for n in references or [] if kb is not None and n in kb.references()):
+        libraries = sorted({n.split(".")[0] for n in used})
+        notes.append(f"{', '.join(libraries)} cannot be imported here: the torch original ran with the KB's torch "
+                     f"versions of {', '.join(used)} in its place (mapping_kb, `reference`)")
+    return notes
 
 
 class _Loader(importlib.abc.Loader):
@@ -311,12 +321,15 @@ class RepoImporter(importlib.abc.MetaPathFinder):
         self._active = False
         self._mark = types.ModuleType(f"__msagent_swap_mark_{id(self):x}__")
         self._absent: tuple[str, ...] | None = None
+        self.references = absent.References()  # torch side: the KB's versions of absent libraries' names
 
     def bind_absent(self, namespace: dict, exc: BaseException, bound: tuple) -> None:
-        """A guarded import failed: stand-ins for its names when its module is installed nowhere here."""
+        """A guarded import failed: stand-ins for its names when its module is installed nowhere here (on
+        the torch side, the KB's torch version of a name where it has one)."""
         if self._absent is None:
             self._absent = absent_modules(str(self.root), torch_family=self.side == "torch")
-        absent.bind(namespace, self._absent, exc, bound)
+        if absent.bind(namespace, self._absent, exc, bound, self.references if self.side == "torch" else None):
+            namespace[MISSING].pop()  # recorded just before (see _import_guard): the KB's versions stand in
 
     # -- finding --------------------------------------------------------------------------------
     def _locate(self, fullname: str) -> tuple[Path, bool] | None:

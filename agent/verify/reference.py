@@ -43,7 +43,7 @@ def _missing(imp, module: str) -> list[dict]:
 def prepare(args: dict, arrays: list):
 
     unit, seed = args["unit"], int(args["seed"])
-    imp = _importer(args["pt_root"])
+    imp = _importer(args["pt_root"], args.get("references"))
     _new_unit()
     _S.update(imp=imp, unit=unit, seed0=seed)
     try:
@@ -59,7 +59,8 @@ def prepare(args: dict, arrays: list):
         _S["unit"] = dict(unit, kind=choice.kind)
     out = {"spec": choice.spec, "init": choice.init, "sizes": choice.sizes, "tried": choice.tried[:12],
            "missing": _missing(imp, unit["module"]), "kind": choice.kind,
-           "calibrated": choice.calibrated, "norms": choice.norms, "errors": imp.statement_errors()[:50]}
+           "calibrated": choice.calibrated, "norms": choice.norms, "errors": imp.statement_errors()[:50],
+           "references": sorted(imp.references.used)}
     return out, []
 
 
@@ -428,15 +429,18 @@ def step(args: dict, arrays: list):
 
 def observe(args: dict, arrays: list):
     """The torch call sites the unit's original runs through (see verify.observe)."""
-    return observe_unit(args["pt_root"], args["unit"], args.get("specs") or [], _importer(args["pt_root"])), []
+    imp = _importer(args["pt_root"], args.get("references"))
+    return observe_unit(args["pt_root"], args["unit"], args.get("specs") or [], imp), []
 
 
-def _importer(root: str):
+def _importer(root: str, references: dict | None = None):
     """One importer per repository for the session: the next unit of the same file finds its modules
-    loaded (a session serves the units of one file at most)."""
+    loaded (a session serves the units of one file at most). REFERENCES: the KB's torch versions of
+    torch-built libraries' names, bound where such a library cannot be imported here."""
     importers = _S.setdefault("importers", {})
     if root not in importers:
         importers[root] = RepoImporter(root, "torch")
+    importers[root].references.sources.update(references or {})
     return importers[root]
 
 

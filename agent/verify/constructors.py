@@ -272,7 +272,8 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
     """INIT again as the constructor's error MESSAGE asks: a parameter left None that it names gets a guess
     (`Window(dim=8)` asserting 'give the window size (n=h=w)': n=8), a guessed number it says must be a
     tuple becomes one (`depth must be a tuple of 3`: depth=(2, 2, 2)), as does a number the failing source
-    LINES iterate (`zip(dims, num_layers)`: 'int' object is not iterable); None when it asks for neither."""
+    LINES iterate or index (`zip(dims, num_layers)`: 'int' object is not iterable), and a guessed float those
+    lines use where an integer is due becomes one (`scale=1.0`: 2); None when it asks for none of these."""
     try:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
@@ -281,6 +282,12 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
         return None
     if NOT_ITERABLE.search(message):
         return _numbers_as_tuples(init, lines, sig)
+    if _FLOAT_NOT_INT.search(message):  # `scale=1.0` guessed for an upsampling factor: an integer, 2
+        given = [m for m in re.finditer(r"\b(\w+)=(\d+\.\d*)(?=[,)])", init)
+                 if m.group(1) in sig.parameters and any(re.search(rf"\b{m.group(1)}\b", line) for line in lines)]
+        for m in reversed(given):
+            init = init[:m.start(2)] + str(max(2, int(float(m.group(2))))) + init[m.end(2):]
+        return init if given else None
     if (fractions := _as_fractions(init, message, sig)) is not None:
         return fractions
     if m := _MUST_BE_TUPLE.search(message):
@@ -356,10 +363,11 @@ def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature
 
 
 def _iterates(line: str, name: str) -> bool:
-    """Whether LINE iterates NAME: unpacks it (`*dims`), loops over it, zips, enumerates or measures it."""
+    """Whether LINE iterates NAME: unpacks it (`*dims`), loops over it, zips, enumerates, measures or indexes
+    it (`window_size[0]`)."""
     n = r"(?:self\.)?" + re.escape(name)  # kept on the module first (`min(self.input_resolution)`) counts too
-    if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted|min|max|sum)\({n}\b",
-                 line):
+    if re.search(rf"\*{n}\b|\bin\s+{n}\b|\b(len|list|tuple|enumerate|iter|reversed|sorted|min|max|sum)\({n}\b|"
+                 rf"(?<![\w.]){n}\[\s*-?\d", line):
         return True
     if re.match(rf"\s*\w+\s*,[\w\s,*]*=\s*{n}\s*$", line):  # `h, w = self.fmap_size`
         return True
@@ -367,7 +375,10 @@ def _iterates(line: str, name: str) -> bool:
 
 
 NOT_ITERABLE = re.compile(r"'int' object is not iterable|must be an iterable, not int|object of type 'int' has no len|"
-                          r"cannot unpack non-iterable int object|argument of type 'int' is not iterable")
+                          r"cannot unpack non-iterable int object|argument of type 'int' is not iterable|"
+                          r"'int' object is not subscriptable")
+_FLOAT_NOT_INT = re.compile(r"'float' object cannot be interpreted as an integer|of ints, but found element of type float|"
+                            r"must be int, not float|expected int but got float")
 _MUST_BE_TUPLE = re.compile(r"\b(\w+) (?:must|should|needs to) be an? (?:tuple|list)(?: of (\d+)\b)?")
 
 

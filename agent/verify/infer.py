@@ -17,7 +17,7 @@ from agent.verify import usage
 from agent.verify.constructors import compared_values, count_by_name, guess_value, int_tuple_arity, required_params
 from agent.verify.init_sizes import IMAGE_SIZE
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
-from agent.verify.input_shapes import layer_inputs as _layer_inputs
+from agent.verify.input_shapes import grid_sizes, int_sequence, layer_inputs as _layer_inputs
 from agent.verify.inputs import stand_in
 from agent.scan.names import MODEL_PARAMS, parse_python
 
@@ -276,6 +276,8 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         return [{"value": [B1, 3, 8, 8]}]
     if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
         return [{"value": {}}]
+    if i > 0 and (sizes := grid_sizes(module, name, kind, _GRID)):  # `forward(x, x_size)`: (H, W)
+        return sizes
     if i > 0 and _ELAPSED.search(name):  # a continuous-time cell's step: one elapsed time per sample
         return [{**_f((B1,)), "low": 0.0, "high": 1.0}]
     if i > 0 and _TIMESTEPS.search(name):  # `forward(x, timesteps)`: one diffusion step per sample, an integer
@@ -425,7 +427,7 @@ def function_input_candidates(fn) -> list[list[dict]]:
                                  "_vary": [a for a in vary if a < 2]})
                 elif int_tuple_arity(p.annotation):  # `pad_hw: Tuple[int, int]`: that many numbers
                     args.append({"value": list(guess_value(low, p.annotation))})
-                elif _int_sequence(p.annotation):  # `kernel_size: List[int]`: one size per spatial axis
+                elif int_sequence(p.annotation):  # `kernel_size: List[int]`: one size per spatial axis
                     args.append({"value": [guess_value(low, int)] * (max(len(shape) - 2, 1))})
                 elif p.annotation in (int, float, bool, "int", "float", "bool"):
                     v = guess_value(low, p.annotation)
@@ -449,17 +451,6 @@ def function_input_candidates(fn) -> list[list[dict]]:
 
 
 _GROUP_COUNT = re.compile(r"(^|_)groups?$")
-_INT_SEQUENCE = re.compile(r"^(typing\.)?(List|list|Tuple|tuple|Sequence)\[int(, ?int)*(, ?\.\.\.)?\]$")
-
-
-def _int_sequence(annotation) -> bool:
-    """`List[int]`, `Tuple[int, int]`, `Sequence[int]` (as a string or a typing object)."""
-    if annotation is inspect.Parameter.empty:
-        return False
-    text = annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")
-    return bool(_INT_SEQUENCE.match(text.replace(" ", "").replace(",", ", ")))
-
-
 def _grouped_shapes(fn) -> list[tuple[tuple, list]]:
     """Inputs whose channels are the function's default group count (`group_std(x, groups=32)` asserts
     C % groups == 0): tried after the plain shapes."""

@@ -3,6 +3,7 @@ made a multiple of the patch sizes, guessed channels of the group counts; a larg
 (`img_size=1024` of a segmentation encoder) brought down to what MindSpore's CPU kernels run in seconds."""
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 import re
@@ -130,3 +131,36 @@ def smaller_first(cls, inits: list[str], build) -> list[str]:
     except (Exception, SystemExit):  # noqa: BLE001 - a constructor that needs real tensors: built as it is
         count = 0
     return [smaller, *inits] if count > PARAMETER_BUDGET else inits
+
+
+_WINDOW = re.compile(r"(^|_)window_?size$")
+_GRID_SIZE = re.compile(r"^(input_resolution|resolution|patches_resolution|grid_size|feat_size|fmap_size)$")
+_INVALID_VIEW = re.compile(r"shape '\[[-\d, ]+\]' is invalid for input of size \d+")
+
+
+def windows_dividing(init: str, message: str, cls) -> str | None:
+    """INIT with a window size that does not divide the image or token grid it is built for made the largest
+    divisor below it: a Swin block guessed for an (8, 8) grid keeps its default window_size=7, and splitting
+    the grid into windows fails ("shape '[2, 1, 7, 1, 7, 8]' is invalid for input of size 1024"): 4. None
+    for other errors, or when every window divides the grid."""
+    if not _INVALID_VIEW.search(message) or not init.endswith(")"):
+        return None
+    try:
+        sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    given = {p.name: p.default for p in sig.parameters.values()}
+    given.update({m.group(1): ast.literal_eval(m.group(2))
+                  for m in re.finditer(r"\b(\w+)=(\(\d+(?:, \d+)*,?\)|\d+)(?=[,)])", init)})
+    grid = [n for k, v in given.items() if IMAGE_SIZE.search(k.lower()) or _GRID_SIZE.match(k.lower())
+            for n in (v if isinstance(v, tuple) else (v,)) if type(n) is int and n > 0]
+    windows = {k: v for k, v in given.items() if _WINDOW.search(k.lower()) and type(v) is int and v > 1}
+    wrong = {k: v for k, v in windows.items() if grid and any(g % v for g in grid)}
+    if not wrong:
+        return None
+    out = init
+    for k, v in wrong.items():
+        fit = max(d for d in range(1, v + 1) if all(g % d == 0 for g in grid))
+        out = re.sub(rf"\b{k}=\d+", f"{k}={fit}", out) if f"{k}=" in out else \
+            out[:-1] + ("" if out.endswith("()") else ", ") + f"{k}={fit})"
+    return out

@@ -4,6 +4,7 @@ layers of a module tell what its forward is fed (infer.py); each candidate is on
 side decides. Input dicts as infer.py describes them."""
 from __future__ import annotations
 
+import inspect
 import math
 import re
 
@@ -107,3 +108,29 @@ def halved(inputs: list[dict]) -> list[dict] | None:
             x, changed = dict(x, shape=[*shape[:2], *(n // 2 for n in shape[2:])]), True
         out.append(x)
     return out if changed else None
+
+
+_SIZE_ARG = re.compile(r"^(x_size|hw_size|hw_shape|hw|spatial_size|spatial_shape|feat_size|input_resolution|resolution)$")
+
+
+def grid_sizes(module, name: str, kind: str | None, grid_names: re.Pattern) -> list[dict]:
+    """For a forward argument NAME that holds the input's spatial sizes (`forward(x, x_size)` unpacking or
+    indexing (H, W); KIND `length:N` says how many): the grid the module keeps (an attribute GRID_NAMES
+    matches, `input_resolution`), then 8s; [] for another argument."""
+    if not _SIZE_ARG.search(name) or (kind or "").startswith("rank:"):
+        return []
+    n = int(kind.split(":")[1]) if (kind or "").startswith("length:") else 2
+    grid = next((list(v) for k, v in vars(module).items() if grid_names.match(k.lower()) and isinstance(v, (tuple, list))
+                 and len(v) == n and all(type(x) is int and 0 < x <= 64 for x in v)), None)
+    return [{"value": v} for v in ([grid] if grid and grid != [8] * n else []) + [[8] * n]]
+
+
+_INT_SEQUENCE = re.compile(r"^(typing\.)?(List|list|Tuple|tuple|Sequence)\[int(, ?int)*(, ?\.\.\.)?\]$")
+
+
+def int_sequence(annotation) -> bool:
+    """`List[int]`, `Tuple[int, int]`, `Sequence[int]` (as a string or a typing object)."""
+    if annotation is inspect.Parameter.empty:
+        return False
+    text = annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")
+    return bool(_INT_SEQUENCE.match(text.replace(" ", "").replace(",", ", ")))

@@ -83,8 +83,12 @@ def corrected(inputs: list[dict], error: str, vocab: int = 50) -> list[dict] | N
         return _replace(inputs, floats[0], first)
     if m := _BROADCAST.search(error):
         a, b, dim = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        # last, for a tensor the unit made of more axes than the input (scores [B, heads, N, N] of tokens
+        # [B, N, C] meeting a bias built for more tokens): the input's first axis after the batch holding a
         return _set_axis(inputs, floats, lambda shape: dim if dim < len(shape) else None, {a: b, b: a}) \
-            or _grown_tokens(inputs, floats, a, b) or _grown_tokens(inputs, floats, b, a)
+            or _grown_tokens(inputs, floats, a, b) or _grown_tokens(inputs, floats, b, a) \
+            or (_set_axis(inputs, floats, lambda shape: _axis_of(a)(shape) if dim >= len(shape) else None, {a: b})
+                if b > a and b % a == 0 else None)
     if m := _EINSUM.search(error):  # an axis, or a flattened map (`(hh ww)` against an n*n table)
         a, b = int(m.group(1)), int(m.group(2))
         return _set_axis(inputs, floats, _axis_of(a), {a: b}) or _scaled_map(inputs, floats, a, b) \

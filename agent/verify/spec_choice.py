@@ -188,7 +188,9 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                         queue.insert(0, fixed)
                         fixes += 1
                     elif init_text and (again := wider or constructors.input_width(init_text, str(exc))
-                                        or constructors.iterated(init_text, exc, pt_obj)) and again not in inits:
+                                        or constructors.iterated(init_text, exc, pt_obj)
+                                        or init_sizes.windows_dividing(init_text, str(exc), pt_obj)) \
+                            and again not in inits:
                         inits.append(again)  # data the module builds itself, a residual the input joins, a pair
                     continue
                 made = None if is_module or call is None else _built(pt_imp, unit, outputs[0][0], call, seed, as_trial,
@@ -223,8 +225,9 @@ def _inits_asked(pt_imp, unit, pt_obj, init_text, exc: Exception, is_module: boo
     if not (init_text and is_module):
         return []
     lines = tuple(f.line or "" for f in traceback.extract_tb(exc.__traceback__)[1:])
-    again = constructors.naming_none(init_text, str(exc), pt_obj, lines) or init_sizes.divisible_from_error(init_text,
-                                                                                                   str(exc))
+    again = (constructors.naming_none(init_text, str(exc), pt_obj, lines)
+             or init_sizes.divisible_from_error(init_text, str(exc))
+             or init_sizes.windows_dividing(init_text, str(exc), pt_obj))
     return ([again] if again is not None else []) + parents.attribute_owners(pt_imp, unit, init_text, str(exc))
 
 

@@ -1,0 +1,131 @@
+"""Shifted-window attention (the Swin family: image restoration, detection and segmentation backbones)
+asks for sizes that fit together: a window size that is a pair (`window_size[0]`), tokens that fill a
+window, windows that tile the grid the block was built for (a default window of 7 does not tile a guessed
+8x8 grid), a forward given the grid's (H, W) beside the tokens, an up-sampling factor that is an integer.
+Guessed from torch's own errors, then checked on both sides (real migrations on the shared worker), and
+the guesses one by one."""
+import re
+
+from agent.verify import constructors
+from agent.verify.failures import level_failure
+from agent.verify.init_sizes import windows_dividing
+from agent.verify.input_shapes import grid_sizes
+from agent.verify.shape_fix import corrected
+from tests.support.one_file import migrate_one_file
+
+SOURCE = '''\
+import torch
+import torch.nn as nn
+
+
+def split_windows(x, size):
+    b, h, w, c = x.shape
+    x = x.view(b, h // size, size, w // size, size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, size * size, c)
+
+
+def merge_windows(windows, size, h, w):
+    b = windows.shape[0] // ((h // size) * (w // size))
+    x = windows.view(b, h // size, w // size, size, size, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, -1)
+
+
+class PairBiasAttention(nn.Module):
+    def __init__(self, dim, window_size, num_heads):
+        super().__init__()
+        self.window_size, self.num_heads = window_size, num_heads
+        tokens = window_size[0] * window_size[1]
+        self.bias = nn.Parameter(torch.randn(num_heads, tokens, tokens) * 0.02)
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        attn = (q @ k.transpose(-2, -1)) * (c // self.num_heads) ** -0.5 + self.bias
+        return self.proj((attn.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class GridBlock(nn.Module):
+    def __init__(self, dim, input_resolution, num_heads, window_size=7):
+        super().__init__()
+        if min(input_resolution) <= window_size:  # a grid no larger than a window: one window, no shift
+            window_size = min(input_resolution)
+        self.input_resolution, self.window_size = input_resolution, window_size
+        self.norm = nn.LayerNorm(dim)
+        self.attn = PairBiasAttention(dim, (window_size, window_size), num_heads)
+
+    def forward(self, x, x_size):
+        h, w = x_size
+        b, _, c = x.shape
+        windows = split_windows(self.norm(x).view(b, h, w, c), self.window_size)
+        out = merge_windows(self.attn(windows), self.window_size, h, w)
+        return x + out.reshape(b, h * w, c)
+
+
+class OneStepUp(nn.Module):
+    def __init__(self, scale, num_feat, num_out_ch):
+        super().__init__()
+        self.conv = nn.Conv2d(num_feat, (scale ** 2) * num_out_ch, 3, 1, 1)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x):
+        return self.shuffle(self.conv(x))
+'''
+
+
+def test_window_attention_units_get_sizes_that_fit_together(tmp_path, shared_verifier):
+    report, _ = migrate_one_file(tmp_path, "swin.py", SOURCE, shared_verifier)
+    units = {u.name: u for u in report.units}
+    for name in ("PairBiasAttention", "GridBlock", "OneStepUp"):
+        assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
+    assert re.search(r"window_size=\(\d+, \d+\)", units["PairBiasAttention"].spec["init"]), units["PairBiasAttention"].spec
+    block = units["GridBlock"].spec
+    assert "window_size=4" in block["init"] and "input_resolution=(8, 8)" in block["init"], block
+    assert "scale=2" in units["OneStepUp"].spec["init"], units["OneStepUp"].spec
+
+
+class _Block:
+    def __init__(self, dim, input_resolution, num_heads, window_size=7):
+        pass
+
+
+class _Net:
+    def __init__(self, img_size=64, patch_size=1, window_size=7, scale=1.0):
+        pass
+
+
+def test_each_guess_reads_its_error():
+    invalid = "shape '[2, 1, 7, 1, 7, 8]' is invalid for input of size 1024"
+    assert windows_dividing("_Block(dim=8, input_resolution=(8, 8), num_heads=2)", invalid, _Block) == \
+        "_Block(dim=8, input_resolution=(8, 8), num_heads=2, window_size=4)"
+    assert windows_dividing("_Net()", invalid, _Net) == "_Net(window_size=4)"
+    assert windows_dividing("_Net(window_size=8)", invalid, _Net) is None  # 8 tiles 64
+    assert windows_dividing("_Net()", "mat1 and mat2 shapes cannot be multiplied", _Net) is None
+    lines = ("self.conv = nn.Conv2d(num_feat, (scale ** 2) * num_out_ch, 3, 1, 1)",)
+    assert constructors.naming_none("_Net(scale=1.0)", "empty(): argument 'size' (position 1) must be tuple of ints, "
+                                    "but found element of type float at pos 0", _Net, lines) == "_Net(scale=2)"
+    assert constructors.naming_none("_Block(dim=8, input_resolution=8, num_heads=2)", "'int' object is not subscriptable",
+                                    _Block, ("n = (2 * input_resolution[0] - 1)",)) == \
+        "_Block(dim=8, input_resolution=(8, 8), num_heads=2)"
+    scores = "The size of tensor a (8) must match the size of tensor b (64) at non-singleton dimension 3"
+    tokens = [{"shape": [2, 8, 8], "dtype": "float32", "_batch": 0, "_vary": [1]}]
+    assert corrected(tokens, scores)[0]["shape"] == [2, 64, 8]
+
+
+def test_a_forward_given_the_grid_gets_the_modules_own_grid():
+    class Block:
+        def __init__(self):
+            self.input_resolution = (4, 4)
+
+    assert grid_sizes(Block(), "x_size", "length:2", re.compile(r"^input_resolution$")) == [{"value": [4, 4]},
+                                                                                             {"value": [8, 8]}]
+    assert grid_sizes(Block(), "mask", None, re.compile(r"^input_resolution$")) == []
+
+
+def test_a_level_past_the_memory_limit_says_so():
+    kind, why = level_failure("exception", "grad: RuntimeError: [enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: "
+                              "can't allocate memory", 4.0)
+    assert kind == "memory" and "4 GiB limit" in why
+    assert level_failure("exception", "grad: kernel Foo unregistered", 4.0)[0] == "missing-kernel"
+    assert level_failure("mismatch", "grad: loss differs", 4.0) == ("mismatch", "grad: loss differs")

@@ -142,3 +142,46 @@ def test_an_unpacked_rank_comes_before_parameter_shaped_guesses():
         except Exception:
             continue
     assert ran
+
+
+MODULATED = """
+import torch
+from torch import nn
+
+def modulate(x, shift, scale):
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+def flattened(x, scale):
+    b, n = x.shape
+    return x.view(b, -1) * scale
+
+class Drop(nn.Module):
+    def __init__(self, n=10, dim=8, p=0.1):
+        super().__init__()
+        self.table, self.p = nn.Embedding(n + 1, dim), p
+
+    def forward(self, labels, train, force_drop_ids=None):
+        if (train and self.p > 0) or force_drop_ids is not None:
+            labels = torch.where(torch.rand(labels.shape[0]) < self.p, torch.full_like(labels, 10), labels)
+        return self.table(labels)
+"""
+
+
+def test_a_parameter_used_through_tensor_methods_is_a_tensor_whatever_its_name():
+    ns = _define(MODULATED)
+    kinds = parameter_kinds(ns["modulate"])
+    assert kinds == {"shift": "tensor", "scale": "tensor"}, kinds
+    assert parameter_kinds(ns["flattened"]) == {"x": "rank:2"}  # a use that tells more wins; `scale` a number
+    first = infer.function_input_candidates(ns["modulate"])[0]
+    assert all("shape" in a for a in first), first  # `scale` is not the number 1.0 its name suggests
+    assert ns["modulate"](*[torch.randn(*a["shape"]) for a in first]).dtype == torch.float32
+
+
+def test_a_forward_flag_named_for_training_is_off():
+    ns = _define(MODULATED)
+    drop = ns["Drop"]()
+    candidates = infer.module_input_candidates(drop)
+    assert candidates and all(c[1] == {"value": False} for c in candidates), candidates
+    labels, flag = candidates[0]
+    assert labels["dtype"] == "int64", labels  # torch runs it: the flag a plain False, not an ambiguous tensor
+    assert drop(torch.randint(0, labels["high"], labels["shape"]), flag["value"]).shape == (*labels["shape"], 8)

@@ -276,6 +276,8 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         return [{"value": [B1, 3, 8, 8]}]
     if kind == usage.MAPPING:  # keyword arguments passed on (`self.f(x, **f_args)`): none
         return [{"value": {}}]
+    if i > 0 and guess_value(name) is False:  # `forward(labels, train)`: a flag, off (the deterministic path)
+        return [{"value": False}]
     if i > 0 and (sizes := grid_sizes(module, name, kind, _GRID)):  # `forward(x, x_size)`: (H, W)
         return sizes
     if i > 0 and _ELAPSED.search(name):  # a continuous-time cell's step: one elapsed time per sample
@@ -434,7 +436,8 @@ def function_input_candidates(fn) -> list[list[dict]]:
                     if v is inspect.Parameter.empty:
                         break
                     args.append({"value": v})
-                elif (guess_value(low) in (0.0, 1e-5, 1.0) or count_by_name(low) is not None) and not as_tensor:
+                elif kind != usage.TENSOR and (guess_value(low) in (0.0, 1e-5, 1.0) or count_by_name(low) is not None) \
+                        and not as_tensor:  # not `scale.unsqueeze(1)`, a tensor whatever its name says (below)
                     named_scalars = True  # `scale`, `heads`, `multiple`: a number; tried as a tensor after
                     args.append({"value": guess_value(low)})
                 elif guess_value(low) in (0.0, 1e-5, 1.0) and as_tensor:  # `cos(gamma)`: one number, a tensor

@@ -8,7 +8,9 @@ splatted is a shape tuple; one unpacked into two or three names (`ph, pw = patch
 (`b, n, d = x.shape`) a tensor of rank N; one used as the index of `gather`/`index_select`/`embedding`/
 `one_hot` is an integer tensor (a vector for `index_select`); one splatted as keywords (`f(x, **f_args)`)
 a mapping; one checked by `isinstance(p, SomeClass)` (a wrapper asserting the model it wraps) is an
-instance of that class; one whose module methods are called (`model.eval()`, `net.parameters()`) a model. Parameters with no such use are left to the name-based guesses.
+instance of that class; one whose module methods are called (`model.eval()`, `net.parameters()`) a model; one whose tensor methods
+are called (`scale.unsqueeze(1)`) and that no other use tells more of, a tensor. Parameters with no such use
+are left to the name-based guesses.
 """
 from __future__ import annotations
 
@@ -26,6 +28,10 @@ LENGTH = "length:"  # + how many items: `ph, pw = patch_size`, `assert len(depth
 INSTANCE = "instance:"  # + the class's name, as the function's module spells it
 RANK = "rank:"  # + how many axes: `b, h, w, d = q.shape` unpacks a tensor of rank 4
 MODULE = "module"  # `model.eval()`, `net.parameters()`: a model (the Linear stand-in, inputs.stand_in)
+TENSOR = "tensor"  # `scale.unsqueeze(1)`: a tensor, whatever its name says (`scale` alone reads as a number)
+_TENSOR_METHODS = {"unsqueeze", "squeeze", "view", "reshape", "permute", "transpose", "flatten", "expand", "expand_as",
+                   "chunk", "split", "softmax", "sigmoid", "tanh", "float", "contiguous", "masked_fill", "matmul", "bmm",
+                   "type_as", "clamp", "norm"}
 _MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "modules", "named_modules", "children",
                    "named_children", "state_dict", "load_state_dict", "zero_grad", "buffers", "named_buffers"}
 
@@ -127,6 +133,7 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
     params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]} - {"self", "cls"}
     kinds: dict[str, str] = {}
     derived = _arithmetic_locals(func, params)  # `half = dim // 2`: half -> {dim}
+    tensors: list[str] = []
 
     def mark(node, kind: str) -> None:
         if isinstance(node, ast.Name) and node.id in params:
@@ -145,6 +152,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if callee in _MODULE_METHODS:  # `net.parameters()` (a bare name called so is no parameter)
                 mark(getattr(node.func, "value", None), MODULE)
+            elif callee in _TENSOR_METHODS and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name):  # `scale.unsqueeze(1)`, unless a use says more
+                tensors.append(node.func.value.id)
             if callee == "len" and node.args:
                 mark(node.args[0], SHAPE)
             if callee == "isinstance" and len(node.args) == 2:
@@ -182,6 +192,9 @@ def _kinds(func: ast.AST) -> tuple[tuple[str, str], ...]:
             for bound in (node.lower, node.upper):
                 if bound is not None:
                     mark(bound, INT)
+    for name in tensors:
+        if name in params:
+            kinds.setdefault(name, TENSOR)
     return tuple(kinds.items())
 
 

@@ -185,3 +185,26 @@ def test_a_forward_flag_named_for_training_is_off():
     labels, flag = candidates[0]
     assert labels["dtype"] == "int64", labels  # torch runs it: the flag a plain False, not an ambiguous tensor
     assert drop(torch.randint(0, labels["high"], labels["shape"]), flag["value"]).shape == (*labels["shape"], 8)
+
+
+STEPPED = """
+import torch
+from torch import nn
+
+class Denoiser(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.proj, self.steps = nn.Linear(dim, dim), nn.Embedding(10, dim)
+
+    def forward(self, x, timesteps=None, context=None):
+        return self.proj(x) + self.steps(timesteps)
+"""
+
+
+def test_a_unets_timesteps_left_none_by_default_are_fed():
+    ns = _define(STEPPED)
+    model = ns["Denoiser"]()
+    candidates = infer.module_input_candidates(model)
+    x, steps = candidates[0]  # context=None stays out: nothing says it is needed
+    assert steps["dtype"] == "int64" and steps["shape"] == [x["shape"][0]], candidates[0]
+    assert model(torch.randn(*x["shape"]), torch.randint(0, steps["high"], steps["shape"])).shape == tuple(x["shape"])

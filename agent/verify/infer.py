@@ -119,8 +119,9 @@ def forward_params(fn) -> list[inspect.Parameter]:
     positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                   and p.name not in ("self", "cls")]
     after = positional[len(req)] if req and len(positional) > len(req) and positional[:len(req)] == req else None
-    if after is not None and after.default is None and _CLASS_LABELS.search(after.name.lower()):
-        req.append(after)  # a loss's `forward(embeddings, labels=None)`: it raises without them
+    if after is not None and after.default is None and (_CLASS_LABELS.search(after.name.lower())
+                                                        or _TIMESTEPS.search(after.name.lower())):
+        req.append(after)  # a loss's `forward(embeddings, labels=None)`, a UNet's `forward(x, timesteps=None)`
     return req
 
 

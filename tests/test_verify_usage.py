@@ -198,6 +198,16 @@ class Denoiser(nn.Module):
 
     def forward(self, x, timesteps=None, context=None):
         return self.proj(x) + self.steps(timesteps)
+
+
+class Conditioned(nn.Module):
+    def __init__(self, dim=8, classes=5):
+        super().__init__()
+        self.proj, self.steps, self.labels = nn.Linear(dim, dim), nn.Embedding(10, dim), nn.Embedding(classes, dim)
+
+    def forward(self, x, t, y):
+        c = self.steps(t) + self.labels(y)
+        return self.proj(x) * c.chunk(2, dim=1)[0].sum(1, keepdim=True)
 """
 
 
@@ -208,3 +218,16 @@ def test_a_unets_timesteps_left_none_by_default_are_fed():
     x, steps = candidates[0]  # context=None stays out: nothing says it is needed
     assert steps["dtype"] == "int64" and steps["shape"] == [x["shape"][0]], candidates[0]
     assert model(torch.randn(*x["shape"]), torch.randint(0, steps["high"], steps["shape"])).shape == tuple(x["shape"])
+
+
+def test_a_diffusion_forward_gets_one_step_and_one_label_per_sample():
+    ns = _define(STEPPED)
+    model = ns["Conditioned"]()
+    candidates = infer.module_input_candidates(model)
+    assert all(c[1]["shape"] == [c[0]["shape"][0]] for c in candidates), candidates  # a step per sample
+    assert candidates[0][1]["dtype"] == "int64", candidates[0]  # an integer step first, then a time in [0, 1]
+    per_sample = [c for c in candidates if c[2]["shape"] == [c[0]["shape"][0]]]  # `y`: a label per sample
+    assert per_sample, candidates
+    x, t, y = per_sample[0]
+    args = [torch.randn(*x["shape"]), torch.randint(0, t["high"], t["shape"]), torch.randint(0, y["high"], y["shape"])]
+    assert model(*args).shape == tuple(x["shape"])

@@ -33,6 +33,7 @@ _INT_ARG = re.compile(r"(^|_)(idx|ids|tokens?|input_ids|indices)$")
 _MASK = re.compile(r"(^|_)mask$")
 _ELAPSED = re.compile(r"^(ts|dt|timespans?|elapsed(_times?)?|delta_t|time_deltas?)$")
 _TIMESTEPS = re.compile(r"^(timesteps?|time_?steps?|noise_levels?)$")  # a diffusion model's step per sample
+_FORWARD_TIMESTEPS = re.compile(r"^(t|timesteps?|time_?steps?|noise_levels?)$")  # `forward(x, t)` too (not a helper's `t`)
 _IMAGE_ARG = re.compile(r"^(x|img|image|images|inputs?|pixel_values|x_t|x_noisy|noisy)$")
 _CLASS_LABELS = re.compile(r"^(labels?|class_labels|y_true)$")
 _GENERIC = [[_f((B1, 16))], [_f((B1, 8, 16), vary=[1])], [_f((B1, 3, 16, 16), vary=[2, 3])]]
@@ -120,7 +121,7 @@ def forward_params(fn) -> list[inspect.Parameter]:
                   and p.name not in ("self", "cls")]
     after = positional[len(req)] if req and len(positional) > len(req) and positional[:len(req)] == req else None
     if after is not None and after.default is None and (_CLASS_LABELS.search(after.name.lower())
-                                                        or _TIMESTEPS.search(after.name.lower())):
+                                                        or _FORWARD_TIMESTEPS.search(after.name.lower())):
         req.append(after)  # a loss's `forward(embeddings, labels=None)`, a UNet's `forward(x, timesteps=None)`
     return req
 
@@ -283,7 +284,7 @@ def _by_name_or_use(module, p: inspect.Parameter, i: int, kind: str | None) -> l
         return sizes
     if i > 0 and _ELAPSED.search(name):  # a continuous-time cell's step: one elapsed time per sample
         return [{**_f((B1,)), "low": 0.0, "high": 1.0}]
-    if i > 0 and _TIMESTEPS.search(name):  # `forward(x, timesteps)`: one diffusion step per sample, an integer
+    if i > 0 and _FORWARD_TIMESTEPS.search(name):  # `forward(x, timesteps)`: one diffusion step per sample, an integer
         return [_i((B1,), 10), {**_f((B1,)), "low": 0.0, "high": 1.0}]
     if i > 0 and _LENGTHS.search(name):  # each sequence's length, within the shorter trial size
         return [dict(_i((B1,), 7), low=1)]

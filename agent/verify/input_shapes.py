@@ -35,8 +35,8 @@ def layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [floats((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
     if isinstance(m, tnn.Unfold):  # patches of an image: its rank, channels unknown
         return [floats((B1, 3, 16, 16), vary=[2, 3])]
-    if isinstance(m, tnn.Embedding):
-        return [ints((B1, 8), m.num_embeddings, vary=[1])]
+    if isinstance(m, tnn.Embedding):  # token ids, then one id per sample (a class label a model is conditioned on)
+        return [ints((B1, 8), m.num_embeddings, vary=[1]), ints((B1,), m.num_embeddings)]
     if isinstance(m, tnn.Linear):
         return [floats((B1, m.in_features)), floats((B1, 8, m.in_features), vary=[1])]
     if isinstance(m, tnn.RNNBase):

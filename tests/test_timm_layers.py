@@ -1,4 +1,4 @@
-"""timm's layer helpers (DropPath, Mlp, PatchEmbed, Attention, to_2tuple, trunc_normal_, register_model), which vision
+"""timm's layer helpers (DropPath, Mlp, PatchEmbed, Attention, Block, to_2tuple, trunc_normal_, ...), which vision
 repositories import instead of writing their own, become MindSpore helpers in the translated file, and
 the translation is checked against torch: timm's own where it imports, else (here: timm needs torchvision,
 which has no CPU build for this torch) the KB's torch versions of those names, which the notes name."""
@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 from timm.models.layers import DropPath, to_2tuple, trunc_normal_
 from timm.models.registry import register_model
-from timm.models.vision_transformer import Attention, Mlp, PatchEmbed
+from functools import partial
+
+from timm.models.vision_transformer import Attention, Block as VitBlock, Mlp, PatchEmbed
 
 
 class Block(nn.Module):
@@ -74,6 +76,20 @@ class TinyViT(nn.Module):
         return x + self.mlp(self.scaled(x, attn_mask=causal))
 
 
+class Encoder(nn.Module):
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.blocks = nn.ModuleList([
+            VitBlock(dim, heads, mlp_ratio=2.0, qkv_bias=True, qk_scale=None, norm_layer=partial(nn.LayerNorm, eps=1e-6)),
+            VitBlock(dim, heads, init_values=0.5, drop_path=0.1),
+        ])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
 @register_model
 def tiny(**kwargs):
     return Block(8, **kwargs)
@@ -97,12 +113,13 @@ def test_the_translation_imports_no_timm_and_carries_the_helpers(migrated):
     _, text = migrated
     assert not re.search(r"^\s*(from|import)\s+timm\b|\btimm\.", text, re.M)
     for helper in ("class _MsDropPath", "class _MsMlp", "def _ms_ntuple", "def _ms_drop_path", "def _ms_fill_",
-                   "def _ms_register_model", "class _MsPatchEmbed", "class _MsAttention"):
+                   "def _ms_register_model", "class _MsPatchEmbed", "class _MsAttention", "class _MsBlock",
+                   "class _MsLayerScale"):
         assert helper in text
     assert "@_ms_register_model" in text and "_ms_ntuple(2)(img_size)" in text
 
 
-@pytest.mark.parametrize("name", ["Block", "ConvHead", "Patches", "TinyViT"])
+@pytest.mark.parametrize("name", ["Block", "ConvHead", "Patches", "TinyViT", "Encoder"])
 def test_units_built_on_timm_helpers_verify_against_torch_with_a_note(migrated, name):
     report, _ = migrated
     unit = {u.name: u for u in report.units}[name]

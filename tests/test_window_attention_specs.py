@@ -1,7 +1,8 @@
 """Shifted-window attention (the Swin family: image restoration, detection and segmentation backbones)
 asks for sizes that fit together: a window size that is a pair (`window_size[0]`), tokens that fill a
 window, windows that tile the grid the block was built for (a default window of 7 does not tile a guessed
-8x8 grid), a forward given the grid's (H, W) beside the tokens, an up-sampling factor that is an integer.
+8x8 grid), a forward given the grid's (H, W) beside the tokens (of an image model: tokens over the grid it
+keeps), an up-sampling factor that is an integer.
 Guessed from torch's own errors, then checked on both sides (real migrations on the shared worker), and
 the guesses one by one."""
 import re
@@ -63,6 +64,18 @@ class GridBlock(nn.Module):
         return x + out.reshape(b, h * w, c)
 
 
+class Unembed(nn.Module):
+    def __init__(self, img_size=64, patch_size=4, embed_dim=8):
+        super().__init__()
+        self.patches_resolution = [img_size // patch_size, img_size // patch_size]
+        self.embed_dim = embed_dim
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x, x_size):
+        b, hw, c = x.shape
+        return self.norm(x).transpose(1, 2).view(b, self.embed_dim, x_size[0], x_size[1])
+
+
 class OneStepUp(nn.Module):
     def __init__(self, scale, num_feat, num_out_ch):
         super().__init__()
@@ -77,12 +90,14 @@ class OneStepUp(nn.Module):
 def test_window_attention_units_get_sizes_that_fit_together(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "swin.py", SOURCE, shared_verifier)
     units = {u.name: u for u in report.units}
-    for name in ("PairBiasAttention", "GridBlock", "OneStepUp"):
+    for name in ("PairBiasAttention", "GridBlock", "OneStepUp", "Unembed"):
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert re.search(r"window_size=\(\d+, \d+\)", units["PairBiasAttention"].spec["init"]), units["PairBiasAttention"].spec
     block = units["GridBlock"].spec
     assert "window_size=4" in block["init"] and "input_resolution=(8, 8)" in block["init"], block
     assert "scale=2" in units["OneStepUp"].spec["init"], units["OneStepUp"].spec
+    tokens, grid = units["Unembed"].spec["inputs"][0]  # tokens over the grid the module keeps, and that grid
+    assert tokens["shape"] == [2, 256, 8] and grid["value"] == [16, 16], units["Unembed"].spec
 
 
 class _Block:

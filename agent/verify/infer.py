@@ -209,7 +209,10 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
     for i, p in enumerate(params):
         if i == 0 and images and (len(params) == 1 or _IMAGE_ARG.match(p.name.lower())):
             clips = _clips(images, _rank(kinds.get(p.name)), hints or {})
-            per_arg.append([*_token_grid_inputs(hints or {}), *clips, *images,
+            # `B, HW, C = x.shape` of a module built for images: tokens over the grid it keeps (patches_resolution)
+            kept = {k: v for k, v in vars(module).items() if isinstance(v, (int, tuple, list))} \
+                if _rank(kinds.get(p.name)) == 3 else {}
+            per_arg.append([*_token_grid_inputs({**kept, **(hints or {})}), *clips, *images,
                             *(_layer_inputs(layers[0], hints) if layers else [])])
             continue
         kind = kinds.get(p.name)

@@ -84,13 +84,15 @@ class KB:
             self._helpers = {helper_name(t.helper): t.helper for e in self.entries for t in e.targets if t.helper}
         return self._helpers.get(name)
 
-    def references(self) -> dict[str, str]:
+    def references(self, libraries=None) -> dict[str, str]:
         """Qualified name -> torch source, for the names of torch-built libraries the torch side runs in the
-        library's place where it cannot be imported (Entry.reference)."""
+        library's place where it cannot be imported (Entry.reference); only LIBRARIES' names when given."""
         if not hasattr(self, "_references"):
             self._references = {n: e.reference for e in self.entries if e.reference for n in e.names
                                 if n.split(".")[0] != "torch"}
-        return self._references
+        if libraries is None:
+            return self._references
+        return {n: src for n, src in self._references.items() if n.split(".")[0] in libraries}
 
     def methods(self) -> dict[str, Entry]:
         """Tensor method name -> entry, for entries of kind 'method' named torch.Tensor.X."""

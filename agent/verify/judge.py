@@ -108,8 +108,9 @@ class Verifier:
         """The torch original's call sites (a reply like a worker's: ok/result or ok=False/kind/error)."""
         try:
             with self.sessions.pair(timeout, reuse, torch_only=True) as (ref, _):
+                refs = kb.references(absent_modules(str(pt_root), True)) if kb else {}
                 result, _ = ref.call("observe", {"pt_root": str(pt_root), "unit": unit, "specs": specs or [],
-                                                 "references": kb.references() if kb else {}})
+                                                 "references": refs})
         except SessionError as exc:
             return {"ok": False, "kind": exc.kind, "error": exc.message}
         if isinstance(result, dict) and isinstance(result.get("init"), str):
@@ -284,7 +285,8 @@ class _Check:
             importing = exc
         prep, _ = self.torch("prepare", {"pt_root": self.pt_root, "unit": unit, "specs": self.specs,
                                          "seed": self.seeds[0], "calibrate": calibrate,
-                                         "references": self.kb.references() if self.kb else {}})
+                                         "references": self.kb.references(absent_modules(self.pt_root, True))
+                                         if self.kb else {}})
         if isinstance(prep.get("init"), str) and self.is_module and prep.get("kind") is None:
             self.v.inits[key] = prep["init"]
         if prep.get("spec") is None:

@@ -105,6 +105,12 @@ class _Block:
         pass
 
 
+class _Stages:
+    def __init__(self, layers, width=8):
+        self.first, self.second = layers[0], layers[1]
+        self.third, self.fourth = layers[2], layers[3]
+
+
 class _Net:
     def __init__(self, img_size=64, patch_size=1, window_size=7, scale=1.0):
         pass
@@ -123,6 +129,9 @@ def test_each_guess_reads_its_error():
     assert constructors.naming_none("_Block(dim=8, input_resolution=8, num_heads=2)", "'int' object is not subscriptable",
                                     _Block, ("n = (2 * input_resolution[0] - 1)",)) == \
         "_Block(dim=8, input_resolution=(8, 8), num_heads=2)"
+    assert constructors.naming_none("_Stages(layers=2, width=8)", "'int' object is not subscriptable", _Stages,
+                                    ("self.first, self.second = layers[0], layers[1]",)) == \
+        "_Stages(layers=(2, 2, 2, 2), width=8)"  # as many as the constructor indexes
     scores = "The size of tensor a (8) must match the size of tensor b (64) at non-singleton dimension 3"
     tokens = [{"shape": [2, 8, 8], "dtype": "float32", "_batch": 0, "_vary": [1]}]
     assert corrected(tokens, scores)[0]["shape"] == [2, 64, 8]

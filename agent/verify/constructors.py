@@ -281,7 +281,7 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
     if not init.endswith(")"):
         return None
     if NOT_ITERABLE.search(message):
-        return _numbers_as_tuples(init, lines, sig)
+        return _numbers_as_tuples(init, lines, sig, _source(cls))
     if _FLOAT_NOT_INT.search(message):  # `scale=1.0` guessed for an upsampling factor: an integer, 2
         given = [m for m in re.finditer(r"\b(\w+)=(\d+\.\d*)(?=[,)])", init)
                  if m.group(1) in sig.parameters and any(re.search(rf"\b{m.group(1)}\b", line) for line in lines)]
@@ -348,18 +348,28 @@ def iterated(init: str, exc: Exception, cls) -> str | None:
     return naming_none(init, str(exc), cls, lines)
 
 
-def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature) -> str | None:
+def _numbers_as_tuples(init: str, lines: tuple[str, ...], sig: inspect.Signature, source: str = "") -> str | None:
     """INIT with each number it gives a parameter the failing LINES name made a tuple, as long as the
-    tuples INIT already gives (`dims=(32, 64, 160, 256)`: 4), else of 2."""
+    tuples INIT already gives (`dims=(32, 64, 160, 256)`: 4), else as long as the constructor's SOURCE indexes
+    it (`layers[0]` ... `layers[3]`: 4), else of 2."""
     given = [m for m in re.finditer(r"\b(\w+)=(\d+)\b", init)
              if m.group(1) in sig.parameters and any(_iterates(line, m.group(1)) for line in lines)]
     if not given:
         return None
     lengths = [len(t.split(",")) for t in re.findall(r"\w+=\(([^()]*\d[^()]*)\)", init)]
-    count = max(set(lengths), key=lengths.count) if lengths else 2
     for m in reversed(given):
+        indexed = [int(k) for k in re.findall(rf"(?<![\w.]){re.escape(m.group(1))}\[(\d)\]", source)]
+        count = max(set(lengths), key=lengths.count) if lengths else max([2, *(k + 1 for k in indexed)])
         init = init[:m.start()] + f"{m.group(1)}={(int(m.group(2)),) * count!r}" + init[m.end():]
     return init
+
+
+def _source(cls) -> str:
+    """The source of CLS's constructor (or of the function CLS), '' where it cannot be read."""
+    try:
+        return inspect.getsource(cls if inspect.isfunction(cls) else cls.__init__)
+    except (OSError, TypeError):
+        return ""
 
 
 def _iterates(line: str, name: str) -> bool:

@@ -17,7 +17,7 @@ from agent.verify import usage
 from agent.verify.constructors import compared_values, count_by_name, guess_value, int_tuple_arity, required_params
 from agent.verify.init_sizes import IMAGE_SIZE
 from agent.verify.input_shapes import B1, B2, IMAGE_CHANNELS as _IMAGE_CHANNELS, floats as _f, ints as _i
-from agent.verify.input_shapes import grid_sizes, int_sequence, layer_inputs as _layer_inputs
+from agent.verify.input_shapes import grid_sizes, int_sequence, layer_inputs as _layer_inputs, one_per_sample
 from agent.verify.inputs import stand_in
 from agent.scan.names import MODEL_PARAMS, parse_python
 
@@ -226,8 +226,7 @@ def module_input_candidates(module, limit: int = 8, hints: dict | None = None) -
         else:
             layer = layers[i] if i < len(layers) else (layers[0] if layers else None)
         found = (_layer_inputs(layer, hints) if layer is not None else _parameter_shaped(module) + _generic(hints or {}))
-        if i == 0:
-            found = _token_grid_inputs(hints or {}) + found
+        found = _token_grid_inputs(hints or {}) + found if i == 0 else found + one_per_sample(found)
         if i == 0 and len(params) > 1 and (width := _int_attribute(module, _INPUT_SIZE)):
             # a cell's step input (`forward(input, hx)`, its first layer fed `cat([input, hx])`): its own width
             found = [_f((B1, width))] + [x for x in found if x.get("shape") != [B1, width]]

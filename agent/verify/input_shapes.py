@@ -35,8 +35,8 @@ def layer_inputs(m, hints: dict | None = None) -> list[dict]:
         return [floats((B1, m.in_channels, 8, 8, 8), vary=[2, 3, 4])]
     if isinstance(m, tnn.Unfold):  # patches of an image: its rank, channels unknown
         return [floats((B1, 3, 16, 16), vary=[2, 3])]
-    if isinstance(m, tnn.Embedding):  # token ids, then one id per sample (a class label a model is conditioned on)
-        return [ints((B1, 8), m.num_embeddings, vary=[1]), ints((B1,), m.num_embeddings)]
+    if isinstance(m, tnn.Embedding):
+        return [ints((B1, 8), m.num_embeddings, vary=[1])]
     if isinstance(m, tnn.Linear):
         return [floats((B1, m.in_features)), floats((B1, 8, m.in_features), vary=[1])]
     if isinstance(m, tnn.RNNBase):
@@ -134,3 +134,11 @@ def int_sequence(annotation) -> bool:
         return False
     text = annotation if isinstance(annotation, str) else str(annotation).replace("typing.", "")
     return bool(_INT_SEQUENCE.match(text.replace(" ", "").replace(",", ", ")))
+
+
+def one_per_sample(found: list[dict]) -> list[dict]:
+    """For a later forward argument: each sequence of ids among FOUND also as one id per sample (a class label
+    a diffusion model is conditioned on, `forward(x, t, y)`); the first argument's ids stay sequences (an RNN
+    language model fed one id per sample runs unbatched, where torch reads a state tensor as its pair)."""
+    return [dict(x, shape=x["shape"][:1], _vary=[]) for x in found
+            if x.get("dtype") == "int64" and len(x.get("shape") or ()) == 2]

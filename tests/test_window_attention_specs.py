@@ -2,7 +2,8 @@
 asks for sizes that fit together: a window size that is a pair (`window_size[0]`), tokens that fill a
 window, windows that tile the grid the block was built for (a default window of 7 does not tile a guessed
 8x8 grid), a forward given the grid's (H, W) beside the tokens (of an image model: tokens over the grid it
-keeps), an up-sampling factor that is an integer.
+keeps), an up-sampling factor that is an integer; and a mask written through slices kept in variables, of
+which a shift of 0 makes some empty (torch writes nothing there; MindSpore's setitem raised).
 Guessed from torch's own errors, then checked on both sides (real migrations on the shared worker), and
 the guesses one by one."""
 import re
@@ -11,6 +12,7 @@ from agent.verify import constructors
 from agent.verify.failures import level_failure
 from agent.verify.init_sizes import windows_dividing
 from agent.verify.input_shapes import grid_sizes
+from agent.verify.inputs import make_arrays, pack, unpack
 from agent.verify.shape_fix import corrected
 from tests.support.one_file import migrate_one_file
 
@@ -76,6 +78,27 @@ class Unembed(nn.Module):
         return self.norm(x).transpose(1, 2).view(b, self.embed_dim, x_size[0], x_size[1])
 
 
+class ShiftMask(nn.Module):
+    def __init__(self, window_size=4, shift_size=0):
+        super().__init__()
+        self.window_size, self.shift_size = window_size, shift_size
+
+    def mask(self, h, w):
+        img_mask = torch.zeros((1, h, w, 1))
+        h_slices = (slice(0, -self.window_size), slice(-self.window_size, -self.shift_size),
+                    slice(-self.shift_size, None))
+        cnt = 0
+        for hs in h_slices:
+            for ws in h_slices:
+                img_mask[:, hs, ws, :] = cnt
+                cnt += 1
+        return img_mask
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        return x + self.mask(h, w)
+
+
 class OneStepUp(nn.Module):
     def __init__(self, scale, num_feat, num_out_ch):
         super().__init__()
@@ -90,7 +113,7 @@ class OneStepUp(nn.Module):
 def test_window_attention_units_get_sizes_that_fit_together(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "swin.py", SOURCE, shared_verifier)
     units = {u.name: u for u in report.units}
-    for name in ("PairBiasAttention", "GridBlock", "OneStepUp", "Unembed"):
+    for name in ("PairBiasAttention", "GridBlock", "OneStepUp", "Unembed", "ShiftMask"):
         assert units[name].status.startswith("verified"), (name, units[name].status, units[name].reason)
     assert re.search(r"window_size=\(\d+, \d+\)", units["PairBiasAttention"].spec["init"]), units["PairBiasAttention"].spec
     block = units["GridBlock"].spec
@@ -142,8 +165,10 @@ def test_a_forward_given_the_grid_gets_the_modules_own_grid():
         def __init__(self):
             self.input_resolution = (4, 4)
 
-    assert grid_sizes(Block(), "x_size", "length:2", re.compile(r"^input_resolution$")) == [{"value": [4, 4]},
-                                                                                             {"value": [8, 8]}]
+    assert grid_sizes(Block(), "x_size", "length:2", re.compile(r"^input_resolution$")) == [
+        {"value": [4, 4], "tuple": True}, {"value": [8, 8], "tuple": True}]  # tuples: `x_size == self.grid` holds
+    descs, arrays = pack(make_arrays(grid_sizes(Block(), "x_size", None, re.compile(r"^input_resolution$")), 0, 0))
+    assert unpack(descs, arrays) == [(4, 4), (8, 8)]  # a tuple on both sides, through the JSON between them
     assert grid_sizes(Block(), "mask", None, re.compile(r"^input_resolution$")) == []
 
 

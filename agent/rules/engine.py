@@ -31,6 +31,7 @@ from agent.rules.catalog import rewrite
 from agent.rules.classes import ClassRules
 from agent.rules.complex_arithmetic import ComplexRules, computes_complex
 from agent.rules.numpy_scalars import NumpyScalarRules
+from agent.rules.slice_writes import SliceWriteRules, slice_variables
 from agent.rules.strided_slices import StridedSliceRules
 from agent.rules.fallback_imports import FallbackImportRules
 from agent.rules.packed_sequences import PackedSequenceRules
@@ -67,7 +68,7 @@ class RulesResult:
 
 
 class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules, ComplexRules, PackedSequenceRules,
-                FallbackImportRules, NumpyScalarRules, StridedSliceRules, Transformer):
+                FallbackImportRules, NumpyScalarRules, StridedSliceRules, SliceWriteRules, Transformer):
     def __init__(self, kb: KB, device: str, plan: ImportPlan, module_classes: set[str], nearest,
                  overrides: dict | None = None, observed: set | None = None, *, resolver: Resolver,
                  positions: Positions):
@@ -231,6 +232,7 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._tops = {id(s) for s in node.body}
+        self.slice_names = slice_variables(node)  # loop variables over slice objects (rules/slice_writes.py)
         # module subclasses defined in this file count too
         self.module_classes |= structural.module_classes_of(node, self._qn, self.module_classes)
         self.inf.module_classes = self.module_classes
@@ -279,6 +281,9 @@ class _Rewriter(ClassRules, ReferenceRules, CallRules, InPlaceRules, BufferRules
         stored = self.buffer_assign(original, updated)
         if stored is not None:
             return stored
+        written = self.slice_write(original, updated) if self.slice_names else None
+        if written is not None:
+            return written
         if not self.stores:
             return updated
         targets = list(updated.targets)

@@ -116,13 +116,14 @@ _SIZE_ARG = re.compile(r"^(x_size|hw_size|hw_shape|hw|spatial_size|spatial_shape
 def grid_sizes(module, name: str, kind: str | None, grid_names: re.Pattern) -> list[dict]:
     """For a forward argument NAME that holds the input's spatial sizes (`forward(x, x_size)` unpacking or
     indexing (H, W); KIND `length:N` says how many): the grid the module keeps (an attribute GRID_NAMES
-    matches, `input_resolution`), then 8s; [] for another argument."""
+    matches, `input_resolution`), then 8s, as tuples (as `(H, W)` is written: `x_size == self.input_resolution`
+    must hold as it does in use); [] for another argument."""
     if not _SIZE_ARG.search(name) or (kind or "").startswith("rank:"):
         return []
     n = int(kind.split(":")[1]) if (kind or "").startswith("length:") else 2
     grid = next((list(v) for k, v in vars(module).items() if grid_names.match(k.lower()) and isinstance(v, (tuple, list))
                  and len(v) == n and all(type(x) is int and 0 < x <= 64 for x in v)), None)
-    return [{"value": v} for v in ([grid] if grid and grid != [8] * n else []) + [[8] * n]]
+    return [{"value": v, "tuple": True} for v in ([grid] if grid and grid != [8] * n else []) + [[8] * n]]
 
 
 _INT_SEQUENCE = re.compile(r"^(typing\.)?(List|list|Tuple|tuple|Sequence)\[int(, ?int)*(, ?\.\.\.)?\]$")

@@ -56,8 +56,8 @@ def make_arrays(size: list[dict], seed: int, size_idx: int) -> list:
     rng = np.random.default_rng([seed, size_idx])
     out = []
     for inp in size:
-        if "value" in inp:
-            out.append(inp["value"])
+        if "value" in inp:  # a tuple where the spec says so (`x_size` compared with a tuple the module keeps)
+            out.append(tuple(inp["value"]) if inp.get("tuple") and isinstance(inp["value"], list) else inp["value"])
         elif inp["dtype"].startswith(("int", "uint")):
             high = inp.get("high", 10)  # a list: one bound per position of the last axis (a column's categories)
             if isinstance(high, list):
@@ -124,10 +124,13 @@ def pack(inputs: list) -> tuple[list[dict], list]:
         if isinstance(x, np.ndarray):
             arrays.append(x)
             descs.append({"a": len(arrays) - 1})
+        elif isinstance(x, tuple):  # JSON has no tuple: said so, and made one again
+            descs.append({"v": list(x), "tuple": True})
         else:
             descs.append({"v": x})
     return descs, arrays
 
 
 def unpack(descs: list[dict], arrays: list) -> list:
-    return [arrays[d["a"]] if "a" in d else d["v"] for d in descs]
+    return [arrays[d["a"]] if "a" in d else tuple(d["v"]) if d.get("tuple") and isinstance(d["v"], list) else d["v"]
+            for d in descs]

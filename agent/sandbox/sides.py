@@ -92,6 +92,7 @@ class Side(SandboxProcess):
         self.ready_info: dict = {}
         self.isolation: dict = {}
         self.restarts = 0
+        self.busy_s = 0.0  # the seconds its sessions said their operations took (a benchmark's figure, nothing more)
 
     def _view(self) -> dict:
         root = self._base / "root"
@@ -252,6 +253,8 @@ class Session:
     def receive(self, max_bytes: int | None = None):
         reply, out = self._guard(lambda: wire.recv(self.sock, max_bytes=max_bytes or self.side.config.max_reply_bytes))
         self._awaited -= 1
+        if isinstance(reply.get("op_s"), float) and 0.0 <= reply["op_s"] < 1e6:
+            self.side.busy_s += reply["op_s"]
         if reply.get("ok") is True and isinstance(reply.get("result"), (dict, list, type(None))):
             return reply["result"], out
         if reply.get("ok") is False:

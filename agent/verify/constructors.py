@@ -148,6 +148,30 @@ def _signature_inits(name: str, cls, _depth: int) -> list[str]:
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
         return [f"{name}()"]
+    inits = _inits_for(name, cls, sig, _depth)
+    passed = passed_on(cls, sig)
+    return inits + [i for i in _inits_for(name, cls, passed, _depth) if i not in inits] if passed is not sig else inits
+
+
+def passed_on(cls, sig: inspect.Signature) -> inspect.Signature:
+    """SIG with the parameters a subclass passes on through **kwargs to its repository base class, as keywords
+    (`SuperResModel(image_size, in_channels, *args, **kwargs)` building a UNetModel), tried after SIG's own."""
+    if not isinstance(cls, type) or not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return sig
+    base = next((b for b in cls.__mro__[1:] if "__init__" in vars(b)), None)
+    if base is None or base.__module__.split(".")[0] in ("torch", "builtins"):
+        return sig
+    try:
+        parent = inspect.signature(base.__init__)
+    except (TypeError, ValueError):
+        return sig
+    own = [p for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    extra = [p.replace(kind=p.KEYWORD_ONLY) for p in parent.parameters.values() if p.name != "self"
+             and p.name not in {q.name for q in own} and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return sig.replace(parameters=own + extra) if extra else sig
+
+
+def _inits_for(name: str, cls, sig: inspect.Signature, _depth: int) -> list[str]:
     required = required_params(sig)
     if not required:
         return [f"{name}()"]
@@ -278,6 +302,7 @@ def naming_none(init: str, message: str, cls, lines: tuple[str, ...] = ()) -> st
         sig = inspect.signature(cls if inspect.isfunction(cls) else cls.__init__)
     except (TypeError, ValueError):
         return None
+    sig = passed_on(cls, sig)
     if not init.endswith(")"):
         return None
     if NOT_ITERABLE.search(message):

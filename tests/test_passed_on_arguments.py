@@ -1,14 +1,17 @@
 """A subclass that takes a few arguments of its own and passes the rest on (`SuperResModel(image_size,
 in_channels, *args, **kwargs)` building guided diffusion's UNetModel): its base class's parameters are
 guessed too, as keywords, after the subclass's own signature alone, so that what torch's errors then ask of
-them (a width the group count divides) can be given (real migrations on the shared worker)."""
+them (a width the group count divides) can be given; and an optional forward argument left None that the
+forward then uses (`low_res=None`) is fed like the first (real migrations on the shared worker)."""
 import inspect
 
 from agent.verify.constructors import passed_on
 from tests.support.one_file import migrate_one_file
 
 SOURCE = '''\
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class Trunk(nn.Module):
@@ -28,14 +31,29 @@ class Doubled(Trunk):
 
     def forward(self, x):
         return super().forward(x.repeat(1, 2, 1, 1))
+
+
+class WithLowRes(nn.Module):
+    def __init__(self, channels=4):
+        super().__init__()
+        self.conv = nn.Conv2d(channels * 2, channels, 3, padding=1)
+
+    def forward(self, x, low_res=None):
+        up = F.interpolate(low_res, x.shape[2:], mode="nearest")
+        return self.conv(torch.cat([x, up], 1))
 '''
 
 
 def test_a_subclass_passing_arguments_on_gets_its_base_classs_guessed(tmp_path, shared_verifier):
     report, _ = migrate_one_file(tmp_path, "trunk.py", SOURCE, shared_verifier)
-    unit = {u.name: u for u in report.units}["Doubled"]
+    units = {u.name: u for u in report.units}
+    unit = units["Doubled"]
     assert unit.status.startswith("verified"), (unit.status, unit.reason)
     assert "width=16" in unit.spec["init"], unit.spec
+    # an optional argument left None that the forward then uses (a super-resolution model's `low_res`): fed
+    low = units["WithLowRes"]
+    assert low.status.startswith("verified"), (low.status, low.reason)
+    assert len(low.spec["inputs"][0]) == 2, low.spec
 
 
 class _Base:

@@ -143,3 +143,23 @@ def one_per_sample(found: list[dict]) -> list[dict]:
     language model fed one id per sample runs unbatched, where torch reads a state tensor as its pair)."""
     return [dict(x, shape=x["shape"][:1], _vary=[]) for x in found
             if x.get("dtype") == "int64" and len(x.get("shape") or ()) == 2]
+
+
+_NONE_USED = re.compile(r"'NoneType' object (has no attribute|is not subscriptable|is not iterable)|"
+                        r"expected Tensor as element \d+ in argument \d+, but got NoneType|must be Tensor, not NoneType")
+
+
+def none_fed(unit, first: list[dict], message: str) -> list[dict] | None:
+    """FIRST with one more input, shaped like the first, when the run used the next optional argument the
+    callable left at None (`forward(x, timesteps, low_res=None)` upsampling `low_res`); None otherwise."""
+    if not _NONE_USED.search(message) or not first or "shape" not in first[0]:
+        return None
+    fn = getattr(unit, "forward", unit) if not inspect.isfunction(unit) else unit
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "cls")]
+    except (TypeError, ValueError):
+        return None
+    if len(params) <= len(first) or params[len(first)].default is not None:
+        return None
+    return [*first, dict(first[0])]

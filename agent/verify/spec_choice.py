@@ -20,6 +20,7 @@ from functools import partial
 import numpy as np
 
 from agent.verify import assert_sizes, config_objects, constructors, examples, infer, init_sizes, parents, shape_fix
+from agent.verify.input_shapes import none_fed
 from agent.verify.input_shapes import halved
 from agent.verify.inputs import calibration_inputs, is_stand_in, make_arrays, shapes
 from agent.verify.loader import RepoImporter
@@ -182,8 +183,8 @@ def choose_spec(pt_imp, unit, pt_obj, specs, seed: int = 0, as_trial: bool = Fal
                     choice.tried.append(f"{call or init_text or unit['name']} on {shapes(first)}: "
                                         f"{type(exc).__name__}: {str(exc)[:120]}")
                     wider = constructors.residual_width(init_text, str(exc)) if init_text else None
-                    fixed = None if spec.get("inputs") or fixes >= MAX_FIXES or wider else shape_fix.corrected(
-                        first, assert_sizes.with_sizes(exc), infer.vocab(obj))
+                    fixed = None if spec.get("inputs") or fixes >= MAX_FIXES or wider else (shape_fix.corrected(
+                        first, assert_sizes.with_sizes(exc), infer.vocab(obj)) or none_fed(obj, first, str(exc)))
                     if fixed is not None:  # what torch's error asked for, before the next guess
                         queue.insert(0, fixed)
                         fixes += 1
